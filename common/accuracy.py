@@ -1,0 +1,74 @@
+"""The PyTorch-vs-offline accuracy check every model folder runs: figures, log, JSON, pictures, verdict.
+
+The offline folder may be given the way users meet it (result/bs1, an ais_bench --output folder with a
+timestamped run, or an old dumpOutput_device0). Reference and offline files are paired by name; a missing or
+extra file is an error. The verdict compares the chosen metric with --threshold (0.99 by default, the bar for
+float16 NPU builds; ONNX Runtime in float32 reaches 0.9999 or better) and fails with exit status 1 below it.
+"""
+from pathlib import Path
+
+from tqdm import tqdm
+
+from common import binio, images, similarity
+from common.cli import CheckFailed
+
+DEFAULT_THRESHOLD = 0.99
+
+
+def default_line(figures):
+    return (f"{figures['file']} : mean ==> {figures['mean_abs']:.6f} , cos ==> {figures['cosine']:.6f} , "
+            f"max ==> {figures['max_abs']:.3g}")
+
+
+def check_against_reference(reference_dir, offline_dir, sample_shape, *, threshold=DEFAULT_THRESHOLD,
+                            metric="mean_cosine", log_path=None, json_path=None, line=default_line,
+                            summary_line=None, pixel_axis=None, pictures_dir=None, n_pictures=4, extra=None):
+    """Compare `offline_dir` with `reference_dir` file by file and write the report.
+
+    sample_shape: shape of one sample (files may hold several). metric: the aggregate figure the verdict
+    uses ('mean_cosine', 'mean_pixel_cosine', ...). line / summary_line: format per-file lines and the final
+    line of the log (the originals' formats). pictures_dir: write reference | offline | difference pictures
+    of the first `n_pictures` files there. extra: more fields for the JSON.
+    Returns the aggregate figures; raises CheckFailed when the metric is below `threshold`.
+    """
+    offline_dir = binio.resolve_result_dir(offline_dir)
+    shape = (-1, *sample_shape)
+    per_file, agg = similarity.compare_dirs(reference_dir, offline_dir, shape, pixel_axis=pixel_axis,
+                                            progress=lambda pairs: tqdm(pairs, desc="Comparing", unit="file"))
+    if metric not in agg:
+        raise ValueError(f"unknown metric {metric!r}; one of {', '.join(agg)}")
+    passed = agg[metric] >= threshold
+    final = summary_line(agg) if summary_line else (
+        f"{metric} : {agg[metric]:.6f} over {agg['count']} files, max abs diff {agg['max_abs']:.3g}, "
+        f"PSNR {agg['psnr']:.2f} dB")
+    verdict = f"{'PASS' if passed else 'FAIL'}: {metric} {agg[metric]:.6f} {'>=' if passed else '<'} threshold {threshold}"
+
+    pictures = []
+    if pictures_dir is not None:
+        Path(pictures_dir).mkdir(parents=True, exist_ok=True)
+        for ref_path, off_path in binio.pair_by_name(reference_dir, offline_dir)[:n_pictures]:
+            ref = binio.read_array(ref_path, shape=shape)[0]
+            off = binio.read_array(off_path, shape=shape)[0]
+            picture, _ = images.side_by_side(ref, off)
+            target = Path(pictures_dir) / f"{binio.stem(off_path)}_compare.png"
+            images.save_image(target, picture)
+            pictures.append(str(target))
+
+    if log_path is not None:
+        text = "\n".join([*(line(f) for f in per_file), final, verdict]) + "\n"
+        binio.write_text(log_path, text)
+    if json_path is not None:
+        binio.write_json(json_path, {"reference": str(reference_dir), "offline": str(offline_dir),
+                                     "metric": metric, "threshold": threshold, "passed": passed,
+                                     "aggregate": agg, "pictures": pictures, **(extra or {}),
+                                     "files": per_file})
+    print(final)
+    if pictures:
+        print(f"comparison pictures: {Path(pictures_dir)}")
+    for path in (log_path, json_path):
+        if path is not None:
+            print(f"written: {path}")
+    if not passed:
+        raise CheckFailed(verdict)
+    print(verdict)
+    return agg

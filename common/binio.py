@@ -1,0 +1,294 @@
+"""Raw tensor files: reading and writing .bin/.npy, ais_bench naming, listing, pairing, atomic writes.
+
+A `.bin` file is headerless little-endian C-order data (float32 unless a model says otherwise), one sample
+or one batch per file, as the Ascend tools read and write it. Every write goes to a temporary name in the
+same folder and is renamed into place, so an interrupted run never leaves a half-written file behind; a
+folder of many files is written under a temporary folder name and renamed once, when complete.
+"""
+import datetime
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from common.cli import UserError
+
+DATA_EXTS = (".bin", ".npy")
+# ais_bench names its output folder time.strftime("%Y_%m_%d-%H_%M_%S") when --output_dirname is not given.
+AIS_TIMESTAMP = re.compile(r"^\d{4}_\d{2}_\d{2}-\d{2}_\d{2}_\d{2}$")
+# The closed `benchmark` binary writes result/dumpOutput_device<d>/.
+BENCHMARK_DIR = re.compile(r"^dumpOutput_device\d+$")
+
+
+def natural_key(name):
+    """Sort key that orders 'noise_2' before 'noise_10', as ais_bench's natural_sort does."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", str(name))]
+
+
+def list_data_files(directory, exts=DATA_EXTS, require=True):
+    """The data files of `directory` (no recursion), natural-sorted, filtered by extension (any case)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise UserError(f"{directory}: no such folder")
+    files = [p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in exts]
+    files.sort(key=lambda p: natural_key(p.name))
+    if require and not files:
+        raise UserError(f"{directory}: no {'/'.join(exts)} files in this folder")
+    return files
+
+
+def stem(path):
+    """The name up to its first dot, as ais_bench names outputs: 'a.b.bin' -> 'a'."""
+    return Path(path).name.split(".")[0]
+
+
+def output_name(input_path, index, ext="bin"):
+    """ais_bench's output file name for output `index` of the sample read from `input_path`."""
+    return f"{stem(input_path)}_{index}.{ext.lower()}"
+
+
+def _expected_description(shape, dtype):
+    return f"{tuple(shape)} {np.dtype(dtype).name}"
+
+
+def read_array(path, dtype=np.float32, shape=None):
+    """Read a .bin (raw) or .npy file and check it against `shape`.
+
+    `shape` may start with -1 for "any number of samples of this shape". A file whose size does not match is
+    an error naming the file, its size and what was expected.
+    """
+    path = Path(path)
+    dtype = np.dtype(dtype)
+    if not path.is_file():
+        raise UserError(f"{path}: no such file")
+    if path.suffix.lower() == ".npy":
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as err:
+            raise UserError(f"{path}: not a readable .npy file ({err})") from None
+        if array.dtype != dtype:
+            raise UserError(f"{path}: holds {array.dtype.name} data, expected {dtype.name}")
+        array = np.ascontiguousarray(array)
+    else:
+        nbytes = path.stat().st_size
+        if nbytes % dtype.itemsize:
+            raise UserError(f"{path}: {nbytes} bytes is not a whole number of {dtype.name} values")
+        array = np.fromfile(path, dtype=dtype.newbyteorder("<")).astype(dtype, copy=False)
+    if shape is None:
+        return array
+    shape = tuple(int(d) for d in shape)
+    per_item = int(np.prod([d for d in shape if d != -1]))
+    if shape.count(-1) > 1 or (-1 in shape and shape[0] != -1):
+        raise ValueError(f"only a leading -1 is supported in shape {shape}")
+    if -1 in shape:
+        if array.size == 0 or array.size % per_item:
+            raise UserError(f"{path}: {array.size * dtype.itemsize} bytes is not a whole number of "
+                            f"samples of {_expected_description(shape[1:], dtype)} "
+                            f"({per_item * dtype.itemsize} bytes each)")
+    elif array.size != per_item:
+        raise UserError(f"{path}: {array.size * dtype.itemsize} bytes, expected {per_item * dtype.itemsize} "
+                        f"bytes for {_expected_description(shape, dtype)}")
+    return array.reshape(shape)
+
+
+def _temporary_sibling(path, tag):
+    path = Path(path)
+    return path.with_name(f".{path.name}.{tag}-{os.getpid()}")
+
+
+def write_array(path, array, atomic=True):
+    """Write `array` as .bin (raw little-endian), .npy or .txt (ais_bench's TXT rows), chosen by extension.
+
+    With `atomic` (the default) the data goes to a temporary name first and is renamed into place. Inside an
+    AtomicDir the folder itself is the unit of atomicity, so callers pass atomic=False there.
+    """
+    path = Path(path)
+    array = np.asarray(array)
+    if array.dtype.byteorder == ">":
+        array = array.astype(array.dtype.newbyteorder("<"))
+    target = _temporary_sibling(path, "tmp") if atomic else path
+    ext = path.suffix.lower()
+    try:
+        if ext == ".npy":
+            with open(target, "wb") as handle:
+                np.save(handle, array)
+        elif ext == ".txt":
+            rows = array.reshape(-1, array.shape[-1]) if array.ndim > 1 else array.reshape(1, -1)
+            fmt = "%f" if np.issubdtype(array.dtype, np.floating) else "%d"
+            np.savetxt(target, rows, fmt=fmt, delimiter=" ")
+        else:
+            np.ascontiguousarray(array).tofile(target)
+        if atomic:
+            os.replace(target, path)
+    except BaseException:
+        if atomic and target.exists():
+            target.unlink()
+        raise
+    return path
+
+
+def write_bytes(path, data):
+    """Atomically write raw bytes (used for text, JSON and images encoded in memory)."""
+    path = Path(path)
+    target = _temporary_sibling(path, "tmp")
+    try:
+        with open(target, "wb") as handle:
+            handle.write(data)
+        os.replace(target, path)
+    except BaseException:
+        if target.exists():
+            target.unlink()
+        raise
+    return path
+
+
+def write_text(path, text):
+    return write_bytes(path, text.encode("utf-8"))
+
+
+class AtomicDir:
+    """Fill a folder under a temporary name and rename it into place when the block ends without error.
+
+    An existing folder at the final path is replaced as a whole (a rerun with fewer samples must not leave
+    stale files that a later step would read), but only if it holds nothing other than files with the
+    `replaceable` extensions: a folder with anything else in it is the user's, and is refused untouched.
+
+        with AtomicDir("prep_dataset", replaceable=(".bin",)) as tmp:
+            write_array(tmp / "noise_0000.bin", x, atomic=False)
+    """
+
+    def __init__(self, final, replaceable=DATA_EXTS):
+        self.final = Path(final)
+        self.replaceable = tuple(ext.lower() for ext in replaceable)
+        self.tmp = _temporary_sibling(self.final, "partial")
+
+    def __enter__(self):
+        if self.final.exists():
+            if not self.final.is_dir():
+                raise UserError(f"{self.final}: exists and is not a folder")
+            foreign = [p for p in self.final.iterdir()
+                       if not (p.is_file() and p.suffix.lower() in self.replaceable)]
+            if foreign:
+                raise UserError(f"{self.final}: folder already holds {foreign[0].name!r}, which this step "
+                                f"did not write; choose an empty or new folder")
+        self.final.parent.mkdir(parents=True, exist_ok=True)
+        if self.tmp.exists():
+            shutil.rmtree(self.tmp)
+        self.tmp.mkdir()
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            return False
+        old = _temporary_sibling(self.final, "old") if self.final.exists() else None
+        if old is not None:
+            os.replace(self.final, old)
+        os.replace(self.tmp, self.final)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        return False
+
+
+def pair_by_name(dir_a, dir_b, exts=DATA_EXTS, partner_name=None):
+    """Pair the data files of two folders by file name; any file without a partner is an error.
+
+    `partner_name(name_in_a)` maps a name in `dir_a` to the name expected in `dir_b` (identity by default).
+    Both folders must hold exactly the paired files: an extra file on either side is an error too, since
+    it means the two runs did not see the same inputs.
+    """
+    files_a = list_data_files(dir_a, exts)
+    files_b = {p.name: p for p in list_data_files(dir_b, exts)}
+    pairs = []
+    for path_a in files_a:
+        wanted = partner_name(path_a.name) if partner_name else path_a.name
+        path_b = files_b.pop(wanted, None)
+        if path_b is None:
+            raise UserError(f"{Path(dir_b) / wanted}: missing, expected as the partner of {path_a}")
+        pairs.append((path_a, path_b))
+    if files_b:
+        extra = sorted(files_b, key=natural_key)[0]
+        raise UserError(f"{Path(dir_b) / extra}: has no partner in {dir_a} "
+                        f"({len(files_b)} unpaired file(s)); the two folders must hold the same samples")
+    return pairs
+
+
+def pair_by_position(directories):
+    """One list of data files per folder, paired by position after natural sort, as ais_bench pairs them.
+
+    The folders must hold the same number of files, and the i-th files must share their name up to the first
+    dot (ais_bench does not check this; a mismatch means the folders do not describe the same samples).
+    """
+    lists = [list_data_files(d) for d in directories]
+    for directory, files in zip(directories[1:], lists[1:]):
+        if len(files) != len(lists[0]):
+            raise UserError(f"{directory}: holds {len(files)} files but {directories[0]} holds {len(lists[0])}; "
+                            f"every input folder needs one file per sample")
+        for first, other in zip(lists[0], files):
+            if stem(first) != stem(other):
+                raise UserError(f"{other}: pairs by position with {first}, but the names differ; the input "
+                                f"folders must hold the same sample names")
+    return lists
+
+
+def _parse_run_time(name):
+    if AIS_TIMESTAMP.match(name):
+        return datetime.datetime.strptime(name, "%Y_%m_%d-%H_%M_%S")
+    return None
+
+
+def resolve_result_dir(path, exts=DATA_EXTS):
+    """Find the folder that holds inference outputs, the way users meet them.
+
+    Accepts the output folder itself (`result/bs1`), an ais_bench `--output` folder holding one or more
+    `%Y_%m_%d-%H_%M_%S` run folders (the newest is taken, and named on stderr), or a folder holding the old
+    benchmark tool's `dumpOutput_device<d>`.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise UserError(f"{path}: no such folder")
+    if list_data_files(path, exts, require=False):
+        return path
+    subdirs = [p for p in path.iterdir() if p.is_dir() and list_data_files(p, exts, require=False)]
+    runs = sorted((t, p) for p in subdirs for t in [_parse_run_time(p.name)] if t is not None)
+    if runs:
+        chosen = runs[-1][1]
+        if len(runs) > 1:
+            print(f"note: {path} holds {len(runs)} ais_bench runs; using the newest, {chosen.name}",
+                  file=sys.stderr)
+        return chosen
+    dumps = sorted((p for p in subdirs if BENCHMARK_DIR.match(p.name)), key=lambda p: natural_key(p.name))
+    if len(dumps) == 1:
+        return dumps[0]
+    if len(dumps) > 1:
+        raise UserError(f"{path}: holds several benchmark outputs ({', '.join(p.name for p in dumps)}); "
+                        f"name the one to use")
+    hint = f"; did you mean {', '.join(str(p) for p in subdirs)}?" if subdirs else ""
+    raise UserError(f"{path}: no {'/'.join(exts)} outputs here, nor in an ais_bench run folder "
+                    f"(YYYY_MM_DD-hh_mm_ss) or dumpOutput_device<d> below it{hint}")
+
+
+def _json_safe(obj):
+    """JSON has no Infinity or NaN: write them as the strings "inf", "-inf", "nan" (e.g. PSNR of identical
+    outputs), and numpy scalars as plain numbers."""
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return "nan" if np.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def write_json(path, obj):
+    """Atomically write `obj` as indented JSON, with non-finite floats as strings."""
+    import json
+
+    return write_text(path, json.dumps(_json_safe(obj), indent=2, allow_nan=False) + "\n")

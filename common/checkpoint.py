@@ -1,0 +1,119 @@
+"""Checkpoint loading: safe unpickling, container unwrapping, prefix stripping, strict loading with clear diffs.
+
+A checkpoint is untrusted input: it is read with ``weights_only=True``, so a file whose unpickling would run
+code is refused instead of executed.
+"""
+import pickle
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+
+from common.cli import UserError
+
+_LIST_LIMIT = 6
+
+
+def load_file(path):
+    """torch.load on CPU with weights_only=True; clear one-line errors for missing, unsafe or broken files."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such checkpoint file")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        reason = str(err).strip().splitlines()
+        detail = next((line.strip() for line in reason if "GLOBAL" in line or "Unsupported" in line), "")
+        raise UserError(f"{path}: refused, unpickling it would run code that is not plain tensors and "
+                        f"containers (weights_only=True{'; ' + detail if detail else ''}); re-save it as a "
+                        f"state_dict of tensors") from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"{path}: not a readable PyTorch checkpoint ({first})") from None
+
+
+def _is_state_dict(obj):
+    return isinstance(obj, Mapping) and obj and all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+
+
+def unwrap(obj, container_keys, path="checkpoint"):
+    """Descend through containers (e.g. DCGAN's {'G': ..., 'D': ...}) until a plain state_dict is reached.
+
+    At each level the first of `container_keys` present is taken. A mapping of tensors is returned as is.
+    """
+    trail = []
+    while not _is_state_dict(obj):
+        if not isinstance(obj, Mapping):
+            raise UserError(f"{path}: expected a state_dict (a mapping of names to tensors), found "
+                            f"{type(obj).__name__}{' under ' + '/'.join(trail) if trail else ''}")
+        key = next((k for k in container_keys if k in obj), None)
+        if key is None:
+            keys = ", ".join(repr(k) for k in list(obj)[:_LIST_LIMIT])
+            raise UserError(f"{path}: expected a state_dict or a container with one of "
+                            f"{', '.join(repr(k) for k in container_keys)}; found keys {keys}")
+        trail.append(str(key))
+        obj = obj[key]
+    return dict(obj)
+
+
+def strip_prefix(state_dict, prefix="module."):
+    """Remove a DataParallel/DDP prefix from every key that carries it."""
+    return {(k[len(prefix):] if k.startswith(prefix) else k): v for k, v in state_dict.items()}
+
+
+def instance_norm_legacy_keys(model):
+    """Keys that old checkpoints carry for InstanceNorm layers without running stats.
+
+    Files saved before PyTorch 0.4 (and in a short 2018 window of the CycleGAN repository) hold
+    running_mean/running_var/num_batches_tracked for every InstanceNorm; the layers never use them.
+    """
+    keys = set()
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.modules.instancenorm._InstanceNorm) and not module.track_running_stats:
+            keys.update(f"{name}.{buffer}" for buffer in ("running_mean", "running_var", "num_batches_tracked"))
+    return keys
+
+
+def _listing(keys):
+    keys = sorted(keys)
+    shown = ", ".join(keys[:_LIST_LIMIT])
+    return shown + (f" ... and {len(keys) - _LIST_LIMIT} more" if len(keys) > _LIST_LIMIT else "")
+
+
+def load_strict(model, state_dict, path="checkpoint", legacy_keys=()):
+    """Load `state_dict` into `model` strictly, after dropping `legacy_keys` the model does not have.
+
+    Any other difference (missing keys, unexpected keys, shape mismatches) is one readable error that names
+    the file and the model. Returns the list of legacy keys that were dropped.
+    """
+    expected = model.state_dict()
+    dropped = [k for k in state_dict if k in legacy_keys and k not in expected]
+    state_dict = {k: v for k, v in state_dict.items() if k not in dropped}
+    missing = set(expected) - set(state_dict)
+    unexpected = set(state_dict) - set(expected)
+    mismatched = [f"{k} {tuple(state_dict[k].shape)} vs {tuple(expected[k].shape)}"
+                  for k in sorted(set(expected) & set(state_dict))
+                  if tuple(state_dict[k].shape) != tuple(expected[k].shape)]
+    if missing or unexpected or mismatched:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} key(s): {_listing(missing)}")
+        if unexpected:
+            parts.append(f"unexpected {len(unexpected)} key(s): {_listing(unexpected)}")
+        if mismatched:
+            shown = "; ".join(mismatched[:_LIST_LIMIT])
+            more = f" ... and {len(mismatched) - _LIST_LIMIT} more" if len(mismatched) > _LIST_LIMIT else ""
+            parts.append(f"{len(mismatched)} shape mismatch(es) (file vs model): {shown}{more}")
+        raise UserError(f"{path}: does not match {type(model).__name__}: " + "; ".join(parts))
+    model.load_state_dict(state_dict, strict=True)
+    return dropped
+
+
+def load_into(model, path, container_keys=("state_dict",), prefix="module.", legacy_keys=()):
+    """Read `path`, unwrap it, strip `prefix`, and load it strictly into `model` (see load_strict)."""
+    state_dict = unwrap(load_file(path), container_keys, path)
+    if prefix:
+        state_dict = strip_prefix(state_dict, prefix)
+    return load_strict(model, state_dict, path, legacy_keys)

@@ -1,0 +1,200 @@
+"""Run a model folder's README chain end to end in a work folder, step by step.
+
+    python3 common/driver.py DCGAN                      # seeded random weights in the official format
+    python3 common/driver.py DCGAN --checkpoint ./checkpoint-amp-epoch_200.pth
+
+The driver copies `<Model>/` and `common/` side by side into the work folder, exactly as a user copies them
+into the ModelZoo tree, puts the weights where the README expects them (or, with no --checkpoint, a seeded
+random checkpoint in the official container, and says so loudly), then runs the README's commands as
+written, from the model folder, printing each command, its time and its result, and ends with a summary
+(accuracy, images written, throughput) also saved as driver_summary.json.
+
+A model registers its chain in `<Model>/chain.py`:
+    CHECKPOINT        where the README expects the weights, relative to the model folder
+    README_PARAMS     the values the README's commands are written with
+    DRIVER_PARAMS     the values the driver uses by default (cheaper where the README's are slow)
+    STEPS             [(name, command template)], templates formatted with the params
+    prepare(folder, params, checkpoint)  -> notes: weights (random if checkpoint is None), data
+    summarize(folder, params)            -> {figure: value} read from the files the steps wrote
+Every STEPS command formatted with README_PARAMS must appear verbatim in `<Model>/README.md`
+(readme_drift checks it, and the tests run it for every model).
+"""
+import importlib.util
+import json
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the folder holding common/ importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from common import binio, cli
+from common.cli import CheckFailed, UserError
+
+ROOT = Path(__file__).resolve().parents[1]
+MARKER = ".driver-workdir"
+_PROGRESS = re.compile(r"\d+%\|")  # tqdm bar lines, left out of the step's printed tail
+# What a model folder ships (scripts, READMEs, patches, requirements): generated files are not copied.
+_SHIPPED = (".py", ".md", ".patch", ".diff", ".txt", ".cfg", ".config", ".sh")
+
+
+def _copy_ignore(directory, names):
+    return [n for n in names if n == "__pycache__"
+            or ((Path(directory) / n).is_file() and Path(n).suffix.lower() not in _SHIPPED)]
+
+
+def find_model_folder(name):
+    """A registered model folder by name (e.g. DCGAN) or any folder path holding a chain.py."""
+    candidate = Path(name)
+    if not (candidate / "chain.py").is_file():
+        candidate = ROOT / name
+    if not (candidate / "chain.py").is_file():
+        known = ", ".join(sorted(p.parent.name for p in ROOT.glob("*/chain.py")))
+        raise UserError(f"{name}: not a model folder with a chain.py (known: {known or 'none'})")
+    return candidate.resolve()
+
+
+def load_chain(folder):
+    spec = importlib.util.spec_from_file_location(f"chain_{folder.name}", folder / "chain.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(folder))  # chain.py imports its model module
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(folder))
+    return module
+
+
+def render(chain, params):
+    return [(name, template.format(**params)) for name, template in chain.STEPS]
+
+
+def readme_drift(folder, chain=None):
+    """The chain commands (with README_PARAMS) that do not appear verbatim in the folder's README.md."""
+    chain = chain or load_chain(folder)
+    readme = (folder / "README.md").read_text(encoding="utf-8")
+    return [command for _, command in render(chain, chain.README_PARAMS) if command not in readme]
+
+
+def parse_params(items, defaults):
+    params = dict(defaults)
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in defaults:
+            raise UserError(f"--param {item!r}: expected key=value with key one of {', '.join(defaults)}")
+        params[key] = type(defaults[key])(value) if not isinstance(defaults[key], str) else value
+    return params
+
+
+def prepare_workdir(workdir, model_folder):
+    """Fresh copies of the model folder and common/ under `workdir` (a folder the driver made before, or new)."""
+    workdir = Path(workdir)
+    if workdir.exists():
+        if not (workdir / MARKER).is_file():
+            if any(workdir.iterdir()):
+                raise UserError(f"{workdir}: exists and was not made by the driver; choose a new --workdir")
+        else:
+            shutil.rmtree(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / MARKER).write_text("made by common/driver.py; removed and rebuilt on every run\n")
+    shutil.copytree(model_folder, workdir / model_folder.name, ignore=_copy_ignore)
+    shutil.copytree(ROOT / "common", workdir / "common", ignore=_copy_ignore)
+    return workdir / model_folder.name
+
+
+def run_step(index, total, name, command, cwd, log):
+    """Run one README command from `cwd` with this interpreter standing in for `python3`."""
+    argv = shlex.split(command)
+    if argv and argv[0] in ("python3", "python"):
+        argv[0] = sys.executable
+    print(f"[{index}/{total}] {name}: {command}", flush=True)
+    start = time.perf_counter()
+    proc = subprocess.run(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seconds = time.perf_counter() - start
+    log.write(f"$ {command}\n{proc.stdout}\n[exit {proc.returncode}, {seconds:.1f} s]\n\n")
+    lines = [line for line in proc.stdout.splitlines() if line.strip() and not _PROGRESS.search(line)]
+    tail = lines[-3:] if proc.returncode == 0 else lines[-12:]
+    for line in tail:
+        print(f"      {line}")
+    print(f"      -> {'ok' if proc.returncode == 0 else 'FAILED (exit %d)' % proc.returncode} in {seconds:.1f} s",
+          flush=True)
+    return proc.returncode, seconds
+
+
+def build_parser():
+    p = cli.parser(__doc__.split("\n\n")[0], prog="driver.py")
+    p.add_argument("model", nargs="?", default="DCGAN", help="model folder name (or path to a folder with chain.py)")
+    p.add_argument("--workdir", default=None, help="work folder (default: ./work/<model>)")
+    p.add_argument("--checkpoint", default=None,
+                   help="official weights to use; without it a seeded random checkpoint is made")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one of the chain's parameters (see --list)")
+    p.add_argument("--list", action="store_true", help="print the chain's steps and parameters, run nothing")
+    p.add_argument("--check-readme", action="store_true",
+                   help="only check that the chain's commands appear verbatim in the README")
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    folder = find_model_folder(args.model)
+    chain = load_chain(folder)
+    params = parse_params(args.param, chain.DRIVER_PARAMS)
+    if args.check_readme:
+        drift = readme_drift(folder, chain)
+        for command in drift:
+            print(f"not in {folder.name}/README.md: {command}")
+        if drift:
+            raise CheckFailed(f"{folder / 'README.md'}: {len(drift)} chain command(s) missing")
+        print(f"{folder.name}/README.md holds all {len(chain.STEPS)} chain commands")
+        return 0
+    steps = render(chain, params)
+    if args.list:
+        print(f"{folder.name} chain, parameters {params} (README uses {chain.README_PARAMS}):")
+        for i, (name, command) in enumerate(steps, 1):
+            print(f"  {i}. {name}: {command}")
+        return 0
+
+    checkpoint = Path(args.checkpoint).resolve() if args.checkpoint else None
+    if checkpoint is not None and not checkpoint.is_file():
+        raise UserError(f"{checkpoint}: no such checkpoint file")
+    workdir = Path(args.workdir or Path("work") / folder.name)
+    model_dir = prepare_workdir(workdir, folder)
+    print(f"{folder.name}: work folder {model_dir}")
+    if checkpoint is None:
+        print("=" * 78)
+        print(f"  NO WEIGHTS GIVEN: {chain.CHECKPOINT} is a SEEDED RANDOM checkpoint in the official format.")
+        print("  Pictures will be noise; accuracy compares PyTorch with the offline run on the same weights.")
+        print("=" * 78)
+    for note in chain.prepare(model_dir, params, checkpoint) or []:
+        print(f"  {note}")
+
+    records = []
+    with open(workdir / "driver.log", "w", encoding="utf-8") as log:
+        for i, (name, command) in enumerate(steps, 1):
+            status, seconds = run_step(i, len(steps), name, command, model_dir, log)
+            records.append({"step": name, "command": command, "seconds": round(seconds, 3), "exit": status})
+            if status != 0:
+                binio.write_json(workdir / "driver_summary.json", {"model": folder.name, "steps": records,
+                                                                   "failed": name})
+                raise CheckFailed(f"step {name!r} failed with exit status {status}; full output in "
+                                  f"{workdir / 'driver.log'}")
+    results = chain.summarize(model_dir, params)
+    summary = {"model": folder.name, "random_weights": checkpoint is None, "params": params,
+               "steps": records, "results": results}
+    binio.write_json(workdir / "driver_summary.json", summary)
+    print(f"\n{folder.name} summary ({'random' if checkpoint is None else 'given'} weights):")
+    for record in records:
+        print(f"  {record['step']:<14} {record['seconds']:8.1f} s")
+    for key, value in results.items():
+        print(f"  {key}: {json.dumps(value) if isinstance(value, (dict, list)) else value}")
+    print(f"  written to {workdir / 'driver_summary.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

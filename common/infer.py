@@ -1,0 +1,369 @@
+"""Offline inference with ais_bench's command line and file layout, on any machine.
+
+    python3 common/infer.py --model dcgan_sim_bs4.onnx --input ./prep_dataset --output ./result \
+        --output_dirname bs4 --outfmt BIN --batchsize 4
+
+`.onnx` models run on ONNX Runtime (CPU by default; --provider cuda/cann/... when installed, never a silent
+CPU fallback); `.om` models run through ais_bench's InferSession when ais_bench is installed (Ascend).
+
+What it does, as ais_bench does (Ascend/tools ais-bench_workload/tool/ais_bench):
+- `--input` takes one folder per model input, in model input order (or a comma list of files). Each folder
+  is listed for .bin/.npy files in natural order; the i-th file of every folder forms sample i (pairing is
+  by position; the names must agree, which ais_bench does not check).
+- Files are concatenated to fill the model's batch: a file may hold one sample or a whole batch. A short
+  last batch is padded with copies of its first file, and the padding's outputs are dropped.
+- Outputs are split back to one file per input file, named `<input-0 file name up to its first dot>_<i>`,
+  in `<output>/<output_dirname>` (or `<output>/<YYYY_MM_DD-hh_mm_ss>`), with `<that folder>_summary.json`
+  beside it. Without `--input` it runs on zero (or random) data: `pure_infer_data_<i>`.
+- The compute time of every run is collected; the summary prints min/max/mean/median/p99 in ms and
+  throughput = 1000 * batchsize / mean.
+"""
+import contextlib
+import os
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the folder holding common/ importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+from tqdm import tqdm
+
+from common import binio, cli, onnx_utils
+from common.cli import UserError
+
+PURE_INFER_STEM = "pure_infer_data"
+
+
+# ------------------------------------------------------------------------------------------------ backends
+
+class OnnxRuntimeBackend:
+    """A .onnx model on ONNX Runtime."""
+
+    def __init__(self, path, provider="cpu", device=0):
+        import onnxruntime as ort
+
+        self.session = onnx_utils.make_session(path, provider, device)
+        self.inputs = [(i.name, [d if isinstance(d, int) and d > 0 else None for d in i.shape],
+                        onnx_utils.numpy_dtype(i.type)) for i in self.session.get_inputs()]
+        self.outputs = [o.name for o in self.session.get_outputs()]
+        self.label = f"onnxruntime {ort.__version__} {self.session.get_providers()[0]}"
+
+    def run(self, feeds):
+        """feeds: arrays in input order -> (outputs, compute time in ms)."""
+        named = {name: array for (name, _, _), array in zip(self.inputs, feeds)}
+        start = time.perf_counter()
+        outputs = self.session.run(None, named)
+        return outputs, (time.perf_counter() - start) * 1000.0
+
+
+def _acl_dtype(datatype):
+    text = str(datatype).lower()
+    for name in ("float16", "float32", "float64", "uint8", "int8", "int32", "int64", "bool"):
+        if name in text:
+            return np.dtype(name)
+    if "float" in text:
+        return np.dtype(np.float32)
+    raise UserError(f"unsupported .om tensor type {datatype}")
+
+
+class AisBenchBackend:
+    """A .om model through ais_bench's InferSession (ais_bench/infer/interface.py)."""
+
+    def __init__(self, path, device=0):
+        try:
+            from ais_bench.infer.interface import InferSession
+        except ImportError:
+            raise UserError(f"{path}: .om models run on an Ascend NPU through ais_bench, which is not installed "
+                            f"here; run the .onnx with ONNX Runtime instead, or install ais_bench and "
+                            f"aclruntime from Ascend/tools") from None
+        if not Path(path).is_file():
+            raise UserError(f"{path}: no such .om file")
+        self.session = InferSession(int(device), str(path))
+        self.inputs = [(d.name, [int(x) if int(x) > 0 else None for x in d.shape], _acl_dtype(d.datatype))
+                       for d in self.session.get_inputs()]
+        self.outputs = [d.name for d in self.session.get_outputs()]
+        self.label = f"ais_bench InferSession device {device}"
+
+    def run(self, feeds):
+        before = len(self.session.sumary().exec_time_list)
+        outputs = self.session.infer(list(feeds))
+        times = self.session.sumary().exec_time_list[before:]
+        return outputs, float(sum(times))
+
+
+def open_backend(model, provider="cpu", device=0):
+    suffix = Path(model).suffix.lower()
+    if suffix == ".om":
+        if provider != "cpu":
+            raise UserError(f"{model}: --provider applies to .onnx models; a .om model runs on the NPU")
+        return AisBenchBackend(model, device)
+    if suffix == ".onnx":
+        return OnnxRuntimeBackend(model, provider, device)
+    raise UserError(f"{model}: expected a .onnx or .om model file")
+
+
+# ------------------------------------------------------------------------------------------------ inputs
+
+def resolve_shapes(backend, batchsize, first_file_bytes=None):
+    """Fix every input's shape: static dims from the model, a dynamic batch from --batchsize.
+
+    With a dynamic batch and no --batchsize, each file of input 0 is taken to hold one batch, so the batch
+    is the number of samples in it.
+    """
+    shapes = []
+    batch = None
+    for k, (name, dims, dtype) in enumerate(backend.inputs):
+        if any(d is None for d in dims[1:]):
+            raise UserError(f"model input {name!r} has dynamic dims {dims} beyond the batch axis; export or "
+                            f"simplify it with a fixed shape (common/simplify.py)")
+        if dims and dims[0] is None:
+            if batch is None:
+                if batchsize:
+                    batch = batchsize
+                elif first_file_bytes is not None and k == 0:
+                    per_sample = int(np.prod(dims[1:])) * dtype.itemsize
+                    if first_file_bytes % per_sample:
+                        raise UserError(f"input files of {name!r} hold {first_file_bytes} bytes, not a whole "
+                                        f"number of {per_sample}-byte samples of {dims[1:]} {dtype.name}")
+                    batch = first_file_bytes // per_sample
+                else:
+                    batch = 1
+            dims = [batch, *dims[1:]]
+        shapes.append([int(d) for d in dims])
+    model_batch = shapes[0][0] if shapes and shapes[0] else 1
+    if batchsize and backend.inputs and backend.inputs[0][1] and backend.inputs[0][1][0] is not None \
+            and batchsize != model_batch:
+        raise UserError(f"--batchsize {batchsize} but the model's batch is fixed at {model_batch}")
+    return shapes, model_batch
+
+
+def collect_inputs(spec, backend):
+    """--input -> one list of files per model input, checked for count and names."""
+    entries = [Path(e) for e in spec.split(",") if e.strip()]
+    n_inputs = len(backend.inputs)
+    if all(e.is_dir() for e in entries):
+        if len(entries) != n_inputs:
+            raise UserError(f"--input names {len(entries)} folder(s) but the model has {n_inputs} input(s) "
+                            f"({', '.join(n for n, _, _ in backend.inputs)}); give one folder per input, in order")
+        return binio.pair_by_position(entries)
+    missing = next((e for e in entries if not e.exists()), None)
+    if missing is not None:
+        raise UserError(f"{missing}: no such file or folder (from --input)")
+    if not all(e.is_file() for e in entries):
+        raise UserError("--input mixes files and folders; give one folder per model input, or only files")
+    if len(entries) % n_inputs:
+        raise UserError(f"--input names {len(entries)} file(s), not a multiple of the model's {n_inputs} input(s)")
+    per = len(entries) // n_inputs
+    return [entries[k * per:(k + 1) * per] for k in range(n_inputs)]
+
+
+def _file_nbytes(path, dtype):
+    if path.suffix.lower() == ".npy":
+        return binio.read_array(path, dtype).nbytes
+    return path.stat().st_size
+
+
+def files_per_batch(lists, backend, shapes):
+    """How many files fill one batch (the same for every input), checking every file's size."""
+    factor = None
+    for files, (name, _, dtype), shape in zip(lists, backend.inputs, shapes):
+        tensor_bytes = int(np.prod(shape)) * dtype.itemsize
+        size = _file_nbytes(files[0], dtype)
+        if size == 0 or tensor_bytes % size:
+            raise UserError(f"{files[0]}: {size} bytes does not divide the input {name!r} of "
+                            f"{tuple(shape)} {dtype.name} ({tensor_bytes} bytes)")
+        for path in files[1:]:
+            if _file_nbytes(path, dtype) != size:
+                raise UserError(f"{path}: {_file_nbytes(path, dtype)} bytes, expected {size} like {files[0]}")
+        k = tensor_bytes // size
+        if factor is not None and k != factor:
+            raise UserError(f"input {name!r}: {k} files fill a batch, but {factor} for the first input; the "
+                            f"files of all inputs must hold the same number of samples")
+        factor = k
+    return factor
+
+
+def batches(lists, factor):
+    """Group sample indices by batch; a short last group is padded with its own first index."""
+    count = len(lists[0])
+    for start in range(0, count, factor):
+        real = list(range(start, min(start + factor, count)))
+        yield real + [real[0]] * (factor - len(real)), len(real)
+
+
+def load_batch(lists, indices, backend, shapes):
+    feeds = []
+    for files, (name, _, dtype), shape in zip(lists, backend.inputs, shapes):
+        parts = [binio.read_array(files[i], dtype).ravel() for i in indices]
+        feeds.append(np.concatenate(parts).reshape(shape))
+    return feeds
+
+
+def pure_data(backend, shapes, kind, seed=0):
+    rng = np.random.default_rng(seed)
+    feeds = []
+    for (_, _, dtype), shape in zip(backend.inputs, shapes):
+        if kind == "zero":
+            feeds.append(np.zeros(shape, dtype))
+        elif np.issubdtype(dtype, np.floating):
+            feeds.append(rng.standard_normal(shape).astype(dtype))
+        else:
+            feeds.append(rng.integers(0, 2, size=shape).astype(dtype))
+    return feeds
+
+
+# ------------------------------------------------------------------------------------------------ outputs
+
+def save_outputs(outdir, outputs, stems, factor, n_real, outfmt, axis, output_names):
+    """Split each output along `axis` into `factor` pieces; save the pieces of real (unpadded) samples.
+
+    Returns, per sample, the files written for it (one per output)."""
+    per_sample = [[] for _ in range(n_real)]
+    ext = outfmt.lower()
+    for i, (array, name) in enumerate(zip(outputs, output_names)):
+        array = np.asarray(array)
+        if array.ndim == 0 or array.shape[axis] % factor:
+            raise UserError(f"output {name!r} of shape {array.shape} cannot be split into {factor} per-file "
+                            f"pieces along axis {axis} (--output_batchsize_axis)")
+        pieces = np.split(array, factor, axis=axis) if factor > 1 else [array]
+        for j in range(n_real):
+            target = outdir / f"{stems[j]}_{i}.{ext}"
+            binio.write_array(target, pieces[j], atomic=False)
+            per_sample[j].append(target)
+    return per_sample
+
+
+def _warn_non_finite(outputs, names, source):
+    for name, array in zip(names, outputs):
+        array = np.asarray(array)
+        if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
+            print(f"warning: output {name!r} holds NaN/Inf for the batch starting at {source}", file=sys.stderr)
+
+
+def statistics(times_ms):
+    times = np.asarray(times_ms, dtype=np.float64)
+    if times.size == 0:
+        return {"min": 0.0, "max": 0.0, "mean": 0.0, "median": 0.0, "percentile(99%)": 0.0, "count": 0}
+    return {"min": float(times.min()), "max": float(times.max()), "mean": float(times.mean()),
+            "median": float(np.median(times)), "percentile(99%)": float(np.percentile(times, 99)),
+            "count": int(times.size)}
+
+
+def print_summary(stats, batchsize):
+    throughput = 1000.0 * batchsize / stats["mean"] if stats["mean"] > 0 else 0.0
+    print("[INFO] -----------------Performance Summary------------------")
+    print(f"[INFO] NPU_compute_time (ms): min = {stats['min']:.4f}, max = {stats['max']:.4f}, "
+          f"mean = {stats['mean']:.4f}, median = {stats['median']:.4f}, "
+          f"percentile(99%) = {stats['percentile(99%)']:.4f}")
+    print(f"[INFO] throughput 1000*batchsize.mean({batchsize})/NPU_compute_time.mean({stats['mean']:.4f}): "
+          f"{throughput:.4f}")
+    print("[INFO] ------------------------------------------------------")
+    return throughput
+
+
+# ------------------------------------------------------------------------------------------------ main
+
+def build_parser():
+    p = cli.parser(__doc__.split("\n\n")[0], prog="infer.py")
+    p.add_argument("--model", "-m", "--om", required=True, help=".onnx (ONNX Runtime) or .om (ais_bench) model")
+    p.add_argument("--input", "-i", default=None,
+                   help="comma-separated folders, one per model input in order (or files); omitted = pure "
+                        "inference on --pure_data_type data")
+    p.add_argument("--output", "-o", default=None, help="folder for outputs; nothing is saved without it")
+    p.add_argument("--output_dirname", default=None,
+                   help="subfolder of --output for this run (default: a YYYY_MM_DD-hh_mm_ss timestamp)")
+    p.add_argument("--outfmt", default="BIN", choices=["BIN", "NPY", "TXT"], type=str.upper,
+                   help="output file format")
+    p.add_argument("--batchsize", type=int, default=None,
+                   help="batch for a dynamic-batch model, and the batch used in the throughput figure "
+                        "(default: the model's fixed batch, or the samples in one input-0 file)")
+    p.add_argument("--loop", "-l", type=int, default=1, help="times each batch is run (timed every time)")
+    p.add_argument("--warmup_count", type=int, default=1, help="untimed runs of the first batch")
+    p.add_argument("--device", "-d", type=int, default=0, help="device id for an accelerator provider or .om")
+    p.add_argument("--provider", default="cpu", help=f"ONNX Runtime provider: {', '.join(onnx_utils.PROVIDERS)} "
+                                                     f"or a full provider name")
+    p.add_argument("--pure_data_type", default="zero", choices=["zero", "random"],
+                   help="data for pure inference (no --input); random is seeded with --seed")
+    p.add_argument("--seed", type=int, default=0, help="seed of --pure_data_type random")
+    p.add_argument("--output_batchsize_axis", type=int, default=0, help="axis along which outputs are split")
+    p.add_argument("--display_all_summary", action="store_true",
+                   help="accepted for ais_bench compatibility; ONNX Runtime has no separate H2D/D2H copy to time")
+    p.add_argument("--debug", action="store_true", help="print the model's inputs and outputs")
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if args.loop < 1 or args.warmup_count < 0 or (args.batchsize is not None and args.batchsize < 1):
+        raise UserError("--loop and --batchsize must be positive and --warmup_count not negative")
+    if args.output_dirname and not args.output:
+        raise UserError("--output_dirname needs --output")
+    backend = open_backend(args.model, args.provider, args.device)
+
+    lists = collect_inputs(args.input, backend) if args.input else None
+    first_bytes = _file_nbytes(lists[0][0], backend.inputs[0][2]) if lists else None
+    shapes, model_batch = resolve_shapes(backend, args.batchsize, first_bytes)
+    if args.debug:
+        for (name, dims, dtype), shape in zip(backend.inputs, shapes):
+            print(f"[DEBUG] input {name}: model {dims} {dtype.name}, run as {shape}")
+        print(f"[DEBUG] outputs: {', '.join(backend.outputs)}; backend {backend.label}")
+
+    if lists:
+        factor = files_per_batch(lists, backend, shapes)
+        groups = list(batches(lists, factor))
+    else:
+        factor, groups = 1, [(None, 1)]
+
+    dirname = args.output_dirname or time.strftime("%Y_%m_%d-%H_%M_%S")
+    out_parent = Path(args.output) if args.output else None
+    # Outputs are written under a temporary folder name and renamed into place only when the run completes.
+    target = (binio.AtomicDir(out_parent / dirname, replaceable=(".bin", ".npy", ".txt")) if out_parent
+              else contextlib.nullcontext())
+    times, filesinfo = [], {}
+    with target as outdir:
+        for g, (indices, n_real) in enumerate(tqdm(groups, desc="Inference", unit="batch",
+                                                   disable=len(groups) < 2)):
+            feeds = (load_batch(lists, indices, backend, shapes) if lists
+                     else pure_data(backend, shapes, args.pure_data_type, args.seed))
+            if g == 0:
+                for _ in range(args.warmup_count):
+                    backend.run(feeds)
+            for _ in range(args.loop):
+                outputs, ms = backend.run(feeds)
+                times.append(ms)
+            _warn_non_finite(outputs, backend.outputs, lists[0][indices[0]] if lists else "pure inference data")
+            if outdir is None:
+                continue
+            stems = [binio.stem(lists[0][i]) for i in indices[:n_real]] if lists else [PURE_INFER_STEM]
+            saved = save_outputs(outdir, outputs, stems, factor, n_real, args.outfmt,
+                                 args.output_batchsize_axis, backend.outputs)
+            for j, outfiles in enumerate(saved):
+                infiles = [str(files[indices[j]]) for files in lists] if lists else []
+                filesinfo[len(filesinfo)] = {"infiles": infiles,
+                                             "outfiles": [str(out_parent / dirname / p.name) for p in outfiles]}
+
+    stats = statistics(times)
+    batchsize = args.batchsize or model_batch
+    throughput = print_summary(stats, batchsize)
+    if out_parent is not None:
+        summary = {
+            "filesinfo": filesinfo,
+            "args": sys.argv if argv is None else ["infer.py", *argv],
+            "NPU_compute_time": stats,
+            "throughput": throughput,
+            "npu_compute_time_list": times,
+            "pid": os.getpid(),
+            "backend": backend.label,
+            "batchsize": batchsize,
+        }
+        binio.write_json(out_parent / f"{dirname}_summary.json", summary)
+        written = sum(len(info["outfiles"]) for info in filesinfo.values())
+        print(f"[INFO] {written} output file(s) in {out_parent / dirname}; "
+              f"summary in {out_parent / (dirname + '_summary.json')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

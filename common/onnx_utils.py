@@ -1,0 +1,410 @@
+"""ONNX export, checking, simplification, numeric verification and the graph edits the folders need.
+
+Every export and every simplification verifies itself: ONNX Runtime is run on a seeded input and compared
+with PyTorch (or with the graph before simplification), and a difference above tolerance is an error.
+"""
+import os
+import warnings
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from common.cli import CheckFailed, UserError
+
+DEFAULT_OPSET = 11  # what ATC accepts
+_TWO_GB = 2 ** 31
+
+PROVIDERS = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+    "cann": "CANNExecutionProvider",
+    "openvino": "OpenVINOExecutionProvider",
+}
+
+_ORT_TYPES = {
+    "tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
+    "tensor(uint8)": np.uint8, "tensor(int8)": np.int8, "tensor(int32)": np.int32,
+    "tensor(int64)": np.int64, "tensor(bool)": np.bool_,
+}
+
+
+def _temporary(path):
+    path = Path(path)
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def save(model, path):
+    """Save a ModelProto atomically as one file (external data only past protobuf's 2 GB limit)."""
+    path = Path(path)
+    tmp = _temporary(path)
+    try:
+        if model.ByteSize() >= _TWO_GB:
+            data_name = path.name + ".data"
+            onnx.save(model, tmp, save_as_external_data=True, all_tensors_to_one_file=True, location=data_name)
+        else:
+            onnx.save(model, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if tmp.exists():
+            tmp.unlink()
+        raise
+    return path
+
+
+def load(path):
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such ONNX file")
+    try:
+        return onnx.load(str(path))
+    except Exception as err:  # protobuf raises several unrelated types for a corrupt file
+        raise UserError(f"{path}: not a readable ONNX model ({type(err).__name__}: {err})") from None
+
+
+def check(path):
+    """onnx.checker on a file (the path form also works past 2 GB)."""
+    try:
+        onnx.checker.check_model(str(path))
+    except onnx.checker.ValidationError as err:
+        raise CheckFailed(f"{path}: onnx.checker rejected the model: {str(err).splitlines()[0]}") from None
+
+
+def export(model, args, path, input_names, output_names, opset=DEFAULT_OPSET, dynamic_batch=True):
+    """Export `model` in eval mode with the TorchScript exporter, then run onnx.checker.
+
+    Axis 0 of every input and output is named 'batch' when `dynamic_batch` is set. The file is written under a
+    temporary name and renamed into place only once it exports and checks cleanly.
+    """
+    import torch
+
+    path = Path(path)
+    model.eval()
+    dynamic_axes = {name: {0: "batch"} for name in (*input_names, *output_names)} if dynamic_batch else None
+    tmp = _temporary(path)
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            # The legacy exporter is the point (opset 11 for ATC); its deprecation notice is noise here.
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            warnings.filterwarnings("ignore", message=".*instance_norm.*")
+            torch.onnx.export(model, tuple(args), str(tmp), dynamo=False, opset_version=opset,
+                              input_names=list(input_names), output_names=list(output_names),
+                              dynamic_axes=dynamic_axes, do_constant_folding=True)
+        check(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if tmp.exists():
+            tmp.unlink()
+        raise
+    return path
+
+
+def make_session(path, provider="cpu", device_id=0, threads=0):
+    """An ONNX Runtime session on exactly the requested provider.
+
+    ONNX Runtime silently falls back to the CPU when a requested accelerator cannot start (it even lists
+    CANN as available without the CANN toolkit); here that is an error, never a quiet CPU run.
+    """
+    import onnxruntime as ort
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such ONNX file")
+    name = PROVIDERS.get(provider.lower(), provider)
+    available = ort.get_available_providers()
+    if name not in available:
+        raise UserError(f"provider {provider!r} ({name}) is not in this onnxruntime build; available: "
+                        f"{', '.join(available)} (install onnxruntime-gpu or onnxruntime-cann for accelerators)")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    providers = [name] if name == "CPUExecutionProvider" else [(name, {"device_id": int(device_id)})]
+    try:
+        session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+    except Exception as err:  # ORT raises its own exception classes for unreadable or invalid models
+        raise UserError(f"{path}: ONNX Runtime could not load it ({str(err).splitlines()[0]})") from None
+    if session.get_providers()[0] != name:
+        raise UserError(f"provider {name} could not start (ONNX Runtime fell back to "
+                        f"{session.get_providers()[0]}); check the device and its runtime installation")
+    return session
+
+
+def numpy_dtype(ort_type):
+    """numpy dtype for an ONNX Runtime type string such as 'tensor(float)'."""
+    try:
+        return np.dtype(_ORT_TYPES[ort_type])
+    except KeyError:
+        raise UserError(f"unsupported tensor type {ort_type}") from None
+
+
+def run(path_or_session, feeds):
+    """Run a model on `feeds` ({name: array}) on the CPU and return the outputs as a list."""
+    session = make_session(path_or_session) if isinstance(path_or_session, (str, Path)) else path_or_session
+    return session.run(None, feeds)
+
+
+def seeded_feeds(shapes, seed=0, dtypes=None, int_high=None):
+    """Seeded inputs for verification: standard normal floats, or integers in [0, int_high[name])."""
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for name, shape in shapes.items():
+        dtype = np.dtype((dtypes or {}).get(name, np.float32))
+        if np.issubdtype(dtype, np.floating):
+            feeds[name] = rng.standard_normal(shape).astype(dtype)
+        else:
+            feeds[name] = rng.integers(0, (int_high or {}).get(name, 2), size=shape).astype(dtype)
+    return feeds
+
+
+def compare_outputs(reference, candidate, names, what, atol):
+    """Max |difference| per output; CheckFailed naming `what` when any exceeds `atol`."""
+    report = {}
+    for name, ref, cand in zip(names, reference, candidate):
+        ref = np.asarray(ref, dtype=np.float64)
+        cand = np.asarray(cand, dtype=np.float64)
+        if ref.shape != cand.shape:
+            raise CheckFailed(f"{what}: output {name!r} has shape {cand.shape}, expected {ref.shape}")
+        if not np.all(np.isfinite(cand)):
+            raise CheckFailed(f"{what}: output {name!r} holds NaN or Inf")
+        diff = float(np.max(np.abs(ref - cand))) if ref.size else 0.0
+        report[name] = diff
+        if not diff <= atol:
+            raise CheckFailed(f"{what}: output {name!r} differs from the reference by {diff:.3g} (max abs), "
+                              f"tolerance {atol:g}")
+    return report
+
+
+def verify_against_torch(path, model, feeds, atol=1e-4):
+    """Run the ONNX file with ONNX Runtime and `model` with PyTorch on the same `feeds`; compare outputs.
+
+    Returns {output name: max abs difference}; raises CheckFailed above `atol`.
+    """
+    import torch
+
+    session = make_session(path)
+    names = [o.name for o in session.get_outputs()]
+    onnx_out = session.run(None, feeds)
+    model.eval()
+    with torch.no_grad():
+        torch_out = model(*[torch.from_numpy(feeds[i.name]) for i in session.get_inputs()])
+    if isinstance(torch_out, torch.Tensor):
+        torch_out = [torch_out]
+    return compare_outputs([t.numpy() for t in torch_out], onnx_out, names, f"{path} vs PyTorch", atol)
+
+
+def input_shapes(model):
+    """{input name: [dims]} of a ModelProto, with symbolic dims as strings (initializers excluded)."""
+    initializers = {init.name for init in model.graph.initializer}
+    shapes = {}
+    for value in model.graph.input:
+        if value.name in initializers:
+            continue
+        dims = value.type.tensor_type.shape.dim
+        shapes[value.name] = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in dims]
+    return shapes
+
+
+def input_dtypes(model):
+    return {v.name: helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type) for v in model.graph.input}
+
+
+def simplify(src, dst, shapes, atol=1e-4, feeds=None, seed=0):
+    """onnxsim with fixed input shapes, then a check that the result computes what the source did.
+
+    `shapes` maps every input name to its fixed shape. `feeds` gives the verification inputs (seeded normal
+    floats by default). Errors name the file: an unknown input name, an onnxsim failure, a numeric drift.
+    """
+    import onnxsim
+
+    src, dst = Path(src), Path(dst)
+    model = load(src)
+    declared = input_shapes(model)
+    unknown = sorted(set(shapes) - set(declared))
+    if unknown:
+        raise UserError(f"{src}: has no input named {unknown[0]!r}; its inputs are {', '.join(declared)}")
+    missing = [name for name, dims in declared.items()
+               if name not in shapes and not all(isinstance(d, int) and d > 0 for d in dims)]
+    if missing:
+        raise UserError(f"{src}: input {missing[0]!r} has a dynamic shape {declared[missing[0]]}; "
+                        f"give it with --input-shape {missing[0]}:<dims>")
+    for name, dims in shapes.items():
+        if len(dims) != len(declared[name]) or any(
+                isinstance(d, int) and d > 0 and d != s for d, s in zip(declared[name], dims)):
+            raise UserError(f"{src}: input {name!r} is {declared[name]}, cannot be fixed to {dims}")
+    try:
+        simplified, ok = onnxsim.simplify(model, overwrite_input_shapes=dict(shapes), check_n=0)
+    except Exception as err:  # onnxsim surfaces errors from several layers (onnx, ORT, its C++ core)
+        raise CheckFailed(f"{src}: onnxsim failed ({type(err).__name__}: {str(err).splitlines()[0]})") from None
+    if not ok:
+        raise CheckFailed(f"{src}: onnxsim could not validate the simplified model")
+    if feeds is None:
+        full = {**declared, **shapes}
+        feeds = seeded_feeds(full, seed, dtypes=input_dtypes(model))
+    tmp = _temporary(dst)
+    try:
+        save(simplified, tmp)
+        check(tmp)
+        names = [o.name for o in model.graph.output]
+        compare_outputs(run(src, feeds), run(tmp, feeds), names, f"{dst} vs {src}", atol)
+        os.replace(tmp, dst)
+    except BaseException:
+        if tmp.exists():
+            tmp.unlink()
+        raise
+    return count_ops(model), count_ops(simplified)
+
+
+def count_ops(model):
+    return Counter(node.op_type for node in model.graph.node)
+
+
+# --------------------------------------------------------------------------------------------------- edits
+
+def constant_value(model, name):
+    """The value of tensor `name` when it is an initializer or a Constant node's output, else None."""
+    for init in model.graph.initializer:
+        if init.name == name:
+            return numpy_helper.to_array(init)
+    for node in model.graph.node:
+        if node.op_type == "Constant" and node.output[0] == name:
+            for attr in node.attribute:
+                if attr.name == "value":
+                    return numpy_helper.to_array(attr.t)
+    return None
+
+
+def _attribute(node, name, default=None):
+    for attr in node.attribute:
+        if attr.name == name:
+            return helper.get_attribute_value(attr)
+    return default
+
+
+def fill_clip_max(model, max_value):
+    """Give every Clip whose 'max' input is absent or empty an explicit scalar initializer `max_value`.
+
+    Returns the names of the Clip nodes changed. Clip nodes that already carry a max are left alone.
+    """
+    changed = []
+    max_name = None
+    for node in model.graph.node:
+        if node.op_type != "Clip" or (len(node.input) >= 3 and node.input[2]):
+            continue
+        if max_name is None:
+            max_name = _unique_name(model, "clip_max")
+            model.graph.initializer.append(numpy_helper.from_array(np.array(max_value, np.float32), max_name))
+        while len(node.input) < 3:
+            node.input.append("")
+        node.input[2] = max_name
+        changed.append(node.name or node.output[0])
+    return changed
+
+
+def _unique_name(model, base):
+    taken = {i.name for i in model.graph.initializer} | {o for n in model.graph.node for o in n.output}
+    taken |= {n.name for n in model.graph.node}
+    name, k = base, 0
+    while name in taken:
+        k += 1
+        name = f"{base}_{k}"
+    return name
+
+
+def _pad_amounts(model, node):
+    """Per-axis (begin, end) pad amounts of a Pad node, whatever the opset; None if computed at run time."""
+    pads = _attribute(node, "pads") if len(node.input) < 2 or not node.input[1] else None
+    if pads is None and len(node.input) >= 2 and node.input[1]:
+        pads = constant_value(model, node.input[1])
+    if pads is None:
+        return None
+    pads = [int(p) for p in np.asarray(pads).ravel()]
+    rank = len(pads) // 2
+    return [(pads[axis], pads[axis + rank]) for axis in range(rank)]
+
+
+def reflect_pads(model):
+    """The Pad nodes with mode 'reflect'."""
+    return [n for n in model.graph.node if n.op_type == "Pad" and _attribute(n, "mode", b"constant") == b"reflect"]
+
+
+def reflect_pad_to_slices(model):
+    """Rewrite every reflect-mode Pad into Slice + Concat, which computes exactly the same values.
+
+    Reflection of width p on the begin side of an axis copies elements p, p-1, ..., 1; on the end side
+    elements n-2, ..., n-1-p. Each copied element is one unit-step Slice (negative indices count from the
+    end, so the graph keeps a dynamic size), and a Concat joins them around the input, one axis at a time,
+    which is exactly a simultaneous reflect pad. Returns the names of the rewritten Pad nodes.
+    """
+    opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    if opset < 10:
+        raise UserError(f"the model uses opset {opset}; the Slice rewrite needs opset 10 or later")
+    nodes = list(model.graph.node)
+    rewritten = []
+    new_nodes = []
+    for node in nodes:
+        if not (node.op_type == "Pad" and _attribute(node, "mode", b"constant") == b"reflect"):
+            new_nodes.append(node)
+            continue
+        amounts = _pad_amounts(model, node)
+        label = node.name or node.output[0]
+        if amounts is None:
+            raise UserError(f"Pad node {label!r}: its pads are computed at run time; simplify the graph "
+                            f"first (common/simplify.py) so they become constants")
+        if any(b < 0 or e < 0 for b, e in amounts):
+            raise UserError(f"Pad node {label!r}: negative pads (cropping) are not supported")
+        current = node.input[0]
+        active = [(axis, b, e) for axis, (b, e) in enumerate(amounts) if b or e]
+        for k, (axis, begin, end) in enumerate(active):
+            base = _unique_name(model, f"{label}_reflect_axis{axis}")
+            pieces = []
+            sources = [(j, j + 1) for j in range(begin, 0, -1)] + [None] + [(-1 - j, -j) for j in range(1, end + 1)]
+            for idx, source in enumerate(sources):
+                if source is None:
+                    pieces.append(current)
+                    continue
+                start, stop = source
+                out = f"{base}_slice{idx}"
+                consts = []
+                for tag, value in (("starts", start), ("ends", stop), ("axes", axis)):
+                    cname = f"{out}_{tag}"
+                    model.graph.initializer.append(numpy_helper.from_array(np.array([value], np.int64), cname))
+                    consts.append(cname)
+                new_nodes.append(helper.make_node("Slice", [current, *consts], [out], name=out))
+                pieces.append(out)
+            last = k == len(active) - 1
+            out = node.output[0] if last else f"{base}_concat"
+            new_nodes.append(helper.make_node("Concat", pieces, [out], name=f"{base}_concat", axis=axis))
+            current = out
+        if not active:  # a reflect Pad of zero width is the identity
+            new_nodes.append(helper.make_node("Identity", [node.input[0]], [node.output[0]], name=label))
+        rewritten.append(label)
+    del model.graph.node[:]
+    model.graph.node.extend(new_nodes)
+    _prune_unused(model)
+    return rewritten
+
+
+def _prune_unused(model):
+    """Drop initializers and Constant nodes that nothing reads any more (e.g. a rewritten Pad's pads)."""
+    used = {name for node in model.graph.node for name in node.input} | {o.name for o in model.graph.output}
+    used |= {i.name for i in model.graph.input}
+    dead = [n for n in model.graph.node if n.op_type == "Constant" and n.output[0] not in used]
+    for node in dead:
+        model.graph.node.remove(node)
+    keep = [init for init in model.graph.initializer if init.name in used]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(keep)
+
+
+def reflect_pad_to_constant(model):
+    """Switch every reflect-mode Pad to zero padding (the original Ascend edit; it changes the output)."""
+    changed = []
+    for node in reflect_pads(model):
+        for attr in node.attribute:
+            if attr.name == "mode":
+                attr.s = b"constant"
+        changed.append(node.name or node.output[0])
+    return changed

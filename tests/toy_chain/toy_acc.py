@@ -1,0 +1,23 @@
+"""Offline outputs vs PyTorch reference: cosine, JSON, pictures, verdict."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+
+from common import accuracy, cli, images
+
+
+def main(argv=None):
+    p = cli.parser(__doc__)
+    p.add_argument("reference", help="PyTorch reference folder")
+    p.add_argument("offline", help="offline result folder")
+    p.add_argument("--threshold", type=float, default=accuracy.DEFAULT_THRESHOLD, help="lowest mean cosine")
+    args = p.parse_args(argv)
+    accuracy.check_against_reference(args.reference, args.offline, (1, 4, 4), threshold=args.threshold,
+                                     log_path="toy_acc.log", json_path="toy_acc.json", pictures_dir="compare")
+    count, _ = images.outputs_to_images(args.offline, "toy_images", (1, 4, 4))
+    print(f"{count} images in toy_images")
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))
