@@ -170,10 +170,14 @@ def files_per_batch(lists, backend, shapes):
     factor = None
     for files, (name, _, dtype), shape in zip(lists, backend.inputs, shapes):
         tensor_bytes = int(np.prod(shape)) * dtype.itemsize
+        sample_bytes = tensor_bytes // shape[0] if shape else tensor_bytes
         size = _file_nbytes(files[0], dtype)
         if size == 0 or tensor_bytes % size:
             raise UserError(f"{files[0]}: {size} bytes does not divide the input {name!r} of "
                             f"{tuple(shape)} {dtype.name} ({tensor_bytes} bytes)")
+        if size % sample_bytes:  # ais_bench would only fail later, when splitting the outputs
+            raise UserError(f"{files[0]}: {size} bytes is not a whole number of samples of input {name!r} "
+                            f"({tuple(shape[1:])} {dtype.name}, {sample_bytes} bytes each)")
         for path in files[1:]:
             if _file_nbytes(path, dtype) != size:
                 raise UserError(f"{path}: {_file_nbytes(path, dtype)} bytes, expected {size} like {files[0]}")

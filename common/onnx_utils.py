@@ -90,6 +90,7 @@ def export(model, args, path, input_names, output_names, opset=DEFAULT_OPSET, dy
             # The legacy exporter is the point (opset 11 for ATC); its deprecation notice is noise here.
             warnings.filterwarnings("ignore", category=DeprecationWarning)
             warnings.filterwarnings("ignore", message=".*instance_norm.*")
+            warnings.filterwarnings("ignore", message="Constant folding - Only steps=1")  # reflect pads
             torch.onnx.export(model, tuple(args), str(tmp), dynamo=False, opset_version=opset,
                               input_names=list(input_names), output_names=list(output_names),
                               dynamic_axes=dynamic_axes, do_constant_folding=True)

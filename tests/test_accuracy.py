@@ -1,0 +1,71 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from common import accuracy, binio, reference
+from common.cli import CheckFailed, UserError
+
+
+class Double(torch.nn.Module):
+    def forward(self, x, y):
+        return torch.tanh(x + y), x * 0
+
+
+def make_inputs(tmp_path, n=3):
+    rng = np.random.default_rng(0)
+    for name in ("x", "y"):
+        (tmp_path / name).mkdir()
+        for i in range(n):
+            binio.write_array(tmp_path / name / f"input_{i}.bin", rng.standard_normal((2, 1, 2, 2)).astype(np.float32))
+
+
+def test_reference_outputs_are_named_like_the_runner(tmp_path):
+    make_inputs(tmp_path)
+    n = reference.write_reference_outputs(Double(), [tmp_path / "x", tmp_path / "y"], tmp_path / "ref",
+                                          [(1, 2, 2), (1, 2, 2)])
+    assert n == 6
+    names = [p.name for p in binio.list_data_files(tmp_path / "ref")]
+    assert names == [f"input_{i}_{k}.bin" for i in range(3) for k in (0, 1)]
+    x = binio.read_array(tmp_path / "x" / "input_2.bin", np.float32, (2, 1, 2, 2))
+    y = binio.read_array(tmp_path / "y" / "input_2.bin", np.float32, (2, 1, 2, 2))
+    assert np.allclose(binio.read_array(tmp_path / "ref" / "input_2_0.bin", np.float32, (2, 1, 2, 2)),
+                       np.tanh(x + y), atol=1e-6)
+
+
+def test_reference_refuses_unequal_sample_counts(tmp_path):
+    make_inputs(tmp_path, n=1)
+    binio.write_array(tmp_path / "y" / "input_0.bin", np.zeros((3, 1, 2, 2), np.float32))
+    with pytest.raises(UserError, match=r"x/input_0\.bin: its sample count differs"):
+        reference.write_reference_outputs(Double(), [tmp_path / "x", tmp_path / "y"], tmp_path / "ref",
+                                          [(1, 2, 2), (1, 2, 2)])
+    assert not (tmp_path / "ref").exists()
+
+
+def test_check_against_reference_report_and_verdict(tmp_path):
+    rng = np.random.default_rng(1)
+    (tmp_path / "ref").mkdir()
+    (tmp_path / "result" / "bs1").mkdir(parents=True)
+    for i in range(3):
+        ref = rng.uniform(-1, 1, (1, 3, 4, 4)).astype(np.float32)
+        binio.write_array(tmp_path / "ref" / f"s_{i}_0.bin", ref)
+        off = ref + (0.5 if i == 2 else 1e-6)
+        binio.write_array(tmp_path / "result" / "bs1" / f"s_{i}_0.bin", off.astype(np.float32))
+    agg = accuracy.check_against_reference(tmp_path / "ref", tmp_path / "result" / "bs1", (3, 4, 4),
+                                           threshold=0.5, log_path=tmp_path / "acc.log",
+                                           json_path=tmp_path / "acc.json", pixel_axis=1,
+                                           pictures_dir=tmp_path / "pics", n_pictures=2)
+    report = json.loads((tmp_path / "acc.json").read_text())
+    assert report["passed"] is True and report["aggregate"]["count"] == 3
+    assert report["aggregate"]["mean_cosine"] == pytest.approx(agg["mean_cosine"])
+    assert [f["file"] for f in report["files"]] == ["s_0_0.bin", "s_1_0.bin", "s_2_0.bin"]
+    log = (tmp_path / "acc.log").read_text().splitlines()
+    assert log[0].startswith("s_0_0.bin : mean ==> 0.000001 , cos ==> 1.000000")
+    assert log[-1].startswith("PASS: mean_cosine")
+    assert sorted(p.name for p in (tmp_path / "pics").iterdir()) == ["s_0_0_compare.png", "s_1_0_compare.png"]
+
+    with pytest.raises(CheckFailed, match=r"FAIL: mean_pixel_cosine 0\.\d+ < threshold 0\.9999"):
+        accuracy.check_against_reference(tmp_path / "ref", tmp_path / "result" / "bs1", (3, 4, 4), threshold=0.9999,
+                                         metric="mean_pixel_cosine", pixel_axis=1, json_path=tmp_path / "f.json")
+    assert json.loads((tmp_path / "f.json").read_text())["passed"] is False

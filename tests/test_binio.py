@@ -1,0 +1,199 @@
+import json
+
+import numpy as np
+import pytest
+
+from common import binio, cli
+from common.cli import UserError
+
+
+def touch(path, data=b"\0\0\0\0"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def test_list_data_files_natural_order_and_filter(tmp_path):
+    for name in ["noise_10.bin", "noise_2.bin", "noise_1.NPY", "sumary.json", "notes.txt", "noise_3.BIN"]:
+        touch(tmp_path / name)
+    (tmp_path / "sub.bin").mkdir()
+    names = [p.name for p in binio.list_data_files(tmp_path)]
+    assert names == ["noise_1.NPY", "noise_2.bin", "noise_3.BIN", "noise_10.bin"]
+
+
+def test_list_data_files_errors(tmp_path):
+    with pytest.raises(UserError, match=r"missing: no such folder"):
+        binio.list_data_files(tmp_path / "missing")
+    touch(tmp_path / "a.json")
+    with pytest.raises(UserError, match=r"no \.bin/\.npy files"):
+        binio.list_data_files(tmp_path)
+    assert binio.list_data_files(tmp_path, require=False) == []
+
+
+@pytest.mark.parametrize("ext", [".bin", ".npy"])
+def test_write_read_round_trip(tmp_path, ext):
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4) - 7.5
+    path = binio.write_array(tmp_path / f"x{ext}", x)
+    assert np.array_equal(binio.read_array(path, np.float32, (2, 3, 4)), x)
+    assert np.array_equal(binio.read_array(path, np.float32, (-1, 3, 4)), x)
+    assert binio.read_array(path).shape == ((24,) if ext == ".bin" else (2, 3, 4))
+    assert [p.name for p in tmp_path.iterdir()] == [f"x{ext}"]  # no temporary left behind
+
+
+def test_bin_is_raw_little_endian(tmp_path):
+    x = np.array([1.0, -2.5], dtype=np.float32)
+    binio.write_array(tmp_path / "x.bin", x.astype(">f4"))
+    assert (tmp_path / "x.bin").read_bytes() == x.astype("<f4").tobytes()
+    u = np.array([0, 255, 7], dtype=np.uint8)
+    binio.write_array(tmp_path / "u.bin", u)
+    assert np.array_equal(binio.read_array(tmp_path / "u.bin", np.uint8, (3,)), u)
+
+
+def test_write_txt_rows_like_ais_bench(tmp_path):
+    binio.write_array(tmp_path / "y.txt", np.array([[1.0, 2.0], [3.0, 4.5]], np.float32))
+    assert (tmp_path / "y.txt").read_text().splitlines() == ["1.000000 2.000000", "3.000000 4.500000"]
+
+
+def test_read_array_size_errors_name_file_and_expectation(tmp_path):
+    path = touch(tmp_path / "bad.bin", b"\0" * 12)
+    with pytest.raises(UserError, match=r"bad\.bin: 12 bytes, expected 16 bytes for \(4,\) float32"):
+        binio.read_array(path, np.float32, (4,))
+    with pytest.raises(UserError, match=r"bad\.bin: 12 bytes is not a whole number of samples of \(8,\) float32"):
+        binio.read_array(path, np.float32, (-1, 8))
+    odd = touch(tmp_path / "odd.bin", b"\0" * 5)
+    with pytest.raises(UserError, match=r"odd\.bin: 5 bytes is not a whole number of float32 values"):
+        binio.read_array(odd)
+    with pytest.raises(UserError, match=r"nope\.bin: no such file"):
+        binio.read_array(tmp_path / "nope.bin")
+
+
+def test_read_npy_dtype_is_checked(tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros(3, np.float64))
+    with pytest.raises(UserError, match=r"x\.npy: holds float64 data, expected float32"):
+        binio.read_array(tmp_path / "x.npy", np.float32)
+
+
+def test_interrupted_write_leaves_nothing(tmp_path, monkeypatch):
+    def interrupted(src, dst):  # the data is written, the process dies before the rename
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(binio.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        binio.write_array(tmp_path / "x.bin", np.zeros(4, np.float32))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_output_names_follow_ais_bench():
+    assert binio.output_name("prep/input_00000.bin", 0) == "input_00000_0.bin"
+    assert binio.output_name("noise_0001.bin", 1, "NPY") == "noise_0001_1.npy"
+    assert binio.output_name("d/1_A.bin", 0) == "1_A_0.bin"
+    assert binio.output_name("a.b.bin", 2) == "a_2.bin"
+
+
+def test_pair_by_name(tmp_path):
+    for name in ["n_1_0.bin", "n_2_0.bin"]:
+        touch(tmp_path / "ref" / name)
+        touch(tmp_path / "off" / name)
+    pairs = binio.pair_by_name(tmp_path / "ref", tmp_path / "off")
+    assert [(a.name, b.name) for a, b in pairs] == [("n_1_0.bin", "n_1_0.bin"), ("n_2_0.bin", "n_2_0.bin")]
+
+    touch(tmp_path / "ref" / "n_3_0.bin")
+    with pytest.raises(UserError, match=r"off/n_3_0\.bin: missing, expected as the partner of .*ref/n_3_0\.bin"):
+        binio.pair_by_name(tmp_path / "ref", tmp_path / "off")
+    touch(tmp_path / "off" / "n_3_0.bin")
+    touch(tmp_path / "off" / "n_4_0.bin")
+    with pytest.raises(UserError, match=r"off/n_4_0\.bin: has no partner in .*ref"):
+        binio.pair_by_name(tmp_path / "ref", tmp_path / "off")
+
+
+def test_pair_by_position(tmp_path):
+    for i in (1, 2, 10):
+        touch(tmp_path / "noise" / f"input_{i}.bin")
+        touch(tmp_path / "label" / f"input_{i}.bin")
+    lists = binio.pair_by_position([tmp_path / "noise", tmp_path / "label"])
+    assert [[p.name for p in files] for files in lists] == [["input_1.bin", "input_2.bin", "input_10.bin"]] * 2
+
+    touch(tmp_path / "label" / "input_11.bin")
+    with pytest.raises(UserError, match=r"label: holds 4 files but .*noise holds 3"):
+        binio.pair_by_position([tmp_path / "noise", tmp_path / "label"])
+    (tmp_path / "label" / "input_11.bin").unlink()
+    (tmp_path / "label" / "input_10.bin").rename(tmp_path / "label" / "input_9.bin")
+    with pytest.raises(UserError, match=r"input_10\.bin: pairs by position with .*input_9\.bin|"
+                                        r"input_9\.bin: pairs by position with .*input_(10|2)\.bin"):
+        binio.pair_by_position([tmp_path / "noise", tmp_path / "label"])
+
+
+def test_resolve_result_dir(tmp_path):
+    touch(tmp_path / "bs1" / "x_0.bin")
+    assert binio.resolve_result_dir(tmp_path / "bs1") == tmp_path / "bs1"
+
+    touch(tmp_path / "out" / "2022_12_17-07_37_18" / "x_0.bin")
+    touch(tmp_path / "out" / "2023_01_02-00_00_00" / "x_0.bin")
+    touch(tmp_path / "out" / "2023_01_02-00_00_00_summary.json")
+    assert binio.resolve_result_dir(tmp_path / "out").name == "2023_01_02-00_00_00"
+
+    touch(tmp_path / "old" / "dumpOutput_device0" / "x_1.bin")
+    assert binio.resolve_result_dir(tmp_path / "old").name == "dumpOutput_device0"
+
+    touch(tmp_path / "result" / "bs1" / "x_0.bin")
+    with pytest.raises(UserError, match=r"result: no \.bin/\.npy outputs here.*did you mean .*bs1"):
+        binio.resolve_result_dir(tmp_path / "result")
+    with pytest.raises(UserError, match=r"nowhere: no such folder"):
+        binio.resolve_result_dir(tmp_path / "nowhere")
+
+
+def test_atomic_dir_replaces_a_previous_run_as_a_whole(tmp_path):
+    final = tmp_path / "prep"
+    with binio.AtomicDir(final) as tmp:
+        for i in range(3):
+            binio.write_array(tmp / f"n_{i}.bin", np.full(2, i, np.float32), atomic=False)
+        assert not final.exists()
+    with binio.AtomicDir(final) as tmp:
+        binio.write_array(tmp / "n_0.bin", np.full(2, 9, np.float32), atomic=False)
+    assert [p.name for p in final.iterdir()] == ["n_0.bin"]  # no stale n_1, n_2 from the bigger run
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["prep"]
+
+
+def test_atomic_dir_interrupted_keeps_old_and_leaves_no_partial(tmp_path):
+    final = tmp_path / "prep"
+    with binio.AtomicDir(final) as tmp:
+        binio.write_array(tmp / "old.bin", np.zeros(1, np.float32), atomic=False)
+    with pytest.raises(KeyboardInterrupt):
+        with binio.AtomicDir(final) as tmp:
+            binio.write_array(tmp / "new.bin", np.zeros(1, np.float32), atomic=False)
+            raise KeyboardInterrupt
+    assert [p.name for p in final.iterdir()] == ["old.bin"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["prep"]
+
+
+def test_atomic_dir_refuses_a_folder_holding_other_files(tmp_path):
+    touch(tmp_path / "prep" / "thesis.tex")
+    with pytest.raises(UserError, match=r"prep: folder already holds 'thesis\.tex'"):
+        with binio.AtomicDir(tmp_path / "prep"):
+            pass
+    assert (tmp_path / "prep" / "thesis.tex").exists()
+
+
+def test_write_json_handles_non_finite(tmp_path):
+    binio.write_json(tmp_path / "r.json", {"psnr": float("inf"), "x": np.float32(0.5), "n": np.int64(3)})
+    assert json.loads((tmp_path / "r.json").read_text()) == {"psnr": "inf", "x": 0.5, "n": 3}
+
+
+def test_cli_run_reports_one_line_and_status(capsys):
+    def main(argv):
+        raise UserError("x.bin: 3 bytes, expected 4")
+
+    assert cli.run(main, []) == 2
+    assert capsys.readouterr().err == "error: x.bin: 3 bytes, expected 4\n"
+    assert cli.run(lambda argv: None, []) == 0
+
+
+def test_parse_named_shapes():
+    assert cli.parse_named_shapes(["noise:1,1,20", "label:1,5,148"]) == {"noise": [1, 1, 20], "label": [1, 5, 148]}
+    assert cli.parse_named_shapes(["a:1,2;b:3"]) == {"a": [1, 2], "b": [3]}
+    with pytest.raises(UserError, match="expected name:dims"):
+        cli.parse_named_shapes(["1,2"])
+    with pytest.raises(UserError, match="expected comma-separated integers"):
+        cli.parse_named_shapes(["a:1,x"])
+    with pytest.raises(UserError, match="expected positive comma-separated integers"):
+        cli.parse_named_shapes(["a:1,0"])

@@ -1,0 +1,107 @@
+import collections
+
+import pytest
+import torch
+
+from common import checkpoint
+from common.cli import UserError
+
+
+class Net(torch.nn.Module):
+    def __init__(self, width=4):
+        super().__init__()
+        self.fc = torch.nn.Linear(3, width)
+        self.norm = torch.nn.InstanceNorm2d(width)  # no affine, no running stats: no state
+        self.bn = torch.nn.BatchNorm1d(width)
+
+
+def state(seed=0, width=4):
+    torch.manual_seed(seed)
+    net = Net(width)
+    net.bn.running_mean.uniform_()
+    return net.state_dict()
+
+
+class Executes:
+    """A pickle payload that would create a file when unpickled without weights_only."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_load_file_refuses_code_execution(tmp_path):
+    marker = tmp_path / "pwned"
+    torch.save({"G": Executes(marker)}, tmp_path / "evil.pth")
+    with pytest.raises(UserError, match=r"evil\.pth: refused, unpickling it would run code"):
+        checkpoint.load_file(tmp_path / "evil.pth")
+    assert not marker.exists()
+
+
+def test_load_file_errors(tmp_path):
+    with pytest.raises(UserError, match=r"missing\.pth: no such checkpoint file"):
+        checkpoint.load_file(tmp_path / "missing.pth")
+    (tmp_path / "junk.pth").write_bytes(b"this is not a checkpoint")
+    with pytest.raises(UserError, match=r"junk\.pth: not a readable PyTorch checkpoint"):
+        checkpoint.load_file(tmp_path / "junk.pth")
+
+
+def test_unwrap_containers_and_prefixes(tmp_path):
+    sd = state()
+    dcgan_like = {"epoch": 200, "arch": "dcgan", "G": {"module." + k: v for k, v in sd.items()}, "D": {}}
+    torch.save(dcgan_like, tmp_path / "ckpt.pth")
+    out = checkpoint.strip_prefix(checkpoint.unwrap(checkpoint.load_file(tmp_path / "ckpt.pth"), ("G",)))
+    assert list(out) == list(sd) and all(torch.equal(out[k], sd[k]) for k in sd)
+
+    nested = {"state_dict": {"model": collections.OrderedDict(sd)}}
+    assert list(checkpoint.unwrap(nested, ("state_dict", "model"))) == list(sd)
+    assert checkpoint.unwrap(sd, ("G",)) == dict(sd)  # a plain state_dict passes through
+
+    with pytest.raises(UserError, match=r"ck\.pth: expected a state_dict or a container with one of 'G'; "
+                                        r"found keys 'epoch', 'weights'"):
+        checkpoint.unwrap({"epoch": 1, "weights": {"x": 1}}, ("G",), "ck.pth")
+    with pytest.raises(UserError, match=r"expected a state_dict .* found list under G"):
+        checkpoint.unwrap({"G": [1, 2]}, ("G",))
+
+
+def test_load_strict_reports_every_difference_in_one_line():
+    model = Net()
+    sd = state()
+    sd.pop("fc.bias")
+    sd["extra.weight"] = torch.zeros(1)
+    sd["bn.weight"] = torch.zeros(7)
+    with pytest.raises(UserError) as err:
+        checkpoint.load_strict(model, sd, "g.pth")
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith("g.pth: does not match Net: ")
+    assert "missing 1 key(s): fc.bias" in message
+    assert "unexpected 1 key(s): extra.weight" in message
+    assert "1 shape mismatch(es) (file vs model): bn.weight (7,) vs (4,)" in message
+
+
+def test_legacy_instance_norm_keys_are_dropped_only_when_declared():
+    model = Net()
+    legacy = checkpoint.instance_norm_legacy_keys(model)
+    assert legacy == {"norm.running_mean", "norm.running_var", "norm.num_batches_tracked"}
+    sd = state(seed=1)
+    sd.update({"norm.running_mean": torch.zeros(4), "norm.running_var": torch.ones(4),
+               "norm.num_batches_tracked": torch.tensor(0)})
+    with pytest.raises(UserError, match="unexpected 3 key"):
+        checkpoint.load_strict(Net(), dict(sd))
+    dropped = checkpoint.load_strict(model, dict(sd), legacy_keys=legacy)
+    assert sorted(dropped) == sorted(legacy)
+    assert torch.equal(model.bn.running_mean, sd["bn.running_mean"])
+
+
+def test_load_into_round_trip(tmp_path):
+    sd = state(seed=2)
+    torch.save({"state_dict": {"module." + k: v for k, v in sd.items()}}, tmp_path / "w.pth")
+    model = Net()
+    checkpoint.load_into(model, tmp_path / "w.pth")
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in sd.items())
+    torch.save(state(width=5), tmp_path / "wide.pth")
+    with pytest.raises(UserError, match=r"wide\.pth: does not match Net: .*fc\.weight \(5, 3\) vs \(4, 3\)"):
+        checkpoint.load_into(Net(), tmp_path / "wide.pth")

@@ -1,0 +1,87 @@
+"""The pipeline driver: the toy chain, README agreement, and every registered model chain end to end."""
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from common import driver
+from common.cli import CheckFailed, UserError
+
+ROOT = Path(__file__).resolve().parents[1]
+TOY = ROOT / "tests" / "toy_chain"
+MODELS = sorted(p.parent.name for p in ROOT.glob("*/chain.py"))
+
+
+def test_toy_chain_end_to_end(tmp_path, capsys):
+    assert driver.main([str(TOY), "--workdir", str(tmp_path / "work")]) == 0
+    printed = capsys.readouterr().out
+    assert "NO WEIGHTS GIVEN" in printed and "[6/6] accuracy: python3 toy_acc.py" in printed
+    summary = json.loads((tmp_path / "work" / "driver_summary.json").read_text())
+    assert summary["random_weights"] is True
+    assert [s["step"] for s in summary["steps"]] == [name for name, _ in driver.load_chain(TOY).STEPS]
+    assert summary["results"]["cosine"] >= 0.9999
+    assert summary["results"]["images"] == 10
+    assert summary["results"]["throughput"] > 0
+    # the work folder holds the model folder and common/ side by side, as a ModelZoo user copies them
+    assert (tmp_path / "work" / "toy_chain" / "toy_acc.json").is_file()
+    assert (tmp_path / "work" / "common" / "infer.py").is_file()
+
+
+def test_given_checkpoint_is_used(tmp_path, capsys):
+    import sys
+    sys.path.insert(0, str(TOY))
+    try:
+        from toy_model import random_checkpoint
+    finally:
+        sys.path.remove(str(TOY))
+    random_checkpoint(tmp_path / "mine.pth", seed=5)
+    driver.main([str(TOY), "--workdir", str(tmp_path / "work"), "--checkpoint", str(tmp_path / "mine.pth")])
+    assert "NO WEIGHTS GIVEN" not in capsys.readouterr().out
+    assert (tmp_path / "work" / "toy_chain" / "toy.pth").read_bytes() == (tmp_path / "mine.pth").read_bytes()
+
+
+def test_a_failing_step_stops_the_chain(tmp_path):
+    with pytest.raises(CheckFailed, match=r"step 'infer' failed with exit status 2"):
+        driver.main([str(TOY), "--workdir", str(tmp_path / "work"), "--param", "num=0"])
+    summary = json.loads((tmp_path / "work" / "driver_summary.json").read_text())
+    assert summary["failed"] == "infer"
+    assert "error: " in (tmp_path / "work" / "driver.log").read_text()
+
+
+def test_readme_drift_is_detected(tmp_path):
+    copy = tmp_path / "toy_chain"
+    shutil.copytree(TOY, copy)
+    assert driver.readme_drift(copy) == []
+    readme = copy / "README.md"
+    readme.write_text(readme.read_text().replace("--num 10", "--num 12"))
+    assert driver.readme_drift(copy) == ["python3 toy_preprocess.py ./prep --num 10"]
+    with pytest.raises(CheckFailed, match="1 chain command"):
+        driver.main([str(copy), "--check-readme"])
+
+
+def test_workdir_and_param_errors(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("keep me")
+    with pytest.raises(UserError, match=r"mine: exists and was not made by the driver"):
+        driver.main([str(TOY), "--workdir", str(tmp_path / "mine")])
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "keep me"
+    with pytest.raises(UserError, match=r"--param 'batch=2': expected key=value with key one of num, bs"):
+        driver.main([str(TOY), "--param", "batch=2"])
+    with pytest.raises(UserError, match=r"NoSuchModel: not a model folder with a chain\.py"):
+        driver.main(["NoSuchModel"])
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_model_readme_holds_the_chain(model):
+    assert driver.readme_drift(ROOT / model) == []
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_model_chain_runs_as_the_readme_says(model, tmp_path):
+    """Every README command of the model, run as written from a copy of its folder beside common/."""
+    assert driver.main([model, "--workdir", str(tmp_path / "work")]) == 0
+    results = json.loads((tmp_path / "work" / "driver_summary.json").read_text())["results"]
+    assert results["cosine"] >= 0.9999
+    assert results["images"] > 0
+    assert results["throughput"] > 0
