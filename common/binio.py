@@ -5,6 +5,7 @@ or one batch per file, as the Ascend tools read and write it. Every write goes t
 same folder and is renamed into place, so an interrupted run never leaves a half-written file behind; a
 folder of many files is written under a temporary folder name and renamed once, when complete.
 """
+import contextlib
 import datetime
 import os
 import re
@@ -99,6 +100,35 @@ def _temporary_sibling(path, tag):
     return path.with_name(f".{path.name}.{tag}-{os.getpid()}")
 
 
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary name beside `path`; it is renamed to `path` when the block succeeds, removed if not.
+
+    Readers never see a half-written file: either the old file or the complete new one is at `path`.
+    """
+    path = Path(path)
+    tmp = _temporary_sibling(path, "tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        if tmp.exists():
+            tmp.unlink()
+        raise
+
+
+def _write_array_to(target, array, ext):
+    if ext == ".npy":
+        with open(target, "wb") as handle:
+            np.save(handle, array)
+    elif ext == ".txt":
+        rows = array.reshape(-1, array.shape[-1]) if array.ndim > 1 else array.reshape(1, -1)
+        fmt = "%f" if np.issubdtype(array.dtype, np.floating) else "%d"
+        np.savetxt(target, rows, fmt=fmt, delimiter=" ")
+    else:
+        np.ascontiguousarray(array).tofile(target)
+
+
 def write_array(path, array, atomic=True):
     """Write `array` as .bin (raw little-endian), .npy or .txt (ais_bench's TXT rows), chosen by extension.
 
@@ -109,40 +139,20 @@ def write_array(path, array, atomic=True):
     array = np.asarray(array)
     if array.dtype.byteorder == ">":
         array = array.astype(array.dtype.newbyteorder("<"))
-    target = _temporary_sibling(path, "tmp") if atomic else path
     ext = path.suffix.lower()
-    try:
-        if ext == ".npy":
-            with open(target, "wb") as handle:
-                np.save(handle, array)
-        elif ext == ".txt":
-            rows = array.reshape(-1, array.shape[-1]) if array.ndim > 1 else array.reshape(1, -1)
-            fmt = "%f" if np.issubdtype(array.dtype, np.floating) else "%d"
-            np.savetxt(target, rows, fmt=fmt, delimiter=" ")
-        else:
-            np.ascontiguousarray(array).tofile(target)
-        if atomic:
-            os.replace(target, path)
-    except BaseException:
-        if atomic and target.exists():
-            target.unlink()
-        raise
+    if not atomic:
+        _write_array_to(path, array, ext)
+        return path
+    with atomic_path(path) as tmp:
+        _write_array_to(tmp, array, ext)
     return path
 
 
 def write_bytes(path, data):
     """Atomically write raw bytes (used for text, JSON and images encoded in memory)."""
-    path = Path(path)
-    target = _temporary_sibling(path, "tmp")
-    try:
-        with open(target, "wb") as handle:
-            handle.write(data)
-        os.replace(target, path)
-    except BaseException:
-        if target.exists():
-            target.unlink()
-        raise
-    return path
+    with atomic_path(path) as tmp:
+        Path(tmp).write_bytes(data)
+    return Path(path)
 
 
 def write_text(path, text):

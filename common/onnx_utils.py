@@ -3,7 +3,6 @@
 Every export and every simplification verifies itself: ONNX Runtime is run on a seeded input and compared
 with PyTorch (or with the graph before simplification), and a difference above tolerance is an error.
 """
-import os
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -12,6 +11,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from common.binio import atomic_path
 from common.cli import CheckFailed, UserError
 
 DEFAULT_OPSET = 11  # what ATC accepts
@@ -32,26 +32,15 @@ _ORT_TYPES = {
 }
 
 
-def _temporary(path):
-    path = Path(path)
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
-
-
 def save(model, path):
     """Save a ModelProto atomically as one file (external data only past protobuf's 2 GB limit)."""
     path = Path(path)
-    tmp = _temporary(path)
-    try:
+    with atomic_path(path) as tmp:
         if model.ByteSize() >= _TWO_GB:
-            data_name = path.name + ".data"
-            onnx.save(model, tmp, save_as_external_data=True, all_tensors_to_one_file=True, location=data_name)
+            onnx.save(model, tmp, save_as_external_data=True, all_tensors_to_one_file=True,
+                      location=path.name + ".data")
         else:
             onnx.save(model, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if tmp.exists():
-            tmp.unlink()
-        raise
     return path
 
 
@@ -84,22 +73,15 @@ def export(model, args, path, input_names, output_names, opset=DEFAULT_OPSET, dy
     path = Path(path)
     model.eval()
     dynamic_axes = {name: {0: "batch"} for name in (*input_names, *output_names)} if dynamic_batch else None
-    tmp = _temporary(path)
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            # The legacy exporter is the point (opset 11 for ATC); its deprecation notice is noise here.
-            warnings.filterwarnings("ignore", category=DeprecationWarning)
-            warnings.filterwarnings("ignore", message=".*instance_norm.*")
-            warnings.filterwarnings("ignore", message="Constant folding - Only steps=1")  # reflect pads
-            torch.onnx.export(model, tuple(args), str(tmp), dynamo=False, opset_version=opset,
-                              input_names=list(input_names), output_names=list(output_names),
-                              dynamic_axes=dynamic_axes, do_constant_folding=True)
+    with atomic_path(path) as tmp, torch.no_grad(), warnings.catch_warnings():
+        # The legacy exporter is the point (opset 11 for ATC); its deprecation notice is noise here.
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*instance_norm.*")
+        warnings.filterwarnings("ignore", message="Constant folding - Only steps=1")  # reflect pads
+        torch.onnx.export(model, tuple(args), str(tmp), dynamo=False, opset_version=opset,
+                          input_names=list(input_names), output_names=list(output_names),
+                          dynamic_axes=dynamic_axes, do_constant_folding=True)
         check(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if tmp.exists():
-            tmp.unlink()
-        raise
     return path
 
 
@@ -244,17 +226,11 @@ def simplify(src, dst, shapes, atol=1e-4, feeds=None, seed=0):
     if feeds is None:
         full = {**declared, **shapes}
         feeds = seeded_feeds(full, seed, dtypes=input_dtypes(model))
-    tmp = _temporary(dst)
-    try:
+    with atomic_path(dst) as tmp:
         save(simplified, tmp)
         check(tmp)
         names = [o.name for o in model.graph.output]
         compare_outputs(run(src, feeds), run(tmp, feeds), names, f"{dst} vs {src}", atol)
-        os.replace(tmp, dst)
-    except BaseException:
-        if tmp.exists():
-            tmp.unlink()
-        raise
     return count_ops(model), count_ops(simplified)
 
 
