@@ -28,7 +28,8 @@ def check_against_reference(reference_dir, offline_dir, sample_shape, *, thresho
     sample_shape: shape of one sample (files may hold several). metric: the aggregate figure the verdict
     uses ('mean_cosine', 'mean_pixel_cosine', ...). line / summary_line: format per-file lines and the final
     line of the log (the originals' formats). pictures_dir: write reference | offline | difference pictures
-    of the first `n_pictures` files there. extra: more fields for the JSON.
+    of the first `n_pictures` files there. extra: more fields for the JSON, or a callable making them from the
+    aggregate figures (e.g. DCGAN's acc = 100 * (cos + 1) / 2).
     Returns the aggregate figures; raises CheckFailed when the metric is below `threshold`.
     """
     offline_dir = binio.resolve_result_dir(offline_dir)
@@ -60,7 +61,8 @@ def check_against_reference(reference_dir, offline_dir, sample_shape, *, thresho
     if json_path is not None:
         binio.write_json(json_path, {"reference": str(reference_dir), "offline": str(offline_dir),
                                      "metric": metric, "threshold": threshold, "passed": passed,
-                                     "aggregate": agg, "pictures": pictures, **(extra or {}),
+                                     "aggregate": agg, "pictures": pictures,
+                                     **(extra(agg) if callable(extra) else (extra or {})),
                                      "files": per_file})
     print(final)
     if pictures:

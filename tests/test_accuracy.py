@@ -55,8 +55,10 @@ def test_check_against_reference_report_and_verdict(tmp_path):
     agg = accuracy.check_against_reference(tmp_path / "ref", tmp_path / "result" / "bs1", (3, 4, 4),
                                            threshold=0.5, log_path=tmp_path / "acc.log",
                                            json_path=tmp_path / "acc.json", pixel_axis=1,
-                                           pictures_dir=tmp_path / "pics", n_pictures=2)
+                                           pictures_dir=tmp_path / "pics", n_pictures=2,
+                                           extra=lambda figures: {"acc": 100 * (figures["mean_cosine"] + 1) / 2})
     report = json.loads((tmp_path / "acc.json").read_text())
+    assert report["acc"] == pytest.approx(100 * (agg["mean_cosine"] + 1) / 2)
     assert report["passed"] is True and report["aggregate"]["count"] == 3
     assert report["aggregate"]["mean_cosine"] == pytest.approx(agg["mean_cosine"])
     assert [f["file"] for f in report["files"]] == ["s_0_0.bin", "s_1_0.bin", "s_2_0.bin"]
@@ -69,3 +71,14 @@ def test_check_against_reference_report_and_verdict(tmp_path):
         accuracy.check_against_reference(tmp_path / "ref", tmp_path / "result" / "bs1", (3, 4, 4), threshold=0.9999,
                                          metric="mean_pixel_cosine", pixel_axis=1, json_path=tmp_path / "f.json")
     assert json.loads((tmp_path / "f.json").read_text())["passed"] is False
+
+
+def test_reference_batches_files_with_identical_results(tmp_path):
+    make_inputs(tmp_path, n=5)
+    dirs = [tmp_path / "x", tmp_path / "y"]
+    reference.write_reference_outputs(Double(), dirs, tmp_path / "one", [(1, 2, 2)] * 2)
+    reference.write_reference_outputs(Double(), dirs, tmp_path / "three", [(1, 2, 2)] * 2, files_per_batch=3)
+    pairs = binio.pair_by_name(tmp_path / "one", tmp_path / "three")
+    assert len(pairs) == 10
+    for a, b in pairs:
+        assert np.array_equal(binio.read_array(a), binio.read_array(b))
