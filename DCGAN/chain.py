@@ -1,0 +1,44 @@
+"""The DCGAN README chain, for common/driver.py (contract in its docstring)."""
+import json
+from pathlib import Path
+
+from dcgan_model import random_checkpoint
+
+CHECKPOINT = "checkpoint-amp-epoch_200.pth"
+README_PARAMS = {"num": 8192, "bs": 16, "loop": 1000}
+DRIVER_PARAMS = {"num": 128, "bs": 16, "loop": 50}
+STEPS = [
+    ("preprocess", "python3 dcgan_preprocess.py ./prep_dataset --num {num}"),
+    ("pth2onnx", "python3 dcgan_pth2onnx.py ./checkpoint-amp-epoch_200.pth ./dcgan.onnx"),
+    ("simplify", "python3 ../common/simplify.py dcgan.onnx dcgan_sim_bs{bs}.onnx --input-shape noise:{bs},100,1,1"),
+    ("infer", "python3 ../common/infer.py --model dcgan_sim_bs{bs}.onnx --input ./prep_dataset --output ./result "
+              "--output_dirname bs{bs} --outfmt BIN --batchsize {bs}"),
+    ("pth_result", "python3 dcgan_pth_result.py --checkpoint_path=./checkpoint-amp-epoch_200.pth "
+                   "--dataset_path=./prep_dataset --save_path=./pth_result"),
+    ("accuracy", "python3 dcgan_acc_eval.py --pth_result_path=./pth_result/ --om_result_path=./result/bs{bs}/ "
+                 "--log_save_name=dcgan_acc_eval_bs{bs}.log"),
+    ("postprocess", "python3 dcgan_postprocess.py --benchmark_result_path=./result/bs{bs} "
+                    "--save_path=./postprocess_img"),
+    ("performance", "python3 ../common/infer.py --model dcgan_sim_bs{bs}.onnx --output ./result "
+                    "--output_dirname perf_bs{bs} --batchsize {bs} --loop {loop}"),
+]
+
+
+def prepare(folder, params, checkpoint):
+    target = Path(folder) / CHECKPOINT
+    if checkpoint is None:
+        random_checkpoint(target, seed=0)
+        return [f"random checkpoint (Ascend training container, 'G' with module. keys): {target}"]
+    target.write_bytes(Path(checkpoint).read_bytes())
+    return [f"weights: {checkpoint}"]
+
+
+def summarize(folder, params):
+    folder = Path(folder)
+    acc = json.loads((folder / f"dcgan_acc_eval_bs{params['bs']}.json").read_text())["aggregate"]
+    perf = json.loads((folder / "result" / f"perf_bs{params['bs']}_summary.json").read_text())
+    grid = folder / "postprocess_img" / "grid.png"
+    return {"cosine": acc["mean_cosine"], "min_cosine": acc["min_cosine"], "max_abs": acc["max_abs"],
+            "images": len(list((folder / "postprocess_img").glob("noise_*.png"))),
+            "grid": str(grid) if grid.is_file() else None,
+            "throughput": perf["throughput"], "batchsize": params["bs"]}

@@ -1,0 +1,57 @@
+"""Compare the offline DCGAN outputs with the PyTorch reference: mean |difference|, cosine, acc, verdict.
+
+    python3 dcgan_acc_eval.py --pth_result_path=./pth_result/ --om_result_path=./result/bs16/ \
+        --log_save_name=dcgan_acc_eval_bs16.log
+
+Files are paired by name (noise_XXXX_0.bin in both folders); a missing or extra file is an error. Per file,
+as the original: mean = mean |pth - om| and cos = flattened cosine, computed in float64; then their means over
+the files and acc = 100 * (cos + 1) / 2. The log holds one line per file and the result line in the original
+format, plus the exact figures; the same goes to a JSON file. Exit status 1 when the mean cosine is below
+--threshold.
+"""
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+
+from common import accuracy, cli
+from dcgan_model import IMAGE_SHAPE
+
+
+def file_line(figures):
+    return f"{figures['file']:s} : mean ==> {figures['mean_abs']:.4f} , cos ==> {figures['cosine']:.4f}"
+
+
+def result_lines(agg):
+    """The original's result line, then the figures at full precision (the .4f line reads 1.0000 for any
+    float32 backend)."""
+    cos = agg["mean_cosine"]
+    return (f"mean : {agg['mean_abs']:.4f}, cosine : {cos:.4f}, acc : {100 * (cos + 1) / 2:.2f}%\n"
+            f"files : {agg['count']}, mean abs diff : {agg['mean_abs']:.3e}, max abs diff : {agg['max_abs']:.3e}, "
+            f"mean cosine : {cos:.9f}, min cosine : {agg['min_cosine']:.9f}, "
+            f"max 1-cos : {agg['max_one_minus_cosine']:.3e}")
+
+
+def main(argv=None):
+    p = cli.parser(__doc__.split("\n\n")[0])
+    p.add_argument("--pth_result_path", default="./pth_result/", help="PyTorch reference outputs (dcgan_pth_result.py)")
+    p.add_argument("--om_result_path", default="./result/",
+                   help="offline outputs (result/<dirname>, an ais_bench --output folder, or dumpOutput_device0)")
+    p.add_argument("--log_save_name", default="dcgan_acc_eval.log", help="log file to write")
+    p.add_argument("--json", default=None, help="JSON file to write (omitted: the log name with .json)")
+    p.add_argument("--threshold", type=float, default=accuracy.DEFAULT_THRESHOLD,
+                   help="lowest accepted mean cosine (0.99: float16 NPU builds; float32 ONNX Runtime reaches 0.9999)")
+    p.add_argument("--pictures", default="./acc_compare/",
+                   help="folder for reference | offline | difference pictures of the first files ('' for none)")
+    args = p.parse_args(argv)
+    json_path = args.json or str(Path(args.log_save_name).with_suffix(".json"))
+    accuracy.check_against_reference(args.pth_result_path, args.om_result_path, IMAGE_SHAPE,
+                                     threshold=args.threshold, log_path=args.log_save_name, json_path=json_path,
+                                     line=file_line, summary_line=result_lines, pictures_dir=args.pictures or None,
+                                     extra=lambda agg: {"acc": 100 * (agg["mean_cosine"] + 1) / 2})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

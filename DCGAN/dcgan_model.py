@@ -1,0 +1,105 @@
+"""The DCGAN generator of Ascend's checkpoint-amp-epoch_200.pth (PyTorch-GAN dcgan.py, Ascend variant).
+
+PyTorch-GAN's DCGAN is not a ConvTranspose network: a Linear layer makes a 128x8x8 map that two nearest
+upsamplings and 3x3 convolutions grow to 32x32. Ascend's variant, whose weights are the official checkpoint,
+narrows the second convolution to 32 channels (upstream: 64) and flattens a (B, 100, 1, 1) input first. The
+module indices below are upstream's, so the checkpoint's keys (l1.0.*, conv_blocks.N.*) load strictly.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+
+import torch
+from torch import nn
+
+from common import checkpoint
+
+LATENT_DIM = 100
+IMG_SIZE = 32
+CHANNELS = 1
+NOISE_SHAPE = (LATENT_DIM, 1, 1)  # one sample as the Ascend scripts store it
+IMAGE_SHAPE = (CHANNELS, IMG_SIZE, IMG_SIZE)
+INPUT_NAME, OUTPUT_NAME = "noise", "image"
+# Ascend's training main.py saves {'epoch', 'arch', 'G', 'D', 'optimizer_G', 'optimizer_D', 'amp'}.
+CONTAINER_KEYS = ("G",)
+
+
+class DCGANGenerator(nn.Module):
+    """z (B, 100) or (B, 100, 1, 1) -> image (B, 1, 32, 32) in [-1, 1]."""
+
+    def __init__(self, img_size=IMG_SIZE, latent_dim=LATENT_DIM, channels=CHANNELS):
+        super().__init__()
+        self.init_size = img_size // 4
+        self.l1 = nn.Sequential(nn.Linear(latent_dim, 128 * self.init_size ** 2))
+        # BatchNorm2d(n, 0.8): the second positional argument is eps, a quirk of upstream kept by the weights.
+        self.conv_blocks = nn.Sequential(
+            nn.BatchNorm2d(128),
+            nn.Upsample(scale_factor=2),
+            nn.Conv2d(128, 128, 3, stride=1, padding=1),
+            nn.BatchNorm2d(128, 0.8),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Upsample(scale_factor=2),
+            nn.Conv2d(128, 32, 3, stride=1, padding=1),
+            nn.BatchNorm2d(32, 0.8),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(32, channels, 3, stride=1, padding=1),
+            nn.Tanh(),
+        )
+
+    def forward(self, z):
+        out = self.l1(z.view(z.size(0), -1))
+        out = out.view(out.shape[0], 128, self.init_size, self.init_size)
+        return self.conv_blocks(out)
+
+
+def load_generator(path):
+    """The generator of a checkpoint file (Ascend's dict with 'G', or a plain state_dict), in eval mode."""
+    model = DCGANGenerator()
+    checkpoint.load_into(model, path, container_keys=CONTAINER_KEYS)
+    return model.eval()
+
+
+def _ascend_discriminator():
+    """Ascend's discriminator layout (upstream's without the final Sigmoid); only its keys matter here."""
+    def block(cin, cout, bn=True):
+        layers = [nn.Conv2d(cin, cout, 3, 2, 1), nn.LeakyReLU(0.2), nn.Dropout2d(0.25)]
+        return layers + [nn.BatchNorm2d(cout, 0.8)] if bn else layers
+
+    disc = nn.Module()
+    disc.model = nn.Sequential(*block(CHANNELS, 16, bn=False), *block(16, 32), *block(32, 64), *block(64, 128))
+    disc.adv_layer = nn.Sequential(nn.Linear(128 * (IMG_SIZE // 16) ** 2, 1))
+    return disc
+
+
+def random_checkpoint(path, seed=0, prefix="module.", container=True):
+    """Write seeded random weights in the official container: Ascend's training dict with 'G' (8p DDP keys
+    carry `prefix`), or, with container=False, a plain state_dict as upstream-style code saves it.
+
+    BatchNorm layers get non-default affine parameters and running statistics, so a test sees every buffer,
+    and weights have unit gain, so outputs vary across samples instead of settling on the biases.
+    """
+    torch.manual_seed(seed)
+    model = DCGANGenerator()
+    with torch.no_grad():
+        for layer in model.modules():
+            if isinstance(layer, nn.BatchNorm2d):
+                layer.weight.uniform_(0.8, 1.2)
+                layer.bias.uniform_(-0.2, 0.2)
+                layer.running_mean.uniform_(-0.3, 0.3)
+                layer.running_var.uniform_(0.5, 2.0)
+                layer.num_batches_tracked.fill_(1000)
+            elif isinstance(layer, (nn.Conv2d, nn.Linear)):
+                layer.weight.mul_(3 ** 0.5)  # unit gain instead of the default 1/3, so the signal does not fade
+    state = {prefix + k: v for k, v in model.state_dict().items()}
+    if not container:
+        torch.save(state, path)
+        return model.eval()
+    disc = _ascend_discriminator()
+    opt_g = torch.optim.Adam(model.parameters(), lr=0.0002, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(disc.parameters(), lr=0.0002, betas=(0.5, 0.999))
+    torch.save({"epoch": 200, "arch": "dcgan", "G": state,
+                "D": {prefix + k: v for k, v in disc.state_dict().items()},
+                "optimizer_G": opt_g.state_dict(), "optimizer_D": opt_d.state_dict(),
+                "amp": {"loss_scaler0": {"loss_scale": 65536.0, "unskipped": 0}}}, path)
+    return model.eval()

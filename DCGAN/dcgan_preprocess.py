@@ -1,0 +1,40 @@
+"""Sample the DCGAN input noise: one (100, 1, 1) float32 standard-normal sample per file, noise_0000.bin ...
+
+    python3 dcgan_preprocess.py ./prep_dataset [--num 8192] [--seed 0]
+
+One sample per file lets every batch size run on the same data: the runner (and ais_bench) concatenates
+`batchsize` files per batch and writes one output per input file, noise_0000_0.bin ... The same seed gives
+byte-identical files. The folder is written under a temporary name and renamed when complete.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+
+import numpy as np
+from tqdm import tqdm
+
+from common import binio, cli
+from common.cli import UserError
+from dcgan_model import NOISE_SHAPE
+
+
+def main(argv=None):
+    p = cli.parser(__doc__.split("\n\n")[0])
+    p.add_argument("save_path", nargs="?", default="./prep_dataset", help="folder for the noise .bin files")
+    p.add_argument("--num", type=int, default=8192, help="number of noise samples (files)")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    args = p.parse_args(argv)
+    if args.num < 1:
+        raise UserError(f"--num {args.num}: expected a positive number of samples")
+    noise = np.random.default_rng(args.seed).standard_normal((args.num, *NOISE_SHAPE)).astype(np.float32)
+    width = max(4, len(str(args.num - 1)))
+    with binio.AtomicDir(args.save_path, replaceable=(".bin",)) as tmp:
+        for i, sample in enumerate(tqdm(noise, desc="Noise", unit="file", disable=args.num < 100)):
+            binio.write_array(tmp / f"noise_{i:0{width}d}.bin", sample, atomic=False)
+    print(f"{args.num} noise files of {NOISE_SHAPE} float32 in {args.save_path} (seed {args.seed})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

@@ -1,0 +1,38 @@
+"""Export the DCGAN generator to ONNX (input `noise` (B,100,1,1), output `image` (B,1,32,32), dynamic batch).
+
+    python3 dcgan_pth2onnx.py ./checkpoint-amp-epoch_200.pth ./dcgan.onnx
+
+The checkpoint is Ascend's training dict (the generator under 'G', 8p `module.` prefixes are stripped) or a
+plain state_dict; it loads strictly. The export is checked with onnx.checker and verified with ONNX Runtime
+against PyTorch on seeded noise; a difference above --atol is an error and no file is left behind.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+
+import torch
+
+from common import cli, onnx_utils
+from dcgan_model import INPUT_NAME, NOISE_SHAPE, OUTPUT_NAME, load_generator
+
+
+def main(argv=None):
+    p = cli.parser(__doc__.split("\n\n")[0])
+    p.add_argument("pth", nargs="?", default="./checkpoint-amp-epoch_200.pth", help="DCGAN checkpoint (.pth)")
+    p.add_argument("onnx", nargs="?", default="./dcgan.onnx", help="ONNX file to write")
+    p.add_argument("--opset", type=int, default=onnx_utils.DEFAULT_OPSET, help="ONNX opset (11 for ATC)")
+    p.add_argument("--atol", type=float, default=1e-4, help="largest accepted |ONNX Runtime - PyTorch|")
+    args = p.parse_args(argv)
+    model = load_generator(args.pth)
+    onnx_utils.export(model, (torch.zeros(1, *NOISE_SHAPE),), args.onnx, [INPUT_NAME], [OUTPUT_NAME],
+                      opset=args.opset)
+    feeds = onnx_utils.seeded_feeds({INPUT_NAME: [4, *NOISE_SHAPE]})
+    diff = onnx_utils.verify_against_torch(args.onnx, model, feeds, atol=args.atol)
+    print(f"{args.onnx}: opset {args.opset}, dynamic batch; ONNX Runtime vs PyTorch max abs diff "
+          f"{diff[OUTPUT_NAME]:.2g} (batch 4)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

@@ -1,0 +1,42 @@
+"""Compare the offline GAN outputs with the PyTorch reference: cosine, absolute differences, verdict.
+
+    python3 GAN_eval_acc.py --pth_result_path=./pth_result --om_result_path=./result/bs64 \
+        --log_save_name=GAN_eval_acc_bs64.log
+
+The original judged GAN by looking at pictures; this is the quantitative check DCGAN has. Files are paired
+by name (<i>_0.bin in both folders, each one batch); a missing or extra file, or a different number of samples,
+is an error. Per file: flattened cosine, mean and max |pth - om|, computed in float64. The log holds one line
+per file and the aggregate; the same goes to a JSON file. Exit status 1 when the mean cosine is below
+--threshold.
+"""
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+
+from common import accuracy, cli
+from GAN_model import IMAGE_SHAPE
+
+
+def main(argv=None):
+    p = cli.parser(__doc__.split("\n\n")[0])
+    p.add_argument("--pth_result_path", default="./pth_result", help="PyTorch reference outputs (GAN_pth_result.py)")
+    p.add_argument("--om_result_path", default="./result",
+                   help="offline outputs (result/<dirname>, or an ais_bench --output folder with timestamped runs)")
+    p.add_argument("--log_save_name", default="GAN_eval_acc.log", help="log file to write")
+    p.add_argument("--json", default=None, help="JSON file to write (omitted: the log name with .json)")
+    p.add_argument("--threshold", type=float, default=accuracy.DEFAULT_THRESHOLD,
+                   help="lowest accepted mean cosine (0.99: float16 NPU builds; float32 ONNX Runtime reaches 0.9999)")
+    p.add_argument("--pictures", default="./acc_compare",
+                   help="folder for reference | offline | difference pictures of the first files ('' for none)")
+    args = p.parse_args(argv)
+    json_path = args.json or str(Path(args.log_save_name).with_suffix(".json"))
+    accuracy.check_against_reference(args.pth_result_path, args.om_result_path, IMAGE_SHAPE,
+                                     threshold=args.threshold, log_path=args.log_save_name, json_path=json_path,
+                                     pictures_dir=args.pictures or None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

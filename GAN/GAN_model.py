@@ -1,0 +1,81 @@
+"""The MLP generator of PyTorch-GAN gan.py (MNIST 28x28) and of Ascend's generator_8p_0.0008_128.pth.
+
+Z (B, 100) -> Linear 128, LeakyReLU -> [Linear, BatchNorm1d(eps 0.8), LeakyReLU] x 3 (256, 512, 1024)
+-> Linear 784, Tanh -> view (B, 1, 28, 28). The Sequential indices are upstream's, so the checkpoint's keys
+(model.0.*, model.2.*, model.3.* ...) load strictly; the official file is a plain state_dict, possibly with the
+`module.` prefixes of 8p DDP training, which are stripped.
+"""
+import math
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+
+import torch
+from torch import nn
+
+from common import checkpoint
+
+LATENT_DIM = 100
+IMAGE_SHAPE = (1, 28, 28)
+INPUT_NAME, OUTPUT_NAME = "Z", "generateimg"
+
+
+class GANGenerator(nn.Module):
+    """Z (B, 100) -> image (B, 1, 28, 28) in [-1, 1]."""
+
+    def __init__(self, latent_dim=LATENT_DIM, img_shape=IMAGE_SHAPE):
+        super().__init__()
+        self.img_shape = tuple(img_shape)
+
+        def block(in_feat, out_feat, normalize=True):
+            layers = [nn.Linear(in_feat, out_feat)]
+            if normalize:
+                # BatchNorm1d(n, 0.8): the second positional argument is eps, a quirk of upstream kept by the
+                # weights (not momentum).
+                layers.append(nn.BatchNorm1d(out_feat, 0.8))
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
+            return layers
+
+        self.model = nn.Sequential(
+            *block(latent_dim, 128, normalize=False),
+            *block(128, 256),
+            *block(256, 512),
+            *block(512, 1024),
+            nn.Linear(1024, math.prod(self.img_shape)),
+            nn.Tanh(),
+        )
+
+    def forward(self, z):
+        img = self.model(z)
+        return img.view(img.size(0), *self.img_shape)
+
+
+def load_generator(path):
+    """The generator of a checkpoint file (a state_dict, `module.` prefixes stripped), in eval mode: BatchNorm
+    uses its running statistics, as the exported graph does, so batch 1 works."""
+    model = GANGenerator()
+    checkpoint.load_into(model, path)
+    return model.eval()
+
+
+def random_checkpoint(path, seed=0, prefix="module."):
+    """Write seeded random weights as the official file is: a plain state_dict, keys with `prefix`.
+
+    BatchNorm layers get non-default affine parameters and running statistics, so a test sees every buffer,
+    and weights have unit gain, so outputs vary across samples instead of settling on the biases.
+    """
+    torch.manual_seed(seed)
+    model = GANGenerator()
+    with torch.no_grad():
+        for layer in model.modules():
+            if isinstance(layer, nn.BatchNorm1d):
+                layer.weight.uniform_(0.8, 1.2)
+                layer.bias.uniform_(-0.2, 0.2)
+                layer.running_mean.uniform_(-0.3, 0.3)
+                layer.running_var.uniform_(0.5, 2.0)
+                layer.num_batches_tracked.fill_(1000)
+            elif isinstance(layer, nn.Linear):
+                layer.weight.mul_(3 ** 0.5)  # unit gain instead of the default 1/3, so the signal does not fade
+    torch.save({prefix + k: v for k, v in model.state_dict().items()}, path)
+    return model.eval()

@@ -1,0 +1,45 @@
+"""Turn GAN offline outputs (.bin/.npy, (1, 28, 28) float32 per sample) into PNG images and grids.
+
+    python3 GAN_postprocess.py --txt_path=./result/bs64 --infer_results_path=genimg
+
+Only .bin/.npy files are read (an ais_bench summary or log beside them is ignored). A file holding one sample
+becomes <stem>.png; a file holding a batch becomes <stem>_<j>.png for each sample plus <stem>_grid.png, the
+picture of the whole batch (the original's one picture per file), so no two names collide. With one sample
+per file, grid.png shows the first --grid_size images. Pixels use the fixed (x + 1) / 2 * 255 of the tanh
+range; --minmax stretches each image to its own range, as the original's save_image(normalize=True) did.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+
+from tqdm import tqdm
+
+from common import binio, cli, images
+from GAN_model import IMAGE_SHAPE
+
+
+def main(argv=None):
+    p = cli.parser(__doc__.split("\n\n")[0])
+    p.add_argument("--txt_path", "--result_path", dest="result_path", default="./result",
+                   help="offline output folder (result/<dirname>, or an ais_bench --output folder: the newest "
+                        "timestamped run in it is used)")
+    p.add_argument("--infer_results_path", "--save_path", dest="save_path", default="genimg",
+                   help="folder for the PNG images")
+    p.add_argument("--grid_size", type=int, default=64, help="images in grid.png when files hold one sample")
+    p.add_argument("--minmax", action="store_true", help="stretch each image to its own min-max range")
+    args = p.parse_args(argv)
+    result_dir = binio.resolve_result_dir(args.result_path)
+    first = binio.list_data_files(result_dir)[0]
+    per_file = binio.read_array(first, shape=(-1, *IMAGE_SHAPE)).shape[0]
+    count, grids = images.outputs_to_images(result_dir, args.save_path, IMAGE_SHAPE, ext=".png",
+                                            minmax=args.minmax, grid_limit=args.grid_size,
+                                            grid_per_file=per_file > 1,
+                                            progress=lambda files: tqdm(files, desc="Images", unit="file"))
+    grid_note = f"{len(grids)} batch grids" if per_file > 1 else f"grid {grids[0]}"
+    print(f"{count} images in {args.save_path} ({per_file} per output file); {grid_note}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

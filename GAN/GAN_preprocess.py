@@ -1,0 +1,61 @@
+"""Generate the GAN input vectors, one (batch_size, 100) float32 batch per file (<i>.bin), and the "online"
+PyTorch pictures of the same batches.
+
+    python3 GAN_preprocess.py --online_path=images --offline_path=vectors \
+        --pth_path=generator_8p_0.0008_128.pth --iters 100 --batch_size 64
+
+Each of the --iters files holds one whole batch, as the original wrote them: a model built for batch B runs
+files of B samples (or of 1 sample, which the runner concatenates), so generate the data per batch size,
+or with --batch_size 1 for every batch size. The online pictures (<online_path>/<i>.png, one grid per batch)
+come from the generator in eval mode, BatchNorm using its running statistics as the exported graph does, so
+they show what the offline run must reproduce, and batch 1 works (the original ran train mode). The same
+seed gives byte-identical files; each folder is written under a temporary name and renamed when complete.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from common import binio, cli, images
+from common.cli import UserError
+from GAN_model import LATENT_DIM, load_generator
+
+
+def main(argv=None):
+    p = cli.parser(__doc__.split("\n\n")[0])
+    p.add_argument("--offline_path", default="vectors", help="folder for the input files <i>.bin")
+    p.add_argument("--online_path", default=None,
+                   help="folder for the PyTorch pictures <i>.png (needs --pth_path; omitted = no pictures)")
+    p.add_argument("--pth_path", default=None, help="generator checkpoint for the online pictures")
+    p.add_argument("--iters", type=int, default=1, help="number of files (batches)")
+    p.add_argument("--batch_size", type=int, default=1, help="samples per file")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    args = p.parse_args(argv)
+    if args.iters < 1 or args.batch_size < 1:
+        raise UserError(f"--iters {args.iters} --batch_size {args.batch_size}: both must be positive")
+    if args.online_path and not args.pth_path:
+        raise UserError("--online_path needs --pth_path, the checkpoint that makes the online pictures")
+    model = load_generator(args.pth_path) if args.online_path else None
+
+    vectors = np.random.default_rng(args.seed).standard_normal(
+        (args.iters, args.batch_size, LATENT_DIM)).astype(np.float32)
+    with binio.AtomicDir(args.offline_path, replaceable=(".bin",)) as tmp:
+        for i, batch in enumerate(vectors):
+            binio.write_array(tmp / f"{i}.bin", batch, atomic=False)
+    print(f"{args.iters} files of ({args.batch_size}, {LATENT_DIM}) float32 in {args.offline_path} (seed {args.seed})")
+    if model is None:
+        return 0
+    with binio.AtomicDir(args.online_path, replaceable=(".png",)) as tmp, torch.no_grad():
+        for i, batch in enumerate(tqdm(vectors, desc="Online (PyTorch)", unit="batch", disable=args.iters < 10)):
+            pictures = [images.to_uint8(sample) for sample in model(torch.from_numpy(batch)).numpy()]
+            images.save_image(tmp / f"{i}.png", images.grid(pictures))
+    print(f"{args.iters} online pictures (PyTorch, eval mode) in {args.online_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

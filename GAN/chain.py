@@ -1,0 +1,45 @@
+"""The GAN README chain, for common/driver.py (contract in its docstring)."""
+import json
+from pathlib import Path
+
+from GAN_model import random_checkpoint
+
+CHECKPOINT = "generator_8p_0.0008_128.pth"
+README_PARAMS = {"iters": 100, "bs": 64, "loop": 1000}
+DRIVER_PARAMS = {"iters": 20, "bs": 64, "loop": 50}
+STEPS = [
+    ("preprocess", "python3 GAN_preprocess.py --online_path=images --offline_path=vectors "
+                   "--pth_path=generator_8p_0.0008_128.pth --iters {iters} --batch_size {bs}"),
+    ("pth2onnx", "python3 GAN_pth2onnx.py --input_file=generator_8p_0.0008_128.pth --output_file=GAN.onnx"),
+    ("simplify", "python3 ../common/simplify.py GAN.onnx GAN_sim_bs{bs}.onnx --input-shape Z:{bs},100"),
+    ("infer", "python3 ../common/infer.py --model GAN_sim_bs{bs}.onnx --input ./vectors --output ./result "
+              "--output_dirname bs{bs} --outfmt BIN --batchsize {bs}"),
+    ("pth_result", "python3 GAN_pth_result.py --pth_path=generator_8p_0.0008_128.pth --dataset_path=./vectors "
+                   "--save_path=./pth_result"),
+    ("accuracy", "python3 GAN_eval_acc.py --pth_result_path=./pth_result --om_result_path=./result/bs{bs} "
+                 "--log_save_name=GAN_eval_acc_bs{bs}.log"),
+    ("postprocess", "python3 GAN_postprocess.py --txt_path=./result/bs{bs} --infer_results_path=genimg"),
+    ("performance", "python3 ../common/infer.py --model GAN_sim_bs{bs}.onnx --output ./result "
+                    "--output_dirname perf_bs{bs} --batchsize {bs} --loop {loop}"),
+]
+
+
+def prepare(folder, params, checkpoint):
+    target = Path(folder) / CHECKPOINT
+    if checkpoint is None:
+        random_checkpoint(target, seed=0)
+        return [f"random checkpoint (plain state_dict with module. keys): {target}"]
+    target.write_bytes(Path(checkpoint).read_bytes())
+    return [f"weights: {checkpoint}"]
+
+
+def summarize(folder, params):
+    folder = Path(folder)
+    acc = json.loads((folder / f"GAN_eval_acc_bs{params['bs']}.json").read_text())["aggregate"]
+    perf = json.loads((folder / "result" / f"perf_bs{params['bs']}_summary.json").read_text())
+    pictures = sorted((folder / "genimg").glob("*.png"))
+    grids = [p for p in pictures if p.name.endswith("grid.png")]
+    return {"cosine": acc["mean_cosine"], "min_cosine": acc["min_cosine"], "max_abs": acc["max_abs"],
+            "images": len(pictures) - len(grids), "grids": len(grids),
+            "online_pictures": len(list((folder / "images").glob("*.png"))),
+            "throughput": perf["throughput"], "batchsize": params["bs"]}
