@@ -1,0 +1,136 @@
+"""Check our generator against upstream's patched code: same checkpoint and input, same output.
+
+Imports models/networks.py and models/base_model.py from a checkout of junyanz/pytorch-CycleGAN-and-pix2pix
+(commit 9bcef69 with CycleGAN.patch applied), builds upstream's generator as its test.py does
+(define_G(3, 3, 64, 'resnet_9blocks', 'instance', use_dropout=False)), loads each checkpoint with upstream's
+own BaseModel.load_networks (which drops legacy InstanceNorm keys), and compares its output with ours on a
+seeded input. Without --checkpoint it writes two seeded random checkpoints: a plain one and one in the legacy
+layout. Then it exports upstream's generator to ONNX (opset 11, as the patch intends): the graph must hold no
+reflect-mode Pad, and ONNX Runtime's output must match our PyTorch output.
+
+    git clone https://github.com/junyanz/pytorch-CycleGAN-and-pix2pix ../pytorch-CycleGAN-and-pix2pix
+    git -C ../pytorch-CycleGAN-and-pix2pix checkout 9bcef69d5b39385d18afad3d5a839a02ae0b43e7
+    git -C ../pytorch-CycleGAN-and-pix2pix apply ../CycleGAN/CycleGAN.patch
+    python3 CycleGAN_compare_upstream.py --upstream ../pytorch-CycleGAN-and-pix2pix
+"""
+import contextlib
+import functools
+import importlib
+import io
+import os
+import sys
+import tempfile
+import types
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+
+import torch
+
+from common import checkpoint, cli, onnx_utils
+from common.cli import CheckFailed, UserError
+from cyclegan_model import ResnetGenerator, load_generator, random_checkpoint
+
+
+def import_upstream(path):
+    """(models.networks, models.base_model) of the checkout at `path`."""
+    path = Path(path).resolve()
+    if not (path / "models" / "networks.py").is_file() or not (path / "models" / "base_model.py").is_file():
+        raise UserError(f"{path}: not a pytorch-CycleGAN-and-pix2pix checkout (no models/networks.py and "
+                        f"models/base_model.py)")
+    loaded = sys.modules.get("models")
+    if loaded is not None and Path(getattr(loaded, "__file__", "") or "").resolve().parent.parent != path:
+        raise UserError(f"another package named 'models' is already imported ({loaded.__file__})")
+    sys.path.insert(0, str(path))
+    try:
+        return importlib.import_module("models.networks"), importlib.import_module("models.base_model")
+    except Exception as err:  # whatever the checkout's imports raise, report it in one line
+        raise UserError(f"{path}: importing upstream's models package failed "
+                        f"({type(err).__name__}: {str(err).splitlines()[0]})") from None
+
+
+def load_upstream(networks, base_model, pth):
+    """Upstream's generator with `pth` loaded by upstream's BaseModel.load_networks, in eval mode."""
+    quiet = contextlib.redirect_stdout(io.StringIO())  # upstream prints its init and loading steps
+    with quiet, tempfile.TemporaryDirectory() as tmp:
+        net = networks.define_G(3, 3, 64, "resnet_9blocks", "instance", False, "normal", 0.02, [])
+        # load_networks reads <save_dir>/<epoch>_net_<name>.pth into self.net<name>
+        os.symlink(Path(pth).resolve(), Path(tmp) / "latest_net_G.pth")
+        loader = types.SimpleNamespace(model_names=["G"], save_dir=tmp, device=torch.device("cpu"), netG=net)
+        # its name-mangled helper, bound to this stand-in for a model object
+        loader._BaseModel__patch_instance_norm_state_dict = functools.partial(
+            base_model.BaseModel._BaseModel__patch_instance_norm_state_dict, loader)
+        base_model.BaseModel.load_networks(loader, "latest")
+    return net.eval()
+
+
+def compare_torch(ours, theirs, x):
+    with torch.no_grad():
+        a, b = ours(x), theirs(x)
+    return float((a.double() - b.double()).abs().max()), a
+
+
+def check_export(theirs, ours_output, x, folder, atol):
+    """Export upstream's generator; no reflect Pad allowed; ONNX Runtime vs our PyTorch output."""
+    path = Path(folder) / "upstream_G.onnx"
+    onnx_utils.export(theirs, (x[:1],), path, ["img_sat_maps"], ["maps"])
+    model = onnx_utils.load(path)
+    reflect = onnx_utils.reflect_pads(model)
+    if reflect:
+        raise CheckFailed(f"upstream's export still holds {len(reflect)} reflect-mode Pad node(s): apply "
+                          f"CycleGAN.patch to the checkout (git apply CycleGAN.patch)")
+    onnx_out = onnx_utils.run(path, {"img_sat_maps": x.numpy()})
+    diff = onnx_utils.compare_outputs([ours_output.numpy()], onnx_out, ["maps"], "upstream ONNX vs our PyTorch",
+                                      atol)
+    ops = onnx_utils.count_ops(model)
+    return diff["maps"], ops
+
+
+def build_parser():
+    p = cli.parser(__doc__.split("\n\n")[0])
+    p.add_argument("--upstream", required=True,
+                   help="checkout of pytorch-CycleGAN-and-pix2pix with CycleGAN.patch applied")
+    p.add_argument("--checkpoint", nargs="*", default=[],
+                   help="checkpoints to compare on (default: two seeded random ones, plain and legacy layout)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random checkpoints and the input")
+    p.add_argument("--batch", type=int, default=2, help="images in the seeded input")
+    p.add_argument("--atol", type=float, default=1e-5, help="largest accepted |ours - upstream| in PyTorch")
+    p.add_argument("--onnx-atol", type=float, default=1e-4,
+                   help="largest accepted |upstream ONNX Runtime - our PyTorch|")
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    networks, base_model = import_upstream(args.upstream)
+    generator = torch.Generator().manual_seed(args.seed)
+    x = torch.rand((args.batch, 3, 256, 256), generator=generator) * 2 - 1
+    legacy_keys = checkpoint.instance_norm_legacy_keys(ResnetGenerator())
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.checkpoint:
+            paths = [(Path(p), str(p)) for p in args.checkpoint]
+        else:
+            paths = [(random_checkpoint(Path(tmp) / "plain.pth", args.seed), f"random seed {args.seed}, plain"),
+                     (random_checkpoint(Path(tmp) / "legacy.pth", args.seed + 1, legacy=True),
+                      f"random seed {args.seed + 1}, {len(legacy_keys)} legacy InstanceNorm keys")]
+        worst, first = 0.0, None
+        for path, label in paths:
+            ours = load_generator(path)
+            theirs = load_upstream(networks, base_model, path)
+            diff, output = compare_torch(ours, theirs, x)
+            worst = max(worst, diff)
+            first = first or (theirs, output)
+            print(f"checkpoint {label}: max |ours - upstream| = {diff:.3g} on a seeded {tuple(x.shape)} input")
+        if not worst <= args.atol:
+            raise CheckFailed(f"our generator differs from upstream's by {worst:.3g} (max abs), "
+                              f"tolerance {args.atol:g}")
+        onnx_diff, ops = check_export(*first, x, tmp, args.onnx_atol)
+    print(f"upstream ONNX export (opset 11): no reflect Pad; Pad {ops['Pad']}, Slice {ops['Slice']}, "
+          f"Concat {ops['Concat']}; ONNX Runtime vs our PyTorch max abs diff {onnx_diff:.2g}")
+    print(f"PASS: upstream at {Path(args.upstream).resolve()} computes what our generator computes "
+          f"(max abs {worst:.3g} <= {args.atol:g})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

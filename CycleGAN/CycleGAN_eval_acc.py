@@ -1,0 +1,65 @@
+"""PyTorch reference vs offline outputs: flattened cosine, per-pixel channel cosine and PSNR, per image and mean.
+
+The two folders are paired by file name (<stem>_0.bin); a missing or extra file is an error. The per-pixel
+channel cosine is the original Ascend metric (torch.cosine_similarity over the 3 channels of each pixel,
+averaged); the flattened cosine compares whole images. PSNR is over the [-1, 1] output range (2.0). Writes
+<out_dir>/<offline folder name>.log and .json, and reference | offline | difference pictures of the first
+--pictures images; exits with status 1 when --metric is below --threshold.
+
+    python3 CycleGAN_eval_acc.py --pth_result=./pth_result/testA/ --npu_bin_file=./result/Abs1/
+"""
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+
+from common import accuracy, binio, cli
+from cyclegan_model import SAMPLE_SHAPE
+
+METRICS = {"cosine": "mean_cosine", "pixel_cosine": "mean_pixel_cosine", "min_cosine": "min_cosine"}
+
+
+def line(figures):
+    return (f"{figures['file']} : cos ==> {figures['cosine']:.6f} , pixel cos ==> {figures['pixel_cosine']:.6f} , "
+            f"PSNR ==> {figures['psnr']:.2f} dB , max ==> {figures['max_abs']:.3g}")
+
+
+def summary_line(agg):
+    return (f"{agg['count']} images: mean cosine {agg['mean_cosine']:.6f} (min {agg['min_cosine']:.6f}), "
+            f"average cosine_similarity (per pixel) {agg['mean_pixel_cosine']:.6f}, PSNR {agg['psnr']:.2f} dB "
+            f"(min {agg['min_psnr']:.2f}), max abs diff {agg['max_abs']:.3g}")
+
+
+def build_parser():
+    p = cli.parser(__doc__.split("\n\n")[0])
+    p.add_argument("--pth_result", "--reference", dest="reference", default="./pth_result/testA/",
+                   help="PyTorch reference outputs (CycleGAN_pth_result.py)")
+    p.add_argument("--npu_bin_file", "--offline", dest="offline", default="./result/Abs1/",
+                   help="offline outputs: the runner's output folder, an ais_bench --output folder with a "
+                        "timestamped run, or a benchmark dumpOutput_device<d> parent")
+    p.add_argument("--metric", choices=sorted(METRICS), default="cosine",
+                   help="figure the verdict uses: cosine (flattened, mean over images), pixel_cosine (the "
+                        "original's per-pixel channel cosine), min_cosine (worst image)")
+    p.add_argument("--threshold", type=float, default=accuracy.DEFAULT_THRESHOLD,
+                   help="lowest accepted --metric (0.99 is the bar for float16 NPU builds)")
+    p.add_argument("--out_dir", default="./acc_result/", help="folder for the log, the JSON and the pictures")
+    p.add_argument("--pictures", type=int, default=4, help="number of side-by-side comparison pictures")
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    offline = binio.resolve_result_dir(args.offline)
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    accuracy.check_against_reference(
+        args.reference, offline, SAMPLE_SHAPE, threshold=args.threshold, metric=METRICS[args.metric],
+        log_path=out / f"{offline.name}.log", json_path=out / f"{offline.name}.json", line=line,
+        summary_line=summary_line, pixel_axis=1, n_pictures=args.pictures,
+        pictures_dir=out / f"{offline.name}_compare" if args.pictures else None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

@@ -1,0 +1,63 @@
+"""Offline outputs (<stem>_0.bin) -> images, with upstream's output mapping, plus a contact sheet.
+
+Each (1, 3, 256, 256) output in [-1, 1] becomes <stem>_0.png through upstream's util.tensor2im,
+((x + 1) / 2 * 255) truncated to uint8: the same fixed mapping for every image, so pictures compare. With
+--dataroot (the raw testA or testB folder) every test image must have its output and every output its
+image, as the original paired them (<n>_A.jpg -> <n>_A_0.bin); a missing partner is an error.
+
+    python3 CycleGAN_postprocess.py --dataroot=./datasets/maps/testA/ --npu_bin_file=./result/Abs1/ \\
+        --bin2img_fie=./bin2imgfile/testA/
+"""
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+
+from tqdm import tqdm
+
+from common import binio, cli, images
+from common.cli import UserError
+from cyclegan_data import list_images
+from cyclegan_model import SAMPLE_SHAPE
+
+
+def check_partners(dataroot, result_dir):
+    """Every image of `dataroot` has <stem>_0.bin in `result_dir`, and every output file has its image."""
+    expected = {f"{binio.stem(p)}_0.bin": p for p in list_images(dataroot)}
+    present = {p.name for p in binio.list_data_files(result_dir)}
+    for name, image in expected.items():
+        if name not in present:
+            raise UserError(f"{Path(result_dir) / name}: missing, expected as the output for {image}")
+    extra = sorted(present - set(expected), key=binio.natural_key)
+    if extra:
+        raise UserError(f"{Path(result_dir) / extra[0]}: no image in {dataroot} for this output "
+                        f"({len(extra)} such file(s)); the two folders must describe the same test images")
+
+
+def build_parser():
+    p = cli.parser(__doc__.split("\n\n")[0])
+    p.add_argument("--npu_bin_file", "--result_dir", dest="result_dir", default="./result/Abs1/",
+                   help="offline outputs: the runner's output folder, an ais_bench --output folder with a "
+                        "timestamped run, or a benchmark dumpOutput_device<d> parent")
+    p.add_argument("--bin2img_fie", "--save_dir", dest="save_dir", default="./bin2imgfile/testA/",
+                   help="folder for the images and grid.png")
+    p.add_argument("--dataroot", "--image_dir", dest="dataroot", default=None,
+                   help="raw test images the outputs belong to (testA or testB); checks that they pair up")
+    p.add_argument("--ext", choices=["png", "jpg"], default="png", help="image format")
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    result_dir = binio.resolve_result_dir(args.result_dir)
+    if args.dataroot:
+        check_partners(args.dataroot, result_dir)
+    count, grids = images.outputs_to_images(result_dir, args.save_dir, SAMPLE_SHAPE, ext=args.ext,
+                                            progress=lambda files: tqdm(files, desc="Images", unit="file"))
+    print(f"{count} images in {args.save_dir} (contact sheet {grids[0] if grids else 'none'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

@@ -1,0 +1,54 @@
+"""Maps test images -> generator input .bin files, with upstream's test-time transform.
+
+Every image of testA (aerial photos, G_A's input) and of testB (maps, G_B's input) is read as RGB, resized
+to 256x256 with bicubic interpolation (PIL, as upstream's transforms.Resize), scaled to [-1, 1], and written
+as <stem>.bin, one (1, 3, 256, 256) float32 array per image (1_A.jpg -> 1_A.bin). A folder that holds
+anything but images, or an image that cannot be read, is an error.
+
+    python3 CycleGAN_preprocess.py --src_path_testA=./datasets/maps/testA/ --save_pathTestA_dst=./datasetsDst/maps/testA/ \\
+        --src_path_testB=./datasets/maps/testB/ --save_pathTestB_dst=./datasetsDst/maps/testB/
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+
+from tqdm import tqdm
+
+from common import binio, cli
+from cyclegan_data import list_images, load_image
+
+
+def convert_folder(src, dst):
+    """All images of `src` -> `dst`/<stem>.bin; the folder is written whole or not at all."""
+    files = list_images(src)
+    with binio.AtomicDir(dst, replaceable=(".bin",)) as tmp:
+        for path in tqdm(files, desc=f"Preprocessing {src}", unit="image"):
+            binio.write_array(tmp / f"{binio.stem(path)}.bin", load_image(path), atomic=False)
+    print(f"{len(files)} images of {src} -> {dst}")
+    return len(files)
+
+
+def build_parser():
+    p = cli.parser(__doc__.split("\n\n")[0])
+    p.add_argument("--src_path_testA", "--src-a", dest="src_a", default="./datasets/maps/testA/",
+                   help="testA images (aerial photos), G_A's input")
+    p.add_argument("--save_pathTestA_dst", "--dst-a", dest="dst_a", default="./datasetsDst/maps/testA/",
+                   help="folder for the testA .bin files")
+    p.add_argument("--src_path_testB", "--src-b", dest="src_b", default="./datasets/maps/testB/",
+                   help="testB images (maps), G_B's input")
+    p.add_argument("--save_pathTestB_dst", "--dst-b", dest="dst_b", default="./datasetsDst/maps/testB/",
+                   help="folder for the testB .bin files")
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    list_images(args.src_b)  # check both folders before writing anything
+    convert_folder(args.src_a, args.dst_a)
+    convert_folder(args.src_b, args.dst_b)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

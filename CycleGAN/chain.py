@@ -1,0 +1,78 @@
+"""The CycleGAN (maps) README chain, both directions, for common/driver.py (contract in its docstring)."""
+import json
+from pathlib import Path
+
+from common.cli import UserError
+from cyclegan_data import write_synthetic_maps
+from cyclegan_model import random_checkpoint
+
+CHECKPOINT = "checkpoints/maps_cycle_gan/latest_net_G_A.pth"  # and latest_net_G_B.pth beside it
+README_PARAMS = {"bs": 1, "num": 4}
+DRIVER_PARAMS = {"bs": 1, "num": 1}  # num: synthetic 600x600 image pairs the driver writes
+_SIDES = {"A": ("Ga", "img_sat_maps"), "B": ("Gb", "img_maps_sat")}
+
+STEPS = [
+    ("preprocess", "python3 CycleGAN_preprocess.py --src_path_testA=./datasets/maps/testA/ "
+                   "--save_pathTestA_dst=./datasetsDst/maps/testA/ --src_path_testB=./datasets/maps/testB/ "
+                   "--save_pathTestB_dst=./datasetsDst/maps/testB/"),
+    ("pth2onnx", "python3 CycleGAN_pth2onnx.py --model_ga_path=./checkpoints/maps_cycle_gan/latest_net_G_A.pth "
+                 "--model_gb_path=./checkpoints/maps_cycle_gan/latest_net_G_B.pth --onnx_path=./onnxmodel/ "
+                 "--model_ga_onnx_name=model_Ga.onnx --model_gb_onnx_name=model_Gb.onnx"),
+    *[(f"simplify_{g}", f"python3 ../common/simplify.py ./onnxmodel/model_{g}.onnx ./onnxmodel/model_{g}_bs{{bs}}.onnx "
+                        f"--input-shape {name}:{{bs}},3,256,256") for g, name in _SIDES.values()],
+    ("reflectpad", "python3 CycleGAN_ReflectpadDeal.py --onnx_path=./onnxmodel/ "
+                   "--model_ga_onnx_name=model_Ga_bs{bs}.onnx --model_gb_onnx_name=model_Gb_bs{bs}.onnx"),
+    *[(f"infer_{s}", f"python3 ../common/infer.py --model ./onnxmodel/model_{g}_bs{{bs}}_exact.onnx "
+                     f"--input ./datasetsDst/maps/test{s}/ --output ./result/ --output_dirname {s}bs{{bs}} "
+                     f"--outfmt BIN --batchsize {{bs}}") for s, (g, _) in _SIDES.items()],
+    *[(f"pth_result_{s}", f"python3 CycleGAN_pth_result.py "
+                          f"--model_path=./checkpoints/maps_cycle_gan/latest_net_G_{s}.pth "
+                          f"--input=./datasetsDst/maps/test{s}/ --output=./pth_result/test{s}/") for s in _SIDES],
+    *[(f"postprocess_{s}", f"python3 CycleGAN_postprocess.py --dataroot=./datasets/maps/test{s}/ "
+                           f"--npu_bin_file=./result/{s}bs{{bs}}/ --bin2img_fie=./bin2imgfile/test{s}/")
+      for s in _SIDES],
+    *[(f"accuracy_{s}", f"python3 CycleGAN_eval_acc.py --pth_result=./pth_result/test{s}/ "
+                        f"--npu_bin_file=./result/{s}bs{{bs}}/") for s in _SIDES],
+]
+
+
+def prepare(folder, params, checkpoint):
+    """Weights (seeded random G_A, and G_B in the legacy InstanceNorm layout, unless given) and a synthetic
+    maps-like test split of `num` 600x600 pairs."""
+    folder = Path(folder)
+    target_a = folder / CHECKPOINT
+    target_b = target_a.with_name("latest_net_G_B.pth")
+    target_a.parent.mkdir(parents=True, exist_ok=True)
+    if checkpoint is None:
+        random_checkpoint(target_a, seed=0)
+        random_checkpoint(target_b, seed=1, legacy=True)
+        notes = [f"random G_A: {target_a}", f"random G_B with legacy InstanceNorm keys: {target_b}"]
+    else:
+        checkpoint = Path(checkpoint)
+        partner = checkpoint.with_name(checkpoint.name.replace("G_A", "G_B"))
+        if partner == checkpoint or not partner.is_file():
+            raise UserError(f"{checkpoint}: give the G_A checkpoint (latest_net_G_A.pth) with its "
+                            f"latest_net_G_B.pth beside it")
+        target_a.write_bytes(checkpoint.read_bytes())
+        target_b.write_bytes(partner.read_bytes())
+        notes = [f"weights: {checkpoint} and {partner}"]
+    write_synthetic_maps(folder / "datasets" / "maps", params["num"], seed=0)
+    notes.append(f"synthetic maps test split: {params['num']} pairs of 600x600 JPEGs in datasets/maps/testA, testB")
+    return notes
+
+
+def summarize(folder, params):
+    folder = Path(folder)
+    results = {}
+    for side in _SIDES:
+        run = f"{side}bs{params['bs']}"
+        agg = json.loads((folder / "acc_result" / f"{run}.json").read_text())["aggregate"]
+        perf = json.loads((folder / "result" / f"{run}_summary.json").read_text())
+        results[side] = {"cosine": agg["mean_cosine"], "pixel_cosine": agg["mean_pixel_cosine"],
+                         "psnr": agg["psnr"], "throughput": perf["throughput"],
+                         "images": len([p for p in (folder / "bin2imgfile" / f"test{side}").glob("*.png")
+                                        if p.name != "grid.png"])}
+    return {"cosine": sum(r["cosine"] for r in results.values()) / len(results),
+            "images": sum(r["images"] for r in results.values()),
+            "throughput": results["A"]["throughput"],
+            "per_direction": results}

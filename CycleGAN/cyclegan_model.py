@@ -1,0 +1,119 @@
+"""The CycleGAN resnet_9blocks generator, checkpoint-exact with the official latest_net_G_A/G_B.pth.
+
+Upstream: junyanz/pytorch-CycleGAN-and-pix2pix, models/networks.py (ResnetGenerator with ngf 64,
+InstanceNorm2d without affine parameters or running statistics, ReflectionPad2d, no dropout, 9 blocks).
+The module tree and therefore every state_dict key (`model.1.weight`, `model.10.conv_block.5.bias`, ...) is
+upstream's, so the official files load strictly. Old files that still carry InstanceNorm running_mean /
+running_var / num_batches_tracked keys load too: those keys are dropped, as upstream's loader does.
+
+For the maps dataset, A is the aerial photo and B the map: G_A turns a photo into a map (ONNX input
+`img_sat_maps`, output `maps`), G_B a map into a photo (`img_maps_sat` -> `sat`), the names the Ascend
+ModelZoo export used.
+"""
+import os
+import sys
+from collections import namedtuple
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+
+import torch
+from torch import nn
+
+from common import checkpoint
+
+SIZE = 256  # upstream's test-time load_size = crop_size
+SAMPLE_SHAPE = (3, SIZE, SIZE)
+
+Direction = namedtuple("Direction", "net input output")
+DIRECTIONS = {  # by test split: testA holds aerial photos (G_A's input), testB maps (G_B's input)
+    "A": Direction("G_A", "img_sat_maps", "maps"),
+    "B": Direction("G_B", "img_maps_sat", "sat"),
+}
+
+
+def _norm(channels):
+    return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+
+
+class ResnetBlock(nn.Module):
+    """x + [pad, conv3, IN, ReLU, pad, conv3, IN](x); the sub-module indices are upstream's (no dropout)."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.conv_block = nn.Sequential(
+            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, kernel_size=3, bias=True), _norm(dim), nn.ReLU(True),
+            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, kernel_size=3, bias=True), _norm(dim))
+
+    def forward(self, x):
+        return x + self.conv_block(x)
+
+
+class ResnetGenerator(nn.Module):
+    """Upstream's ResnetGenerator(3, 3, ngf=64, norm='instance', use_dropout=False, n_blocks=9) in eval form."""
+
+    def __init__(self, input_nc=3, output_nc=3, ngf=64, n_blocks=9):
+        super().__init__()
+        layers = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, kernel_size=7, bias=True), _norm(ngf),
+                  nn.ReLU(True)]
+        for mult in (1, 2):  # two stride-2 downsamplings
+            layers += [nn.Conv2d(ngf * mult, ngf * mult * 2, kernel_size=3, stride=2, padding=1, bias=True),
+                       _norm(ngf * mult * 2), nn.ReLU(True)]
+        layers += [ResnetBlock(ngf * 4) for _ in range(n_blocks)]
+        for mult in (4, 2):  # two stride-2 upsamplings
+            layers += [nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, kernel_size=3, stride=2, padding=1,
+                                          output_padding=1, bias=True),
+                       _norm(ngf * mult // 2), nn.ReLU(True)]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, kernel_size=7), nn.Tanh()]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.model(x)
+
+
+def load_generator(path):
+    """A generator with the weights of `path` (a plain state_dict, optionally with legacy IN keys), eval mode."""
+    model = ResnetGenerator()
+    checkpoint.load_into(model, path, legacy_keys=checkpoint.instance_norm_legacy_keys(model))
+    return model.eval()
+
+
+def random_state_dict(seed=0, legacy=False):
+    """Seeded random weights in upstream's layout: N(0, 0.02) weights (upstream's init) and non-zero biases.
+
+    With `legacy`, the 23 InstanceNorm layers also get the running_mean / running_var / num_batches_tracked
+    entries that pre-0.4 files (and the single-direction downloads) carry.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    model = ResnetGenerator()
+    state = {}
+    for name, tensor in model.state_dict().items():
+        if name.endswith("weight"):
+            state[name] = torch.randn(tensor.shape, generator=generator) * 0.02
+        else:
+            state[name] = (torch.rand(tensor.shape, generator=generator) - 0.5) * 0.2
+    if legacy:
+        for key in sorted(checkpoint.instance_norm_legacy_keys(model)):
+            layer = key.rsplit(".", 1)[0]
+            channels = len(state[_conv_bias_before(layer)])
+            if key.endswith("num_batches_tracked"):
+                state[key] = torch.tensor(0, dtype=torch.long)
+            elif key.endswith("running_mean"):
+                state[key] = torch.rand(channels, generator=generator) - 0.5
+            else:
+                state[key] = torch.rand(channels, generator=generator) + 0.5
+    return state
+
+
+def _conv_bias_before(norm_name):
+    """'model.2' -> 'model.1.bias', 'model.10.conv_block.6' -> 'model.10.conv_block.5.bias'."""
+    head, index = norm_name.rsplit(".", 1)
+    return f"{head}.{int(index) - 1}.bias"
+
+
+def random_checkpoint(path, seed=0, legacy=False):
+    """Write a seeded random checkpoint as upstream saves it: torch.save of a plain state_dict."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(random_state_dict(seed, legacy), path)
+    return path

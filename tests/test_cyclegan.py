@@ -1,0 +1,212 @@
+"""CycleGAN: generator layout and checkpoints, preprocessing, and the guarded bad inputs (cheap tests)."""
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import CycleGAN_compare_upstream as compare_upstream
+import CycleGAN_preprocess as preprocess
+import CycleGAN_pth2onnx as pth2onnx
+import CycleGAN_ReflectpadDeal as reflectpad
+from common import checkpoint, cli, driver
+from common.cli import UserError
+from cyclegan_data import load_image, write_synthetic_maps
+from cyclegan_model import ResnetGenerator, load_generator, random_checkpoint, random_state_dict
+
+
+def run_cli(main, argv, capsys):
+    status = cli.run(main, [str(a) for a in argv])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+# ------------------------------------------------------------------------------------------- generator
+
+def test_state_dict_is_upstreams_layout():
+    state = ResnetGenerator().state_dict()
+    assert len(state) == 48
+    assert sum(t.numel() for t in state.values()) == 11_378_179
+    shapes = {"model.1.weight": (64, 3, 7, 7), "model.4.weight": (128, 64, 3, 3), "model.7.weight": (256, 128, 3, 3),
+              "model.10.conv_block.1.weight": (256, 256, 3, 3), "model.18.conv_block.5.bias": (256,),
+              "model.19.weight": (256, 128, 3, 3), "model.22.weight": (128, 64, 3, 3), "model.26.weight": (3, 64, 7, 7),
+              "model.26.bias": (3,)}
+    for key, shape in shapes.items():
+        assert tuple(state[key].shape) == shape, key
+    assert not any("running" in k for k in state)
+
+
+def test_legacy_instance_norm_keys_load_and_are_dropped(tmp_path):
+    plain = random_checkpoint(tmp_path / "latest_net_G_A.pth", seed=3)
+    legacy = random_checkpoint(tmp_path / "legacy_net_G_A.pth", seed=3, legacy=True)
+    raw = torch.load(legacy, weights_only=True)
+    extra = set(raw) - set(ResnetGenerator().state_dict())
+    assert len(extra) == 69 and "model.10.conv_block.6.num_batches_tracked" in extra
+    a, b = load_generator(plain), load_generator(legacy)
+    for key, value in a.state_dict().items():
+        assert torch.equal(value, b.state_dict()[key]), key
+    # a plain strict load of the legacy file is what fails without the legacy-key handling
+    with pytest.raises(UserError, match=r"unexpected 69 key\(s\)"):
+        checkpoint.load_into(ResnetGenerator(), legacy)
+
+
+def test_dropout_layout_checkpoint_is_a_clear_error(tmp_path):
+    """A use_dropout=True file shifts the 2nd conv to conv_block.6: named, not half-loaded."""
+    state = random_state_dict(0)
+    shifted = {k.replace("conv_block.5.", "conv_block.6."): v for k, v in state.items()}
+    path = tmp_path / "latest_net_G_A.pth"
+    torch.save(shifted, path)
+    with pytest.raises(UserError, match=r"latest_net_G_A.pth: does not match ResnetGenerator: missing 18 key\(s\).*"
+                                        r"model.10.conv_block.5.bias"):
+        load_generator(path)
+
+
+def test_outputs_are_not_degenerate():
+    model = ResnetGenerator()
+    model.load_state_dict(random_state_dict(0))
+    with torch.no_grad():
+        y = model.eval()(torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1)
+    assert y.shape == (1, 3, 64, 64)
+    assert 0.2 < float(y.std()) < 0.9 and float(y.abs().max()) < 1.0
+
+
+def test_pth2onnx_checks_both_checkpoints_before_writing(tmp_path, capsys):
+    ga = random_checkpoint(tmp_path / "latest_net_G_A.pth", seed=0)
+    status, _, err = run_cli(pth2onnx.main, ["--model_ga_path", ga, "--model_gb_path", tmp_path / "nope.pth",
+                                             "--onnx_path", tmp_path / "onnx"], capsys)
+    assert status == 2
+    assert "nope.pth: no such checkpoint file" in err
+    assert not list((tmp_path / "onnx").glob("*.onnx"))
+
+
+# ------------------------------------------------------------------------------------------- data
+
+def test_synthetic_maps_layout_and_determinism(tmp_path):
+    write_synthetic_maps(tmp_path / "a", 2, seed=5)
+    write_synthetic_maps(tmp_path / "b", 2, seed=5)
+    names = sorted(p.relative_to(tmp_path / "a").as_posix() for p in (tmp_path / "a").rglob("*.jpg"))
+    assert names == ["testA/1_A.jpg", "testA/2_A.jpg", "testB/1_B.jpg", "testB/2_B.jpg"]
+    for name in names:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+        assert Image.open(tmp_path / "a" / name).size == (600, 600)
+
+
+def test_input_is_upstreams_bicubic_transform(tmp_path):
+    """Resize([256, 256], BICUBIC) on the PIL image, ToTensor, Normalize(0.5): checked against PIL directly."""
+    write_synthetic_maps(tmp_path, 1, seed=0)
+    path = tmp_path / "testA" / "1_A.jpg"
+    x = load_image(path)
+    assert x.shape == (1, 3, 256, 256) and x.dtype == np.float32
+
+    def by_hand(method):
+        pixels = np.asarray(Image.open(path).convert("RGB").resize((256, 256), method), dtype=np.float32)
+        return ((pixels / np.float32(255) - np.float32(0.5)) / np.float32(0.5)).transpose(2, 0, 1)[None]
+
+    assert np.max(np.abs(x - by_hand(Image.BICUBIC))) <= 1e-7
+    assert np.max(np.abs(x - by_hand(Image.BILINEAR))) > 1e-3  # the interpolation matters, and is bicubic
+
+
+@pytest.fixture
+def maps(tmp_path):
+    root = write_synthetic_maps(tmp_path / "maps", 1, seed=0)
+    return root
+
+
+def _preprocess_argv(maps, dst):
+    return ["--src_path_testA", maps / "testA", "--save_pathTestA_dst", dst / "testA",
+            "--src_path_testB", maps / "testB", "--save_pathTestB_dst", dst / "testB"]
+
+
+def test_preprocess_writes_one_bin_per_image(maps, tmp_path, capsys):
+    status, out, _ = run_cli(preprocess.main, _preprocess_argv(maps, tmp_path / "dst"), capsys)
+    assert status == 0
+    assert sorted(p.name for p in (tmp_path / "dst").rglob("*")) == ["1_A.bin", "1_B.bin", "testA", "testB"]
+    assert (tmp_path / "dst" / "testA" / "1_A.bin").stat().st_size == 3 * 256 * 256 * 4
+    assert "1 images of" in out
+
+
+def test_preprocess_refuses_a_non_image_file(maps, tmp_path, capsys):
+    (maps / "testB" / "notes.txt").write_text("not an image")
+    status, _, err = run_cli(preprocess.main, _preprocess_argv(maps, tmp_path / "dst"), capsys)
+    assert status == 2
+    assert "notes.txt: not an image file" in err
+    assert not (tmp_path / "dst").exists()  # both folders are checked before anything is written
+
+
+def test_preprocess_refuses_an_unreadable_image(maps, tmp_path, capsys):
+    (maps / "testA" / "2_A.jpg").write_bytes(b"\xff\xd8 truncated jpeg")
+    status, _, err = run_cli(preprocess.main, _preprocess_argv(maps, tmp_path / "dst"), capsys)
+    assert status == 2
+    assert "2_A.jpg: not a readable image" in err
+    assert not (tmp_path / "dst" / "testA").exists()
+
+
+def test_preprocess_missing_folder(maps, tmp_path, capsys):
+    argv = _preprocess_argv(maps, tmp_path / "dst")
+    argv[5] = maps / "testC"
+    status, _, err = run_cli(preprocess.main, argv, capsys)
+    assert status == 2
+    assert "testC: no such folder" in err
+
+
+def test_preprocess_refuses_two_images_with_one_stem(maps, tmp_path, capsys):
+    Image.open(maps / "testA" / "1_A.jpg").save(maps / "testA" / "1_A.png")
+    status, _, err = run_cli(preprocess.main, _preprocess_argv(maps, tmp_path / "dst"), capsys)
+    assert status == 2
+    assert "1_A.png: same name as 1_A.jpg" in err
+
+
+def test_preprocess_empty_folder(maps, tmp_path, capsys):
+    for path in (maps / "testA").iterdir():
+        path.unlink()
+    status, _, err = run_cli(preprocess.main, _preprocess_argv(maps, tmp_path / "dst"), capsys)
+    assert status == 2
+    assert "testA: no image files in this folder" in err
+
+
+# ------------------------------------------------------------------------------------------- tools
+
+def test_reflectpad_never_overwrites(tmp_path, capsys):
+    argv = ["--onnx_path", tmp_path, "--model_ga_onnx_name", "a.onnx", "--model_gb_onnx_name", "b.onnx"]
+    status, _, err = run_cli(reflectpad.main, argv + ["--output_ga_name", "a.onnx"], capsys)
+    assert status == 2 and "a.onnx: the output would overwrite its source" in err
+    status, _, err = run_cli(reflectpad.main, argv + ["--output_ga_name", "x.onnx", "--output_gb_name", "x.onnx"],
+                             capsys)
+    assert status == 2 and "x.onnx: G_A and G_B would be written to the same file" in err
+    status, _, err = run_cli(reflectpad.main, argv, capsys)
+    assert status == 2 and "a.onnx: no such ONNX file" in err
+
+
+def test_compare_upstream_reports_a_broken_checkout(tmp_path, capsys, monkeypatch):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "__init__.py").write_text("")
+    (tmp_path / "models" / "networks.py").write_text("import a_module_that_is_not_installed\n")
+    (tmp_path / "models" / "base_model.py").write_text("")
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    try:
+        status, _, err = run_cli(compare_upstream.main, ["--upstream", tmp_path], capsys)
+    finally:
+        for name in [n for n in sys.modules if n == "models" or n.startswith("models.")]:
+            del sys.modules[name]
+    assert status == 2
+    assert "importing upstream's models package failed (ModuleNotFoundError" in err
+
+
+def test_driver_checkpoint_needs_its_g_b_partner(tmp_path):
+    chain = driver.load_chain(driver.find_model_folder("CycleGAN"))
+    given = random_checkpoint(tmp_path / "given" / "latest_net_G_A.pth", seed=0)
+    with pytest.raises(UserError, match="latest_net_G_A.pth: give the G_A checkpoint"):
+        chain.prepare(tmp_path / "work", chain.DRIVER_PARAMS, given)
+
+
+
+def test_compare_upstream_needs_a_checkout(tmp_path, capsys):
+    status, _, err = run_cli(compare_upstream.main, ["--upstream", tmp_path], capsys)
+    assert status == 2
+    assert "not a pytorch-CycleGAN-and-pix2pix checkout" in err
+
+
+def test_readme_holds_the_chain():
+    folder = driver.find_model_folder("CycleGAN")
+    assert driver.readme_drift(folder) == []

@@ -1,0 +1,222 @@
+"""CycleGAN end to end at full model size: synthetic 600x600 maps JPEGs, seeded random G_A and G_B (G_B in the
+legacy InstanceNorm layout), the real scripts in README order, ONNX Runtime for the offline runs."""
+import contextlib
+import io
+import json
+import shutil
+import types
+
+import numpy as np
+import onnx
+import pytest
+from PIL import Image
+
+import CycleGAN_eval_acc as eval_acc
+import CycleGAN_postprocess as postprocess
+import CycleGAN_preprocess as preprocess
+import CycleGAN_pth2onnx as pth2onnx
+import CycleGAN_pth_result as pth_result
+import CycleGAN_ReflectpadDeal as reflectpad
+from common import binio, cli, infer, onnx_utils, simplify
+from cyclegan_data import write_synthetic_maps
+from cyclegan_model import random_checkpoint
+
+SIDES = {"A": ("Ga", "img_sat_maps", "maps"), "B": ("Gb", "img_maps_sat", "sat")}
+
+
+def run_cli(main, argv, capsys=None):
+    status = cli.run(main, [str(a) for a in argv])
+    if capsys is None:
+        assert status == 0
+        return status, "", ""
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cyclegan")
+    ckpt = root / "checkpoints"
+    random_checkpoint(ckpt / "latest_net_G_A.pth", seed=0)
+    random_checkpoint(ckpt / "latest_net_G_B.pth", seed=1, legacy=True)
+    maps = write_synthetic_maps(root / "maps", 2, seed=0)
+    prep, onnx_dir = root / "prep", root / "onnx"
+    run_cli(preprocess.main, ["--src_path_testA", maps / "testA", "--save_pathTestA_dst", prep / "testA",
+                              "--src_path_testB", maps / "testB", "--save_pathTestB_dst", prep / "testB"])
+    run_cli(pth2onnx.main, ["--model_ga_path", ckpt / "latest_net_G_A.pth", "--model_gb_path",
+                            ckpt / "latest_net_G_B.pth", "--onnx_path", onnx_dir])
+    for g, name, _ in SIDES.values():
+        run_cli(simplify.main, [onnx_dir / f"model_{g}.onnx", onnx_dir / f"model_{g}_bs1.onnx",
+                                "--input-shape", f"{name}:1,3,256,256"])
+    run_cli(reflectpad.main, ["--onnx_path", onnx_dir, "--model_ga_onnx_name", "model_Ga_bs1.onnx",
+                              "--model_gb_onnx_name", "model_Gb_bs1.onnx"])
+    for side, (g, _, _) in SIDES.items():
+        run_cli(infer.main, ["--model", onnx_dir / f"model_{g}_bs1_exact.onnx", "--input", prep / f"test{side}",
+                             "--output", root / "result", "--output_dirname", f"{side}bs1", "--batchsize", "1",
+                             "--warmup_count", "0"])
+        run_cli(pth_result.main, ["--model_path", ckpt / f"latest_net_G_{side}.pth", "--input", prep / f"test{side}",
+                                  "--output", root / "pth_result" / f"test{side}"])
+    return types.SimpleNamespace(root=root, maps=maps, prep=prep, onnx=onnx_dir, result=root / "result",
+                                 pth=root / "pth_result")
+
+
+def _run_graph(path, side, chain):
+    """Run an ONNX generator on the first preprocessed image of test<side>."""
+    x = binio.read_array(chain.prep / f"test{side}" / f"1_{side}.bin", shape=(1, 3, 256, 256))
+    session = onnx_utils.make_session(path)
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+
+@pytest.fixture(scope="module")
+def edits(chain):
+    """The constant-mode edit of both graphs, and the outputs of the unedited, exact and constant graphs."""
+    report = io.StringIO()
+    with contextlib.redirect_stdout(report):
+        status = cli.run(reflectpad.main, [str(a) for a in ["--onnx_path", chain.onnx, "--model_ga_onnx_name",
+                                                            "model_Ga_bs1.onnx", "--model_gb_onnx_name",
+                                                            "model_Gb_bs1.onnx", "--mode", "constant"]])
+    assert status == 0
+    outputs = {(side, kind): _run_graph(chain.onnx / f"model_{g}_bs1{suffix}.onnx", side, chain)
+               for side, (g, _, _) in SIDES.items()
+               for kind, suffix in (("source", ""), ("exact", "_exact"), ("constant", "_constant"))
+               if side == "A" or kind != "constant"}
+    outputs["report"] = report.getvalue()
+    return outputs
+
+
+def test_onnx_names_and_dynamic_batch(chain):
+    for g, name, output in SIDES.values():
+        model = onnx.load(str(chain.onnx / f"model_{g}.onnx"))
+        assert [i.name for i in model.graph.input] == [name]
+        assert [o.name for o in model.graph.output] == [output]
+        assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+        assert model.opset_import[0].version == 11
+
+
+def test_runner_writes_ais_bench_names(chain):
+    assert sorted(p.name for p in (chain.result / "Abs1").iterdir()) == ["1_A_0.bin", "2_A_0.bin"]
+    assert sorted(p.name for p in (chain.result / "Bbs1").iterdir()) == ["1_B_0.bin", "2_B_0.bin"]
+
+
+def _weights(path):
+    return {init.name: onnx.numpy_helper.to_array(init) for init in onnx.load(str(path)).graph.initializer
+            if init.name.endswith("weight")}
+
+
+def test_exact_edit_matches_the_unedited_graph(chain, edits):
+    for side, (g, _, _) in SIDES.items():
+        ops = onnx_utils.count_ops(onnx.load(str(chain.onnx / f"model_{g}_bs1_exact.onnx")))
+        assert ops["Pad"] == 0 and ops["Slice"] == 96 and ops["Concat"] == 40
+        assert np.max(np.abs(edits[side, "exact"] - edits[side, "source"])) <= 1e-5
+    # each edited file holds its own generator: G_B's was not overwritten by G_A's (the original's bug)
+    weights = {name: _weights(chain.onnx / name) for name in
+               ("model_Ga_bs1_exact.onnx", "model_Gb_bs1_exact.onnx", "model_Gb_bs1.onnx")}
+    key = "model.1.weight"
+    assert np.array_equal(weights["model_Gb_bs1_exact.onnx"][key], weights["model_Gb_bs1.onnx"][key])
+    assert not np.array_equal(weights["model_Ga_bs1_exact.onnx"][key], weights["model_Gb_bs1_exact.onnx"][key])
+
+
+def test_constant_mode_is_the_original_edit_and_drifts(chain, edits, tmp_path, capsys):
+    report = edits["report"]
+    assert report.count("20 reflect Pad node(s) rewritten as zero padding (constant)") == 2
+    assert "model_Gb_bs1.onnx -> " in report and "model_Gb_bs1_constant.onnx" in report
+    assert "/model/model.25/Pad" in report and "changes the model" in report
+    for g in ("Ga", "Gb"):
+        edited = onnx.load(str(chain.onnx / f"model_{g}_bs1_constant.onnx"))
+        pads = [n for n in edited.graph.node if n.op_type == "Pad"]
+        assert len(pads) == 20 and not onnx_utils.reflect_pads(edited)
+    assert np.max(np.abs(edits["A", "constant"] - edits["A", "source"])) > 0.05
+
+    # the accuracy check sees that drift: below a float32-level threshold it fails with status 1
+    (tmp_path / "ref").mkdir()
+    (tmp_path / "const").mkdir()
+    shutil.copy(chain.pth / "testA" / "1_A_0.bin", tmp_path / "ref")
+    binio.write_array(tmp_path / "const" / "1_A_0.bin", edits["A", "constant"])
+    status, _, err = run_cli(eval_acc.main, ["--pth_result", tmp_path / "ref", "--npu_bin_file", tmp_path / "const",
+                                             "--out_dir", tmp_path / "acc", "--threshold", "0.9999"], capsys)
+    assert status == 1
+    assert "FAIL: mean_cosine" in err
+    report = json.loads((tmp_path / "acc" / "const.json").read_text())
+    assert report["passed"] is False and report["aggregate"]["psnr"] < 40
+    assert len(list((tmp_path / "acc" / "const_compare").glob("*.png"))) == 1
+
+
+def test_exact_mode_needs_constant_pads(chain, capsys):
+    status, _, err = run_cli(reflectpad.main, ["--onnx_path", chain.onnx, "--model_ga_onnx_name", "model_Ga.onnx",
+                                               "--model_gb_onnx_name", "model_Gb.onnx"], capsys)
+    assert status == 2
+    assert "model_Ga.onnx: Pad node" in err and "simplify the graph first" in err
+    assert not (chain.onnx / "model_Ga_exact.onnx").exists()
+
+
+def test_reflectpad_refuses_an_edited_graph(chain, capsys):
+    status, _, err = run_cli(reflectpad.main, ["--onnx_path", chain.onnx, "--model_ga_onnx_name",
+                                               "model_Ga_bs1_exact.onnx", "--model_gb_onnx_name",
+                                               "model_Gb_bs1_exact.onnx"], capsys)
+    assert status == 2
+    assert "has no reflect-mode Pad node to rewrite" in err
+
+
+def test_offline_matches_pytorch(chain, capsys):
+    for side in SIDES:
+        status, out, _ = run_cli(eval_acc.main, ["--pth_result", chain.pth / f"test{side}", "--npu_bin_file",
+                                                 chain.result / f"{side}bs1", "--out_dir", chain.root / "acc"], capsys)
+        assert status == 0 and "PASS: mean_cosine" in out
+        report = json.loads((chain.root / "acc" / f"{side}bs1.json").read_text())
+        agg = report["aggregate"]
+        assert agg["count"] == 2
+        assert agg["mean_cosine"] > 0.99999 and agg["mean_pixel_cosine"] > 0.99999 and agg["psnr"] > 70
+        assert {"cosine", "pixel_cosine", "psnr"} <= set(report["files"][0])
+        assert len(list((chain.root / "acc" / f"{side}bs1_compare").glob("*.png"))) == 2
+        log = (chain.root / "acc" / f"{side}bs1.log").read_text()
+        assert f"1_{side}_0.bin : cos ==>" in log and "average cosine_similarity (per pixel)" in log
+
+
+def test_postprocess_uses_upstreams_mapping(chain, capsys):
+    save = chain.root / "images" / "testA"
+    status, out, _ = run_cli(postprocess.main, ["--dataroot", chain.maps / "testA", "--npu_bin_file",
+                                                chain.result / "Abs1", "--bin2img_fie", save], capsys)
+    assert status == 0 and "2 images" in out
+    assert sorted(p.name for p in save.iterdir()) == ["1_A_0.png", "2_A_0.png", "grid.png"]
+    output = binio.read_array(chain.result / "Abs1" / "2_A_0.bin", shape=(1, 3, 256, 256))[0]
+    expected = ((np.transpose(output, (1, 2, 0)) + 1) / 2.0 * 255.0).astype(np.uint8)  # util.tensor2im
+    assert np.array_equal(np.asarray(Image.open(save / "2_A_0.png")), expected)
+
+
+def test_postprocess_missing_partner(chain, tmp_path, capsys):
+    result = tmp_path / "Abs1"
+    shutil.copytree(chain.result / "Abs1", result)
+    (result / "2_A_0.bin").unlink()
+    status, _, err = run_cli(postprocess.main, ["--dataroot", chain.maps / "testA", "--npu_bin_file", result,
+                                                "--bin2img_fie", tmp_path / "img"], capsys)
+    assert status == 2
+    assert "2_A_0.bin: missing, expected as the output for" in err and "2_A.jpg" in err
+
+
+def test_postprocess_output_without_image(chain, tmp_path, capsys):
+    result = tmp_path / "Abs1"
+    shutil.copytree(chain.result / "Abs1", result)
+    shutil.copy(result / "1_A_0.bin", result / "7_A_0.bin")
+    status, _, err = run_cli(postprocess.main, ["--dataroot", chain.maps / "testA", "--npu_bin_file", result,
+                                                "--bin2img_fie", tmp_path / "img"], capsys)
+    assert status == 2
+    assert "7_A_0.bin: no image in" in err
+
+
+def test_postprocess_wrong_size(chain, tmp_path, capsys):
+    result = tmp_path / "Abs1"
+    shutil.copytree(chain.result / "Abs1", result)
+    (result / "1_A_0.bin").write_bytes((result / "1_A_0.bin").read_bytes()[:1000])
+    status, _, err = run_cli(postprocess.main, ["--npu_bin_file", result, "--bin2img_fie", tmp_path / "img"], capsys)
+    assert status == 2
+    assert "1_A_0.bin: 1000 bytes is not a whole number of samples of (3, 256, 256) float32" in err
+
+
+def test_eval_missing_partner(chain, tmp_path, capsys):
+    result = tmp_path / "Bbs1"
+    shutil.copytree(chain.result / "Bbs1", result)
+    (result / "1_B_0.bin").unlink()
+    status, _, err = run_cli(eval_acc.main, ["--pth_result", chain.pth / "testB", "--npu_bin_file", result,
+                                             "--out_dir", tmp_path / "acc"], capsys)
+    assert status == 2
+    assert "1_B_0.bin: missing, expected as the partner of" in err
