@@ -1,0 +1,99 @@
+"""Inception Score (10 splits) and FID of the generated images, as BigGAN-PyTorch computes them.
+
+    python3 biggan_eval_acc.py --num-inception-images 50000 --batch-size 1 --dataset I128
+
+Reads the raw outputs written by biggan_postprocess.py --save-npz (gen_img_bs<B>.npz, key 'x') and the labels
+of biggan_preprocess.py (gen_y.npz, key 'y'; only their count is checked), runs torchvision's Inception v3
+with the weights of --inception-weights (never downloaded) and compares the pool features with
+<dataset>_inception_moments.npz. FID is exact (float64, see common/metrics.py). The numbers are BigGAN-PyTorch's
+"PYTORCH UNOFFICIAL" ones: not comparable with TF-Inception IS/FID. Prints the original's result line and
+writes it to a log and a JSON file.
+"""
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+
+import numpy as np
+
+from common import binio, cli, metrics
+from common.cli import UserError
+
+
+def build_parser():
+    p = cli.parser(__doc__.split("\n\n")[0])
+    p.add_argument("--num-inception-images", type=int, default=50000, help="number of images to evaluate (the first N)")
+    p.add_argument("--batch-size", type=int, default=1,
+                   help="batch size of the run; names gen_img_bs<B>.npz and the log/JSON files")
+    p.add_argument("--dataset", default="I128", help="reference statistics: <dataset>_inception_moments.npz")
+    p.add_argument("--gen-img", default=None, help="generated images npz (default ./gen_img_bs<B>.npz)")
+    p.add_argument("--gen-y", default="./gen_y.npz", help="labels npz of the same run (key 'y')")
+    p.add_argument("--inception-weights", default="./inception_v3_google.pth",
+                   help="torchvision Inception v3 weights (state_dict)")
+    p.add_argument("--moments", default=None, help="reference moments npz, keys mu and sigma "
+                                                   "(default ./<dataset>_inception_moments.npz)")
+    p.add_argument("--num-splits", type=int, default=10, help="Inception Score splits")
+    p.add_argument("--inception-batch", type=int, default=50, help="images per Inception forward pass")
+    p.add_argument("--log", default=None, help="result log (default ./biggan_acc_eval_bs<B>.log)")
+    p.add_argument("--json", default=None, help="results as JSON (default ./biggan_acc_eval_bs<B>.json)")
+    return p
+
+
+def check_images(path, labels_path, wanted):
+    """The images' count, checked against the request, their shape and the labels of the same run."""
+    shape, dtype = metrics.npz_array_info(path, "x")
+    if len(shape) != 4 or shape[1] != 3 or dtype != np.float32:
+        raise UserError(f"{path}: array 'x' is {dtype} {shape}; expected float32 (N, 3, H, W) outputs in [-1, 1]")
+    if shape[0] < wanted:
+        raise UserError(f"{path}: holds {shape[0]} images, fewer than --num-inception-images {wanted}")
+    labels_shape, _ = metrics.npz_array_info(labels_path, "y")
+    if labels_shape[0] != shape[0]:
+        raise UserError(f"{labels_path}: holds {labels_shape[0]} labels but {path} holds {shape[0]} images; "
+                        f"they are not from the same run")
+    return shape[0]
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if args.num_splits < 1 or args.inception_batch < 1 or args.num_inception_images < args.num_splits:
+        raise UserError(f"--num-inception-images ({args.num_inception_images}) must be at least --num-splits "
+                        f"({args.num_splits}), and both and --inception-batch positive")
+    images_path = args.gen_img or f"./gen_img_bs{args.batch_size}.npz"
+    moments_path = args.moments or f"./{args.dataset}_inception_moments.npz"
+    log_path = args.log or f"./biggan_acc_eval_bs{args.batch_size}.log"
+    json_path = args.json or f"./biggan_acc_eval_bs{args.batch_size}.json"
+    count = args.num_inception_images
+    available = check_images(images_path, args.gen_y, count)
+    mu_ref, sigma_ref = metrics.load_moments(moments_path)
+    net = metrics.InceptionFeatures(args.inception_weights)
+    if count < mu_ref.size:
+        print(f"warning: {count} images give a rank-deficient covariance of the {mu_ref.size}-d features; "
+              f"FID is then exact for these samples but strongly biased upwards (use 50,000)", file=sys.stderr)
+
+    print("Calculating Inception metrics...")
+    start = time.perf_counter()
+    pool, logits = metrics.inception_features(
+        net, metrics.iter_npz_batches(images_path, "x", args.inception_batch, limit=count), total=count)
+    if pool.shape[1] != mu_ref.size:
+        raise UserError(f"{moments_path}: statistics of {mu_ref.size} dimensions, the Inception pool has {pool.shape[1]}")
+    is_mean, is_std = metrics.inception_score(logits, args.num_splits)
+    fid = metrics.fid_from_features(pool, mu_ref, sigma_ref, details=True)
+    seconds = time.perf_counter() - start
+    line = (f"Noise variance {1.0:3.3f}, over {count} images, PYTORCH UNOFFICIAL Inception Score is "
+            f"{is_mean:3.3f} +/- {is_std:3.3f}, PYTORCH UNOFFICIAL FID is {fid['fid']:5.4f}")
+    print(line)
+    binio.write_text(log_path, line + "\n")
+    binio.write_json(json_path, {
+        "is_mean": is_mean, "is_std": is_std, "fid": fid["fid"], "num_images": count, "images_available": available,
+        "num_splits": args.num_splits, "images": images_path, "labels": args.gen_y, "moments": moments_path,
+        "inception_weights": args.inception_weights, "fid_details": fid, "seconds": seconds,
+        "inception": "torchvision inception_v3, (x+1)/2, ImageNet mean/std, bilinear 299 align_corners=True, "
+                     "2048-d pool, 1000-way logits with bias (BigGAN-PyTorch's PYTORCH UNOFFICIAL metrics)",
+    })
+    print(f"written: {log_path}, {json_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

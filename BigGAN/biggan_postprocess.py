@@ -1,0 +1,96 @@
+"""Turn offline BigGAN outputs into images, a contact sheet, and the npz of raw outputs for IS/FID.
+
+    python3 biggan_postprocess.py --result-path ./result/bs1 --save-path ./postprocess_img --batch-size 1 --save-img --save-npz
+
+Only the .bin files of the result folder are read, in natural order (input_2 before input_10), each holding
+one or more (3, 128, 128) float32 outputs in [-1, 1]. --save-img writes <save-path>/img_bs<B>/<file stem>_<k>.jpg
+(k = sample index, which is also the index of the sample's class in gen_y.npz) with the fixed
+[-1, 1] -> [0, 255] mapping, and <save-path>/grid_bs<B>.png; --save-npz writes the raw outputs, key 'x'
+(N, 3, 128, 128) float32, streamed to disk (50,000 outputs are 9.8 GB).
+"""
+import contextlib
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+
+import numpy as np
+from tqdm import tqdm
+
+import biggan_model
+from common import binio, cli, images, metrics
+from common.cli import UserError
+
+SAMPLE_BYTES = int(np.prod(biggan_model.OUTPUT_SHAPE)) * 4
+
+
+def build_parser():
+    p = cli.parser(__doc__.split("\n\n")[0])
+    p.add_argument("--result-path", default="./result/bs1",
+                   help="offline result folder (or an ais_bench --output folder holding timestamped runs)")
+    p.add_argument("--save-path", default="./postprocess_img", help="folder for the images")
+    p.add_argument("--batch-size", type=int, default=1, help="batch size of the run; names img_bs<B> and gen_img_bs<B>.npz")
+    p.add_argument("--save-img", action="store_true", help="write the images and the contact sheet")
+    p.add_argument("--save-npz", action="store_true", help="write the raw outputs as an npz for biggan_eval_acc.py")
+    p.add_argument("--gen-img", default=None, help="npz file to write (default ./gen_img_bs<B>.npz)")
+    p.add_argument("--minmax", action="store_true",
+                   help="stretch each image to its own min..max as the original did (save_image(normalize=True)); "
+                        "brighter, but not the model's colours")
+    p.add_argument("--grid-size", type=int, default=64, help="images on the contact sheet")
+    return p
+
+
+def list_outputs(result_path):
+    """The .bin outputs in natural order and the number of samples they hold, checked before anything is written."""
+    files = binio.list_data_files(binio.resolve_result_dir(result_path, exts=(".bin",)), exts=(".bin",))
+    counts = []
+    for path in files:
+        size = path.stat().st_size
+        if size == 0 or size % SAMPLE_BYTES:
+            raise UserError(f"{path}: {size} bytes is not a whole number of (3, 128, 128) float32 images "
+                            f"({SAMPLE_BYTES} bytes each)")
+        counts.append(size // SAMPLE_BYTES)
+    return files, counts
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if not (args.save_img or args.save_npz):
+        raise UserError("nothing to do: give --save-img and/or --save-npz")
+    if args.grid_size < 1:
+        raise UserError("--grid-size must be positive")
+    files, counts = list_outputs(args.result_path)
+    total = sum(counts)
+    img_dir = os.path.join(args.save_path, f"img_bs{args.batch_size}")
+    npz_path = args.gen_img or f"./gen_img_bs{args.batch_size}.npz"
+    sheet = []
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(binio.AtomicDir(img_dir, replaceable=(".jpg", ".png"))) if args.save_img else None
+        writer = (stack.enter_context(metrics.NpzArrayWriter(npz_path, "x", (total, *biggan_model.OUTPUT_SHAPE)))
+                  if args.save_npz else None)
+        index = 0
+        for path in tqdm(files, desc="Postprocess", unit="file"):
+            samples = binio.read_array(path, np.float32, (-1, *biggan_model.OUTPUT_SHAPE))
+            if not np.all(np.isfinite(samples)):
+                raise UserError(f"{path}: holds NaN or Inf values; expected finite model outputs")
+            if writer is not None:
+                writer.write(samples)
+            if tmp is not None:
+                for sample in samples:
+                    picture = images.to_uint8(sample, minmax=args.minmax)
+                    images.save_image(tmp / f"{binio.stem(path)}_{index}.jpg", picture)
+                    if len(sheet) < args.grid_size:
+                        sheet.append(picture)
+                    index += 1
+    if args.save_img:
+        grid_path = os.path.join(args.save_path, f"grid_bs{args.batch_size}.png")
+        images.save_image(grid_path, images.grid(sheet, nrow=8))
+        mapping = "per-image min-max" if args.minmax else "fixed [-1, 1] mapping"
+        print(f"{total} image(s) in {img_dir} ({mapping}); contact sheet {grid_path}")
+    if args.save_npz:
+        print(f"{total} raw output(s) in {npz_path} (key 'x', float32 {(total, *biggan_model.OUTPUT_SHAPE)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

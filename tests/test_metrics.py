@@ -1,0 +1,300 @@
+"""common/metrics.py: Inception Score, FID (closed forms, scipy's formula, singular cases), moments files,
+streamed image arrays, and Inception v3 features on seeded random weights."""
+import io
+import math
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+from common import metrics
+from common.cli import UserError
+
+
+def random_spd(rng, d, spectrum):
+    q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    return (q * spectrum) @ q.T
+
+
+# ------------------------------------------------------------------------------------------ Inception Score
+
+def test_inception_score_uniform_predictions_is_one():
+    mean, std = metrics.inception_score(np.zeros((40, 1000)), splits=10)
+    assert mean == pytest.approx(1.0, abs=1e-12) and std == pytest.approx(0.0, abs=1e-12)
+
+
+def test_inception_score_of_hand_made_logits_matches_the_closed_form():
+    # K classes, each sample puts logit L on its own class; every split holds each class once, so the
+    # split's marginal is uniform and KL = a log(aK) + (K-1) b log(bK) with a, b the softmax values.
+    k, logit, splits = 10, 4.0, 5
+    labels = np.tile(np.arange(k), splits)
+    logits = np.zeros((labels.size, k))
+    logits[np.arange(labels.size), labels] = logit
+    a = math.exp(logit) / (math.exp(logit) + k - 1)
+    b = (1 - a) / (k - 1)
+    expected = math.exp(a * math.log(a * k) + (k - 1) * b * math.log(b * k))
+    mean, std = metrics.inception_score(logits, splits=splits)
+    assert mean == pytest.approx(expected, rel=1e-12)
+    assert std == pytest.approx(0.0, abs=1e-12)
+    # Adding a constant to every logit of a sample changes nothing (softmax invariance, float64 log-softmax).
+    shifted, _ = metrics.inception_score(logits + 300.0 * np.arange(labels.size)[:, None], splits=splits)
+    assert shifted == pytest.approx(expected, rel=1e-12)
+
+
+def test_inception_score_agrees_with_the_probability_formula_and_depends_on_order():
+    rng = np.random.default_rng(3)
+    logits = rng.standard_normal((200, 50)) * 3
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    scores = [math.exp(np.mean(np.sum(part * (np.log(part) - np.log(part.mean(0))), 1)))
+              for part in np.split(p, 10)]
+    mean, std = metrics.inception_score(logits, splits=10)
+    assert mean == pytest.approx(np.mean(scores), rel=1e-12) and std == pytest.approx(np.std(scores), rel=1e-9)
+
+    # Class-sorted samples: every split holds one class, its marginal equals its predictions, IS = 1.
+    labels = np.repeat(np.arange(10), 20)
+    sharp = np.where(np.arange(10)[None, :] == labels[:, None], 8.0, 0.0)
+    assert metrics.inception_score(sharp, splits=10)[0] == pytest.approx(1.0, abs=1e-12)
+    shuffled, _ = metrics.inception_score(sharp, splits=10, shuffle_seed=0)
+    assert shuffled > 3.0
+    assert metrics.inception_score(sharp, splits=10, shuffle_seed=0)[0] == shuffled  # reproducible
+
+
+@pytest.mark.parametrize("logits, splits, message", [
+    (np.zeros((5, 10)), 10, "cannot form 10 splits"),
+    (np.zeros(10), 1, "expected logits of shape"),
+    (np.full((20, 10), np.nan), 2, "NaN"),
+    (np.zeros((20, 10)), 0, "positive integer"),
+])
+def test_inception_score_rejects_bad_inputs(logits, splits, message):
+    with pytest.raises(ValueError, match=message):
+        metrics.inception_score(logits, splits=splits)
+
+
+# ------------------------------------------------------------------------------------------ FID
+
+def test_fid_of_diagonal_statistics_matches_the_closed_form():
+    rng = np.random.default_rng(0)
+    d = 1024  # benchmarks/fid_benchmark.py checks 2048-d statistics against scipy
+    a = 10 * (1e-5) ** (np.arange(d) / (d - 1))  # condition number 1e5, like Inception pool features
+    b = a * np.exp(rng.uniform(-0.5, 0.5, d))
+    mu1 = rng.normal(0.3, 0.1, d)
+    mu2 = mu1 + rng.normal(0, 0.05, d)
+    expected = np.sum((mu1 - mu2) ** 2) + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
+    fid = metrics.frechet_distance(mu1, np.diag(a), mu2, np.diag(b))
+    assert abs(fid - expected) / expected <= 1e-12
+
+
+def test_fid_of_commuting_dense_statistics_matches_the_closed_form():
+    rng = np.random.default_rng(1)
+    d = 256
+    q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    a = 10 * (1e-5) ** (np.arange(d) / (d - 1))
+    b = a * np.exp(rng.uniform(-0.5, 0.5, d))
+    mu1, mu2 = rng.normal(0.3, 0.1, d), rng.normal(0.3, 0.1, d)
+    expected = np.sum((mu1 - mu2) ** 2) + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
+    details = metrics.frechet_distance(mu1, (q * a) @ q.T, mu2, (q * b) @ q.T, details=True)
+    assert abs(details["fid"] - expected) / expected <= 1e-11
+    assert details["method"] == "cholesky"
+
+
+def test_fid_agrees_with_scipy_sqrtm_on_random_statistics():
+    rng = np.random.default_rng(2)
+    d = 384
+    x = rng.standard_normal((2000, d)) @ rng.standard_normal((d, d)) * 0.1
+    y = rng.standard_normal((3000, d)) * rng.uniform(0.1, 1.0, d) + 0.2
+    mu1, s1 = metrics.feature_moments(x)
+    mu2, s2 = metrics.feature_moments(y)
+    fid = metrics.frechet_distance(mu1, s1, mu2, s2)
+    reference = metrics.scipy_frechet_distance(mu1, s1, mu2, s2)
+    assert abs(fid - reference) / reference <= 1e-9
+    assert metrics.fid_from_features(x, mu2, s2) == pytest.approx(fid, rel=1e-12)
+    assert metrics.frechet_distance(mu1, s1, mu1, s1) == pytest.approx(0.0, abs=1e-9 * np.trace(s1))
+
+
+def exact_low_rank_fid(x, y):
+    """||mu1 - mu2||^2 + tr S1 + tr S2 - 2 ||A B^T||_* / sqrt((n-1)(m-1)) with A, B the centred samples."""
+    a, b = x - x.mean(0), y - y.mean(0)
+    nuclear = np.linalg.svd(a @ b.T, compute_uv=False).sum()
+    n, m = len(x), len(y)
+    return (np.sum((x.mean(0) - y.mean(0)) ** 2) + np.sum(a * a) / (n - 1) + np.sum(b * b) / (m - 1)
+            - 2 * nuclear / math.sqrt((n - 1) * (m - 1)))
+
+
+def test_fid_of_singular_covariances_is_real_finite_and_exact():
+    rng = np.random.default_rng(4)
+    d = 256
+    x = rng.standard_normal((60, d)) * 0.5 + 0.3   # 60 < 256 samples: rank-59 covariances
+    y = rng.standard_normal((90, d)) * 0.4 + 0.1
+    exact = exact_low_rank_fid(x, y)
+    mu1, s1 = metrics.feature_moments(x)
+    mu2, s2 = metrics.feature_moments(y)
+    both = metrics.frechet_distance(mu1, s1, mu2, s2, details=True)
+    # Eigenvalues that are zero in exact arithmetic come out slightly negative: clipped, not NaN or complex.
+    assert isinstance(both["fid"], float) and math.isfinite(both["fid"])
+    assert both["min_eigenvalue"] < 0 and abs(both["min_eigenvalue"]) < 1e-12 * np.trace(s1) * np.trace(s2)
+    assert abs(both["fid"] - exact) / exact <= 1e-6
+    # Against a full-rank reference, features with N < d use the exact low-rank form.
+    z = rng.standard_normal((1000, d)) * 0.3
+    mu3, s3 = metrics.feature_moments(z)
+    low_rank = metrics.fid_from_features(x, mu3, s3, details=True)
+    assert low_rank["method"] == "low-rank"
+    assert low_rank["fid"] == pytest.approx(exact_low_rank_fid(x, z), rel=1e-11)
+    assert low_rank["fid"] == pytest.approx(metrics.frechet_distance(mu1, s1, mu3, s3), rel=1e-7)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda e: (np.zeros(3), e(3), np.zeros(4), e(4)), "different dimensions"),
+    (lambda e: (np.zeros(3), np.ones((3, 2)), np.zeros(3), e(3)), "expected mu"),
+    (lambda e: (np.array([0, np.nan, 0]), e(3), np.zeros(3), e(3)), "NaN"),
+    (lambda e: (np.zeros(2), np.array([[1.0, 0.5], [0.0, 1.0]]), np.zeros(2), e(2)), "not symmetric"),
+    (lambda e: (np.zeros(2), np.diag([1.0, -1.0]), np.zeros(2), e(2)), "negative variance"),
+    (lambda e: (np.zeros(2), np.array([[1.0, 2.0], [2.0, 1.0]]), np.zeros(2), e(2)), "not positive semi-definite"),
+    (lambda e: (np.zeros(2), np.array([[1.0, 2.0], [2.0, 1.0]]), np.zeros(2), np.array([[1.0, 2.0], [2.0, 1.0]])),
+     "not positive semi-definite"),
+])
+def test_fid_rejects_bad_statistics(make, message):
+    with pytest.raises(ValueError, match=message):
+        metrics.frechet_distance(*make(np.eye))
+
+
+def test_fid_from_features_rejects_bad_features():
+    with pytest.raises(ValueError, match="3 dimensions"):
+        metrics.fid_from_features(np.zeros((5, 3)), np.zeros(4), np.eye(4))
+    with pytest.raises(ValueError, match="N >= 2"):
+        metrics.fid_from_features(np.zeros((1, 4)), np.zeros(4), np.eye(4))
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.feature_moments(np.full((3, 4), np.inf))
+
+
+def test_feature_moments_match_numpy_in_float64_even_with_a_large_mean():
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((5000, 64)) * 0.01 + 3.0).astype(np.float32)  # mean >> std
+    mu, sigma = metrics.feature_moments(x)
+    np.testing.assert_allclose(mu, x.astype(np.float64).mean(0), rtol=1e-14)
+    np.testing.assert_allclose(sigma, np.cov(x.astype(np.float64), rowvar=False), rtol=1e-9, atol=1e-16)
+
+
+# ------------------------------------------------------------------------------------------ files
+
+def test_moments_files_round_trip_and_bad_files(tmp_path):
+    rng = np.random.default_rng(6)
+    mu, sigma = metrics.feature_moments(rng.standard_normal((50, 8)))
+    path = metrics.save_moments(tmp_path / "m.npz", mu, sigma)
+    got_mu, got_sigma = metrics.load_moments(path)
+    np.testing.assert_array_equal(got_mu, mu)
+    np.testing.assert_array_equal(got_sigma, sigma)
+    # BigGAN's file has a float32 mu and a float64 sigma: read as float64.
+    np.savez(tmp_path / "f32.npz", mu=mu.astype(np.float32), sigma=sigma)
+    assert metrics.load_moments(tmp_path / "f32.npz")[0].dtype == np.float64
+
+    with pytest.raises(UserError, match="no such moments file"):
+        metrics.load_moments(tmp_path / "missing.npz")
+    np.savez(tmp_path / "keys.npz", m=mu, s=sigma)
+    with pytest.raises(UserError, match=r"keys.npz: expected an npz with keys 'mu' and 'sigma', found 'm', 's'"):
+        metrics.load_moments(tmp_path / "keys.npz")
+    np.savez(tmp_path / "shape.npz", mu=mu, sigma=sigma[:4])
+    with pytest.raises(UserError, match=r"shape.npz: expected mu \(d,\) and sigma \(d, d\)"):
+        metrics.load_moments(tmp_path / "shape.npz")
+    (tmp_path / "text.npz").write_text("not a zip")
+    with pytest.raises(UserError, match="text.npz: not a readable npz"):
+        metrics.load_moments(tmp_path / "text.npz")
+
+
+def test_npz_writer_streams_an_array_that_numpy_reads(tmp_path):
+    rng = np.random.default_rng(7)
+    data = rng.standard_normal((7, 3, 4, 4)).astype(np.float32)
+    path = tmp_path / "x.npz"
+    with metrics.NpzArrayWriter(path, "x", data.shape) as writer:
+        writer.write(data[:3])
+        writer.write(data[3:])
+    with np.load(path) as loaded:
+        np.testing.assert_array_equal(loaded["x"], data)
+    batches = list(metrics.iter_npz_batches(path, "x", 3))
+    assert [len(b) for b in batches] == [3, 3, 1]
+    np.testing.assert_array_equal(np.concatenate(batches), data)
+    assert [len(b) for b in metrics.iter_npz_batches(path, "x", 4, limit=5)] == [4, 1]
+    # Files written by numpy (compressed too) stream the same way.
+    np.savez_compressed(tmp_path / "c.npz", x=data, y=np.arange(7))
+    np.testing.assert_array_equal(np.concatenate(list(metrics.iter_npz_batches(tmp_path / "c.npz", "x", 2))), data)
+    assert metrics.npz_array_info(tmp_path / "c.npz", "y") == ((7,), np.dtype(np.int64))
+
+
+def test_npz_writer_leaves_nothing_behind_when_incomplete(tmp_path):
+    path = tmp_path / "x.npz"
+    with pytest.raises(ValueError, match="2 rows written, 3 declared"):
+        with metrics.NpzArrayWriter(path, "x", (3, 2)) as writer:
+            writer.write(np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="do not fit"):
+        with metrics.NpzArrayWriter(path, "x", (3, 2)) as writer:
+            writer.write(np.zeros((4, 2)))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_npz_reading_errors_name_the_file(tmp_path):
+    np.savez(tmp_path / "a.npz", y=np.zeros(3))
+    with pytest.raises(UserError, match=r"a.npz: expected an array 'x', found 'y'"):
+        metrics.npz_array_info(tmp_path / "a.npz", "x")
+    with pytest.raises(UserError, match="no such npz file"):
+        metrics.npz_array_info(tmp_path / "b.npz", "x")
+    # A truncated member: the header promises more rows than the data holds.
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_2_0(buffer, {"descr": "<f4", "fortran_order": False, "shape": (4, 2)})
+    with zipfile.ZipFile(tmp_path / "short.npz", "w") as archive:
+        archive.writestr("x.npy", buffer.getvalue() + np.zeros((2, 2), np.float32).tobytes())
+    with pytest.raises(UserError, match=r"short.npz: array 'x' ends after 2 of its 4 declared rows"):
+        list(metrics.iter_npz_batches(tmp_path / "short.npz", "x", 2))
+
+
+# ------------------------------------------------------------------------------------------ Inception v3
+
+@pytest.fixture(scope="module")
+def inception_file(tmp_path_factory):
+    return metrics.write_random_inception_weights(tmp_path_factory.mktemp("inception") / "inception_v3_google.pth")
+
+
+def test_inception_features_match_torchvisions_forward(inception_file):
+    rng = np.random.default_rng(8)
+    images = np.tanh(rng.standard_normal((2, 3, 128, 128))).astype(np.float32)
+    net = metrics.InceptionFeatures(inception_file)
+    pool, logits = metrics.inception_features(net, [images[:1], images[1:]], total=2, progress=False)
+    assert pool.shape == (2, 2048) and logits.shape == (2, 1000)
+    assert np.all(np.isfinite(pool)) and 0.05 < float(pool.std()) < 20  # O(1): calibrated random weights
+
+    # BigGAN's preprocessing, then torchvision's own eval forward (NCHW, its avgpool, dropout and fc).
+    reference = metrics.load_inception(inception_file)
+    pooled = {}
+    reference.avgpool.register_forward_hook(lambda m, i, o: pooled.setdefault("x", o.flatten(1)))
+    x = (torch.from_numpy(images) + 1) / 2
+    x = (x - torch.tensor([0.485, 0.456, 0.406]).view(1, -1, 1, 1)) / torch.tensor([0.229, 0.224, 0.225]).view(1, -1, 1, 1)
+    x = torch.nn.functional.interpolate(x, size=(299, 299), mode="bilinear", align_corners=True)
+    with torch.no_grad():
+        ref_logits = reference(x).numpy()
+    np.testing.assert_allclose(pool, pooled["x"].numpy(), rtol=1e-4, atol=1e-5 * float(np.abs(pool).max()))
+    np.testing.assert_allclose(logits, ref_logits, rtol=1e-4, atol=1e-5 * float(np.abs(ref_logits).max()))
+
+
+def test_inception_weight_file_variants_load(inception_file, tmp_path):
+    state = torch.load(inception_file, weights_only=True)
+    assert any(k.startswith("AuxLogits.") for k in state)
+    legacy = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}  # pre-0.4 file
+    no_aux = {"module." + k: v for k, v in state.items() if not k.startswith("AuxLogits.")}
+    for name, variant in (("legacy.pth", legacy), ("no_aux.pth", no_aux)):
+        torch.save(variant, tmp_path / name)
+        net = metrics.load_inception(tmp_path / name)
+        assert not net.training
+        torch.testing.assert_close(net.fc.weight, state["fc.weight"], rtol=0, atol=0)
+
+
+def test_inception_bad_weight_files(inception_file, tmp_path):
+    with pytest.raises(UserError, match="no such checkpoint file"):
+        metrics.InceptionFeatures(tmp_path / "missing.pth")
+    torch.save({"linear.weight": torch.zeros(2, 2)}, tmp_path / "other.pth")
+    with pytest.raises(UserError, match="other.pth: not Inception v3 weights"):
+        metrics.load_inception(tmp_path / "other.pth")
+    state = torch.load(inception_file, weights_only=True)
+    del state["Mixed_6a.branch3x3.conv.weight"]
+    torch.save(state, tmp_path / "broken.pth")
+    with pytest.raises(UserError, match=r"broken.pth: does not match Inception3: missing 1 key\(s\): Mixed_6a"):
+        metrics.load_inception(tmp_path / "broken.pth")
