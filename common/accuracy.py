@@ -22,32 +22,39 @@ def default_line(figures):
 
 def check_against_reference(reference_dir, offline_dir, sample_shape, *, threshold=DEFAULT_THRESHOLD,
                             metric="mean_cosine", log_path=None, json_path=None, line=default_line,
-                            summary_line=None, pixel_axis=None, pictures_dir=None, n_pictures=4, extra=None):
+                            summary_line=None, pixel_axis=None, pictures_dir=None, n_pictures=4, extra=None,
+                            reference_subset=False):
     """Compare `offline_dir` with `reference_dir` file by file and write the report.
 
     sample_shape: shape of one sample (files may hold several). metric: the aggregate figure the verdict
     uses ('mean_cosine', 'mean_pixel_cosine', ...). line / summary_line: format per-file lines and the final
     line of the log (the originals' formats). pictures_dir: write reference | offline | difference pictures
     of the first `n_pictures` files there. extra: more fields for the JSON, or a callable making them from the
-    aggregate figures (e.g. DCGAN's acc = 100 * (cos + 1) / 2).
+    aggregate figures (e.g. DCGAN's acc = 100 * (cos + 1) / 2). reference_subset: the reference covers only the
+    first files of a large offline run (every reference file still needs its offline partner); the report
+    says how many of the offline files were checked.
     Returns the aggregate figures; raises CheckFailed when the metric is below `threshold`.
     """
     offline_dir = binio.resolve_result_dir(offline_dir)
     shape = (-1, *sample_shape)
     per_file, agg = similarity.compare_dirs(reference_dir, offline_dir, shape, pixel_axis=pixel_axis,
-                                            progress=lambda pairs: tqdm(pairs, desc="Comparing", unit="file"))
+                                            progress=lambda pairs: tqdm(pairs, desc="Comparing", unit="file"),
+                                            reference_subset=reference_subset)
+    agg["offline_files"] = len(binio.list_data_files(offline_dir))
     if metric not in agg:
         raise ValueError(f"unknown metric {metric!r}; one of {', '.join(agg)}")
     passed = agg[metric] >= threshold
     final = summary_line(agg) if summary_line else (
-        f"{metric} : {agg[metric]:.6f} over {agg['count']} files, max abs diff {agg['max_abs']:.3g}, "
-        f"PSNR {agg['psnr']:.2f} dB")
+        f"{metric} : {agg[metric]:.6f} over {agg['count']} files"
+        + (f" (of {agg['offline_files']} offline)" if agg["offline_files"] != agg["count"] else "")
+        + f", max abs diff {agg['max_abs']:.3g}, PSNR {agg['psnr']:.2f} dB")
     verdict = f"{'PASS' if passed else 'FAIL'}: {metric} {agg[metric]:.6f} {'>=' if passed else '<'} threshold {threshold}"
 
     pictures = []
     if pictures_dir is not None:
         Path(pictures_dir).mkdir(parents=True, exist_ok=True)
-        for ref_path, off_path in binio.pair_by_name(reference_dir, offline_dir)[:n_pictures]:
+        for ref_path, off_path in binio.pair_by_name(reference_dir, offline_dir,
+                                                     subset=reference_subset)[:n_pictures]:
             ref = binio.read_array(ref_path, shape=shape)[0]
             off = binio.read_array(off_path, shape=shape)[0]
             picture, _ = images.side_by_side(ref, off)

@@ -203,12 +203,13 @@ class AtomicDir:
         return False
 
 
-def pair_by_name(dir_a, dir_b, exts=DATA_EXTS, partner_name=None):
+def pair_by_name(dir_a, dir_b, exts=DATA_EXTS, partner_name=None, subset=False):
     """Pair the data files of two folders by file name; any file without a partner is an error.
 
     `partner_name(name_in_a)` maps a name in `dir_a` to the name expected in `dir_b` (identity by default).
     Both folders must hold exactly the paired files: an extra file on either side is an error too, since
-    it means the two runs did not see the same inputs.
+    it means the two runs did not see the same inputs. With `subset`, `dir_a` may cover only part of `dir_b`
+    (a reference computed for the first samples of a large run); every file of `dir_a` still needs its partner.
     """
     files_a = list_data_files(dir_a, exts)
     files_b = {p.name: p for p in list_data_files(dir_b, exts)}
@@ -219,7 +220,7 @@ def pair_by_name(dir_a, dir_b, exts=DATA_EXTS, partner_name=None):
         if path_b is None:
             raise UserError(f"{Path(dir_b) / wanted}: missing, expected as the partner of {path_a}")
         pairs.append((path_a, path_b))
-    if files_b:
+    if files_b and not subset:
         extra = sorted(files_b, key=natural_key)[0]
         raise UserError(f"{Path(dir_b) / extra}: has no partner in {dir_a} "
                         f"({len(files_b)} unpaired file(s)); the two folders must hold the same samples")

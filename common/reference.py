@@ -14,7 +14,7 @@ from common.cli import UserError
 
 
 def write_reference_outputs(model, input_dirs, output_dir, sample_shapes, dtypes=None, convert=None,
-                            files_per_batch=1):
+                            files_per_batch=1, limit=None):
     """Run `model` over the paired files of `input_dirs` and write its outputs to `output_dir`.
 
     sample_shapes: per input, the shape of one sample; a file may hold one or several samples.
@@ -23,11 +23,12 @@ def write_reference_outputs(model, input_dirs, output_dir, sample_shapes, dtypes
     files_per_batch: how many files go through the model in one forward pass (their samples concatenated,
     the outputs split back per file): thousands of one-sample files run in seconds instead of minutes. Keep
     1 where one sample is already large (Pix2pixHD at full resolution).
+    limit: only the first `limit` input files (natural order), for a reference of part of a large run.
     Returns the number of files written. The folder is written under a temporary name and renamed when done.
     """
     input_dirs = list(input_dirs)
     dtypes = list(dtypes or [np.float32] * len(input_dirs))
-    samples = list(zip(*binio.pair_by_position(input_dirs)))
+    samples = list(zip(*binio.pair_by_position(input_dirs)))[:limit]
     groups = [samples[i:i + files_per_batch] for i in range(0, len(samples), files_per_batch)]
     model.eval()
     written = 0

@@ -119,14 +119,15 @@ def summarize(per_file, data_range=2.0):
 
 
 def compare_dirs(reference_dir, candidate_dir, shape, dtype=np.float32, pixel_axis=None, data_range=2.0,
-                 progress=None):
+                 progress=None, reference_subset=False):
     """Compare every file of `reference_dir` with the file of the same name in `candidate_dir`.
 
     The two folders must hold the same file names (a missing or extra file is an error naming it). Each
     file must match `shape` (a leading -1 allows any number of samples). NaN or Inf in a candidate is an
-    error, never a silently poor score. Returns (per-file list of figures, aggregate figures).
+    error, never a silently poor score. With `reference_subset`, the reference may cover only some of the
+    candidate files (see binio.pair_by_name). Returns (per-file list of figures, aggregate figures).
     """
-    pairs = pair_by_name(reference_dir, candidate_dir)
+    pairs = pair_by_name(reference_dir, candidate_dir, subset=reference_subset)
     per_file = []
     iterator = progress(pairs) if progress else pairs
     for ref_path, cand_path in iterator:

@@ -82,3 +82,19 @@ def test_reference_batches_files_with_identical_results(tmp_path):
     assert len(pairs) == 10
     for a, b in pairs:
         assert np.array_equal(binio.read_array(a), binio.read_array(b))
+
+
+def test_reference_of_the_first_files_checks_part_of_a_run(tmp_path):
+    make_inputs(tmp_path, n=5)
+    dirs = [tmp_path / "x", tmp_path / "y"]
+    reference.write_reference_outputs(Double(), dirs, tmp_path / "all", [(1, 2, 2)] * 2)
+    reference.write_reference_outputs(Double(), dirs, tmp_path / "first", [(1, 2, 2)] * 2, limit=2)
+    assert [p.name for p in binio.list_data_files(tmp_path / "first")] == [
+        "input_0_0.bin", "input_0_1.bin", "input_1_0.bin", "input_1_1.bin"]
+    with pytest.raises(UserError, match=r"all/input_2_0\.bin: has no partner"):
+        accuracy.check_against_reference(tmp_path / "first", tmp_path / "all", (1, 2, 2))
+    agg = accuracy.check_against_reference(tmp_path / "first", tmp_path / "all", (1, 2, 2), reference_subset=True)
+    assert agg["count"] == 4 and agg["offline_files"] == 10
+    (tmp_path / "all" / "input_1_1.bin").unlink()
+    with pytest.raises(UserError, match=r"all/input_1_1\.bin: missing, expected as the partner"):
+        accuracy.check_against_reference(tmp_path / "first", tmp_path / "all", (1, 2, 2), reference_subset=True)
