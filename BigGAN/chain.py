@@ -32,13 +32,9 @@ STEPS = [
     ("postprocess", "python3 biggan_postprocess.py --result-path ./result/bs{bs} --save-path ./postprocess_img "
                     "--batch-size {bs} --save-img --save-npz"),
     ("is_fid", "python3 biggan_eval_acc.py --num-inception-images {num} --batch-size {bs} --dataset I128"),
-    ("check_inputs", "python3 biggan_preprocess.py --num-inputs {check} --prep-noise ./check_noise "
-                     "--prep-label ./check_label --gen-y ./check_y.npz"),
-    ("check_infer", "python3 ../common/infer.py --model biggan_sim_bs{bs}.onnx --input ./check_noise,./check_label "
-                    "--output ./result --output_dirname check_bs{bs} --outfmt BIN --batchsize {bs}"),
-    ("pth_result", "python3 biggan_pth_result.py --pth ./G_ema.pth --input ./check_noise,./check_label "
-                   "--output ./pth_result"),
-    ("cosine", "python3 biggan_cosine_acc.py --reference ./pth_result --result-path ./result/check_bs{bs}"),
+    ("pth_result", "python3 biggan_pth_result.py --pth ./G_ema.pth --input ./prep_noise,./prep_label "
+                   "--output ./pth_result --num {check}"),
+    ("cosine", "python3 biggan_cosine_acc.py --reference ./pth_result --result-path ./result/bs{bs}"),
 ]
 
 

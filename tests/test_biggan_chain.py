@@ -110,16 +110,17 @@ def test_chain_end_to_end(models, tmp_path, capsys):
 
     # The cosine check on the same inputs: PyTorch reference vs the offline outputs.
     assert biggan_pth_result.main(["--pth", pth, "--input", f"{w / 'prep_noise'},{w / 'prep_label'}",
-                                   "--output", str(w / "pth_result")]) == 0
+                                   "--output", str(w / "pth_result"), "--num", "2"]) == 0
     assert biggan_cosine_acc.main(["--reference", str(w / "pth_result"), "--result-path", str(w / "result" / "bs2"),
                                    "--log", str(w / "cos.log"), "--json", str(w / "cos.json"),
                                    "--pictures", str(w / "compare")]) == 0
     aggregate = json.loads((w / "cos.json").read_text())["aggregate"]
-    assert aggregate["count"] == 6 and aggregate["max_one_minus_cosine"] < 1e-9 and aggregate["max_abs"] < 2e-5
+    assert aggregate["count"] == 2 and aggregate["offline_files"] == 6
+    assert aggregate["max_one_minus_cosine"] < 1e-9 and aggregate["max_abs"] < 2e-5
 
-    # A run that lost a file fails the pairing by name, never silently.
-    (w / "result" / "bs2" / "input_00003_0.bin").unlink()
-    with pytest.raises(UserError, match="input_00003_0.bin: missing"):
+    # A run that lost a file the reference covers fails the pairing by name, never silently.
+    (w / "result" / "bs2" / "input_00001_0.bin").unlink()
+    with pytest.raises(UserError, match="input_00001_0.bin: missing"):
         biggan_cosine_acc.main(["--reference", str(w / "pth_result"), "--result-path", str(w / "result" / "bs2"),
                                 "--log", str(w / "cos.log"), "--json", str(w / "cos.json"), "--pictures", str(w / "c2")])
 
