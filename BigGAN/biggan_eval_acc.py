@@ -42,12 +42,12 @@ def build_parser():
 
 def check_images(path, labels_path, wanted):
     """The images' count, checked against the request, their shape and the labels of the same run."""
-    shape, dtype = metrics.npz_array_info(path, "x")
+    shape, dtype = binio.npz_array_info(path, "x")
     if len(shape) != 4 or shape[1] != 3 or dtype != np.float32:
         raise UserError(f"{path}: array 'x' is {dtype} {shape}; expected float32 (N, 3, H, W) outputs in [-1, 1]")
     if shape[0] < wanted:
         raise UserError(f"{path}: holds {shape[0]} images, fewer than --num-inception-images {wanted}")
-    labels_shape, _ = metrics.npz_array_info(labels_path, "y")
+    labels_shape, _ = binio.npz_array_info(labels_path, "y")
     if labels_shape[0] != shape[0]:
         raise UserError(f"{labels_path}: holds {labels_shape[0]} labels but {path} holds {shape[0]} images; "
                         f"they are not from the same run")
@@ -74,7 +74,7 @@ def main(argv=None):
     print("Calculating Inception metrics...")
     start = time.perf_counter()
     pool, logits = metrics.inception_features(
-        net, metrics.iter_npz_batches(images_path, "x", args.inception_batch, limit=count), total=count)
+        net, binio.iter_npz_batches(images_path, "x", args.inception_batch, limit=count), total=count)
     if pool.shape[1] != mu_ref.size:
         raise UserError(f"{moments_path}: statistics of {mu_ref.size} dimensions, the Inception pool has {pool.shape[1]}")
     is_mean, is_std = metrics.inception_score(logits, args.num_splits)

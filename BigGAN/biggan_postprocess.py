@@ -18,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 import biggan_model
-from common import binio, cli, images, metrics
+from common import binio, cli, images
 from common.cli import UserError
 
 SAMPLE_BYTES = int(np.prod(biggan_model.OUTPUT_SHAPE)) * 4
@@ -66,7 +66,7 @@ def main(argv=None):
     sheet = []
     with contextlib.ExitStack() as stack:
         tmp = stack.enter_context(binio.AtomicDir(img_dir, replaceable=(".jpg", ".png"))) if args.save_img else None
-        writer = (stack.enter_context(metrics.NpzArrayWriter(npz_path, "x", (total, *biggan_model.OUTPUT_SHAPE)))
+        writer = (stack.enter_context(binio.NpzArrayWriter(npz_path, "x", (total, *biggan_model.OUTPUT_SHAPE)))
                   if args.save_npz else None)
         index = 0
         for path in tqdm(files, desc="Postprocess", unit="file"):

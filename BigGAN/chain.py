@@ -65,7 +65,7 @@ def prepare(folder, params, checkpoint):
         (folder / RANDOM_METRICS_MARKER).write_text("IS/FID use random Inception weights and synthetic moments\n")
         notes += ["!" * 78,
                   f"! {INCEPTION} is SEEDED RANDOM and {MOMENTS} is SYNTHETIC: the IS and FID",
-                  f"! printed by this run are MEANINGLESS (put the official files beside --checkpoint).",
+                  "! printed by this run are MEANINGLESS (put the official files beside --checkpoint).",
                   "!" * 78]
     return notes
 

@@ -13,12 +13,12 @@ Conventions (see the project's reference notes on metrics):
 - FID is ||mu1 - mu2||^2 + tr S1 + tr S2 - 2 tr sqrt(S1 S2) in float64. tr sqrt(S1 S2) is the sum of the
   square roots of the eigenvalues of the symmetric matrix L^T S2 L, where S1 = L L^T (Cholesky), which has the
   eigenvalues of S1 S2: no matrix square root, no complex arithmetic, 10-20x faster than scipy's sqrtm and
-  as exact (benchmarks/fid_benchmark.py). Covariances from fewer samples than dimensions are singular; from features, such a case uses the
-  exact low-rank form instead (eigenvalues of the n x n matrix A S2 A^T for the centred features A).
+  as exact (benchmarks/fid_benchmark.py). Covariances from fewer samples than dimensions are singular; from
+  features, such a case uses the exact low-rank form instead (eigenvalues of the n x n matrix A S2 A^T for
+  the centred features A).
 """
 import io
 import math
-import os
 import zipfile
 from pathlib import Path
 
@@ -365,112 +365,3 @@ def scipy_frechet_distance(mu1, sigma1, mu2, sigma2):
     covmean = linalg.sqrtm(sigma1 @ sigma2)
     diff = mu1 - mu2
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(covmean).real)
-
-
-# ------------------------------------------------------------------------------------------ image arrays
-
-class NpzArrayWriter:
-    """Stream one array of known shape into an uncompressed .npz, in chunks, without holding it in memory.
-
-    50,000 BigGAN outputs are 9.8 GB of float32: np.savez would need all of them in memory at once. The file
-    is written under a temporary name and renamed into place only when every row has been written.
-
-        with NpzArrayWriter("gen_img_bs1.npz", "x", (50000, 3, 128, 128)) as writer:
-            writer.write(batch)          # (k, 3, 128, 128) float32, in order
-    """
-
-    def __init__(self, path, key, shape, dtype=np.float32):
-        self.path = Path(path)
-        self.key = key
-        self.shape = tuple(int(d) for d in shape)
-        self.dtype = np.dtype(dtype)
-        self.rows = 0
-        self.tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
-
-    def __enter__(self):
-        from numpy.lib import format as npformat
-
-        self.zip = zipfile.ZipFile(self.tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True)
-        self.member = self.zip.open(f"{self.key}.npy", "w", force_zip64=True)
-        npformat.write_array_header_2_0(self.member, {"descr": npformat.dtype_to_descr(self.dtype),
-                                                      "fortran_order": False, "shape": self.shape})
-        return self
-
-    def write(self, rows):
-        rows = np.ascontiguousarray(rows, dtype=self.dtype)
-        if rows.shape[1:] != self.shape[1:] or self.rows + rows.shape[0] > self.shape[0]:
-            raise ValueError(f"{self.path}: rows of shape {rows.shape} do not fit the declared {self.shape} "
-                             f"after {self.rows} rows")
-        self.member.write(rows.tobytes())
-        self.rows += rows.shape[0]
-
-    def __exit__(self, exc_type, exc, tb):
-        try:
-            self.member.close()
-            self.zip.close()
-            if exc_type is None and self.rows != self.shape[0]:
-                raise ValueError(f"{self.path}: {self.rows} rows written, {self.shape[0]} declared")
-            if exc_type is None:
-                os.replace(self.tmp, self.path)
-        finally:
-            if self.tmp.exists():
-                self.tmp.unlink()
-        return False
-
-
-def npz_array_info(path, key):
-    """(shape, dtype) of array `key` of an .npz, read from its header only."""
-    with _open_npz_member(path, key) as (shape, dtype, _):
-        return shape, dtype
-
-
-class _open_npz_member:
-    def __init__(self, path, key):
-        self.path, self.key = Path(path), key
-
-    def __enter__(self):
-        from numpy.lib import format as npformat
-
-        if not self.path.is_file():
-            raise UserError(f"{self.path}: no such npz file")
-        try:
-            self.zip = zipfile.ZipFile(self.path)
-        except (zipfile.BadZipFile, OSError) as err:
-            raise UserError(f"{self.path}: not a readable npz file ({err})") from None
-        names = [n[:-4] for n in self.zip.namelist() if n.endswith(".npy")]
-        if self.key not in names:
-            self.zip.close()
-            raise UserError(f"{self.path}: expected an array {self.key!r}, found "
-                            f"{', '.join(repr(n) for n in names) or 'none'}")
-        self.member = self.zip.open(f"{self.key}.npy")
-        try:
-            version = npformat.read_magic(self.member)
-            read_header = npformat.read_array_header_1_0 if version == (1, 0) else npformat.read_array_header_2_0
-            shape, fortran, dtype = read_header(self.member)
-        except ValueError as err:
-            self.__exit__(None, None, None)
-            raise UserError(f"{self.path}: array {self.key!r} has an unreadable header ({err})") from None
-        if fortran or dtype.hasobject or not shape:
-            self.__exit__(None, None, None)
-            raise UserError(f"{self.path}: array {self.key!r} must be a C-ordered numeric array of samples")
-        return shape, dtype, self.member
-
-    def __exit__(self, exc_type, exc, tb):
-        self.member.close()
-        self.zip.close()
-        return False
-
-
-def iter_npz_batches(path, key, batch_size, limit=None):
-    """Yield the first `limit` rows (all by default) of array `key` of an .npz in batches, streaming from disk."""
-    with _open_npz_member(path, key) as (shape, dtype, member):
-        count = shape[0] if limit is None else limit
-        row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
-        done = 0
-        while done < count:
-            k = min(batch_size, count - done)
-            data = member.read(k * row_bytes)
-            if len(data) != k * row_bytes:
-                raise UserError(f"{path}: array {key!r} ends after {done} of its {shape[0]} declared rows")
-            yield np.frombuffer(bytearray(data), dtype=dtype).reshape(k, *shape[1:])
-            done += k

@@ -1,4 +1,6 @@
+import io
 import json
+import zipfile
 
 import numpy as np
 import pytest
@@ -197,3 +199,48 @@ def test_parse_named_shapes():
         cli.parse_named_shapes(["a:1,x"])
     with pytest.raises(UserError, match="expected positive comma-separated integers"):
         cli.parse_named_shapes(["a:1,0"])
+
+
+def test_npz_writer_streams_an_array_that_numpy_reads(tmp_path):
+    rng = np.random.default_rng(7)
+    data = rng.standard_normal((7, 3, 4, 4)).astype(np.float32)
+    path = tmp_path / "x.npz"
+    with binio.NpzArrayWriter(path, "x", data.shape) as writer:
+        writer.write(data[:3])
+        writer.write(data[3:])
+    with np.load(path) as loaded:
+        np.testing.assert_array_equal(loaded["x"], data)
+    batches = list(binio.iter_npz_batches(path, "x", 3))
+    assert [len(b) for b in batches] == [3, 3, 1]
+    np.testing.assert_array_equal(np.concatenate(batches), data)
+    assert [len(b) for b in binio.iter_npz_batches(path, "x", 4, limit=5)] == [4, 1]
+    # Files written by numpy (compressed too) stream the same way.
+    np.savez_compressed(tmp_path / "c.npz", x=data, y=np.arange(7))
+    np.testing.assert_array_equal(np.concatenate(list(binio.iter_npz_batches(tmp_path / "c.npz", "x", 2))), data)
+    assert binio.npz_array_info(tmp_path / "c.npz", "y") == ((7,), np.dtype(np.int64))
+
+
+def test_npz_writer_leaves_nothing_behind_when_incomplete(tmp_path):
+    path = tmp_path / "x.npz"
+    with pytest.raises(ValueError, match="2 rows written, 3 declared"):
+        with binio.NpzArrayWriter(path, "x", (3, 2)) as writer:
+            writer.write(np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="do not fit"):
+        with binio.NpzArrayWriter(path, "x", (3, 2)) as writer:
+            writer.write(np.zeros((4, 2)))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_npz_reading_errors_name_the_file(tmp_path):
+    np.savez(tmp_path / "a.npz", y=np.zeros(3))
+    with pytest.raises(UserError, match=r"a.npz: expected an array 'x', found 'y'"):
+        binio.npz_array_info(tmp_path / "a.npz", "x")
+    with pytest.raises(UserError, match="no such npz file"):
+        binio.npz_array_info(tmp_path / "b.npz", "x")
+    # A truncated member: the header promises more rows than the data holds.
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_2_0(buffer, {"descr": "<f4", "fortran_order": False, "shape": (4, 2)})
+    with zipfile.ZipFile(tmp_path / "short.npz", "w") as archive:
+        archive.writestr("x.npy", buffer.getvalue() + np.zeros((2, 2), np.float32).tobytes())
+    with pytest.raises(UserError, match=r"short.npz: array 'x' ends after 2 of its 4 declared rows"):
+        list(binio.iter_npz_batches(tmp_path / "short.npz", "x", 2))

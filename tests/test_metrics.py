@@ -1,8 +1,6 @@
 """common/metrics.py: Inception Score, FID (closed forms, scipy's formula, singular cases), moments files,
 streamed image arrays, and Inception v3 features on seeded random weights."""
-import io
 import math
-import zipfile
 
 import numpy as np
 import pytest
@@ -200,51 +198,6 @@ def test_moments_files_round_trip_and_bad_files(tmp_path):
     (tmp_path / "text.npz").write_text("not a zip")
     with pytest.raises(UserError, match="text.npz: not a readable npz"):
         metrics.load_moments(tmp_path / "text.npz")
-
-
-def test_npz_writer_streams_an_array_that_numpy_reads(tmp_path):
-    rng = np.random.default_rng(7)
-    data = rng.standard_normal((7, 3, 4, 4)).astype(np.float32)
-    path = tmp_path / "x.npz"
-    with metrics.NpzArrayWriter(path, "x", data.shape) as writer:
-        writer.write(data[:3])
-        writer.write(data[3:])
-    with np.load(path) as loaded:
-        np.testing.assert_array_equal(loaded["x"], data)
-    batches = list(metrics.iter_npz_batches(path, "x", 3))
-    assert [len(b) for b in batches] == [3, 3, 1]
-    np.testing.assert_array_equal(np.concatenate(batches), data)
-    assert [len(b) for b in metrics.iter_npz_batches(path, "x", 4, limit=5)] == [4, 1]
-    # Files written by numpy (compressed too) stream the same way.
-    np.savez_compressed(tmp_path / "c.npz", x=data, y=np.arange(7))
-    np.testing.assert_array_equal(np.concatenate(list(metrics.iter_npz_batches(tmp_path / "c.npz", "x", 2))), data)
-    assert metrics.npz_array_info(tmp_path / "c.npz", "y") == ((7,), np.dtype(np.int64))
-
-
-def test_npz_writer_leaves_nothing_behind_when_incomplete(tmp_path):
-    path = tmp_path / "x.npz"
-    with pytest.raises(ValueError, match="2 rows written, 3 declared"):
-        with metrics.NpzArrayWriter(path, "x", (3, 2)) as writer:
-            writer.write(np.zeros((2, 2)))
-    with pytest.raises(ValueError, match="do not fit"):
-        with metrics.NpzArrayWriter(path, "x", (3, 2)) as writer:
-            writer.write(np.zeros((4, 2)))
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_npz_reading_errors_name_the_file(tmp_path):
-    np.savez(tmp_path / "a.npz", y=np.zeros(3))
-    with pytest.raises(UserError, match=r"a.npz: expected an array 'x', found 'y'"):
-        metrics.npz_array_info(tmp_path / "a.npz", "x")
-    with pytest.raises(UserError, match="no such npz file"):
-        metrics.npz_array_info(tmp_path / "b.npz", "x")
-    # A truncated member: the header promises more rows than the data holds.
-    buffer = io.BytesIO()
-    np.lib.format.write_array_header_2_0(buffer, {"descr": "<f4", "fortran_order": False, "shape": (4, 2)})
-    with zipfile.ZipFile(tmp_path / "short.npz", "w") as archive:
-        archive.writestr("x.npy", buffer.getvalue() + np.zeros((2, 2), np.float32).tobytes())
-    with pytest.raises(UserError, match=r"short.npz: array 'x' ends after 2 of its 4 declared rows"):
-        list(metrics.iter_npz_batches(tmp_path / "short.npz", "x", 2))
 
 
 # ------------------------------------------------------------------------------------------ Inception v3
