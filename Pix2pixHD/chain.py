@@ -1,0 +1,58 @@
+"""The Pix2pixHD README chain for common/driver.py (contract in its docstring).
+
+Without official weights the driver gets a seeded random latest_net_G.pth (the official plain state_dict)
+and, without Cityscapes, a seeded synthetic gtFine/val split (label and 16-bit instance maps) at the chain's
+size: 64x128 by default, since one 1024x2048 image costs about 1.5 TFLOPs per pass.
+"""
+import json
+from pathlib import Path
+
+from pix2pixhd_model import random_checkpoint
+from pix2pixhd_synthetic import write_cityscapes
+
+CHECKPOINT = "pix2pixHD/checkpoints/label2city_1024p/latest_net_G.pth"
+SPLIT_DIR = "datasets/gtFine/val"
+README_PARAMS = {"height": 1024, "width": 2048}
+DRIVER_PARAMS = {"height": 64, "width": 128}
+STEPS = [
+    ("datasets_deal", "python3 datasets_deal.py ./pix2pixHD/datasets/cityscapes/test_inst "
+                      "./pix2pixHD/datasets/cityscapes/test_label ./datasets/gtFine/val"),
+    ("preprocess", "python3 pix2pixhd_preprocess.py ./pix2pixHD/datasets/cityscapes ./prep_datasets"),
+    ("pth2onnx", "python3 pix2pixhd_pth2onnx.py --load_pretrain ./pix2pixHD/checkpoints/label2city_1024p/ "
+                 "--output_file pix2pixhd.onnx --height {height} --width {width}"),
+    ("infer", "python3 ../common/infer.py --model pix2pixhd.onnx --input ./prep_datasets/ --output ./result/ "
+              "--output_dirname bs1 --outfmt BIN --batchsize 1"),
+    ("postprocess", "python3 pix2pixhd_postprocess.py ./result/bs1 ./result/bs1generated "
+                    "--height {height} --width {width}"),
+    ("eval_acc", "python3 pix2pixhd_eval_acc.py --load_pretrain ./pix2pixHD/checkpoints/label2city_1024p/ "
+                 "--input ./prep_datasets/ --result ./result/bs1 --height {height} --width {width}"),
+]
+
+
+def prepare(folder, params, checkpoint):
+    folder = Path(folder)
+    notes = []
+    target = folder / CHECKPOINT
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if checkpoint is None:
+        random_checkpoint(target, seed=0)
+        notes.append(f"random checkpoint: {target}")
+    else:
+        target.write_bytes(Path(checkpoint).read_bytes())
+        notes.append(f"weights: {checkpoint}")
+    frames = write_cityscapes(folder / "datasets", split="val", height=params["height"], width=params["width"])
+    notes.append(f"synthetic Cityscapes: {len(frames)} label/instance pairs of {params['height']}x{params['width']} "
+                 f"in {folder / SPLIT_DIR}")
+    return notes
+
+
+def summarize(folder, params):
+    folder = Path(folder)
+    acc = json.loads((folder / "pix2pixhd_acc.json").read_text())
+    perf = json.loads((folder / "result" / "bs1_summary.json").read_text())
+    pictures = [p for p in (folder / "result" / "bs1generated").glob("*.jpg") if p.name != "grid.jpg"]
+    return {"cosine": acc["aggregate"]["mean_cosine"],
+            "max_abs": acc["aggregate"]["max_abs"],
+            "psnr": acc["aggregate"]["psnr"],
+            "images": len(pictures),
+            "throughput": perf["throughput"]}
