@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 import biggan_model
-from common import metrics
+from common import driver, metrics
 
 CHECKPOINT = "G_ema.pth"
 INCEPTION = "inception_v3_google.pth"
@@ -47,13 +47,8 @@ def synthetic_moments(path, seed=0):
 
 def prepare(folder, params, checkpoint):
     folder = Path(folder)
-    notes = []
-    if checkpoint is None:
-        biggan_model.save_random_checkpoint(folder / CHECKPOINT, RANDOM_G_CH, seed=0)
-        notes.append(f"random checkpoint: {folder / CHECKPOINT} (G_ch {RANDOM_G_CH}, seed 0)")
-    else:
-        shutil.copyfile(checkpoint, folder / CHECKPOINT)
-        notes.append(f"weights: {checkpoint}")
+    notes = [driver.place_weights(folder / CHECKPOINT, checkpoint,
+                                  lambda path: biggan_model.save_random_checkpoint(path, RANDOM_G_CH, seed=0))]
     siblings = [Path(checkpoint).parent / name for name in (INCEPTION, MOMENTS)] if checkpoint else []
     if siblings and all(p.is_file() for p in siblings):
         for path in siblings:

@@ -2,6 +2,7 @@
 import json
 from pathlib import Path
 
+from common import driver
 from common.cli import UserError
 from cyclegan_data import write_synthetic_maps
 from cyclegan_model import random_checkpoint
@@ -42,20 +43,16 @@ def prepare(folder, params, checkpoint):
     folder = Path(folder)
     target_a = folder / CHECKPOINT
     target_b = target_a.with_name("latest_net_G_B.pth")
-    target_a.parent.mkdir(parents=True, exist_ok=True)
-    if checkpoint is None:
-        random_checkpoint(target_a, seed=0)
-        random_checkpoint(target_b, seed=1, legacy=True)
-        notes = [f"random G_A: {target_a}", f"random G_B with legacy InstanceNorm keys: {target_b}"]
-    else:
+    partner = None
+    if checkpoint is not None:
         checkpoint = Path(checkpoint)
         partner = checkpoint.with_name(checkpoint.name.replace("G_A", "G_B"))
         if partner == checkpoint or not partner.is_file():
             raise UserError(f"{checkpoint}: give the G_A checkpoint (latest_net_G_A.pth) with its "
                             f"latest_net_G_B.pth beside it")
-        target_a.write_bytes(checkpoint.read_bytes())
-        target_b.write_bytes(partner.read_bytes())
-        notes = [f"weights: {checkpoint} and {partner}"]
+    # Without weights, G_B is written in the legacy InstanceNorm layout, so the run exercises that loader too.
+    notes = [driver.place_weights(target_a, checkpoint, lambda path: random_checkpoint(path, seed=0)),
+             driver.place_weights(target_b, partner, lambda path: random_checkpoint(path, seed=1, legacy=True))]
     write_synthetic_maps(folder / "datasets" / "maps", params["num"], seed=0)
     notes.append(f"synthetic maps test split: {params['num']} pairs of 600x600 JPEGs in datasets/maps/testA, testB")
     return notes

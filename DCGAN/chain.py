@@ -2,6 +2,7 @@
 import json
 from pathlib import Path
 
+from common import driver
 from dcgan_model import random_checkpoint
 
 CHECKPOINT = "checkpoint-amp-epoch_200.pth"
@@ -25,12 +26,8 @@ STEPS = [
 
 
 def prepare(folder, params, checkpoint):
-    target = Path(folder) / CHECKPOINT
-    if checkpoint is None:
-        random_checkpoint(target, seed=0)
-        return [f"random checkpoint (Ascend training container, 'G' with module. keys): {target}"]
-    target.write_bytes(Path(checkpoint).read_bytes())
-    return [f"weights: {checkpoint}"]
+    # Without weights: Ascend's training container, 'G' with module. keys, seed 0.
+    return [driver.place_weights(Path(folder) / CHECKPOINT, checkpoint, random_checkpoint)]
 
 
 def summarize(folder, params):

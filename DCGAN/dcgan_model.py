@@ -76,21 +76,11 @@ def random_checkpoint(path, seed=0, prefix="module.", container=True):
     """Write seeded random weights in the official container: Ascend's training dict with 'G' (8p DDP keys
     carry `prefix`), or, with container=False, a plain state_dict as upstream-style code saves it.
 
-    BatchNorm layers get non-default affine parameters and running statistics, so a test sees every buffer,
-    and weights have unit gain, so outputs vary across samples instead of settling on the biases.
+    BatchNorm layers get non-default affine parameters and running statistics, and weights unit gain
+    (checkpoint.randomize_for_tests).
     """
     torch.manual_seed(seed)
-    model = DCGANGenerator()
-    with torch.no_grad():
-        for layer in model.modules():
-            if isinstance(layer, nn.BatchNorm2d):
-                layer.weight.uniform_(0.8, 1.2)
-                layer.bias.uniform_(-0.2, 0.2)
-                layer.running_mean.uniform_(-0.3, 0.3)
-                layer.running_var.uniform_(0.5, 2.0)
-                layer.num_batches_tracked.fill_(1000)
-            elif isinstance(layer, (nn.Conv2d, nn.Linear)):
-                layer.weight.mul_(3 ** 0.5)  # unit gain instead of the default 1/3, so the signal does not fade
+    model = checkpoint.randomize_for_tests(DCGANGenerator())
     state = {prefix + k: v for k, v in model.state_dict().items()}
     if not container:
         torch.save(state, path)

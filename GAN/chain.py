@@ -2,6 +2,7 @@
 import json
 from pathlib import Path
 
+from common import driver
 from GAN_model import random_checkpoint
 
 CHECKPOINT = "generator_8p_0.0008_128.pth"
@@ -25,12 +26,8 @@ STEPS = [
 
 
 def prepare(folder, params, checkpoint):
-    target = Path(folder) / CHECKPOINT
-    if checkpoint is None:
-        random_checkpoint(target, seed=0)
-        return [f"random checkpoint (plain state_dict with module. keys): {target}"]
-    target.write_bytes(Path(checkpoint).read_bytes())
-    return [f"weights: {checkpoint}"]
+    # Without weights: a plain state_dict with module. keys, seed 0.
+    return [driver.place_weights(Path(folder) / CHECKPOINT, checkpoint, random_checkpoint)]
 
 
 def summarize(folder, params):

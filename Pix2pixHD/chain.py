@@ -7,6 +7,7 @@ size: 64x128 by default, since one 1024x2048 image costs about 1.5 TFLOPs per pa
 import json
 from pathlib import Path
 
+from common import driver
 from pix2pixhd_model import random_checkpoint
 from pix2pixhd_synthetic import write_cityscapes
 
@@ -31,15 +32,7 @@ STEPS = [
 
 def prepare(folder, params, checkpoint):
     folder = Path(folder)
-    notes = []
-    target = folder / CHECKPOINT
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if checkpoint is None:
-        random_checkpoint(target, seed=0)
-        notes.append(f"random checkpoint: {target}")
-    else:
-        target.write_bytes(Path(checkpoint).read_bytes())
-        notes.append(f"weights: {checkpoint}")
+    notes = [driver.place_weights(folder / CHECKPOINT, checkpoint, random_checkpoint)]
     frames = write_cityscapes(folder / "datasets", split="val", height=params["height"], width=params["width"])
     notes.append(f"synthetic Cityscapes: {len(frames)} label/instance pairs of {params['height']}x{params['width']} "
                  f"in {folder / SPLIT_DIR}")

@@ -116,3 +116,23 @@ def load_into(model, path, container_keys=("state_dict",), prefix="module.", leg
     if prefix:
         state_dict = strip_prefix(state_dict, prefix)
     return load_strict(model, state_dict, path, legacy_keys)
+
+
+def randomize_for_tests(model):
+    """Turn default-initialised weights into a demanding test case (draws from torch's RNG: seed it first).
+
+    BatchNorm layers get non-default affine parameters and running statistics, so a test sees every buffer
+    loaded; Linear and Conv weights get unit gain instead of PyTorch's default 1/sqrt(3), so the signal does not
+    fade through the layers and outputs vary across samples instead of settling on the biases.
+    """
+    with torch.no_grad():
+        for layer in model.modules():
+            if isinstance(layer, torch.nn.modules.batchnorm._BatchNorm):
+                layer.weight.uniform_(0.8, 1.2)
+                layer.bias.uniform_(-0.2, 0.2)
+                layer.running_mean.uniform_(-0.3, 0.3)
+                layer.running_var.uniform_(0.5, 2.0)
+                layer.num_batches_tracked.fill_(1000)
+            elif isinstance(layer, (torch.nn.Linear, torch.nn.Conv2d)):
+                layer.weight.mul_(3 ** 0.5)
+    return model

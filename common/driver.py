@@ -69,6 +69,19 @@ def load_chain(folder):
     return module
 
 
+def place_weights(target, checkpoint, make_random):
+    """Put weights where the README expects them, for a chain's prepare(): a copy of `checkpoint`, or, when it
+    is None, whatever `make_random(target)` writes (a seeded random file in the official format).
+    Returns the note the driver prints."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if checkpoint is None:
+        make_random(target)
+        return f"random checkpoint: {target}"
+    shutil.copyfile(checkpoint, target)
+    return f"weights: {checkpoint} -> {target}"
+
+
 def render(chain, params):
     return [(name, template.format(**params)) for name, template in chain.STEPS]
 

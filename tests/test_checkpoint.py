@@ -105,3 +105,17 @@ def test_load_into_round_trip(tmp_path):
     torch.save(state(width=5), tmp_path / "wide.pth")
     with pytest.raises(UserError, match=r"wide\.pth: does not match Net: .*fc\.weight \(5, 3\) vs \(4, 3\)"):
         checkpoint.load_into(Net(), tmp_path / "wide.pth")
+
+
+def test_randomize_for_tests_sets_every_buffer_reproducibly():
+    def build():
+        torch.manual_seed(3)
+        return checkpoint.randomize_for_tests(Net())
+
+    a, b = build(), build()
+    assert all(torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in a.state_dict())
+    assert not torch.allclose(a.bn.running_mean, torch.zeros(4)) and not torch.allclose(a.bn.running_var, torch.ones(4))
+    assert not torch.allclose(a.bn.weight, torch.ones(4)) and int(a.bn.num_batches_tracked) == 1000
+    torch.manual_seed(3)
+    default = Net()
+    assert torch.allclose(a.fc.weight, default.fc.weight * 3 ** 0.5)

@@ -1,9 +1,7 @@
 """DCGAN folder: checkpoint containers, the README chain end to end at full model size, bad inputs, upstream."""
-import importlib
 import json
 import os
 import re
-import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,6 +11,7 @@ import pytest
 import torch
 
 from common import binio, cli, driver
+from chainrun import run_steps, working_directory
 from common.cli import CheckFailed, UserError
 
 import dcgan_acc_eval
@@ -28,15 +27,6 @@ UPSTREAM_REPO = Path(os.environ.get("PYTORCH_GAN_REPO", "/work/.mirror/eriklinde
 UPSTREAM_COMMIT = "36d3c77e5ff20ebe0aeefd322326a134a279b93e"
 
 
-def run_steps(chain, params):
-    """Run the chain's README commands in-process, from the current folder, as the driver runs them."""
-    for name, command in driver.render(chain, params):
-        argv = shlex.split(command)
-        script = Path(argv[1])
-        module = importlib.import_module(f"common.{script.stem}" if script.parent.name == "common" else script.stem)
-        assert module.main(argv[2:]) == 0, name
-
-
 @pytest.fixture(scope="module")
 def chain_run(tmp_path_factory):
     """The README chain on a seeded random checkpoint; 40 files at batch 16 leave a padded last batch."""
@@ -44,13 +34,9 @@ def chain_run(tmp_path_factory):
     folder.mkdir()
     chain = driver.load_chain(FOLDER)
     params = {"num": 40, "bs": 16, "loop": 2}
-    cwd = os.getcwd()
-    os.chdir(folder)
-    try:
+    with working_directory(folder):
         chain.prepare(folder, params, None)
         run_steps(chain, params)
-    finally:
-        os.chdir(cwd)
     return folder, chain, params
 
 
@@ -179,15 +165,15 @@ def _patched_upstream(tmp_path):
 
 
 def test_compare_upstream(tmp_path, capsys):
-    with pytest.raises(UserError, match="--upstream must be a PyTorch-GAN checkout"):
+    with pytest.raises(UserError, match="no such file; --upstream must be a checkout of the upstream repository"):
         dcgan_compare_upstream.main(["--upstream", str(tmp_path)])
     root = _patched_upstream(tmp_path)
-    with pytest.raises(UserError, match=r"not patched \(importing it would train\); run `git apply dcgan\.patch`"):
+    with pytest.raises(UserError, match=r"not patched; run `git apply dcgan\.patch`"):
         dcgan_compare_upstream.main(["--upstream", str(root)])
     subprocess.run(["git", "apply", str(FOLDER / "dcgan.patch")], cwd=root, check=True)
     assert dcgan_compare_upstream.main(["--upstream", str(root), "--num", "8"]) == 0
     assert "max abs diff 0," in capsys.readouterr().out
     upstream = root / dcgan_compare_upstream.UPSTREAM_FILE  # a generator that computes something else fails
     upstream.write_text(upstream.read_text().replace("nn.Tanh()", "nn.Hardtanh()"))
-    with pytest.raises(CheckFailed, match=r"outputs differ by 0\.\d+ \(max abs\), tolerance 1e-05"):
+    with pytest.raises(CheckFailed, match=r"outputs differ from upstream by 0\.\d+ \(max abs\), tolerance 1e-05"):
         dcgan_compare_upstream.main(["--upstream", str(root), "--num", "8"])

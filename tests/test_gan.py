@@ -1,10 +1,8 @@
 """GAN folder: checkpoint formats, the README chain at batch 8 and batch 1, the original script names, bad inputs,
 upstream."""
-import importlib
 import json
 import os
 import runpy
-import shlex
 import shutil
 import subprocess
 import sys
@@ -16,6 +14,7 @@ import torch
 from PIL import Image
 
 from common import binio, driver, images, infer
+from chainrun import run_steps, working_directory
 from common.cli import CheckFailed, UserError
 
 import GAN_compare_upstream
@@ -30,15 +29,6 @@ UPSTREAM_REPO = Path(os.environ.get("PYTORCH_GAN_REPO", "/work/.mirror/eriklinde
 UPSTREAM_COMMIT = "36d3c77e5ff20ebe0aeefd322326a134a279b93e"
 
 
-def run_steps(chain, params):
-    """Run the chain's README commands in-process, from the current folder, as the driver runs them."""
-    for name, command in driver.render(chain, params):
-        argv = shlex.split(command)
-        script = Path(argv[1])
-        module = importlib.import_module(f"common.{script.stem}" if script.parent.name == "common" else script.stem)
-        assert module.main(argv[2:]) == 0, name
-
-
 @pytest.fixture(scope="module")
 def chain_runs(tmp_path_factory):
     """The README chain on a seeded random checkpoint at batch 8, then at batch 1 in the same folder."""
@@ -46,16 +36,12 @@ def chain_runs(tmp_path_factory):
     folder.mkdir()
     chain = driver.load_chain(FOLDER)
     summaries = {}
-    cwd = os.getcwd()
-    os.chdir(folder)
-    try:
+    with working_directory(folder):
         chain.prepare(folder, chain.DRIVER_PARAMS, None)
         for bs in (8, 1):
             params = {"iters": 5, "bs": bs, "loop": 2}
             run_steps(chain, params)
             summaries[bs] = chain.summarize(folder, params)
-    finally:
-        os.chdir(cwd)
     return folder, summaries
 
 
@@ -195,19 +181,19 @@ def test_accuracy_errors(chain_runs, tmp_path):
 
 
 def test_compare_upstream(tmp_path, capsys):
-    with pytest.raises(UserError, match="--upstream must be a PyTorch-GAN checkout"):
+    with pytest.raises(UserError, match="no such file; --upstream must be a checkout of the upstream repository"):
         GAN_compare_upstream.main(["--upstream", str(tmp_path)])
     if not (UPSTREAM_REPO / "HEAD").exists():
         pytest.skip(f"PyTorch-GAN mirror not at {UPSTREAM_REPO} (set PYTORCH_GAN_REPO)")
     archive = subprocess.run(["git", f"--git-dir={UPSTREAM_REPO}", "archive", UPSTREAM_COMMIT, "implementations/gan"],
                              check=True, capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(tmp_path)], input=archive, check=True)
-    with pytest.raises(UserError, match=r"not patched \(importing it would train\); run `git apply GAN\.patch`"):
+    with pytest.raises(UserError, match=r"not patched; run `git apply GAN\.patch`"):
         GAN_compare_upstream.main(["--upstream", str(tmp_path)])
     subprocess.run(["git", "apply", str(FOLDER / "GAN.patch")], cwd=tmp_path, check=True)
     assert GAN_compare_upstream.main(["--upstream", str(tmp_path), "--num", "8"]) == 0
     assert "max abs diff 0," in capsys.readouterr().out
     upstream = tmp_path / GAN_compare_upstream.UPSTREAM_FILE  # a generator that computes something else fails
     upstream.write_text(upstream.read_text().replace("nn.Tanh()", "nn.Hardtanh()"))
-    with pytest.raises(CheckFailed, match=r"outputs differ by 0\.\d+ \(max abs\), tolerance 1e-05"):
+    with pytest.raises(CheckFailed, match=r"outputs differ from upstream by 0\.\d+ \(max abs\), tolerance 1e-05"):
         GAN_compare_upstream.main(["--upstream", str(tmp_path), "--num", "8"])

@@ -2,6 +2,7 @@
 import json
 from pathlib import Path
 
+from common import driver
 from toy_model import random_checkpoint
 
 CHECKPOINT = "toy.pth"
@@ -19,12 +20,7 @@ STEPS = [
 
 
 def prepare(folder, params, checkpoint):
-    target = Path(folder) / CHECKPOINT
-    if checkpoint is None:
-        random_checkpoint(target, seed=0)
-        return [f"random checkpoint: {target}"]
-    target.write_bytes(Path(checkpoint).read_bytes())
-    return [f"weights: {checkpoint}"]
+    return [driver.place_weights(Path(folder) / CHECKPOINT, checkpoint, random_checkpoint)]
 
 
 def summarize(folder, params):
