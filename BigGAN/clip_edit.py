@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 import numpy as np
 
-from common import cli, onnx_utils
+from common import binio, cli, onnx_utils
 
 # The Clip nodes bound the norms ||u W|| and ||v W^T|| of the power iteration from below by eps; their max
 # must never bite. The largest finite float32 is at least every finite float32 norm, so the edited Clip equals
@@ -56,16 +56,10 @@ def main(argv=None):
         print(f"{args.input_model}: nothing to do, no Clip node with an empty max (spectral norm is folded)"
               f"{'' if same else f'; copied unchanged to {args.output_model}'}")
         return 0
-    tmp = os.path.join(os.path.dirname(os.path.abspath(args.output_model)),
-                       f".{os.path.basename(args.output_model)}.edit-{os.getpid()}.onnx")
-    try:
+    with binio.atomic_path(args.output_model) as tmp:  # in place (the original default) is safe too
         onnx_utils.save(model, tmp)
         onnx_utils.check(tmp)
         diff = verify(args.input_model, tmp, args.seed, args.atol)
-        os.replace(tmp, args.output_model)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     print(f"{args.output_model}: max {CLIP_MAX:.8g} given to {len(changed)} Clip node(s); "
           f"verified against {args.input_model}, max abs diff {diff:.2g}")
     return 0

@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 import onnx
 
-from common import cli, onnx_utils, similarity
+from common import binio, cli, onnx_utils, similarity
 from common.cli import CheckFailed, UserError
 
 EDITS = {"exact": onnx_utils.reflect_pad_to_slices, "constant": onnx_utils.reflect_pad_to_constant}
@@ -82,8 +82,7 @@ def edit_file(src, dst, mode, atol, seed):
              f"{ops or 'no op count change'}; all other nodes unchanged"]
     lines += [f"  {name}" for name in changed]
 
-    tmp = dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
-    try:
+    with binio.atomic_path(dst) as tmp:
         onnx_utils.save(model, tmp)
         onnx_utils.check(tmp)
         feeds = _verification_feeds(source, seed)
@@ -97,10 +96,6 @@ def edit_file(src, dst, mode, atol, seed):
             figures = similarity.compare(reference[0], candidate[0])
             lines.append(f"  changes the model: vs {src} on a seeded input, cosine {figures['cosine']:.6f}, "
                          f"PSNR {figures['psnr']:.2f} dB, max abs diff {figures['max_abs']:.3g}")
-        os.replace(tmp, dst)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return lines
 
 

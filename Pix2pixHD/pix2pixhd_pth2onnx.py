@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 import torch
 
-from common import cli, onnx_utils
+from common import binio, cli, onnx_utils
 import pix2pixhd_model as p2p
 
 FULL_NAMES = (["input_concat"], ["fake_image"])
@@ -64,8 +64,7 @@ def export(model, output_file, height, width, compact, opset=onnx_utils.DEFAULT_
     inputs, outputs = COMPACT_NAMES if compact else FULL_NAMES
     dtype = torch.uint8 if compact else torch.float32
     dummy = [torch.zeros(shape, dtype=dtype) for shape in input_shapes(compact, 1, *TRACE_SIZE).values()]
-    traced = output_file.with_name(f".{output_file.name}.traced-{os.getpid()}")
-    try:
+    with binio.atomic_path(output_file) as traced:
         with warnings.catch_warnings():
             # InstanceNorm's Python-side checks of the channel count and of a spatial size > 1 are traced as
             # constants, which holds for every input of this generator.
@@ -73,15 +72,10 @@ def export(model, output_file, height, width, compact, opset=onnx_utils.DEFAULT_
             onnx_utils.export(model, dummy, traced, inputs, outputs, opset=opset)
         feeds = verification_feeds(compact, VERIFY_BATCH, *TRACE_SIZE, seed)
         report = onnx_utils.verify_against_torch(traced, model, feeds)
-        if (height, width) == TRACE_SIZE:
-            os.replace(traced, output_file)
-        else:
+        if (height, width) != TRACE_SIZE:
             graph = onnx_utils.load(traced)
             set_spatial_dims(graph, height, width)
-            onnx_utils.save(graph, output_file)
-    finally:
-        if traced.exists():
-            traced.unlink()
+            onnx_utils.save(graph, traced)
     return max(report.values())
 
 
