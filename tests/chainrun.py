@@ -29,3 +29,11 @@ def run_steps(chain, params):
         script = Path(argv[1])
         module = importlib.import_module(f"common.{script.stem}" if script.parent.name == "common" else script.stem)
         assert module.main(argv[2:]) == 0, name
+
+
+def upstream_mirror(repo):
+    """The git directory of a fetched upstream repository ('owner+name'), for the opt-in upstream checks.
+
+    Set UPSTREAM_MIRRORS to the folder holding `<owner>+<name>/repo`; tests that need a mirror skip without it.
+    """
+    return Path(os.environ.get("UPSTREAM_MIRRORS", "/work/.mirror")) / repo / "repo"

@@ -20,11 +20,12 @@ import biggan_preprocess
 import biggan_pth2onnx
 import biggan_pth_result
 import clip_edit
+from chainrun import upstream_mirror
 from common import binio, infer, metrics, onnx_utils, similarity, simplify
 from common.cli import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
-UPSTREAM_GIT = Path("/work/.mirror/ajbrock+BigGAN-PyTorch/repo")
+UPSTREAM_GIT = upstream_mirror("ajbrock+BigGAN-PyTorch")
 UPSTREAM_COMMIT = "98459431a5d618d644d54cd1e9fceb1e5045648d"
 CH = 8
 

@@ -1,6 +1,5 @@
 """DCGAN folder: checkpoint containers, the README chain end to end at full model size, bad inputs, upstream."""
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -11,7 +10,7 @@ import pytest
 import torch
 
 from common import binio, cli, driver
-from chainrun import run_steps, working_directory
+from chainrun import run_steps, upstream_mirror, working_directory
 from common.cli import CheckFailed, UserError
 
 import dcgan_acc_eval
@@ -23,7 +22,7 @@ import dcgan_pth2onnx
 import dcgan_pth_result
 
 FOLDER = Path(dcgan_model.__file__).resolve().parent
-UPSTREAM_REPO = Path(os.environ.get("PYTORCH_GAN_REPO", "/work/.mirror/eriklindernoren+PyTorch-GAN/repo"))
+UPSTREAM_REPO = upstream_mirror("eriklindernoren+PyTorch-GAN")
 UPSTREAM_COMMIT = "36d3c77e5ff20ebe0aeefd322326a134a279b93e"
 
 
@@ -156,7 +155,7 @@ def test_postprocess_minmax_and_timestamped_run(chain_run, tmp_path):
 
 def _patched_upstream(tmp_path):
     if not (UPSTREAM_REPO / "HEAD").exists():
-        pytest.skip(f"PyTorch-GAN mirror not at {UPSTREAM_REPO} (set PYTORCH_GAN_REPO)")
+        pytest.skip(f"PyTorch-GAN mirror not at {UPSTREAM_REPO} (set UPSTREAM_MIRRORS)")
     archive = subprocess.run(["git", f"--git-dir={UPSTREAM_REPO}", "archive", UPSTREAM_COMMIT, "implementations/dcgan"],
                              check=True, capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(tmp_path)], input=archive, check=True)

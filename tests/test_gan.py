@@ -1,7 +1,6 @@
 """GAN folder: checkpoint formats, the README chain at batch 8 and batch 1, the original script names, bad inputs,
 upstream."""
 import json
-import os
 import runpy
 import shutil
 import subprocess
@@ -14,7 +13,7 @@ import torch
 from PIL import Image
 
 from common import binio, driver, images, infer
-from chainrun import run_steps, working_directory
+from chainrun import run_steps, upstream_mirror, working_directory
 from common.cli import CheckFailed, UserError
 
 import GAN_compare_upstream
@@ -25,7 +24,7 @@ import GAN_preprocess
 import GAN_pth_result
 
 FOLDER = Path(GAN_model.__file__).resolve().parent
-UPSTREAM_REPO = Path(os.environ.get("PYTORCH_GAN_REPO", "/work/.mirror/eriklindernoren+PyTorch-GAN/repo"))
+UPSTREAM_REPO = upstream_mirror("eriklindernoren+PyTorch-GAN")
 UPSTREAM_COMMIT = "36d3c77e5ff20ebe0aeefd322326a134a279b93e"
 
 
@@ -184,7 +183,7 @@ def test_compare_upstream(tmp_path, capsys):
     with pytest.raises(UserError, match="no such file; --upstream must be a checkout of the upstream repository"):
         GAN_compare_upstream.main(["--upstream", str(tmp_path)])
     if not (UPSTREAM_REPO / "HEAD").exists():
-        pytest.skip(f"PyTorch-GAN mirror not at {UPSTREAM_REPO} (set PYTORCH_GAN_REPO)")
+        pytest.skip(f"PyTorch-GAN mirror not at {UPSTREAM_REPO} (set UPSTREAM_MIRRORS)")
     archive = subprocess.run(["git", f"--git-dir={UPSTREAM_REPO}", "archive", UPSTREAM_COMMIT, "implementations/gan"],
                              check=True, capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(tmp_path)], input=archive, check=True)
