@@ -3,6 +3,7 @@
 Every export and every simplification verifies itself: ONNX Runtime is run on a seeded input and compared
 with PyTorch (or with the graph before simplification), and a difference above tolerance is an error.
 """
+import inspect
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -73,12 +74,14 @@ def export(model, args, path, input_names, output_names, opset=DEFAULT_OPSET, dy
     path = Path(path)
     model.eval()
     dynamic_axes = {name: {0: "batch"} for name in (*input_names, *output_names)} if dynamic_batch else None
+    # torch >= 2.5 takes `dynamo` (and defaults it to True from 2.9); older releases only have this exporter.
+    legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
     with atomic_path(path) as tmp, torch.no_grad(), warnings.catch_warnings():
         # The legacy exporter is the point (opset 11 for ATC); its deprecation notice is noise here.
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.filterwarnings("ignore", message=".*instance_norm.*")
         warnings.filterwarnings("ignore", message="Constant folding - Only steps=1")  # reflect pads
-        torch.onnx.export(model, tuple(args), str(tmp), dynamo=False, opset_version=opset,
+        torch.onnx.export(model, tuple(args), str(tmp), **legacy, opset_version=opset,
                           input_names=list(input_names), output_names=list(output_names),
                           dynamic_axes=dynamic_axes, do_constant_folding=True)
         check(tmp)
