@@ -14,8 +14,6 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
 
-from tqdm import tqdm
-
 from common import binio, cli, images
 from common.cli import UserError
 from cyclegan_data import list_images
@@ -53,8 +51,7 @@ def main(argv=None):
     result_dir = binio.resolve_result_dir(args.result_dir)
     if args.dataroot:
         check_partners(args.dataroot, result_dir)
-    count, grids = images.outputs_to_images(result_dir, args.save_dir, SAMPLE_SHAPE, ext=args.ext,
-                                            progress=lambda files: tqdm(files, desc="Images", unit="file"))
+    count, grids = images.outputs_to_images(result_dir, args.save_dir, SAMPLE_SHAPE, ext=args.ext)
     print(f"{count} images in {args.save_dir} (contact sheet {grids[0] if grids else 'none'})")
     return 0
 

@@ -11,8 +11,6 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
 
-from tqdm import tqdm
-
 from common import cli, images
 from dcgan_model import IMAGE_SHAPE
 
@@ -27,8 +25,7 @@ def main(argv=None):
     p.add_argument("--minmax", action="store_true", help="stretch each image to its own min-max range")
     args = p.parse_args(argv)
     count, grids = images.outputs_to_images(args.result_path, args.save_path, IMAGE_SHAPE, ext=".png",
-                                            minmax=args.minmax, grid_limit=args.grid_size,
-                                            progress=lambda files: tqdm(files, desc="Images", unit="file"))
+                                            minmax=args.minmax, grid_limit=args.grid_size)
     print(f"{count} images in {args.save_path}; grid: {', '.join(str(g) for g in grids)}")
     return 0
 

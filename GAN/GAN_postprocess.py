@@ -13,8 +13,6 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
 
-from tqdm import tqdm
-
 from common import binio, cli, images
 from GAN_model import IMAGE_SHAPE
 
@@ -34,8 +32,7 @@ def main(argv=None):
     per_file = binio.read_array(first, shape=(-1, *IMAGE_SHAPE)).shape[0]
     count, grids = images.outputs_to_images(result_dir, args.save_path, IMAGE_SHAPE, ext=".png",
                                             minmax=args.minmax, grid_limit=args.grid_size,
-                                            grid_per_file=per_file > 1,
-                                            progress=lambda files: tqdm(files, desc="Images", unit="file"))
+                                            grid_per_file=per_file > 1)
     grid_note = f"{len(grids)} batch grids" if per_file > 1 else f"grid {grids[0]}"
     print(f"{count} images in {args.save_path} ({per_file} per output file); {grid_note}")
     return 0

@@ -13,8 +13,6 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
 
 import numpy as np
-from tqdm import tqdm
-
 from common import binio, cli, images
 from common.cli import UserError
 import pix2pixhd_model as p2p
@@ -39,8 +37,7 @@ def main(argv=None):
             raise UserError(f"{path}: {path.stat().st_size} bytes, expected {expected} for one "
                             f"({p2p.OUTPUT_NC}, {args.height}, {args.width}) float32 image (--height/--width)")
     count, grids = images.outputs_to_images(bin_dir, args.save_dir, (p2p.OUTPUT_NC, args.height, args.width),
-                                            ext=".jpg", grid_name="grid.jpg", grid_limit=4, nrow=2,
-                                            progress=lambda files: tqdm(files, desc="Postprocess", unit="image"))
+                                            ext=".jpg", grid_name="grid.jpg", grid_limit=4, nrow=2)
     print(f"{count} images in {args.save_dir} (grid: {', '.join(str(g) for g in grids)})")
     return 0
 

@@ -53,12 +53,11 @@ def check_against_reference(reference_dir, offline_dir, sample_shape, *, thresho
     pictures = []
     if pictures_dir is not None:
         Path(pictures_dir).mkdir(parents=True, exist_ok=True)
-        for ref_path, off_path in binio.pair_by_name(reference_dir, offline_dir,
-                                                     subset=reference_subset)[:n_pictures]:
-            ref = binio.read_array(ref_path, shape=shape)[0]
-            off = binio.read_array(off_path, shape=shape)[0]
+        for figures in per_file[:n_pictures]:  # files paired by name above: the same name in both folders
+            ref = binio.read_array(Path(reference_dir) / figures["file"], shape=shape)[0]
+            off = binio.read_array(offline_dir / figures["file"], shape=shape)[0]
             picture, _ = images.side_by_side(ref, off)
-            target = Path(pictures_dir) / f"{binio.stem(off_path)}_compare.png"
+            target = Path(pictures_dir) / f"{binio.stem(figures['file'])}_compare.png"
             images.save_image(target, picture)
             pictures.append(str(target))
 

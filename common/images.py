@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from tqdm import tqdm
 
 from common.binio import write_bytes
 
@@ -82,13 +83,14 @@ def side_by_side(reference, candidate, minmax=False):
 
 
 def outputs_to_images(result_dir, save_dir, sample_shape, ext=".png", minmax=False, grid_name="grid.png",
-                      grid_limit=64, nrow=8, grid_per_file=False, progress=None):
+                      grid_limit=64, nrow=8, grid_per_file=False):
     """Turn every output file of `result_dir` into image files in `save_dir`.
 
     Each file holds one or more samples of `sample_shape` ((C, H, W) in [-1, 1]). A file with one sample
     becomes `<stem>.<ext>`, a file with several `<stem>_<j>.<ext>`, so names never collide. A contact sheet
     of the first `grid_limit` images is written as `grid_name` (or, with `grid_per_file`, one
-    `<stem>_grid.<ext>` per file). The folder is filled under a temporary name and renamed when complete.
+    `<stem>_grid.<ext>` per file). A progress bar runs over the files. The folder is filled under a temporary
+    name and renamed when complete.
     Returns (number of images, list of grid paths).
     """
     from common import binio
@@ -99,7 +101,7 @@ def outputs_to_images(result_dir, save_dir, sample_shape, ext=".png", minmax=Fal
     count, sheet, grids = 0, [], []
     save_dir = Path(save_dir)
     with binio.AtomicDir(save_dir, replaceable=(".png", ".jpg", ".jpeg")) as tmp:
-        for path in (progress(files) if progress else files):
+        for path in tqdm(files, desc="Images", unit="file", disable=len(files) < 2):
             samples = binio.read_array(path, np.float32, (-1, *sample_shape))
             pictures = [to_uint8(sample, minmax) for sample in samples]
             stem = binio.stem(path)
