@@ -5,6 +5,7 @@ upsamplings and 3x3 convolutions grow to 32x32. Ascend's variant, whose weights 
 narrows the second convolution to 32 channels (upstream: 64) and flattens a (B, 100, 1, 1) input first. The
 module indices below are upstream's, so the checkpoint's keys (l1.0.*, conv_blocks.N.*) load strictly.
 """
+import math
 import os
 import sys
 
@@ -46,6 +47,15 @@ class DCGANGenerator(nn.Module):
             nn.Conv2d(32, channels, 3, stride=1, padding=1),
             nn.Tanh(),
         )
+
+    def explain_shape_mismatch(self, key, file_shape):
+        """What a checkpoint's l1.0.weight of another height says (checkpoint.load_strict asks)."""
+        rows = file_shape[0] if key == "l1.0.weight" and len(file_shape) == 2 else 0
+        side = math.isqrt(rows // 128) if rows % 128 == 0 else 0
+        if side and side * side * 128 == rows and side != self.init_size:
+            return (f"the file's Linear layer makes a 128x{side}x{side} map: a {4 * side}x{4 * side}-pixel "
+                    f"generator, this one is {4 * self.init_size}x{4 * self.init_size}")
+        return None
 
     def forward(self, z):
         out = self.l1(z.view(z.size(0), -1))

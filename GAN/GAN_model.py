@@ -46,6 +46,15 @@ class GANGenerator(nn.Module):
             nn.Tanh(),
         )
 
+    def explain_shape_mismatch(self, key, file_shape):
+        """What a checkpoint's last Linear of another height says (checkpoint.load_strict asks)."""
+        last = f"model.{len(self.model) - 2}.weight"
+        side = math.isqrt(file_shape[0]) if key == last and file_shape else 0
+        if side and side * side == file_shape[0] and file_shape[0] != math.prod(self.img_shape):
+            return (f"the file's last Linear layer makes {file_shape[0]} values: a {side}x{side} single-channel "
+                    f"generator, this one is {self.img_shape[1]}x{self.img_shape[2]}")
+        return None
+
     def forward(self, z):
         img = self.model(z)
         return img.view(img.size(0), *self.img_shape)

@@ -14,11 +14,41 @@ from common.cli import UserError
 _LIST_LIMIT = 6
 
 
+# How torch.save files begin: a zip archive (PyTorch >= 1.6) or a bare pickle (protocol 2+, older releases).
+_CHECKPOINT_MAGIC = (b"PK\x03\x04", b"\x80")
+# Other files users hand over instead, recognised by their first bytes, for a message that says what they are.
+_FOREIGN_MAGIC = ((b"\x93NUMPY", "a NumPy .npy file"), (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"),
+                  (b"\x1f\x8b", "a gzip archive"), (b"\x08", "possibly an ONNX model (protobuf)"))
+
+
+def _describe(path):
+    """What a file that is not a PyTorch checkpoint looks like, from its first bytes ('' when it looks like one)."""
+    with open(path, "rb") as handle:
+        head = handle.read(64)
+    if not head:
+        return "an empty file"
+    if head.startswith(_CHECKPOINT_MAGIC):
+        return ""
+    for magic, what in _FOREIGN_MAGIC:
+        if head.startswith(magic):
+            return what
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "a binary file that is neither a zip archive nor a pickle"
+    first = text.strip().splitlines()[0][:40] if text.strip() else ""
+    return f"a text file (it starts {first!r})"
+
+
 def load_file(path):
     """torch.load on CPU with weights_only=True; clear one-line errors for missing, unsafe or broken files."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such checkpoint file")
+    foreign = _describe(path)
+    if foreign:
+        raise UserError(f"{path}: is {foreign}, not a PyTorch checkpoint; expected a .pth file written by "
+                        f"torch.save (a zip archive or a pickle of tensors)")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
@@ -85,26 +115,32 @@ def load_strict(model, state_dict, path="checkpoint", legacy_keys=()):
     """Load `state_dict` into `model` strictly, after dropping `legacy_keys` the model does not have.
 
     Any other difference (missing keys, unexpected keys, shape mismatches) is one readable error that names
-    the file and the model. Returns the list of legacy keys that were dropped.
+    the file and the model. Shape mismatches lead, since one of them usually says what the file is (another
+    image size, another channel width): a model may explain them with a method
+    ``explain_shape_mismatch(key, file_shape)`` returning a short sentence, or None. Returns the list of legacy
+    keys that were dropped.
     """
     expected = model.state_dict()
     dropped = [k for k in state_dict if k in legacy_keys and k not in expected]
     state_dict = {k: v for k, v in state_dict.items() if k not in dropped}
     missing = set(expected) - set(state_dict)
     unexpected = set(state_dict) - set(expected)
-    mismatched = [f"{k} {tuple(state_dict[k].shape)} vs {tuple(expected[k].shape)}"
-                  for k in sorted(set(expected) & set(state_dict))
-                  if tuple(state_dict[k].shape) != tuple(expected[k].shape)]
-    if missing or unexpected or mismatched:
-        parts = []
+    mismatched_keys = [k for k in sorted(set(expected) & set(state_dict))
+                       if tuple(state_dict[k].shape) != tuple(expected[k].shape)]
+    explain = getattr(model, "explain_shape_mismatch", None)
+    hints = {k: explain(k, tuple(state_dict[k].shape)) for k in mismatched_keys} if explain else {}
+    mismatched_keys.sort(key=lambda k: not hints.get(k))  # the explained ones first, the rest in key order
+    if missing or unexpected or mismatched_keys:
+        parts = [hints[k] for k in mismatched_keys[:1] if hints.get(k)]
+        if mismatched_keys:
+            shown = "; ".join(f"{k} {tuple(state_dict[k].shape)} vs {tuple(expected[k].shape)}"
+                              for k in mismatched_keys[:_LIST_LIMIT])
+            more = f" ... and {len(mismatched_keys) - _LIST_LIMIT} more" if len(mismatched_keys) > _LIST_LIMIT else ""
+            parts.append(f"{len(mismatched_keys)} shape mismatch(es) (file vs model): {shown}{more}")
         if missing:
             parts.append(f"missing {len(missing)} key(s): {_listing(missing)}")
         if unexpected:
             parts.append(f"unexpected {len(unexpected)} key(s): {_listing(unexpected)}")
-        if mismatched:
-            shown = "; ".join(mismatched[:_LIST_LIMIT])
-            more = f" ... and {len(mismatched) - _LIST_LIMIT} more" if len(mismatched) > _LIST_LIMIT else ""
-            parts.append(f"{len(mismatched)} shape mismatch(es) (file vs model): {shown}{more}")
         raise UserError(f"{path}: does not match {type(model).__name__}: " + "; ".join(parts))
     model.load_state_dict(state_dict, strict=True)
     return dropped

@@ -44,8 +44,22 @@ def test_load_file_errors(tmp_path):
     with pytest.raises(UserError, match=r"missing\.pth: no such checkpoint file"):
         checkpoint.load_file(tmp_path / "missing.pth")
     (tmp_path / "junk.pth").write_bytes(b"this is not a checkpoint")
-    with pytest.raises(UserError, match=r"junk\.pth: not a readable PyTorch checkpoint"):
+    with pytest.raises(UserError, match=r"junk\.pth: is a text file \(it starts 'this is not a checkpoint'\), "
+                                        r"not a PyTorch checkpoint; expected a \.pth file written by torch\.save"):
         checkpoint.load_file(tmp_path / "junk.pth")
+    (tmp_path / "empty.pth").write_bytes(b"")
+    with pytest.raises(UserError, match=r"empty\.pth: is an empty file, not a PyTorch checkpoint"):
+        checkpoint.load_file(tmp_path / "empty.pth")
+    import numpy as np
+    np.save(tmp_path / "array.npy", np.zeros(3))
+    with pytest.raises(UserError, match=r"array\.npy: is a NumPy \.npy file, not a PyTorch checkpoint"):
+        checkpoint.load_file(tmp_path / "array.npy")
+    # a zip archive that is not torch's: recognised as a candidate, then refused by torch.load
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "other.pth", "w") as archive:
+        archive.writestr("readme.txt", "hello")
+    with pytest.raises(UserError, match=r"other\.pth: not a readable PyTorch checkpoint \("):
+        checkpoint.load_file(tmp_path / "other.pth")
 
 
 def test_unwrap_containers_and_prefixes(tmp_path):
@@ -119,3 +133,37 @@ def test_randomize_for_tests_sets_every_buffer_reproducibly():
     torch.manual_seed(3)
     default = Net()
     assert torch.allclose(a.fc.weight, default.fc.weight * 3 ** 0.5)
+
+
+def test_shape_mismatch_leads_and_is_explained(tmp_path):
+    """The telling difference first: a DCGAN file for 28-pixel images says so, before any key listing."""
+    import dcgan_model
+    import GAN_model
+
+    torch.save({"G": dcgan_model.DCGANGenerator(img_size=28).state_dict()}, tmp_path / "dcgan28.pth")
+    with pytest.raises(UserError) as err:
+        dcgan_model.load_generator(tmp_path / "dcgan28.pth")
+    assert str(err.value) == (
+        f"{tmp_path / 'dcgan28.pth'}: does not match DCGANGenerator: the file's Linear layer makes a 128x7x7 map: "
+        f"a 28x28-pixel generator, this one is 32x32; 2 shape mismatch(es) (file vs model): "
+        f"l1.0.weight (6272, 100) vs (8192, 100); l1.0.bias (6272,) vs (8192,)")
+    torch.save(GAN_model.GANGenerator(img_shape=(1, 32, 32)).state_dict(), tmp_path / "gan32.pth")
+    with pytest.raises(UserError, match=r"gan32\.pth: does not match GANGenerator: the file's last Linear layer "
+                                        r"makes 1024 values: a 32x32 single-channel generator, this one is 28x28; "
+                                        r"2 shape mismatch\(es\)"):
+        GAN_model.load_generator(tmp_path / "gan32.pth")
+
+
+def test_shape_mismatches_come_before_key_listings():
+    class Wide(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = torch.nn.ModuleList(torch.nn.Linear(2, 2) for _ in range(8))
+            self.z_last = torch.nn.Linear(2, 3)
+
+    sd = Wide().state_dict()
+    sd["z_last.weight"] = torch.zeros(5, 2)
+    del sd["layers.0.weight"]
+    with pytest.raises(UserError, match=r"does not match Wide: 1 shape mismatch\(es\) \(file vs model\): "
+                                        r"z_last\.weight \(5, 2\) vs \(3, 2\); missing 1 key\(s\): layers\.0\.weight$"):
+        checkpoint.load_strict(Wide(), sd)
