@@ -99,23 +99,35 @@ def parse_params(items, defaults):
         key, sep, value = item.partition("=")
         if not sep or key not in defaults:
             raise UserError(f"--param {item!r}: expected key=value with key one of {', '.join(defaults)}")
-        params[key] = type(defaults[key])(value) if not isinstance(defaults[key], str) else value
+        kind = type(defaults[key])
+        try:
+            params[key] = kind(value)
+        except ValueError:
+            raise UserError(f"--param {item!r}: {key} takes {kind.__name__} values such as "
+                            f"{defaults[key]!r}") from None
+        if isinstance(params[key], (int, float)) and params[key] < 0:
+            raise UserError(f"--param {item!r}: {key} must not be negative")
     return params
 
 
 def prepare_workdir(workdir, model_folder):
     """Fresh copies of the model folder and common/ under `workdir` (a folder the driver made before, or new)."""
     workdir = Path(workdir)
+    if workdir.exists() and not workdir.is_dir():
+        raise UserError(f"{workdir}: exists and is not a folder; --workdir names a folder for the driver")
     if workdir.exists():
         if not (workdir / MARKER).is_file():
             if any(workdir.iterdir()):
                 raise UserError(f"{workdir}: exists and was not made by the driver; choose a new --workdir")
         else:
             shutil.rmtree(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / MARKER).write_text("made by common/driver.py; removed and rebuilt on every run\n")
-    shutil.copytree(model_folder, workdir / model_folder.name, ignore=_copy_ignore)
-    shutil.copytree(ROOT / "common", workdir / "common", ignore=_copy_ignore)
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / MARKER).write_text("made by common/driver.py; removed and rebuilt on every run\n")
+        shutil.copytree(model_folder, workdir / model_folder.name, ignore=_copy_ignore)
+        shutil.copytree(ROOT / "common", workdir / "common", ignore=_copy_ignore)
+    except OSError as err:
+        raise UserError(f"{workdir}: cannot prepare the work folder ({err.strerror or err})") from None
     return workdir / model_folder.name
 
 

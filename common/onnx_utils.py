@@ -220,6 +220,15 @@ def simplify(src, dst, shapes, atol=1e-4, feeds=None, seed=0):
         if len(dims) != len(declared[name]) or any(
                 isinstance(d, int) and d > 0 and d != s for d, s in zip(declared[name], dims)):
             raise UserError(f"{src}: input {name!r} is {declared[name]}, cannot be fixed to {dims}")
+    fixed = {}  # a symbolic dimension the inputs share (the batch) must get one size
+    for name, dims in shapes.items():
+        for axis, (symbol, size) in enumerate(zip(declared[name], dims)):
+            if isinstance(symbol, str) and symbol not in ("", "?"):
+                first = fixed.setdefault(symbol, (name, size))
+                if first[1] != size:
+                    raise UserError(f"{src}: input {name!r} axis {axis} ({symbol!r}) fixed to {size}, but "
+                                    f"{first[0]!r} shares that dimension and is fixed to {first[1]}; give "
+                                    f"both the same size")
     try:
         simplified, ok = onnxsim.simplify(model, overwrite_input_shapes=dict(shapes), check_n=0)
     except Exception as err:  # onnxsim surfaces errors from several layers (onnx, ORT, its C++ core)

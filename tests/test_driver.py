@@ -70,6 +70,14 @@ def test_workdir_and_param_errors(tmp_path):
         driver.main([str(TOY), "--param", "batch=2"])
     with pytest.raises(UserError, match=r"NoSuchModel: not a model folder with a chain\.py"):
         driver.main(["NoSuchModel"])
+    with pytest.raises(UserError, match=r"--param 'num=abc': num takes int values such as 10"):
+        driver.main([str(TOY), "--param", "num=abc"])
+    with pytest.raises(UserError, match=r"--param 'num=-3': num must not be negative"):
+        driver.main([str(TOY), "--param", "num=-3"])
+    (tmp_path / "a_file").write_text("not a folder")
+    with pytest.raises(UserError, match=r"a_file: exists and is not a folder"):
+        driver.main([str(TOY), "--workdir", str(tmp_path / "a_file")])
+    assert (tmp_path / "a_file").read_text() == "not a folder"
 
 
 @pytest.mark.parametrize("model", MODELS)

@@ -67,6 +67,9 @@ def test_simplify_fixes_shapes_and_verifies(tmp_path):
         onnx_utils.simplify(src, tmp_path / "x.onnx", {"z": [1, 6]})
     with pytest.raises(UserError, match=r"input 'z' is \['batch', 6\], cannot be fixed to \[1, 7\]"):
         onnx_utils.simplify(src, tmp_path / "x.onnx", {"z": [1, 7], "y": [1, 4]})
+    with pytest.raises(UserError, match=r"m\.onnx: input 'y' axis 0 \('batch'\) fixed to 2, but 'z' shares that "
+                                        r"dimension and is fixed to 4; give both the same size"):
+        onnx_utils.simplify(src, tmp_path / "x.onnx", {"z": [4, 6], "y": [2, 4]})
     assert not (tmp_path / "x.onnx").exists()
 
 
