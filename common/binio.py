@@ -96,9 +96,47 @@ def read_array(path, dtype=np.float32, shape=None):
     return array.reshape(shape)
 
 
+_TEMPORARY_TAGS = ("tmp", "partial", "old")
+_TEMPORARY_NAME = re.compile(rf"^\..+\.({'|'.join(_TEMPORARY_TAGS)})-(\d+)$")
+_cleaned_folders = set()  # folders this process has already rid of dead runs' leftovers
+
+
 def _temporary_sibling(path, tag):
+    """The hidden name `.<name>.<tag>-<pid>` this process writes `path` under; leftovers of dead runs in the
+    same folder are removed first (once per folder and process)."""
     path = Path(path)
+    folder = path.parent.resolve()
+    if folder not in _cleaned_folders:
+        remove_dead_leftovers(folder)
+        _cleaned_folders.add(folder)
     return path.with_name(f".{path.name}.{tag}-{os.getpid()}")
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # another user's process (or a number no process can have): leave its files alone
+    return True
+
+
+def remove_dead_leftovers(folder):
+    """Remove the temporary files and folders (`.<name>.<tag>-<pid>`) that killed runs left in `folder`, so
+    they neither pile up nor get mistaken for output; those of live processes are kept."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    for entry in folder.iterdir():
+        match = _TEMPORARY_NAME.match(entry.name)
+        if not match or int(match.group(2)) == os.getpid() or _pid_alive(int(match.group(2))):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
 
 
 @contextlib.contextmanager
