@@ -36,10 +36,10 @@ def main(argv=None):
     model = biggan_model.load_generator(args.source, fold_sn=not args.sn_graph)
     config = model.config
     dummy = (torch.zeros(1, *config.noise_shape), torch.zeros(1, *config.label_shape))
-    onnx_utils.export(model, dummy, args.target, biggan_model.INPUT_NAMES, biggan_model.OUTPUT_NAMES)
     noise, label = biggan_model.seeded_inputs(model, 2, args.seed)
     feeds = {"noise": noise, "label": label}
-    diff = onnx_utils.verify_against_torch(args.target, model, feeds, atol=args.atol)
+    diff = onnx_utils.export_verified(model, dummy, args.target, biggan_model.INPUT_NAMES,
+                                      biggan_model.OUTPUT_NAMES, feeds, atol=args.atol)
     ops = onnx_utils.count_ops(onnx_utils.load(args.target))
     print(f"{args.target}: G_ch {config.ch}, noise (batch, {', '.join(map(str, config.noise_shape))}), label "
           f"(batch, {', '.join(map(str, config.label_shape))}) -> image (batch, 3, 128, 128); "

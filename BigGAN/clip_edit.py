@@ -52,7 +52,8 @@ def main(argv=None):
     if not changed:
         same = os.path.abspath(args.input_model) == os.path.abspath(args.output_model)
         if not same:
-            shutil.copyfile(args.input_model, args.output_model)
+            with binio.atomic_path(args.output_model) as tmp:  # never half a copy under the final name
+                shutil.copyfile(args.input_model, tmp)
         print(f"{args.input_model}: nothing to do, no Clip node with an empty max (spectral norm is folded)"
               f"{'' if same else f'; copied unchanged to {args.output_model}'}")
         return 0

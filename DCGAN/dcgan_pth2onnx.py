@@ -25,10 +25,9 @@ def main(argv=None):
     p.add_argument("--atol", type=float, default=1e-4, help="largest accepted |ONNX Runtime - PyTorch|")
     args = p.parse_args(argv)
     model = load_generator(args.pth)
-    onnx_utils.export(model, (torch.zeros(1, *NOISE_SHAPE),), args.onnx, [INPUT_NAME], [OUTPUT_NAME],
-                      opset=args.opset)
     feeds = onnx_utils.seeded_feeds({INPUT_NAME: [4, *NOISE_SHAPE]})
-    diff = onnx_utils.verify_against_torch(args.onnx, model, feeds, atol=args.atol)
+    diff = onnx_utils.export_verified(model, (torch.zeros(1, *NOISE_SHAPE),), args.onnx, [INPUT_NAME],
+                                      [OUTPUT_NAME], feeds, atol=args.atol, opset=args.opset)
     print(f"{args.onnx}: opset {args.opset}, dynamic batch; ONNX Runtime vs PyTorch max abs diff "
           f"{diff[OUTPUT_NAME]:.2g} (batch 4)")
     return 0

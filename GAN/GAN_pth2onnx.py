@@ -25,10 +25,9 @@ def main(argv=None):
     p.add_argument("--atol", type=float, default=1e-4, help="largest accepted |ONNX Runtime - PyTorch|")
     args = p.parse_args(argv)
     model = load_generator(args.input_file)
-    onnx_utils.export(model, (torch.zeros(1, LATENT_DIM),), args.output_file, [INPUT_NAME], [OUTPUT_NAME],
-                      opset=args.opset)
     feeds = onnx_utils.seeded_feeds({INPUT_NAME: [4, LATENT_DIM]})
-    diff = onnx_utils.verify_against_torch(args.output_file, model, feeds, atol=args.atol)
+    diff = onnx_utils.export_verified(model, (torch.zeros(1, LATENT_DIM),), args.output_file, [INPUT_NAME],
+                                      [OUTPUT_NAME], feeds, atol=args.atol, opset=args.opset)
     print(f"{args.output_file}: opset {args.opset}, dynamic batch; ONNX Runtime vs PyTorch max abs diff "
           f"{diff[OUTPUT_NAME]:.2g} (batch 4)")
     return 0

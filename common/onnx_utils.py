@@ -163,10 +163,21 @@ def compare_outputs(reference, candidate, names, what, atol):
     return report
 
 
-def verify_against_torch(path, model, feeds, atol=1e-4):
+def export_verified(model, args, path, input_names, output_names, feeds, atol=1e-4, **options):
+    """export(), then verify_against_torch() on `feeds`, both before the file gets its name: a failed or
+    interrupted verification leaves nothing at `path` (nor an earlier file there replaced). `options` go to
+    export (opset, dynamic_batch). Returns {output name: max abs difference}."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        export(model, args, tmp, input_names, output_names, **options)
+        return verify_against_torch(tmp, model, feeds, atol, name=path)
+
+
+def verify_against_torch(path, model, feeds, atol=1e-4, name=None):
     """Run the ONNX file with ONNX Runtime and `model` with PyTorch on the same `feeds`; compare outputs.
 
-    Returns {output name: max abs difference}; raises CheckFailed above `atol`.
+    Returns {output name: max abs difference}; raises CheckFailed above `atol`. `name` is the file named in
+    messages (the final name, when `path` is a temporary one).
     """
     import torch
 
@@ -178,7 +189,7 @@ def verify_against_torch(path, model, feeds, atol=1e-4):
         torch_out = model(*[torch.from_numpy(feeds[i.name]) for i in session.get_inputs()])
     if isinstance(torch_out, torch.Tensor):
         torch_out = [torch_out]
-    return compare_outputs([t.numpy() for t in torch_out], onnx_out, names, f"{path} vs PyTorch", atol)
+    return compare_outputs([t.numpy() for t in torch_out], onnx_out, names, f"{name or path} vs PyTorch", atol)
 
 
 def input_shapes(model):

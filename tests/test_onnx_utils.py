@@ -163,3 +163,32 @@ def test_make_session_never_falls_back_silently(tmp_path):
     (tmp_path / "junk.onnx").write_bytes(b"junk")
     with pytest.raises(UserError, match=r"junk\.onnx: ONNX Runtime could not load it"):
         onnx_utils.make_session(tmp_path / "junk.onnx")
+
+
+def test_export_verified_leaves_nothing_when_verification_fails(tmp_path):
+    """The file gets its name only after ONNX Runtime agreed with PyTorch: a failed check leaves no file and
+    keeps the one an earlier run wrote."""
+    class Drifting(TwoInputs):
+        def forward(self, z, y):  # traced once, then PyTorch computes something else than the graph
+            out = super().forward(z, y)
+            return out + 1.0 if not torch.jit.is_tracing() and not torch.onnx.is_in_onnx_export() else out
+
+    feeds = onnx_utils.seeded_feeds({"z": [2, 6], "y": [2, 4]})
+    target = tmp_path / "m.onnx"
+    diff = onnx_utils.export_verified(TwoInputs(), (torch.zeros(1, 6), torch.zeros(1, 4)), target, ["z", "y"],
+                                      ["out"], feeds)
+    assert diff["out"] < 1e-6
+    good = target.read_bytes()
+    with pytest.raises(CheckFailed, match=r"m\.onnx vs PyTorch: output 'out' differs from the reference by 1 "):
+        onnx_utils.export_verified(Drifting(), (torch.zeros(1, 6), torch.zeros(1, 4)), target, ["z", "y"],
+                                   ["out"], feeds)
+    assert target.read_bytes() == good
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
+    fresh = tmp_path / "fresh.onnx"
+    nan_model = TwoInputs()
+    with torch.no_grad():
+        nan_model.fc.weight[0, 0] = float("nan")
+    with pytest.raises(CheckFailed, match=r"fresh\.onnx vs PyTorch: output 'out' holds NaN or Inf"):
+        onnx_utils.export_verified(nan_model, (torch.zeros(1, 6), torch.zeros(1, 4)), fresh, ["z", "y"], ["out"],
+                                   feeds)
+    assert not fresh.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
