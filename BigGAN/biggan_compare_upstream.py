@@ -28,7 +28,7 @@ def build_parser():
     p.add_argument("--pth", default=None, help="checkpoint to compare on (default: seeded random weights)")
     p.add_argument("--G-ch", "--g-ch", dest="g_ch", type=int, default=96, help="width of the random weights")
     p.add_argument("--batch", type=int, default=2, help="number of samples")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random weights and of the inputs")
+    p.add_argument("--seed", type=cli.seed, default=0, help="seed of the random weights and of the inputs")
     p.add_argument("--atol", type=float, default=1e-5, help="largest accepted max |ours - upstream|")
     return p
 

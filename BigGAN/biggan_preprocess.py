@@ -32,7 +32,7 @@ def build_parser():
     p.add_argument("--gen-y", default="./gen_y.npz", help="npz file for the class labels (key 'y')")
     p.add_argument("--batch-size", type=int, default=1, help="samples per .bin file")
     p.add_argument("--num-inputs", type=int, default=50000, help="number of samples")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--seed", type=cli.seed, default=0, help="random seed")
     p.add_argument("--truncation", type=float, default=None,
                    help="draw z from the normal truncated at this threshold (truncation trick, e.g. 0.5); off by "
                         "default, as in the original")

@@ -27,7 +27,7 @@ def build_parser():
                    help="keep upstream's spectral-norm power iteration in the graph (Clip nodes with an empty "
                         "max, as the original biggan.onnx) instead of folding it into the weights")
     p.add_argument("--atol", type=float, default=1e-4, help="largest accepted |ONNX Runtime - PyTorch|")
-    p.add_argument("--seed", type=int, default=0, help="seed of the verification input")
+    p.add_argument("--seed", type=cli.seed, default=0, help="seed of the verification input")
     return p
 
 

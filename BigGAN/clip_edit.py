@@ -29,7 +29,7 @@ def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
     p.add_argument("--input-model", default="./biggan.onnx", help="ONNX model to edit")
     p.add_argument("--output-model", default="./biggan.onnx", help="edited ONNX model to write (may be the input)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the verification input")
+    p.add_argument("--seed", type=cli.seed, default=0, help="seed of the verification input")
     p.add_argument("--atol", type=float, default=1e-6,
                    help="largest accepted |edited - input| (the edit changes no value, so 0 is expected)")
     return p

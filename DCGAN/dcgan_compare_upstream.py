@@ -29,7 +29,7 @@ def main(argv=None):
     p.add_argument("--checkpoint", default=None, help="checkpoint to compare on (default: seeded random weights "
                                                       "in the official container)")
     p.add_argument("--num", type=int, default=64, help="input samples")
-    p.add_argument("--seed", type=int, default=0, help="seed of the inputs and of the random checkpoint")
+    p.add_argument("--seed", type=cli.seed, default=0, help="seed of the inputs and of the random checkpoint")
     p.add_argument("--atol", type=float, default=1e-5, help="largest accepted |upstream - ours|")
     args = p.parse_args(argv)
     module = upstream.import_script(args.upstream, UPSTREAM_FILE, "pytorch_gan_dcgan", PATCHED_MARKER, "dcgan.patch")

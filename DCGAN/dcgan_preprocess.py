@@ -23,7 +23,7 @@ def main(argv=None):
     p = cli.parser(__doc__.split("\n\n")[0])
     p.add_argument("save_path", nargs="?", default="./prep_dataset", help="folder for the noise .bin files")
     p.add_argument("--num", type=int, default=8192, help="number of noise samples (files)")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--seed", type=cli.seed, default=0, help="random seed")
     args = p.parse_args(argv)
     if args.num < 1:
         raise UserError(f"--num {args.num}: expected a positive number of samples")

@@ -33,7 +33,7 @@ def main(argv=None):
     p.add_argument("--pth_path", default=None, help="generator checkpoint for the online pictures")
     p.add_argument("--iters", type=int, default=1, help="number of files (batches)")
     p.add_argument("--batch_size", type=int, default=1, help="samples per file")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--seed", type=cli.seed, default=0, help="random seed")
     args = p.parse_args(argv)
     if args.iters < 1 or args.batch_size < 1:
         raise UserError(f"--iters {args.iters} --batch_size {args.batch_size}: both must be positive")

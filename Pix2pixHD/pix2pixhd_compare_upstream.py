@@ -97,7 +97,7 @@ def build_parser():
                         "frames of 1024x2048: about a minute each); default: synthetic frames")
     p.add_argument("--height", type=int, default=64, help="height of the synthetic frames")
     p.add_argument("--width", type=int, default=128, help="width of the synthetic frames")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random checkpoint and the synthetic frames")
+    p.add_argument("--seed", type=cli.seed, default=0, help="seed of the random checkpoint and the synthetic frames")
     p.add_argument("--atol", type=float, default=1e-4, help="largest accepted |ours - upstream| of an output")
     return p
 

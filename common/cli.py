@@ -42,9 +42,28 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescrip
     """Shows every option's default and keeps the description's line breaks."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the project's error contract: a bad command line is one `error:` line and exit status 2
+    (argparse's own usage dump is what --help is for)."""
+
+    def error(self, message):
+        self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
+
+
 def parser(description, prog=None):
-    """An ArgumentParser whose --help lists each option's default."""
-    return argparse.ArgumentParser(description=description, prog=prog, formatter_class=_HelpFormatter)
+    """An ArgumentParser whose --help lists each option's default and whose errors are one line."""
+    return _Parser(description=description, prog=prog, formatter_class=_HelpFormatter)
+
+
+def seed(text):
+    """argparse type of --seed: a whole number from 0 to 2**32 - 1 (what numpy's and torch's generators take)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value < 2 ** 32:
+        raise argparse.ArgumentTypeError(f"{value} is outside 0 .. 4294967295")
+    return value
 
 
 def parse_shape(text, what="shape"):

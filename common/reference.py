@@ -43,6 +43,11 @@ def write_reference_outputs(model, input_dirs, output_dir, sample_shapes, dtypes
                 outputs = [outputs]
             counts = [parts[0].shape[0] for parts in per_file]
             for k, output in enumerate(outputs):
+                if not torch.isfinite(output).all():  # NaN weights or inputs: no reference to compare with
+                    bad = next(files[0] for files, piece in zip(group, torch.split(output, counts))
+                               if not torch.isfinite(piece).all())
+                    raise UserError(f"{bad}: the PyTorch reference output {k} of this input holds NaN or Inf; "
+                                    f"the checkpoint or the input is broken (nothing written)")
                 pieces = torch.split(output, counts)
                 for files, piece in zip(group, pieces):
                     binio.write_array(tmp / binio.output_name(files[0], k), piece.numpy(), atomic=False)

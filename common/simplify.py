@@ -38,7 +38,7 @@ def build_parser():
     p.add_argument("--input-shape", "--overwrite-input-shape", dest="input_shape", nargs="+", default=[],
                    help="fixed shape of each input, name:d0,d1,... (space- or ;-separated)")
     p.add_argument("--atol", type=float, default=1e-4, help="largest accepted |difference| from the source")
-    p.add_argument("--seed", type=int, default=0, help="seed of the verification input")
+    p.add_argument("--seed", type=cli.seed, default=0, help="seed of the verification input")
     return p
 
 

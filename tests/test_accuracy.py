@@ -98,3 +98,15 @@ def test_reference_of_the_first_files_checks_part_of_a_run(tmp_path):
     (tmp_path / "all" / "input_1_1.bin").unlink()
     with pytest.raises(UserError, match=r"all/input_1_1\.bin: missing, expected as the partner"):
         accuracy.check_against_reference(tmp_path / "first", tmp_path / "all", (1, 2, 2), reference_subset=True)
+
+
+def test_reference_with_nan_output_is_an_error_and_writes_nothing(tmp_path):
+    make_inputs(tmp_path)
+    x = binio.read_array(tmp_path / "x" / "input_1.bin")
+    x[3] = np.nan
+    binio.write_array(tmp_path / "x" / "input_1.bin", x)
+    with pytest.raises(UserError, match=r"x/input_1\.bin: the PyTorch reference output 0 of this input holds NaN "
+                                        r"or Inf; the checkpoint or the input is broken \(nothing written\)"):
+        reference.write_reference_outputs(Double(), [tmp_path / "x", tmp_path / "y"], tmp_path / "ref",
+                                          [(1, 2, 2), (1, 2, 2)], files_per_batch=2)
+    assert not (tmp_path / "ref").exists()

@@ -140,11 +140,18 @@ def test_preprocess_truncation_redraws_large_values(checkpoint, tmp_path):
     (["--num-inputs", "5", "--batch-size", "2"], "--num-inputs 5 is not a multiple of --batch-size 2"),
     (["--num-inputs", "4", "--truncation", "0"], "--truncation 0.0: expected a positive threshold"),
     (["--num-inputs", "0"], "must be positive"),
-    (["--num-inputs", "2", "--seed", "-1"], "--seed -1: expected a non-negative integer"),
 ])
 def test_preprocess_rejects_bad_options(checkpoint, tmp_path, extra, message):
     with pytest.raises(UserError, match=message):
         preprocess(checkpoint, tmp_path, *extra)
+    assert not (tmp_path / "noise").exists()
+
+
+def test_preprocess_rejects_a_negative_seed_on_the_command_line(checkpoint, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        preprocess(checkpoint, tmp_path, "--num-inputs", "2", "--seed", "-1")
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.endswith("argument --seed: -1 is outside 0 .. 4294967295 (see --help)\n")
     assert not (tmp_path / "noise").exists()
 
 

@@ -289,3 +289,17 @@ def test_leftovers_of_a_killed_run_are_removed_by_the_next_run(tmp_path):
         alive.wait()
     binio.remove_dead_leftovers(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["gen_y.npz", "prep"]
+
+
+def test_command_line_mistakes_are_one_line(capsys):
+    p = cli.parser("demo", prog="demo.py")
+    p.add_argument("--seed", type=cli.seed, default=0)
+    p.add_argument("--num", type=int, required=True)
+    assert p.parse_args(["--seed", "4294967295", "--num", "1"]).seed == 4294967295
+    for argv, expected in ((["--seed", "-1", "--num", "1"], "argument --seed: -1 is outside 0 .. 4294967295"),
+                           (["--seed", "x", "--num", "1"], "argument --seed: 'x' is not a whole number"),
+                           ([], "the following arguments are required: --num")):
+        with pytest.raises(SystemExit) as stop:
+            p.parse_args(argv)
+        assert stop.value.code == 2
+        assert capsys.readouterr().err == f"error: demo.py: {expected} (see --help)\n"
