@@ -102,14 +102,16 @@ def read_array(path, dtype=np.float32, shape=None):
     per_item = int(np.prod([d for d in shape if d != -1]))
     if shape.count(-1) > 1 or (-1 in shape and shape[0] != -1):
         raise ValueError(f"only a leading -1 is supported in shape {shape}")
+    if path.suffix.lower() == ".txt":  # sizes in numbers, as a text file holds them
+        held, each = f"{array.size} numbers", f"{per_item} numbers"
+    else:
+        held, each = f"{array.size * dtype.itemsize} bytes", f"{per_item * dtype.itemsize} bytes"
     if -1 in shape:
         if array.size == 0 or array.size % per_item:
-            raise UserError(f"{path}: {array.size * dtype.itemsize} bytes is not a whole number of "
-                            f"samples of {_expected_description(shape[1:], dtype)} "
-                            f"({per_item * dtype.itemsize} bytes each)")
+            raise UserError(f"{path}: {held} is not a whole number of samples of "
+                            f"{_expected_description(shape[1:], dtype)} ({each} each)")
     elif array.size != per_item:
-        raise UserError(f"{path}: {array.size * dtype.itemsize} bytes, expected {per_item * dtype.itemsize} "
-                        f"bytes for {_expected_description(shape, dtype)}")
+        raise UserError(f"{path}: {held}, expected {each} for {_expected_description(shape, dtype)}")
     return array.reshape(shape)
 
 
@@ -278,11 +280,14 @@ def _scan_outputs(result_dir):
     """(convention, {(sample stem, output index): path}) for the output files of `result_dir`.
 
     The convention is the benchmark tool's when the folder is named dumpOutput_device<d>, msame's when the
-    names end in _output_<i>, ais_bench's otherwise. A folder mixing conventions, a name that fits none, or
-    two files for the same sample and output (x_0.bin and x_0.npy) is an error naming the file.
+    names end in _output_<i>, ais_bench's otherwise. A folder mixing conventions, a .bin/.npy name that fits
+    none, or two files for the same sample and output (x_0.bin and x_0.npy) is an error naming the file; a .txt
+    whose name fits none is taken for a log and left alone.
     """
     result_dir = Path(result_dir)
     files = list_data_files(result_dir, OUTPUT_EXTS)
+    # a .txt without an index is a log or notes beside the outputs (text outputs always carry one)
+    files = [p for p in files if p.suffix.lower() != ".txt" or _INDEXED_NAME.match(stem(p))]
     msame = [p for p in files if _MSAME_NAME.match(stem(p))]
     if msame and len(msame) != len(files):
         other = next(p for p in files if not _MSAME_NAME.match(stem(p)))
