@@ -7,6 +7,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from common.binio import write_bytes
+from common.cli import UserError
 
 
 def to_uint8(image, minmax=False):
@@ -100,7 +101,7 @@ def outputs_to_images(result_dir, save_dir, sample_shape, ext=".png", minmax=Fal
     result_dir = binio.resolve_result_dir(result_dir)
     files = binio.output_files(result_dir, index)
     if not files:
-        raise binio.UserError(f"{result_dir}: holds no output {index} files")
+        raise UserError(f"{result_dir}: holds no output {index} files")
     ext = ext if ext.startswith(".") else "." + ext
     count, sheet, grids = 0, [], []
     save_dir = Path(save_dir)

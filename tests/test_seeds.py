@@ -15,6 +15,10 @@ ones wrote. The only changes to a seed's commands:
   (given as --height/--width, whose defaults are the seed's size). Option names and file names stay literal.
 - The seeds' `{batch_size}` placeholders are filled with 1, `python3.7` is `python3`.
 
+The Pix2pixHD replay is opt-in (SEEDS_PIX2PIXHD=1): it needs the released generator at full width (its
+scripts build exactly that architecture), whose export took 110 s of the replay's 132 s on the 2-core CPU
+shared with other jobs (load average 14); tests/test_pix2pixhd.py runs the same scripts at 96x160 on every run.
+
 Commands run in-process (each script's `main`, `python3 -m onnxsim` through onnxsim's own entry point), from
 the copy's model folder; `../common/infer.py` is the copy's. BigGAN runs at G_ch 8 (its scripts read the width
 from the checkpoint), Pix2pixHD at full width and 64x128.
@@ -340,6 +344,9 @@ def test_biggan_seed(tmp_path, capsys):
     assert "throughput 1000*batchsize.mean(1)" in output_of(log, "python3 ../common/infer.py --model biggan_sim_bs1.onnx --loop")
 
 
+@pytest.mark.skipif(os.environ.get("SEEDS_PIX2PIXHD") != "1",
+                    reason="the released 183 M-parameter generator's export alone takes about 2 minutes on a busy "
+                           "2-core CPU; set SEEDS_PIX2PIXHD=1 to replay the Pix2pixHD seed")
 def test_pix2pixhd_seed(tmp_path, capsys):
     import pix2pixhd_model
     from pix2pixhd_synthetic import write_cityscapes
