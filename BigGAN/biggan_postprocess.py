@@ -2,8 +2,9 @@
 
     python3 biggan_postprocess.py --result-path ./result/bs1 --save-path ./postprocess_img --batch-size 1 --save-img --save-npz
 
-Only the .bin files of the result folder are read, in natural order (input_2 before input_10), each holding
-one or more (3, 128, 128) float32 outputs in [-1, 1]. --save-img writes <save-path>/img_bs<B>/<file stem>_<k>.jpg
+Only the first output of each sample is read (input_00000_0.bin as ais_bench and common/infer.py write it,
+.bin, .npy or .txt; also msame's input_00000_output_0 and the benchmark tool's dumpOutput_device0/input_00000_1),
+in natural order (input_2 before input_10), each holding one or more (3, 128, 128) float32 outputs in [-1, 1]. --save-img writes <save-path>/img_bs<B>/<file stem>_<k>.jpg
 (k = sample index, which is also the index of the sample's class in gen_y.npz) with the fixed
 [-1, 1] -> [0, 255] mapping, and <save-path>/grid_bs<B>.png; --save-npz writes the raw outputs, key 'x'
 (N, 3, 128, 128) float32, streamed to disk (50,000 outputs are 9.8 GB).
@@ -41,10 +42,17 @@ def build_parser():
 
 
 def list_outputs(result_path):
-    """The .bin outputs in natural order and the number of samples they hold, checked before anything is written."""
-    files = binio.list_data_files(binio.resolve_result_dir(result_path, exts=(".bin",)), exts=(".bin",))
+    """The outputs (binio.output_files: any tool's naming and format) in natural order and the number of samples
+    they hold, checked before anything is written."""
+    result_dir = binio.resolve_result_dir(result_path)
+    files = list(binio.output_files(result_dir).items())
+    if not files:
+        raise UserError(f"{result_dir}: holds no output 0 files")
     counts = []
-    for path in files:
+    for _, path in files:
+        if path.suffix.lower() != ".bin":
+            counts.append(binio.read_array(path, np.float32, (-1, *biggan_model.OUTPUT_SHAPE)).shape[0])
+            continue
         size = path.stat().st_size
         if size == 0 or size % SAMPLE_BYTES:
             raise UserError(f"{path}: {size} bytes is not a whole number of (3, 128, 128) float32 images "
@@ -69,7 +77,7 @@ def main(argv=None):
         writer = (stack.enter_context(binio.NpzArrayWriter(npz_path, "x", (total, *biggan_model.OUTPUT_SHAPE)))
                   if args.save_npz else None)
         index = 0
-        for path in tqdm(files, desc="Postprocess", unit="file"):
+        for sample_stem, path in tqdm(files, desc="Postprocess", unit="file"):
             samples = binio.read_array(path, np.float32, (-1, *biggan_model.OUTPUT_SHAPE))
             if not np.all(np.isfinite(samples)):
                 raise UserError(f"{path}: holds NaN or Inf values; expected finite model outputs")
@@ -78,7 +86,7 @@ def main(argv=None):
             if tmp is not None:
                 for sample in samples:
                     picture = images.to_uint8(sample, minmax=args.minmax)
-                    images.save_image(tmp / f"{binio.stem(path)}_{index}.jpg", picture)
+                    images.save_image(tmp / f"{sample_stem}_0_{index}.jpg", picture)
                     if len(sheet) < args.grid_size:
                         sheet.append(picture)
                     index += 1

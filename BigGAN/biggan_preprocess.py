@@ -68,7 +68,8 @@ def main(argv=None):
     binio.write_bytes(args.gen_y, buffer.getvalue())
     truncation = f", z truncated at {args.truncation:g}" if args.truncation is not None else ""
     print(f"{num_files} file(s) of {args.batch_size} sample(s) in {args.prep_noise} (noise {config.noise_shape}) "
-          f"and {args.prep_label} (label {config.label_shape}); labels in {args.gen_y}; seed {args.seed}{truncation}")
+          f"and {args.prep_label} (label {config.label_shape}); labels in {args.gen_y} "
+          f"(an npz, key 'y'; the original README's 'gen_y.npy' is a typo for it); seed {args.seed}{truncation}")
     return 0
 
 

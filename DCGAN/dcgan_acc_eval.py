@@ -3,7 +3,9 @@
     python3 dcgan_acc_eval.py --pth_result_path=./pth_result/ --om_result_path=./result/bs16/ \
         --log_save_name=dcgan_acc_eval_bs16.log
 
-Files are paired by name (noise_XXXX_0.bin in both folders); a missing or extra file is an error. Per file,
+Files are paired by sample (noise_XXXX), whatever tool named the offline file (ais_bench and common/infer.py
+noise_XXXX_0.bin|.npy|.txt, msame noise_XXXX_output_0, the benchmark tool's dumpOutput_device0/noise_XXXX_1.bin);
+a missing or extra file is an error. Per file,
 as the original: mean = mean |pth - om| and cos = flattened cosine, computed in float64; then their means over
 the files and acc = 100 * (cos + 1) / 2. The log holds one line per file and the result line in the original
 format, plus the exact figures; the same goes to a JSON file. Exit status 1 when the mean cosine is below
@@ -37,7 +39,8 @@ def main(argv=None):
     p = cli.parser(__doc__.split("\n\n")[0])
     p.add_argument("--pth_result_path", default="./pth_result/", help="PyTorch reference outputs (dcgan_pth_result.py)")
     p.add_argument("--om_result_path", default="./result/",
-                   help="offline outputs (result/<dirname>, an ais_bench --output folder, or dumpOutput_device0)")
+                   help="offline outputs: result/<dirname>, an ais_bench or msame --output folder (its newest run), "
+                        "or dumpOutput_device0 (when missing, as after ais_bench: the newest run beside it)")
     p.add_argument("--log_save_name", default="dcgan_acc_eval.log", help="log file to write")
     p.add_argument("--json", default=None, help="JSON file to write (omitted: the log name with .json)")
     p.add_argument("--threshold", type=float, default=accuracy.DEFAULT_THRESHOLD,

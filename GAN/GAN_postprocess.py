@@ -1,8 +1,10 @@
-"""Turn GAN offline outputs (.bin/.npy, (1, 28, 28) float32 per sample) into PNG images and grids.
+"""Turn GAN offline outputs ((1, 28, 28) float32 per sample) into PNG images and grids.
 
     python3 GAN_postprocess.py --txt_path=./result/bs64 --infer_results_path=genimg
 
-Only .bin/.npy files are read (an ais_bench summary or log beside them is ignored). A file holding one sample
+Outputs are read as ais_bench or common/infer.py (<i>_0.bin|.npy|.txt), msame (<i>_output_0.bin|.txt, also
+its timestamped run folders) or the benchmark tool (dumpOutput_device0/<i>_1.bin) write them; a summary or
+log beside them is ignored. A file holding one sample
 becomes <stem>.png; a file holding a batch becomes <stem>_<j>.png for each sample plus <stem>_grid.png, the
 picture of the whole batch (the original's one picture per file), so no two names collide. With one sample
 per file, grid.png shows the first --grid_size images. Pixels use the fixed (x + 1) / 2 * 255 of the tanh
@@ -14,21 +16,24 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
 
 from common import binio, cli, images
+from common.cli import UserError
 from GAN_model import IMAGE_SHAPE
 
 
 def main(argv=None):
     p = cli.parser(__doc__.split("\n\n")[0])
     p.add_argument("--txt_path", "--result_path", dest="result_path", default="./result",
-                   help="offline output folder (result/<dirname>, or an ais_bench --output folder: the newest "
-                        "timestamped run in it is used)")
+                   help="offline output folder (result/<dirname>; or an ais_bench or msame --output folder: the "
+                        "newest timestamped run in it is used)")
     p.add_argument("--infer_results_path", "--save_path", dest="save_path", default="genimg",
                    help="folder for the PNG images")
     p.add_argument("--grid_size", type=int, default=64, help="images in grid.png when files hold one sample")
     p.add_argument("--minmax", action="store_true", help="stretch each image to its own min-max range")
     args = p.parse_args(argv)
     result_dir = binio.resolve_result_dir(args.result_path)
-    first = binio.list_data_files(result_dir)[0]
+    first = next(iter(binio.output_files(result_dir).values()), None)
+    if first is None:
+        raise UserError(f"{result_dir}: holds no output 0 files")
     per_file = binio.read_array(first, shape=(-1, *IMAGE_SHAPE)).shape[0]
     count, grids = images.outputs_to_images(result_dir, args.save_path, IMAGE_SHAPE, ext=".png",
                                             minmax=args.minmax, grid_limit=args.grid_size,

@@ -1,6 +1,9 @@
 """The original name of GAN_postprocess.py (same options): offline outputs to images.
 
-    python3 GAN_txt2jpg.py --txt_path=./result/bs64 --infer_results_path=genimg
+    python3 GAN_txt2jpg.py --txt_path=out --infer_results_path=genimg
+
+--txt_path takes the original's msame output folder (out/<timestamp>/<i>_output_0.txt or .bin) as well as
+ais_bench's and common/infer.py's (TXT, BIN or NPY).
 """
 import os
 import sys

@@ -32,8 +32,8 @@ def main(argv=None):
     p2p.check_size(args.height, args.width)
     bin_dir = binio.resolve_result_dir(args.bin_dir)
     expected = p2p.OUTPUT_NC * args.height * args.width * np.dtype(np.float32).itemsize
-    for path in binio.list_data_files(bin_dir, exts=(".bin",), require=False):
-        if path.stat().st_size != expected:  # one image per file, as ais_bench splits a batch's outputs
+    for path in binio.output_files(bin_dir).values():
+        if path.suffix.lower() == ".bin" and path.stat().st_size != expected:  # one image per file, as ais_bench splits a batch's outputs
             raise UserError(f"{path}: {path.stat().st_size} bytes, expected {expected} for one "
                             f"({p2p.OUTPUT_NC}, {args.height}, {args.width}) float32 image (--height/--width)")
     count, grids = images.outputs_to_images(bin_dir, args.save_dir, (p2p.OUTPUT_NC, args.height, args.width),

@@ -1,9 +1,10 @@
 """The PyTorch-vs-offline accuracy check every model folder runs: figures, log, JSON, pictures, verdict.
 
 The offline folder may be given the way users meet it (result/bs1, an ais_bench --output folder with a
-timestamped run, or an old dumpOutput_device0). Reference and offline files are paired by name; a missing or
-extra file is an error. The verdict compares the chosen metric with --threshold (0.99 by default, the bar for
-float16 NPU builds; ONNX Runtime in float32 reaches 0.9999 or better) and fails with exit status 1 below it.
+timestamped run, an msame run, or an old dumpOutput_device0). Reference and offline files are paired by sample
+stem, whatever tool named them (binio.pair_outputs); a missing or extra file is an error. The verdict compares
+the chosen metric with --threshold (0.99 by default, the bar for float16 NPU builds; ONNX Runtime in float32
+reaches 0.9999 or better) and fails with exit status 1 below it.
 """
 from pathlib import Path
 
@@ -40,7 +41,7 @@ def check_against_reference(reference_dir, offline_dir, sample_shape, *, thresho
     per_file, agg = similarity.compare_dirs(reference_dir, offline_dir, shape, pixel_axis=pixel_axis,
                                             progress=lambda pairs: tqdm(pairs, desc="Comparing", unit="file"),
                                             reference_subset=reference_subset)
-    agg["offline_files"] = len(binio.list_data_files(offline_dir))
+    agg["offline_files"] = len(binio.list_data_files(offline_dir, binio.OUTPUT_EXTS))
     if metric not in agg:
         raise ValueError(f"unknown metric {metric!r}; one of {', '.join(agg)}")
     passed = agg[metric] >= threshold
@@ -53,9 +54,9 @@ def check_against_reference(reference_dir, offline_dir, sample_shape, *, thresho
     pictures = []
     if pictures_dir is not None:
         Path(pictures_dir).mkdir(parents=True, exist_ok=True)
-        for figures in per_file[:n_pictures]:  # files paired by name above: the same name in both folders
-            ref = binio.read_array(Path(reference_dir) / figures["file"], shape=shape)[0]
-            off = binio.read_array(offline_dir / figures["file"], shape=shape)[0]
+        for figures in per_file[:n_pictures]:  # the files the comparison paired
+            ref = binio.read_array(figures["reference_path"], shape=shape)[0]
+            off = binio.read_array(figures["path"], shape=shape)[0]
             picture, _ = images.side_by_side(ref, off)
             target = Path(pictures_dir) / f"{binio.stem(figures['file'])}_compare.png"
             images.save_image(target, picture)

@@ -19,10 +19,15 @@ import numpy as np
 from common.cli import UserError
 
 DATA_EXTS = (".bin", ".npy")
+# What the inference tools write: raw .bin, .npy (ais_bench/our runner --outfmt NPY), space-separated .txt
+# (msame --outfmt TXT, ais_bench/our runner --outfmt TXT, the benchmark tool's -output_binary=False).
+OUTPUT_EXTS = (".bin", ".npy", ".txt")
 # ais_bench names its output folder time.strftime("%Y_%m_%d-%H_%M_%S") when --output_dirname is not given.
 AIS_TIMESTAMP = re.compile(r"^\d{4}_\d{2}_\d{2}-\d{2}_\d{2}_\d{2}$")
 # The closed `benchmark` binary writes result/dumpOutput_device<d>/.
 BENCHMARK_DIR = re.compile(r"^dumpOutput_device\d+$")
+# msame names its output folder year + month + day + "_" + h + "_" + m + "_" + s + "_" + usec, unpadded.
+MSAME_TIMESTAMP = re.compile(r"^(\d{4})(\d{2,4})_(\d{1,2})_(\d{1,2})_(\d{1,2})_(\d{1,6})$")
 
 
 def natural_key(name):
@@ -56,8 +61,18 @@ def _expected_description(shape, dtype):
     return f"{tuple(shape)} {np.dtype(dtype).name}"
 
 
+def _read_txt(path, dtype):
+    """Whitespace-separated numbers, as msame and ais_bench write TXT outputs (one row per innermost line)."""
+    try:
+        words = path.read_text(encoding="ascii").split()
+        numbers = np.array(words, dtype=np.float64 if dtype.kind == "f" else np.int64)
+    except (UnicodeDecodeError, ValueError, OverflowError):
+        raise UserError(f"{path}: expected whitespace-separated numbers (a TXT output)") from None
+    return numbers.astype(dtype)
+
+
 def read_array(path, dtype=np.float32, shape=None):
-    """Read a .bin (raw) or .npy file and check it against `shape`.
+    """Read a .bin (raw), .npy or .txt (whitespace-separated numbers) file and check it against `shape`.
 
     `shape` may start with -1 for "any number of samples of this shape". A file whose size does not match is
     an error naming the file, its size and what was expected.
@@ -74,6 +89,8 @@ def read_array(path, dtype=np.float32, shape=None):
         if array.dtype != dtype:
             raise UserError(f"{path}: holds {array.dtype.name} data, expected {dtype.name}")
         array = np.ascontiguousarray(array)
+    elif path.suffix.lower() == ".txt":
+        array = _read_txt(path, dtype)
     else:
         nbytes = path.stat().st_size
         if nbytes % dtype.itemsize:
@@ -85,14 +102,16 @@ def read_array(path, dtype=np.float32, shape=None):
     per_item = int(np.prod([d for d in shape if d != -1]))
     if shape.count(-1) > 1 or (-1 in shape and shape[0] != -1):
         raise ValueError(f"only a leading -1 is supported in shape {shape}")
+    if path.suffix.lower() == ".txt":  # sizes in numbers, as a text file holds them
+        held, each = f"{array.size} numbers", f"{per_item} numbers"
+    else:
+        held, each = f"{array.size * dtype.itemsize} bytes", f"{per_item * dtype.itemsize} bytes"
     if -1 in shape:
         if array.size == 0 or array.size % per_item:
-            raise UserError(f"{path}: {array.size * dtype.itemsize} bytes is not a whole number of "
-                            f"samples of {_expected_description(shape[1:], dtype)} "
-                            f"({per_item * dtype.itemsize} bytes each)")
+            raise UserError(f"{path}: {held} is not a whole number of samples of "
+                            f"{_expected_description(shape[1:], dtype)} ({each} each)")
     elif array.size != per_item:
-        raise UserError(f"{path}: {array.size * dtype.itemsize} bytes, expected {per_item * dtype.itemsize} "
-                        f"bytes for {_expected_description(shape, dtype)}")
+        raise UserError(f"{path}: {held}, expected {each} for {_expected_description(shape, dtype)}")
     return array.reshape(shape)
 
 
@@ -284,41 +303,170 @@ def pair_by_position(directories):
     return lists
 
 
-def _parse_run_time(name):
-    if AIS_TIMESTAMP.match(name):
-        return datetime.datetime.strptime(name, "%Y_%m_%d-%H_%M_%S")
-    return None
+# Output file names, per tool. msame: <stem>_output_<i>.bin|.txt; the old benchmark tool (its folder is
+# dumpOutput_device<d>): <stem>_<i+1>.bin|.txt; ais_bench and common/infer.py: <stem>_<i>.bin|.npy|.txt.
+_MSAME_NAME = re.compile(r"^(?P<stem>.+)_output_(?P<index>\d+)$")
+_INDEXED_NAME = re.compile(r"^(?P<stem>.+)_(?P<index>\d+)$")
+CONVENTIONS = {
+    "ais_bench": ("<stem>_<index>", 0),
+    "msame": ("<stem>_output_<index>", 0),
+    "benchmark": ("<stem>_<index + 1>", 1),
+}
 
 
-def resolve_result_dir(path, exts=DATA_EXTS):
-    """Find the folder that holds inference outputs, the way users meet them.
+def _scan_outputs(result_dir):
+    """(convention, {(sample stem, output index): path}) for the output files of `result_dir`.
 
-    Accepts the output folder itself (`result/bs1`), an ais_bench `--output` folder holding one or more
-    `%Y_%m_%d-%H_%M_%S` run folders (the newest is taken, and named on stderr), or a folder holding the old
-    benchmark tool's `dumpOutput_device<d>`.
+    The convention is the benchmark tool's when the folder is named dumpOutput_device<d>, msame's when the
+    names end in _output_<i>, ais_bench's otherwise. A folder mixing conventions, a .bin/.npy name that fits
+    none, or two files for the same sample and output (x_0.bin and x_0.npy) is an error naming the file; a .txt
+    whose name fits none is taken for a log and left alone.
+    """
+    result_dir = Path(result_dir)
+    files = list_data_files(result_dir, OUTPUT_EXTS)
+    # a .txt without an index is a log or notes beside the outputs (text outputs always carry one)
+    files = [p for p in files if p.suffix.lower() != ".txt" or _INDEXED_NAME.match(stem(p))]
+    msame = [p for p in files if _MSAME_NAME.match(stem(p))]
+    if msame and len(msame) != len(files):
+        other = next(p for p in files if not _MSAME_NAME.match(stem(p)))
+        raise UserError(f"{other}: {result_dir} mixes msame outputs ({msame[0].name}) with other names; "
+                        f"keep one tool's outputs per folder")
+    if msame:
+        convention, pattern = "msame", _MSAME_NAME
+    else:
+        convention = "benchmark" if BENCHMARK_DIR.match(result_dir.name) else "ais_bench"
+        pattern = _INDEXED_NAME
+    offset = CONVENTIONS[convention][1]
+    found = {}
+    for path in files:
+        match = pattern.match(stem(path))
+        if match is None or int(match["index"]) < offset:
+            raise UserError(f"{path}: not an output file name of {convention} "
+                            f"({CONVENTIONS[convention][0]}.bin); a folder of outputs must hold only outputs")
+        key = (match["stem"], int(match["index"]) - offset)
+        if key in found:
+            raise UserError(f"{path}: a second file for output {key[1]} of sample {key[0]!r} "
+                            f"(the other is {found[key].name}); keep one format per folder")
+        found[key] = path
+    return convention, found
+
+
+def output_name_in(convention, sample, index, ext=".bin"):
+    """The file name `convention` gives output `index` (0-based) of sample `sample`."""
+    pattern, offset = CONVENTIONS[convention]
+    return pattern.replace("<stem>", sample).replace("<index>", str(index)).replace(
+        "<index + 1>", str(index + offset)) + ext
+
+
+def output_files(result_dir, index=0):
+    """{input stem: Path of output `index` of that sample} for a folder of inference outputs.
+
+    The naming is detected per tool: a `dumpOutput_device<d>` folder is the old benchmark tool's
+    (`<stem>_<index+1>.bin`, first output `_1`); `<stem>_output_<index>.bin|.txt` is msame's; anything else is
+    ais_bench's and common/infer.py's `<stem>_<index>.bin|.npy|.txt`. A folder mixing conventions, or holding
+    two files for one stem, is an error. The dict is in natural order of the stems.
+    """
+    _, found = _scan_outputs(result_dir)
+    return {s: p for (s, i), p in found.items() if i == index}
+
+
+def pair_outputs(reference_dir, offline_dir, subset=False):
+    """Pair two folders of outputs by sample stem and output index, whatever tool named each one.
+
+    Every reference output needs its offline partner; an offline output without a reference is an error too
+    (the two runs did not see the same inputs) unless `subset`, where the reference covers part of the run.
+    Returns [(reference path, offline path)] in natural order.
+    """
+    _, reference = _scan_outputs(reference_dir)
+    convention, offline = _scan_outputs(offline_dir)
+    ext = next(iter(offline.values())).suffix
+    pairs = []
+    for key, ref_path in reference.items():
+        off_path = offline.pop(key, None)
+        if off_path is None:
+            wanted = Path(offline_dir) / output_name_in(convention, key[0], key[1], ext)
+            raise UserError(f"{wanted}: missing, expected as the partner of {ref_path}")
+        pairs.append((ref_path, off_path))
+    if offline and not subset:
+        extra = next(iter(offline.values()))
+        raise UserError(f"{extra}: has no partner in {reference_dir} ({len(offline)} unpaired file(s)); "
+                        f"the two folders must hold the same samples")
+    return pairs
+
+
+def _msame_run_time(path):
+    """The time of an msame run folder. Month and day are unpadded, so '2021118' may be 1 Nov 18 or 11 Jan 8:
+    of the readings that are valid dates, the one nearest the folder's modification time is taken."""
+    match = MSAME_TIMESTAMP.match(path.name)
+    if match is None:
+        return None
+    year, month_day, hour, minute, second, usec = match.groups()
+    readings = []
+    for cut in range(1, len(month_day)):
+        try:
+            readings.append(datetime.datetime(int(year), int(month_day[:cut]), int(month_day[cut:]), int(hour),
+                                              int(minute), int(second), int(usec)))
+        except ValueError:
+            continue
+    if not readings:
+        return None
+    mtime = datetime.datetime.fromtimestamp(path.stat().st_mtime)
+    return min(readings, key=lambda t: abs((t - mtime).total_seconds()))
+
+
+def _parse_run_time(path):
+    if AIS_TIMESTAMP.match(path.name):
+        return datetime.datetime.strptime(path.name, "%Y_%m_%d-%H_%M_%S")
+    return _msame_run_time(path)
+
+
+def _note(text):
+    print(f"note: {text}", file=sys.stderr)
+
+
+def resolve_result_dir(path, exts=OUTPUT_EXTS):
+    """Find the folder that holds inference outputs, the way users meet them, and say which one when it is
+    not `path` itself.
+
+    Accepts the output folder itself (`result/bs1`), a `--output` folder holding ais_bench
+    `%Y_%m_%d-%H_%M_%S` or msame `2021118_17_5_9_123456` run folders (the newest by parsed time is taken),
+    or a folder holding the old benchmark tool's `dumpOutput_device<d>`. A missing `.../dumpOutput_device<d>`
+    (an old README pointing where ais_bench no longer writes) falls back to the newest run beside it.
     """
     path = Path(path)
+    if not path.is_dir() and BENCHMARK_DIR.match(path.name) and path.parent.is_dir():
+        try:
+            chosen, why = _resolve_below(path.parent, exts)
+        except UserError:
+            raise UserError(f"{path}: no such folder, and no run folder with outputs beside it") from None
+        _note(f"{path} does not exist (the old benchmark tool's folder); using {chosen} ({why})")
+        return chosen
     if not path.is_dir():
         raise UserError(f"{path}: no such folder")
     if list_data_files(path, exts, require=False):
         return path
+    chosen, why = _resolve_below(path, exts)
+    _note(f"using {chosen} ({why})")
+    return chosen
+
+
+def _resolve_below(path, exts):
+    """(folder, why): the run folder below `path` that holds the outputs, the newest timestamped run or the
+    only dumpOutput_device<d>, and how it was chosen."""
     subdirs = [p for p in path.iterdir() if p.is_dir() and list_data_files(p, exts, require=False)]
-    runs = sorted((t, p) for p in subdirs for t in [_parse_run_time(p.name)] if t is not None)
+    runs = sorted((t, p) for p in subdirs for t in [_parse_run_time(p)] if t is not None)
     if runs:
         chosen = runs[-1][1]
-        if len(runs) > 1:
-            print(f"note: {path} holds {len(runs)} ais_bench runs; using the newest, {chosen.name}",
-                  file=sys.stderr)
-        return chosen
+        return chosen, (f"the newest of {len(runs)} timestamped runs" if len(runs) > 1 else "the only run")
     dumps = sorted((p for p in subdirs if BENCHMARK_DIR.match(p.name)), key=lambda p: natural_key(p.name))
     if len(dumps) == 1:
-        return dumps[0]
+        return dumps[0], "the benchmark tool's output folder"
     if len(dumps) > 1:
         raise UserError(f"{path}: holds several benchmark outputs ({', '.join(p.name for p in dumps)}); "
                         f"name the one to use")
     hint = f"; did you mean {', '.join(str(p) for p in subdirs)}?" if subdirs else ""
-    raise UserError(f"{path}: no {'/'.join(exts)} outputs here, nor in an ais_bench run folder "
-                    f"(YYYY_MM_DD-hh_mm_ss) or dumpOutput_device<d> below it{hint}")
+    raise UserError(f"{path}: no {'/'.join(exts)} outputs here, nor in a timestamped run folder "
+                    f"(ais_bench YYYY_MM_DD-hh_mm_ss, msame YYYYMD_h_m_s_us) or dumpOutput_device<d> below it{hint}")
 
 
 # Large arrays in .npz files, streamed: BigGAN's 50,000 outputs are 9.8 GB of float32.

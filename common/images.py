@@ -7,6 +7,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from common.binio import write_bytes
+from common.cli import UserError
 
 
 def to_uint8(image, minmax=False):
@@ -83,11 +84,13 @@ def side_by_side(reference, candidate, minmax=False):
 
 
 def outputs_to_images(result_dir, save_dir, sample_shape, ext=".png", minmax=False, grid_name="grid.png",
-                      grid_limit=64, nrow=8, grid_per_file=False):
-    """Turn every output file of `result_dir` into image files in `save_dir`.
+                      grid_limit=64, nrow=8, grid_per_file=False, index=0):
+    """Turn output `index` of every sample in `result_dir` into image files in `save_dir`.
 
-    Each file holds one or more samples of `sample_shape` ((C, H, W) in [-1, 1]). A file with one sample
-    becomes `<stem>.<ext>`, a file with several `<stem>_<j>.<ext>`, so names never collide. A contact sheet
+    The outputs are found whatever tool wrote them (binio.output_files: ais_bench, msame, the benchmark tool;
+    .bin, .npy or .txt) and named as ais_bench names them, `<stem>_<index>`. Each file holds one or more
+    samples of `sample_shape` ((C, H, W) in [-1, 1]). A file with one sample becomes `<stem>_<index>.<ext>`,
+    a file with several `<stem>_<index>_<j>.<ext>`, so names never collide. A contact sheet
     of the first `grid_limit` images is written as `grid_name` (or, with `grid_per_file`, one
     `<stem>_grid.<ext>` per file). A progress bar runs over the files. The folder is filled under a temporary
     name and renamed when complete.
@@ -96,15 +99,17 @@ def outputs_to_images(result_dir, save_dir, sample_shape, ext=".png", minmax=Fal
     from common import binio
 
     result_dir = binio.resolve_result_dir(result_dir)
-    files = binio.list_data_files(result_dir)
+    files = binio.output_files(result_dir, index)
+    if not files:
+        raise UserError(f"{result_dir}: holds no output {index} files")
     ext = ext if ext.startswith(".") else "." + ext
     count, sheet, grids = 0, [], []
     save_dir = Path(save_dir)
     with binio.AtomicDir(save_dir, replaceable=(".png", ".jpg", ".jpeg")) as tmp:
-        for path in tqdm(files, desc="Images", unit="file", disable=len(files) < 2):
+        for sample, path in tqdm(files.items(), desc="Images", unit="file", disable=len(files) < 2):
             samples = binio.read_array(path, np.float32, (-1, *sample_shape))
             pictures = [to_uint8(sample, minmax) for sample in samples]
-            stem = binio.stem(path)
+            stem = f"{sample}_{index}"
             for j, picture in enumerate(pictures):
                 name = f"{stem}{ext}" if len(pictures) == 1 else f"{stem}_{j}{ext}"
                 save_image(tmp / name, picture)

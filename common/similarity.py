@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from common.binio import pair_by_name, read_array
+from common.binio import pair_outputs, read_array
 from common.cli import UserError
 
 
@@ -120,14 +120,16 @@ def summarize(per_file, data_range=2.0):
 
 def compare_dirs(reference_dir, candidate_dir, shape, dtype=np.float32, pixel_axis=None, data_range=2.0,
                  progress=None, reference_subset=False):
-    """Compare every file of `reference_dir` with the file of the same name in `candidate_dir`.
+    """Compare every output file of `reference_dir` with its partner in `candidate_dir`.
 
-    The two folders must hold the same file names (a missing or extra file is an error naming it). Each
+    Files pair by sample stem and output index, whatever tool named them (binio.pair_outputs: ais_bench
+    `<stem>_0.bin`, msame `<stem>_output_0.txt`, the benchmark tool's `<stem>_1.bin`, .bin/.npy/.txt); the two
+    folders must hold the same samples (a missing or extra file is an error naming it). Each
     file must match `shape` (a leading -1 allows any number of samples). NaN or Inf in a candidate is an
     error, never a silently poor score. With `reference_subset`, the reference may cover only some of the
-    candidate files (see binio.pair_by_name). Returns (per-file list of figures, aggregate figures).
+    candidate files. Each file's figures carry its name ("file", the candidate's) and both paths. Returns (per-file list of figures, aggregate figures).
     """
-    pairs = pair_by_name(reference_dir, candidate_dir, subset=reference_subset)
+    pairs = pair_outputs(reference_dir, candidate_dir, subset=reference_subset)
     per_file = []
     iterator = progress(pairs) if progress else pairs
     for ref_path, cand_path in iterator:
@@ -140,5 +142,6 @@ def compare_dirs(reference_dir, candidate_dir, shape, dtype=np.float32, pixel_ax
             if not np.all(np.isfinite(array)):
                 raise UserError(f"{path}: holds NaN or Inf values; expected finite model outputs")
         figures = compare(ref, cand, pixel_axis=pixel_axis, data_range=data_range)
-        per_file.append({"file": cand_path.name, **figures})
+        per_file.append({"file": cand_path.name, "path": str(cand_path), "reference_path": str(ref_path),
+                         **figures})
     return per_file, summarize(per_file, data_range)

@@ -57,6 +57,68 @@ def test_write_txt_rows_like_ais_bench(tmp_path):
     assert (tmp_path / "y.txt").read_text().splitlines() == ["1.000000 2.000000", "3.000000 4.500000"]
 
 
+def test_read_txt_outputs_of_msame_and_ais_bench(tmp_path):
+    x = (np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4) - 7.25) / 8
+    binio.write_array(tmp_path / "ais.txt", x)  # ais_bench / common/infer.py --outfmt TXT: a row per last dim
+    assert np.array_equal(binio.read_array(tmp_path / "ais.txt", np.float32, (-1, 3, 4)), x)
+    # msame: space-separated, a newline after each innermost row and after each higher dimension
+    text = "\n".join(" ".join(f"{v:g}" for v in row) + " " for row in x.reshape(-1, 4)) + "\n\n"
+    (tmp_path / "msame.txt").write_text(text)
+    assert np.array_equal(binio.read_array(tmp_path / "msame.txt", np.float32, (2, 3, 4)), x)
+    touch(tmp_path / "short.txt", b"1 2 3\n")
+    with pytest.raises(UserError, match=r"short\.txt: 3 numbers, expected 24 numbers for \(2, 3, 4\) float32"):
+        binio.read_array(tmp_path / "short.txt", np.float32, (2, 3, 4))
+    touch(tmp_path / "words.txt", b"1.0 nope\n")
+    with pytest.raises(UserError, match=r"words\.txt: expected whitespace-separated numbers"):
+        binio.read_array(tmp_path / "words.txt")
+
+
+def test_output_files_detects_each_tools_naming(tmp_path):
+    def folder(name, files):
+        for f in files:
+            touch(tmp_path / name / f)
+        return binio.output_files(tmp_path / name)
+
+    ais = folder("bs1", ["n_2_0.bin", "n_10_0.bin", "n_2_1.bin", "n_10_1.bin", "n_1_0.npy"])
+    assert {k: p.name for k, p in ais.items()} == {"n_1": "n_1_0.npy", "n_2": "n_2_0.bin", "n_10": "n_10_0.bin"}
+    assert list(ais) == ["n_1", "n_2", "n_10"]  # natural order
+    assert binio.output_files(tmp_path / "bs1", index=1)["n_2"].name == "n_2_1.bin"
+    bench = folder("dumpOutput_device1", ["noise_0000_1.bin", "noise_0001_1.bin"])  # first output is _1
+    assert {k: p.name for k, p in bench.items()} == {"noise_0000": "noise_0000_1.bin", "noise_0001": "noise_0001_1.bin"}
+    msame = folder("2021118_17_5_9_123456", ["7_output_0.txt", "12_output_0.txt", "12_output_1.txt"])
+    assert {k: p.name for k, p in msame.items()} == {"7": "7_output_0.txt", "12": "12_output_0.txt"}
+    assert folder("txt", ["a_A_0.txt", "notes.txt"]) == {"a_A": tmp_path / "txt" / "a_A_0.txt"}  # a log is not an output
+
+    with pytest.raises(UserError, match=r"mixed/x_0\.bin: .*mixes msame outputs \(x_output_0\.bin\)"):
+        folder("mixed", ["x_output_0.bin", "x_0.bin"])
+    with pytest.raises(UserError, match=r"twice/x_0\.npy: a second file for output 0 of sample 'x' \(the other is x_0\.bin\)"):
+        folder("twice", ["x_0.bin", "x_0.npy"])
+    with pytest.raises(UserError, match=r"plain/x\.bin: not an output file name of ais_bench"):
+        folder("plain", ["x.bin"])
+    with pytest.raises(UserError, match=r"dumpOutput_device0/x_0\.bin: not an output file name of benchmark"):
+        folder("dumpOutput_device0", ["x_0.bin"])
+
+
+def test_pair_outputs_by_stem_across_tools(tmp_path):
+    for i in range(3):
+        touch(tmp_path / "pth" / f"n_{i}_0.bin")
+        touch(tmp_path / "dumpOutput_device0" / f"n_{i}_1.bin")
+        touch(tmp_path / "npy" / f"n_{i}_0.npy")
+    pairs = binio.pair_outputs(tmp_path / "pth", tmp_path / "dumpOutput_device0")
+    assert [(a.name, b.name) for a, b in pairs] == [(f"n_{i}_0.bin", f"n_{i}_1.bin") for i in range(3)]
+    assert [b.name for _, b in binio.pair_outputs(tmp_path / "pth", tmp_path / "npy")] == [
+        f"n_{i}_0.npy" for i in range(3)]
+    (tmp_path / "npy" / "n_1_0.npy").unlink()
+    with pytest.raises(UserError, match=r"npy/n_1_0\.npy: missing, expected as the partner of .*pth/n_1_0\.bin"):
+        binio.pair_outputs(tmp_path / "pth", tmp_path / "npy")
+    (tmp_path / "dumpOutput_device0" / "n_2_1.bin").unlink()
+    with pytest.raises(UserError, match=r"dumpOutput_device0/n_2_1\.bin: missing, expected as the partner"):
+        binio.pair_outputs(tmp_path / "pth", tmp_path / "dumpOutput_device0")
+    with pytest.raises(UserError, match=r"pth/n_2_0\.bin: has no partner in .*dumpOutput_device0"):
+        binio.pair_outputs(tmp_path / "dumpOutput_device0", tmp_path / "pth")
+    assert len(binio.pair_outputs(tmp_path / "dumpOutput_device0", tmp_path / "pth", subset=True)) == 2
+
+
 def test_read_array_size_errors_name_file_and_expectation(tmp_path):
     path = touch(tmp_path / "bad.bin", b"\0" * 12)
     with pytest.raises(UserError, match=r"bad\.bin: 12 bytes, expected 16 bytes for \(4,\) float32"):
@@ -139,10 +201,41 @@ def test_resolve_result_dir(tmp_path):
     assert binio.resolve_result_dir(tmp_path / "old").name == "dumpOutput_device0"
 
     touch(tmp_path / "result" / "bs1" / "x_0.bin")
-    with pytest.raises(UserError, match=r"result: no \.bin/\.npy outputs here.*did you mean .*bs1"):
+    with pytest.raises(UserError, match=r"result: no \.bin/\.npy/\.txt outputs here.*did you mean .*bs1"):
         binio.resolve_result_dir(tmp_path / "result")
     with pytest.raises(UserError, match=r"nowhere: no such folder"):
         binio.resolve_result_dir(tmp_path / "nowhere")
+
+
+def test_resolve_result_dir_finds_msame_runs_by_parsed_time(tmp_path, capsys):
+    import os
+    import time
+
+    out = tmp_path / "out"
+    # string order would pick 2021118 (Nov 8 or Jan 18); 20211110 (10 Nov) and 2021119_9 are later than both
+    for name in ["2021118_17_5_9_123456", "2021119_9_0_0_1", "2021119_10_0_0_2", "20211110_1_2_3_4"]:
+        touch(out / name / "0_output_0.txt", b"0 ")
+    now = time.mktime((2021, 11, 20, 0, 0, 0, 0, 0, -1))
+    for d in out.iterdir():
+        os.utime(d, (now, now))  # a November run: 2021118 reads as 8 Nov, 2021119 as 9 Nov
+    assert binio.resolve_result_dir(out).name == "20211110_1_2_3_4"
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"note: using {out / '20211110_1_2_3_4'} (the newest of 4 timestamped runs)"]
+    (out / "20211110_1_2_3_4" / "0_output_0.txt").unlink()
+    (out / "20211110_1_2_3_4").rmdir()
+    assert binio.resolve_result_dir(out).name == "2021119_10_0_0_2"  # hour 10 after hour 9, unpadded
+
+
+def test_resolve_result_dir_falls_back_from_a_missing_dump_folder(tmp_path, capsys):
+    touch(tmp_path / "result" / "2022_12_17-07_37_18" / "noise_0000_0.bin")
+    touch(tmp_path / "result" / "2022_12_17-07_37_18_summary.json")
+    chosen = binio.resolve_result_dir(tmp_path / "result" / "dumpOutput_device0")
+    assert chosen == tmp_path / "result" / "2022_12_17-07_37_18"
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "dumpOutput_device0 does not exist" in err[0] and str(chosen) in err[0]
+    with pytest.raises(UserError, match=r"empty/dumpOutput_device0: no such folder, and no run folder"):
+        (tmp_path / "empty").mkdir()
+        binio.resolve_result_dir(tmp_path / "empty" / "dumpOutput_device0")
 
 
 def test_atomic_dir_replaces_a_previous_run_as_a_whole(tmp_path):

@@ -176,3 +176,26 @@ def test_compare_upstream(tmp_path, capsys):
     upstream.write_text(upstream.read_text().replace("nn.Tanh()", "nn.Hardtanh()"))
     with pytest.raises(CheckFailed, match=r"outputs differ from upstream by 0\.\d+ \(max abs\), tolerance 1e-05"):
         dcgan_compare_upstream.main(["--upstream", str(root), "--num", "8"])
+
+
+def test_accuracy_reads_every_tools_output_layout(chain_run, tmp_path):
+    """The same outputs as ais_bench NPY/TXT, msame TXT in its timestamp folder and the benchmark tool's
+    dumpOutput_device0/<stem>_1.bin: each pairs with pth_result/<stem>_0.bin and gives the same verdict."""
+    folder, _, _ = chain_run
+    outputs = binio.output_files(folder / "result" / "bs16")
+    layouts = {"npy": ("npy", "{stem}_0.npy"), "txt": ("txt", "{stem}_0.txt"),
+               "msame": ("msame/2021118_17_5_9_123456", "{stem}_output_0.txt"),
+               "benchmark": ("result/dumpOutput_device0", "{stem}_1.bin")}
+    for name, (where, pattern) in layouts.items():
+        for stem, path in outputs.items():
+            target = tmp_path / where / pattern.format(stem=stem)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            binio.write_array(target, binio.read_array(path, shape=(1, 1, 32, 32)))
+        given = tmp_path / where.split("/")[0]  # the --output folder, as users point at it
+        log = tmp_path / f"{name}.log"
+        assert dcgan_acc_eval.main(["--pth_result_path", str(folder / "pth_result"), "--om_result_path", str(given),
+                                    "--log_save_name", str(log), "--pictures", ""]) == 0
+        report = json.loads(log.with_suffix(".json").read_text())
+        assert report["aggregate"]["count"] == 40, name
+        assert report["passed"] and report["aggregate"]["max_abs"] < 2e-5, name  # TXT adds its 6-decimal rounding
+        assert report["files"][0]["file"] == pattern.format(stem="noise_0000"), name

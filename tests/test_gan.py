@@ -156,8 +156,9 @@ def test_postprocess_names_never_collide(tmp_path):
     assert np.asarray(Image.open(tmp_path / "img" / "119_0.png")).max() == int((19 / 10) / 2 * 255)
 
     (tmp_path / "txt").mkdir()
-    (tmp_path / "txt" / "0_output_0.txt").write_text("0.1 0.2\n")
-    with pytest.raises(UserError, match=r"txt: no \.bin/\.npy outputs here"):
+    (tmp_path / "txt" / "0_output_0.txt").write_text("0.1 0.2\n")  # msame TXT: read, and its size checked
+    with pytest.raises(UserError, match=r"0_output_0\.txt: 2 numbers is not a whole number of samples of "
+                                        r"\(1, 28, 28\) float32 \(784 numbers each\)"):
         GAN_postprocess.main(["--txt_path", str(tmp_path / "txt"), "--infer_results_path", str(tmp_path / "i2")])
 
 

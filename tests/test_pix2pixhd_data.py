@@ -210,3 +210,35 @@ def test_compare_upstream_needs_a_patched_checkout(tmp_path):
     (tmp_path / "options" / "test_options.py").write_text("class TestOptions: pass\n")
     with pytest.raises(UserError, match="pix2pixhd.patch is not applied"):
         pix2pixhd_compare_upstream.main(["--upstream", str(tmp_path)])
+
+
+def test_seed_diffs_apply_to_upstream(tmp_path):
+    """The seed's `patch -p1 < ../pix2pixhd_npu.diff` at 5a2c872 (pix2pixhd.patch is the same file), then
+    pix2pixhd_gpu.diff, on the files they touch, taken from the upstream mirror."""
+    import re
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from chainrun import upstream_mirror
+
+    mirror = upstream_mirror("NVIDIA+pix2pixHD")
+    if not (mirror / "HEAD").exists() or not shutil.which("git") or not shutil.which("patch"):
+        pytest.skip("the pix2pixHD mirror (or git/patch) is not available here")
+    folder = Path(pix2pixhd_data.__file__).resolve().parent
+    npu, gpu = folder / "pix2pixhd_npu.diff", folder / "pix2pixhd_gpu.diff"
+    assert (folder / "pix2pixhd.patch").resolve() == npu.resolve()
+    checkout = tmp_path / "pix2pixHD"
+    for path in sorted(set(re.findall(r"^\+\+\+ b/(\S+)", npu.read_text() + gpu.read_text(), re.M))):
+        text = subprocess.run(["git", f"--git-dir={mirror}", "show", f"5a2c87201c5957e2bf51d79b8acddb9cc1920b26:{path}"],
+                              check=True, capture_output=True).stdout
+        (checkout / path).parent.mkdir(parents=True, exist_ok=True)
+        (checkout / path).write_bytes(text)
+    for diff in (npu, gpu):
+        with open(diff) as handle:
+            subprocess.run(["patch", "-p1", "--forward", "--batch"], stdin=handle, cwd=checkout, check=True,
+                           capture_output=True)
+    options = (checkout / "options" / "test_options.py").read_text()
+    assert "--load_pretrain" in options and "--output_file" in options
+    model = (checkout / "models" / "pix2pixHD_model.py").read_text()
+    assert "torch.cuda.FloatTensor" not in model and "time to generate this image" in model
