@@ -214,23 +214,34 @@ def _draw_header(title, verdict, passed, headline):
 
 
 def _draw_histogram(hist):
+    """The histogram; the marker (threshold) is drawn when it is near the values, else named as off the scale
+    (a float32 run's 1 - cosine of 1e-13 against a threshold at 1e-2 would squeeze every bar into one)."""
     plt = _pyplot()
     values = np.asarray(hist.values, dtype=np.float64)
+    low, high, marker = float(values.min()), float(values.max()), hist.marker
     fig, ax = plt.subplots(figsize=(WIDTH_INCHES, 3.2))
-    log = hist.log and values.size and np.all(values > 0)
+    log = hist.log and bool(np.all(values > 0))
     if log:
-        low, high = values.min(), values.max()
-        if hist.marker is not None and hist.marker > 0:
-            low, high = min(low, hist.marker), max(high, hist.marker)
-        low, high = low / 1.5, high * 1.5
-        bins = np.geomspace(low, high, 31)
+        near = marker is not None and marker > 0 and low / 100 <= marker <= high * 100
+        if near:
+            low, high = min(low, marker), max(high, marker)
+        bins = np.geomspace(low / 1.5, high * 1.5, 31)
         ax.set_xscale("log")
     else:
-        bins = 30 if np.ptp(values) > 0 else 1
+        span = (high - low) or abs(high) or 1.0
+        near = marker is not None and low - 2 * span <= marker <= high + 2 * span
+        if near:
+            low, high = min(low, marker), max(high, marker)
+        bins = np.linspace(low - 0.05 * span, high + 0.05 * span, 31)
     ax.hist(values, bins=bins, color="#4c72b0", edgecolor="white")
-    if hist.marker is not None and (not log or hist.marker > 0):
-        ax.axvline(hist.marker, color="#cf222e", linestyle="--", label=hist.marker_label)
-        ax.legend(loc="upper right")
+    if near:
+        ax.axvline(marker, color="#cf222e", linestyle="--", label=hist.marker_label)
+        ax.legend(loc="best")
+    elif marker is not None:
+        side = "right" if marker > high else "left"
+        ratio = f", {marker / high:.1e} x the largest value" if log and marker > high else ""
+        ax.set_title(f"{hist.marker_label}: off the scale to the {side}{ratio}", loc=side, color="#cf222e",
+                     fontsize=10)
     ax.set_xlabel(hist.xlabel)
     ax.set_ylabel(hist.ylabel)
     ax.grid(axis="y", alpha=0.3)
@@ -377,7 +388,8 @@ def write_report(path, title, verdict, *, passed=None, headline=(), histogram=No
     worst = list(worst)[:MAX_WORST]
     if histogram is not None and len(histogram.values):
         parts.append(_Part(histogram.heading, _draw_histogram(histogram),
-                           f"{len(histogram.values)} values. {histogram.xlabel}."))
+                           f"{len(histogram.values)} {histogram.ylabel}"
+                           + (f"; {histogram.marker_label}." if histogram.marker is not None else ".")))
     if worst:
         parts.append(_Part(f"The {len(worst)} worst files, worst first", _draw_worst(worst, offline_label),
                            f"Each row: the PyTorch output, the {offline_label} output and their absolute "
@@ -469,8 +481,8 @@ def accuracy_report(path, title, per_file, agg, *, metric, threshold, passed, ve
     worst = []
     for figures in worst_files(per_file, key):
         reference, offline = read_pair(figures["file"])
-        caption = (f"{key.replace('_', ' ')} {format_figure(key, figures[key])}, "
-                   f"1-cos {format_figure('one_minus_cosine', figures['one_minus_cosine'])}, "
+        caption = ("" if key == "cosine" else f"{key.replace('_', ' ')} {format_figure(key, figures[key])}, ") + (
+                   f"1 - cosine {format_figure('one_minus_cosine', figures['one_minus_cosine'])}, "
                    f"max |diff| {format_figure('max_abs', figures['max_abs'])}, "
                    f"PSNR {format_figure('psnr', figures['psnr'])}")
         worst.append(WorstFile(figures["file"], caption, reference, offline))
