@@ -24,13 +24,13 @@ from typing import List, Optional, Sequence
 import numpy as np
 from PIL import Image
 
-from common import binio, images
+from common import binio, images, similarity
 from common.cli import UserError
 
 WIDTH_INCHES, DPI = 10.0, 100  # every part of the sheet is 1000 px wide
 MAX_WORST = 12
 PNG_LEVEL = 3  # zlib level: a few % larger than the default 6, several times faster to write
-MAX_TILED = 64  # samples of one batched file shown as a tile
+MAX_TILED = 4  # samples of a batched file drawn in the worst list (its worst ones)
 SUFFIX = "_report.html"
 
 
@@ -160,17 +160,21 @@ def _tile(pictures, padding, pad_value):
 
 
 def _panels(reference, offline):
-    """uint8 pictures of both outputs and the float |difference| heat map (max over channels), each of a
-    batched file tiled (first MAX_TILED samples). Returns (ref, off, diff, shown, total)."""
+    """uint8 pictures of both outputs and the float |difference| heat map (max over channels). Of a batched
+    file, the MAX_TILED samples with the largest 1 - cosine are tiled (so they stay large enough to read).
+    Returns (ref, off, diff, sample indices shown, number of samples)."""
     refs, offs = _samples(reference), _samples(offline)
     total = len(refs)
-    refs, offs = refs[:MAX_TILED], offs[:MAX_TILED]
+    shown = list(range(total))
+    if total > MAX_TILED:
+        badness = [similarity.one_minus_cosine(r, o) for r, o in zip(refs, offs)]
+        shown = sorted(sorted(shown, key=lambda k: -badness[k])[:MAX_TILED])
     diffs = []
-    for r, o in zip(refs, offs):
-        d = np.abs(r.astype(np.float64) - o.astype(np.float64))
+    for k in shown:
+        d = np.abs(refs[k].astype(np.float64) - offs[k].astype(np.float64))
         diffs.append((d.max(axis=0) if d.ndim == 3 else d).astype(np.float32))
-    return (_tile([images.to_uint8(r) for r in refs], 2, 255), _tile([images.to_uint8(o) for o in offs], 2, 255),
-            _tile(diffs, 2, np.nan), len(refs), total)
+    return (_tile([images.to_uint8(refs[k]) for k in shown], 2, 255),
+            _tile([images.to_uint8(offs[k]) for k in shown], 2, 255), _tile(diffs, 2, np.nan), shown, total)
 
 
 def _fit(picture, width, height):
@@ -220,18 +224,19 @@ def _draw_histogram(hist):
     values = np.asarray(hist.values, dtype=np.float64)
     low, high, marker = float(values.min()), float(values.max()), hist.marker
     fig, ax = plt.subplots(figsize=(WIDTH_INCHES, 3.2))
-    log = hist.log and bool(np.all(values > 0))
-    if log:
+    positive = hist.log and bool(np.all(values > 0))
+    if positive:
         near = marker is not None and marker > 0 and low / 100 <= marker <= high * 100
-        if near:
-            low, high = min(low, marker), max(high, marker)
-        bins = np.geomspace(low / 1.5, high * 1.5, 31)
+    else:
+        near = marker is not None and low - 2 * ((high - low) or 1.0) <= marker <= high + 2 * ((high - low) or 1.0)
+    if near:
+        low, high = min(low, marker), max(high, marker)
+    log = positive and high / low >= 10  # a narrower spread reads better on a linear axis
+    if log:
+        bins = np.geomspace(low / 1.2, high * 1.2, 31)
         ax.set_xscale("log")
     else:
         span = (high - low) or abs(high) or 1.0
-        near = marker is not None and low - 2 * span <= marker <= high + 2 * span
-        if near:
-            low, high = min(low, marker), max(high, marker)
         bins = np.linspace(low - 0.05 * span, high + 0.05 * span, 31)
     ax.hist(values, bins=bins, color="#4c72b0", edgecolor="white")
     if near:
@@ -239,10 +244,10 @@ def _draw_histogram(hist):
         ax.legend(loc="best")
     elif marker is not None:
         side = "right" if marker > high else "left"
-        ratio = f", {marker / high:.1e} x the largest value" if log and marker > high else ""
+        ratio = f", {marker / high:.1e} x the largest value" if positive and marker > high else ""
         ax.set_title(f"{hist.marker_label}: off the scale to the {side}{ratio}", loc=side, color="#cf222e",
                      fontsize=10)
-    ax.set_xlabel(hist.xlabel)
+    ax.set_xlabel(hist.xlabel + (" (log scale)" if log else ""))
     ax.set_ylabel(hist.ylabel)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
@@ -268,8 +273,8 @@ def _draw_worst(worst, offline_label):
     fig = plt.figure(figsize=(WIDTH_INCHES, height / DPI))
     top = height - 5
     for k, (item, pictures, vmax, shown, total) in enumerate(rows):
-        batch = (f"  (first {shown} of {total} samples)" if total > shown
-                 else (f"  ({total} samples)" if total > 1 else ""))
+        batch = (f"  (its {len(shown)} worst of {total} samples: {', '.join(map(str, shown))})"
+                 if total > len(shown) else (f"  ({total} samples)" if total > 1 else ""))
         fig.text(margin / width, (top - label_h / 2) / height, f"{k + 1}. {item.name}  —  {item.caption}{batch}",
                  fontsize=11, weight="bold", va="center")
         h = pictures[0].shape[0]
@@ -473,7 +478,7 @@ def accuracy_report(path, title, per_file, agg, *, metric, threshold, passed, ve
     if "cosine" in key:
         one_minus = (np.array([f["one_minus_cosine"] for f in per_file]) if key == "cosine"
                      else np.maximum(1.0 - values, 0.0))
-        histogram = Histogram(one_minus, f"1 - {key.replace('_', ' ')} per file, log scale: further right is worse",
+        histogram = Histogram(one_minus, f"1 - {key.replace('_', ' ')} per file: further right is worse",
                               marker=1.0 - threshold,
                               marker_label=f"threshold: {metric} {threshold} (1 - cos = {1.0 - threshold:.3g})", log=True)
     else:
