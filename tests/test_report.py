@@ -184,3 +184,15 @@ def test_write_report_writes_both_or_neither(tmp_path):
     check_report_file(target)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x_report.html", "x_report.png"]
     assert report.default_path("a/b/acc_bs16.log") == Path("a/b/acc_bs16_report.html")
+
+
+def test_a_batched_file_shows_its_worst_samples():
+    rng = np.random.default_rng(0)
+    reference = np.tanh(rng.standard_normal((10, 1, 6, 6))).astype(np.float32)
+    offline = reference.copy()
+    for k, size in ((7, 0.3), (2, 0.2), (9, 0.1), (0, 0.05), (4, 0.01)):
+        offline[k] += size * rng.standard_normal((1, 6, 6)).astype(np.float32)
+    ref, off, diff, shown, total = report._panels(reference, offline)
+    assert shown == [0, 2, 7, 9] and total == 10
+    assert ref.shape == off.shape == diff.shape == (18, 18)  # 2 x 2 tiles of 6 x 6, 2 pixels around each
+    assert np.nanmax(diff) == pytest.approx(np.abs(offline[[0, 2, 7, 9]] - reference[[0, 2, 7, 9]]).max())
