@@ -298,7 +298,7 @@ def _draw_sample(pictures):
     """The sample grid, scaled up by a whole factor (nearest-neighbour) to at most the sheet's width."""
     sheet = images.grid(pictures, nrow=min(8, len(pictures)), padding=2, pad_value=255)
     width = int(WIDTH_INCHES * DPI)
-    fitted = _fit(sheet, width - 20, 1200)
+    fitted = _fit(sheet, width - 20, 640)
     canvas = Image.new("RGB", (width, fitted.shape[0] + 20), "white")
     canvas.paste(Image.fromarray(fitted).convert("RGB"), ((width - fitted.shape[1]) // 2, 10))
     buffer = io.BytesIO()
@@ -336,8 +336,7 @@ def _table_html(table):
         cells = "".join(f'<td class="{"num" if j else "name"}">{html.escape(str(v))}</td>' for j, v in enumerate(row))
         body.append(f"<tr>{cells}</tr>")
     ident = f' id="{html.escape(table.id)}"' if table.id else ""
-    caption = f'<p class="caption">{html.escape(table.caption)}</p>' if table.caption else ""
-    return f"{caption}<table{ident}><tr>{head}</tr>{''.join(body)}</table>"
+    return f"<table{ident}><tr>{head}</tr>{''.join(body)}</table>"
 
 
 def _html(title, verdict, passed, headline, parts, notes):
@@ -354,7 +353,10 @@ def _html(title, verdict, passed, headline, parts, notes):
             out.append(f'<p class="caption">{html.escape(part.caption)}</p>')
         if part.png:
             out.append(_img(part.png, part.heading))
-        out.extend(_table_html(t) for t in part.tables)
+        for table in part.tables:  # under a picture, a table says what it is; alone, the heading does
+            if part.png and table.caption:
+                out.append(f'<p class="caption">{html.escape(table.caption)}</p>')
+            out.append(_table_html(table))
     if notes:
         out.append("<h2>Files</h2>")
         out.append(f'<p class="notes">{html.escape(chr(10).join(notes))}</p>')
@@ -377,11 +379,13 @@ def _sheet(pngs):
 
 
 def write_report(path, title, verdict, *, passed=None, headline=(), histogram=None, worst=(), offline_label="offline",
-                 sample=(), sample_caption="", tables=(), notes=()):
+                 worst_heading="The worst files, worst first", worst_table=None, sample=(), sample_caption="", tables=(),
+                 notes=()):
     """Write the report as `path` (.html) and the PNG sheet beside it (same name, .png): both or neither.
 
     headline: [(label, text)] shown under the verdict (texts formatted with format_figure). histogram: a
-    Histogram of the per-file figure. worst: WorstFile list, worst first (the first MAX_WORST are drawn).
+    Histogram of the per-file figure. worst: WorstFile list, worst first (the first MAX_WORST are drawn), under
+    `worst_heading`, followed in the HTML by `worst_table` (a Table of their figures).
     sample: uint8 pictures (H, W) or (H, W, 3) of the same shape, tiled as a grid. tables: more Tables (in the
     HTML; the PNG holds the charts). notes: lines naming the inputs and the other outputs.
     Returns (html path, png path).
@@ -396,15 +400,16 @@ def write_report(path, title, verdict, *, passed=None, headline=(), histogram=No
                            f"{len(histogram.values)} {histogram.ylabel}"
                            + (f"; {histogram.marker_label}." if histogram.marker is not None else ".")))
     if worst:
-        parts.append(_Part(f"The {len(worst)} worst files, worst first", _draw_worst(worst, offline_label),
+        parts.append(_Part(worst_heading, _draw_worst(worst, offline_label),
                            f"Each row: the PyTorch output, the {offline_label} output and their absolute "
                            "difference as a "
                            "heat map (largest over the colour channels), with its colour scale in output units "
-                           "(outputs span [-1, 1]). Small images are scaled up with nearest-neighbour."))
+                           "(outputs span [-1, 1]). Small images are scaled up with nearest-neighbour.",
+                           [worst_table] if worst_table else []))
     if sample:
         parts.append(_Part("A sample of the outputs", _draw_sample(list(sample)), sample_caption))
     for table in tables:
-        parts.append(_Part(table.caption or "Table", b"", "", [table]))
+        parts.append(_Part(table.caption or "Table", b"", "", [table]))  # the caption is the heading
     pngs = [_draw_header(title, verdict, passed, headline)]
     for part in parts:
         if part.png:
@@ -505,8 +510,12 @@ def accuracy_report(path, title, per_file, agg, *, metric, threshold, passed, ve
                   [[f["file"], format_figure(key, f[key]), format_figure("one_minus_cosine", f["one_minus_cosine"]),
                     format_figure("max_abs", f["max_abs"]), format_figure("psnr", f["psnr"])]
                    for f in worst_files(per_file, key)],
-                  caption=f"Worst files by {key}, lowest first (all {len(per_file)} in the JSON)", id="worst")
+                  caption=f"Their figures ({key} lowest first; all {len(per_file)} files in the JSON)", id="worst")
     return write_report(path, title, verdict, passed=passed, headline=headline_figures(agg, extra),
                         histogram=histogram, worst=worst, offline_label=label, sample=sample,
-                        sample_caption=f"The offline outputs of the first files ({len(sample)} images), "
-                                       f"mapped [-1, 1] -> [0, 255].", tables=[table], notes=notes)
+                        worst_heading=("The only file" if len(per_file) == 1 else
+                                       f"All {len(per_file)} files, worst first" if len(worst) == len(per_file) else
+                                       f"The {len(worst)} worst of {len(per_file)} files, worst first"),
+                        sample_caption=f"The offline outputs of the first files ({len(sample)} "
+                                       f"image{'s' if len(sample) > 1 else ''}), mapped [-1, 1] -> [0, 255].",
+                        worst_table=table, notes=notes)
