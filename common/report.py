@@ -221,6 +221,8 @@ def _draw_histogram(hist):
     """The histogram; the marker (threshold) is drawn when it is near the values, else named as off the scale
     (a float32 run's 1 - cosine of 1e-13 against a threshold at 1e-2 would squeeze every bar into one)."""
     plt = _pyplot()
+    from matplotlib import ticker
+
     values = np.asarray(hist.values, dtype=np.float64)
     low, high, marker = float(values.min()), float(values.max()), hist.marker
     fig, ax = plt.subplots(figsize=(WIDTH_INCHES, 3.2))
@@ -249,6 +251,7 @@ def _draw_histogram(hist):
                      fontsize=10)
     ax.set_xlabel(hist.xlabel + (" (log scale)" if log else ""))
     ax.set_ylabel(hist.ylabel)
+    ax.yaxis.set_major_locator(ticker.MaxNLocator(integer=True))  # counts
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return _figure_png(fig)
