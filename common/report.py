@@ -9,6 +9,9 @@ offline; the PNG sheet holds the same content for terminals and issue comments. 
                         worst=[WorstFile("noise_7_0.bin", "cosine 0.999999990", reference, offline)],
                         offline_label="offline (onnxruntime 1.20 CPUExecutionProvider)", sample=[...])
 
+A paired PyTorch-vs-offline check calls accuracy_report (common.accuracy does, for every --report); other
+checks (IS/FID, the precision preview) call write_report with their own headline, Histogram and Tables.
+
 Charts are matplotlib (Agg backend, imported only when a report is drawn); small images are scaled up with
 nearest-neighbour so that pixels stay pixels; the |difference| panel is a heat map with its own colour bar in
 output units. format_figure is the one formatting rule for the figures a report and a test compare.
