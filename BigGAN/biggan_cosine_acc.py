@@ -13,7 +13,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
 
 import biggan_model
-from common import accuracy, cli
+from common import accuracy, cli, report
 
 
 def build_parser():
@@ -24,6 +24,7 @@ def build_parser():
     p.add_argument("--log", default="./biggan_cosine_acc.log", help="per-file log")
     p.add_argument("--json", default="./biggan_cosine_acc.json", help="results as JSON")
     p.add_argument("--pictures", default="./compare", help="folder for reference | offline | difference pictures")
+    report.add_options(p)
     return p
 
 
@@ -31,7 +32,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     accuracy.check_against_reference(args.reference, args.result_path, biggan_model.OUTPUT_SHAPE,
                                      threshold=args.threshold, log_path=args.log, json_path=args.json,
-                                     pictures_dir=args.pictures, reference_subset=True)
+                                     pictures_dir=args.pictures, reference_subset=True,
+                                     report_path=report.target(args, args.log), title="BigGAN: PyTorch vs offline")
     return 0
 
 

@@ -7,7 +7,8 @@ of biggan_preprocess.py (gen_y.npz, key 'y'; only their count is checked), runs 
 with the weights of --inception-weights (never downloaded) and compares the pool features with
 <dataset>_inception_moments.npz. FID is exact (float64, see common/metrics.py). The numbers are BigGAN-PyTorch's
 "PYTORCH UNOFFICIAL" ones: not comparable with TF-Inception IS/FID. Prints the original's result line and
-writes it to a log and a JSON file.
+writes it to a log and a JSON file, and a report (HTML and PNG) of the scores per split and a grid of the first
+images.
 """
 import os
 import sys
@@ -17,7 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 import numpy as np
 
-from common import binio, cli, metrics
+from common import binio, cli, images, metrics, report
 from common.cli import UserError
 
 
@@ -37,6 +38,7 @@ def build_parser():
     p.add_argument("--inception-batch", type=int, default=50, help="images per Inception forward pass")
     p.add_argument("--log", default=None, help="result log (default ./biggan_acc_eval_bs<B>.log)")
     p.add_argument("--json", default=None, help="results as JSON (default ./biggan_acc_eval_bs<B>.json)")
+    report.add_options(p)
     return p
 
 
@@ -54,6 +56,28 @@ def check_images(path, labels_path, wanted):
     return shape[0]
 
 
+def write_report(path, args, count, is_mean, is_std, fid, split_scores, images_path, notes):
+    """Scores, their spread over the splits and a grid of the first images (no threshold: IS/FID are read
+    against the paper's figures, not judged here)."""
+    size = count // args.num_splits
+    grid = [images.to_uint8(x) for batch in binio.iter_npz_batches(images_path, "x", 64, limit=min(count, 64))
+            for x in batch]
+    report.write_report(
+        path, "BigGAN: Inception Score and FID",
+        f"IS {report.format_figure('is', is_mean)} +/- {report.format_figure('is', is_std)}, "
+        f"FID {report.format_figure('fid', fid)} over {count} images (PYTORCH UNOFFICIAL; no threshold)",
+        headline=[("Inception Score", f"{report.format_figure('is', is_mean)} +/- {report.format_figure('is', is_std)}"),
+                  ("FID", report.format_figure("fid", fid)), ("images", str(count)),
+                  ("splits", f"{args.num_splits} of about {size} images")],
+        histogram=report.Histogram(split_scores, f"Inception Score per split ({args.num_splits} splits)",
+                                   heading="Per-split figure", ylabel="splits"),
+        sample=grid, sample_caption=f"The first {len(grid)} generated images, mapped [-1, 1] -> [0, 255].",
+        tables=[report.Table(["split", "Inception Score"],
+                             [[str(k), report.format_figure("is", s)] for k, s in enumerate(split_scores)],
+                             caption="Inception Score per split", id="splits")],
+        notes=notes)
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.num_splits < 1 or args.inception_batch < 1 or args.num_inception_images < args.num_splits:
@@ -63,6 +87,7 @@ def main(argv=None):
     moments_path = args.moments or f"./{args.dataset}_inception_moments.npz"
     log_path = args.log or f"./biggan_acc_eval_bs{args.batch_size}.log"
     json_path = args.json or f"./biggan_acc_eval_bs{args.batch_size}.json"
+    report_path = report.target(args, log_path)
     count = args.num_inception_images
     available = check_images(images_path, args.gen_y, count)
     mu_ref, sigma_ref = metrics.load_moments(moments_path)
@@ -78,20 +103,26 @@ def main(argv=None):
     if pool.shape[1] != mu_ref.size:
         raise UserError(f"{moments_path}: statistics of {mu_ref.size} dimensions, the Inception pool has {pool.shape[1]}")
     is_mean, is_std = metrics.inception_score(logits, args.num_splits)
+    split_scores = metrics.inception_split_scores(logits, args.num_splits)
     fid = metrics.fid_from_features(pool, mu_ref, sigma_ref, details=True)
     seconds = time.perf_counter() - start
     line = (f"Noise variance {1.0:3.3f}, over {count} images, PYTORCH UNOFFICIAL Inception Score is "
             f"{is_mean:3.3f} +/- {is_std:3.3f}, PYTORCH UNOFFICIAL FID is {fid['fid']:5.4f}")
     print(line)
+    if report_path is not None:
+        write_report(report_path, args, count, is_mean, is_std, fid["fid"], split_scores, images_path,
+                     [f"images:  {images_path}", f"moments: {moments_path}",
+                      f"Inception weights: {args.inception_weights}", f"log: {log_path}", f"JSON: {json_path}"])
     binio.write_text(log_path, line + "\n")
     binio.write_json(json_path, {
         "is_mean": is_mean, "is_std": is_std, "fid": fid["fid"], "num_images": count, "images_available": available,
         "num_splits": args.num_splits, "images": images_path, "labels": args.gen_y, "moments": moments_path,
         "inception_weights": args.inception_weights, "fid_details": fid, "seconds": seconds,
+        "is_splits": split_scores, "report": None if report_path is None else str(report_path),
         "inception": "torchvision inception_v3, (x+1)/2, ImageNet mean/std, bilinear 299 align_corners=True, "
                      "2048-d pool, 1000-way logits with bias (BigGAN-PyTorch's PYTORCH UNOFFICIAL metrics)",
     })
-    print(f"written: {log_path}, {json_path}")
+    print(f"written: {log_path}, {json_path}" + (f", {report_path} (and .png)" if report_path else ""))
     return 0
 
 

@@ -78,4 +78,5 @@ def summarize(folder, params):
             "inception_score": f"{scores['is_mean']:.3f} +/- {scores['is_std']:.3f}"
                                + (" (MEANINGLESS: random Inception)" if meaningless else ""),
             "fid": f"{scores['fid']:.4f}" + (" (MEANINGLESS: random Inception, synthetic moments)"
-                                             if meaningless else "")}
+                                             if meaningless else ""),
+            "report": str(folder / cosine["report"]), "is_fid_report": str(folder / scores["report"])}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
 
-from common import accuracy, binio, cli
+from common import accuracy, binio, cli, report
 from cyclegan_model import SAMPLE_SHAPE
 
 METRICS = {"cosine": "mean_cosine", "pixel_cosine": "mean_pixel_cosine", "min_cosine": "min_cosine"}
@@ -45,6 +45,7 @@ def build_parser():
                    help="lowest accepted --metric (0.99 is the bar for float16 NPU builds)")
     p.add_argument("--out_dir", default="./acc_result/", help="folder for the log, the JSON and the pictures")
     p.add_argument("--pictures", type=int, default=4, help="number of side-by-side comparison pictures")
+    report.add_options(p)
     return p
 
 
@@ -53,11 +54,13 @@ def main(argv=None):
     offline = binio.resolve_result_dir(args.offline)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    log = out / f"{offline.name}.log"
     accuracy.check_against_reference(
         args.reference, offline, SAMPLE_SHAPE, threshold=args.threshold, metric=METRICS[args.metric],
-        log_path=out / f"{offline.name}.log", json_path=out / f"{offline.name}.json", line=line,
+        log_path=log, json_path=out / f"{offline.name}.json", line=line,
         summary_line=summary_line, pixel_axis=1, n_pictures=args.pictures,
-        pictures_dir=out / f"{offline.name}_compare" if args.pictures else None)
+        pictures_dir=out / f"{offline.name}_compare" if args.pictures else None,
+        report_path=report.target(args, log), title=f"CycleGAN {offline.name}: PyTorch vs offline")
     return 0
 
 

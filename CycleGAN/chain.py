@@ -63,12 +63,14 @@ def summarize(folder, params):
     results = {}
     for side in _SIDES:
         run = f"{side}bs{params['bs']}"
-        agg = json.loads((folder / "acc_result" / f"{run}.json").read_text())["aggregate"]
+        saved = json.loads((folder / "acc_result" / f"{run}.json").read_text())
+        agg = saved["aggregate"]
         perf = json.loads((folder / "result" / f"{run}_summary.json").read_text())
         results[side] = {"cosine": agg["mean_cosine"], "pixel_cosine": agg["mean_pixel_cosine"],
                          "psnr": agg["psnr"], "throughput": perf["throughput"],
                          "images": len([p for p in (folder / "bin2imgfile" / f"test{side}").glob("*.png")
-                                        if p.name != "grid.png"])}
+                                        if p.name != "grid.png"]),
+                         "report": str(folder / saved["report"])}
     return {"cosine": sum(r["cosine"] for r in results.values()) / len(results),
             "images": sum(r["images"] for r in results.values()),
             "throughput": results["A"]["throughput"],

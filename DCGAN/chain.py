@@ -32,10 +32,11 @@ def prepare(folder, params, checkpoint):
 
 def summarize(folder, params):
     folder = Path(folder)
-    acc = json.loads((folder / f"dcgan_acc_eval_bs{params['bs']}.json").read_text())["aggregate"]
+    saved = json.loads((folder / f"dcgan_acc_eval_bs{params['bs']}.json").read_text())
+    acc = saved["aggregate"]
     perf = json.loads((folder / "result" / f"perf_bs{params['bs']}_summary.json").read_text())
     grid = folder / "postprocess_img" / "grid.png"
     return {"cosine": acc["mean_cosine"], "min_cosine": acc["min_cosine"], "max_abs": acc["max_abs"],
             "images": len(list((folder / "postprocess_img").glob("noise_*.png"))),
             "grid": str(grid) if grid.is_file() else None,
-            "throughput": perf["throughput"], "batchsize": params["bs"]}
+            "throughput": perf["throughput"], "batchsize": params["bs"], "report": str(folder / saved["report"])}

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
 
-from common import accuracy, cli
+from common import accuracy, cli, report
 from dcgan_model import IMAGE_SHAPE
 
 
@@ -47,12 +47,15 @@ def main(argv=None):
                    help="lowest accepted mean cosine (0.99: float16 NPU builds; float32 ONNX Runtime reaches 0.9999)")
     p.add_argument("--pictures", default="./acc_compare/",
                    help="folder for reference | offline | difference pictures of the first files ('' for none)")
+    report.add_options(p)
     args = p.parse_args(argv)
     json_path = args.json or str(Path(args.log_save_name).with_suffix(".json"))
     accuracy.check_against_reference(args.pth_result_path, args.om_result_path, IMAGE_SHAPE,
                                      threshold=args.threshold, log_path=args.log_save_name, json_path=json_path,
                                      line=file_line, summary_line=result_lines, pictures_dir=args.pictures or None,
-                                     extra=lambda agg: {"acc": 100 * (agg["mean_cosine"] + 1) / 2})
+                                     extra=lambda agg: {"acc": 100 * (agg["mean_cosine"] + 1) / 2},
+                                     report_path=report.target(args, args.log_save_name),
+                                     title="DCGAN: PyTorch vs offline")
     return 0
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
 
-from common import accuracy, cli
+from common import accuracy, cli, report
 from GAN_model import IMAGE_SHAPE
 
 
@@ -30,11 +30,14 @@ def main(argv=None):
                    help="lowest accepted mean cosine (0.99: float16 NPU builds; float32 ONNX Runtime reaches 0.9999)")
     p.add_argument("--pictures", default="./acc_compare",
                    help="folder for reference | offline | difference pictures of the first files ('' for none)")
+    report.add_options(p)
     args = p.parse_args(argv)
     json_path = args.json or str(Path(args.log_save_name).with_suffix(".json"))
     accuracy.check_against_reference(args.pth_result_path, args.om_result_path, IMAGE_SHAPE,
                                      threshold=args.threshold, log_path=args.log_save_name, json_path=json_path,
-                                     pictures_dir=args.pictures or None)
+                                     pictures_dir=args.pictures or None,
+                                     report_path=report.target(args, args.log_save_name),
+                                     title="GAN: PyTorch vs offline")
     return 0
 
 

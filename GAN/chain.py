@@ -32,11 +32,12 @@ def prepare(folder, params, checkpoint):
 
 def summarize(folder, params):
     folder = Path(folder)
-    acc = json.loads((folder / f"GAN_eval_acc_bs{params['bs']}.json").read_text())["aggregate"]
+    saved = json.loads((folder / f"GAN_eval_acc_bs{params['bs']}.json").read_text())
+    acc = saved["aggregate"]
     perf = json.loads((folder / "result" / f"perf_bs{params['bs']}_summary.json").read_text())
     pictures = sorted((folder / "genimg").glob("*.png"))
     grids = [p for p in pictures if p.name.endswith("grid.png")]
     return {"cosine": acc["mean_cosine"], "min_cosine": acc["min_cosine"], "max_abs": acc["max_abs"],
             "images": len(pictures) - len(grids), "grids": len(grids),
             "online_pictures": len(list((folder / "images").glob("*.png"))),
-            "throughput": perf["throughput"], "batchsize": params["bs"]}
+            "throughput": perf["throughput"], "batchsize": params["bs"], "report": str(folder / saved["report"])}

@@ -48,4 +48,5 @@ def summarize(folder, params):
             "max_abs": acc["aggregate"]["max_abs"],
             "psnr": acc["aggregate"]["psnr"],
             "images": len(pictures),
-            "throughput": perf["throughput"]}
+            "throughput": perf["throughput"],
+            "report": str(folder / acc["report"])}

@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 import numpy as np
 
-from common import accuracy, cli, reference
+from common import accuracy, cli, reference, report
 from common.cli import UserError
 import pix2pixhd_model as p2p
 
@@ -54,6 +54,7 @@ def build_parser():
     p.add_argument("--json", default="pix2pixhd_acc.json", help="all figures as JSON")
     p.add_argument("--pictures", default="./acc_compare", help="folder for reference | offline | difference pictures")
     p.add_argument("--n_pictures", type=int, default=4, help="number of comparison pictures")
+    report.add_options(p)
     return p
 
 
@@ -66,6 +67,7 @@ def main(argv=None):
                         f"(the --compact model's label_map and edge_map)")
     if args.num is not None and args.num < 1:
         raise UserError(f"--num {args.num}: expected a positive number of images")
+    report_path = report.target(args, args.log)
     compact = len(input_dirs) == 2
     size = (args.height, args.width)
     model = p2p.load_generator(args.load_pretrain, args.which_epoch, compact=compact)
@@ -80,7 +82,8 @@ def main(argv=None):
     accuracy.check_against_reference(
         args.pth_result, args.result, (p2p.OUTPUT_NC, *size), threshold=args.threshold, log_path=args.log,
         json_path=args.json, line=image_line, summary_line=summary_line, pictures_dir=args.pictures,
-        n_pictures=args.n_pictures, reference_subset=args.num is not None, extra=extra)
+        n_pictures=args.n_pictures, reference_subset=args.num is not None, extra=extra,
+        report_path=report_path, title="Pix2pixHD: PyTorch vs offline")
     return 0
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from common import binio, images, similarity
+from common import binio, images, report, similarity
 from common.cli import CheckFailed
 
 DEFAULT_THRESHOLD = 0.99
@@ -24,7 +24,7 @@ def default_line(figures):
 def check_against_reference(reference_dir, offline_dir, sample_shape, *, threshold=DEFAULT_THRESHOLD,
                             metric="mean_cosine", log_path=None, json_path=None, line=default_line,
                             summary_line=None, pixel_axis=None, pictures_dir=None, n_pictures=4, extra=None,
-                            reference_subset=False):
+                            reference_subset=False, report_path=None, title=None):
     """Compare `offline_dir` with `reference_dir` file by file and write the report.
 
     sample_shape: shape of one sample (files may hold several). metric: the aggregate figure the verdict
@@ -33,7 +33,8 @@ def check_against_reference(reference_dir, offline_dir, sample_shape, *, thresho
     of the first `n_pictures` files there. extra: more fields for the JSON, or a callable making them from the
     aggregate figures (e.g. DCGAN's acc = 100 * (cos + 1) / 2). reference_subset: the reference covers only the
     first files of a large offline run (every reference file still needs its offline partner); the report
-    says how many of the offline files were checked.
+    says how many of the offline files were checked. report_path: write the HTML report there (and its PNG
+    sheet beside it, see common.report) under `title`.
     Returns the aggregate figures; raises CheckFailed when the metric is below `threshold`.
     """
     offline_dir = binio.resolve_result_dir(offline_dir)
@@ -62,6 +63,19 @@ def check_against_reference(reference_dir, offline_dir, sample_shape, *, thresho
             images.save_image(target, picture)
             pictures.append(str(target))
 
+    extra = extra(agg) if callable(extra) else (extra or {})
+    if report_path is not None:
+        def read_pair(name):  # files paired by name above: the same name in both folders
+            return (binio.read_array(Path(reference_dir) / name, shape=shape),
+                    binio.read_array(offline_dir / name, shape=shape))
+
+        report.accuracy_report(
+            report_path, title or f"{offline_dir.name}: PyTorch vs offline", per_file, agg, metric=metric,
+            threshold=threshold, passed=passed, verdict=verdict, read_pair=read_pair,
+            label=report.offline_label(offline_dir), extra=extra,
+            notes=[f"reference: {reference_dir}", f"offline:   {offline_dir}", f"log:       {log_path}",
+                   f"JSON:      {json_path}"])
+
     if log_path is not None:
         text = "\n".join([*(line(f) for f in per_file), final, verdict]) + "\n"
         binio.write_text(log_path, text)
@@ -69,14 +83,14 @@ def check_against_reference(reference_dir, offline_dir, sample_shape, *, thresho
         binio.write_json(json_path, {"reference": str(reference_dir), "offline": str(offline_dir),
                                      "metric": metric, "threshold": threshold, "passed": passed,
                                      "aggregate": agg, "pictures": pictures,
-                                     **(extra(agg) if callable(extra) else (extra or {})),
+                                     "report": None if report_path is None else str(report_path), **extra,
                                      "files": per_file})
     print(final)
     if pictures:
         print(f"comparison pictures: {Path(pictures_dir)}")
-    for path in (log_path, json_path):
+    for path in (log_path, json_path, report_path):
         if path is not None:
-            print(f"written: {path}")
+            print(f"written: {path}" + (f" (and {report.png_path(path).name})" if path is report_path else ""))
     if not passed:
         raise CheckFailed(verdict)
     print(verdict)

@@ -15,7 +15,8 @@ A model registers its chain in `<Model>/chain.py`:
     DRIVER_PARAMS     the values the driver uses by default (cheaper where the README's are slow)
     STEPS             [(name, command template)], templates formatted with the params
     prepare(folder, params, checkpoint)  -> notes: weights (random if checkpoint is None), data
-    summarize(folder, params)            -> {figure: value} read from the files the steps wrote
+    summarize(folder, params)            -> {figure: value} read from the files the steps wrote; the paths
+                                            of the accuracy reports under keys ending in "report"
 Every STEPS command formatted with README_PARAMS must appear verbatim in `<Model>/README.md`
 (readme_drift checks it, and the tests run it for every model).
 """
@@ -150,6 +151,17 @@ def run_step(index, total, name, command, cwd, log):
     return proc.returncode, seconds
 
 
+def report_paths(results):
+    """The accuracy reports a chain's summary names (keys ending in 'report', nested dicts included)."""
+    found = []
+    for key, value in results.items():
+        if isinstance(value, dict):
+            found += report_paths(value)
+        elif key.endswith("report") and value:
+            found.append(str(value))
+    return found
+
+
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0], prog="driver.py")
     p.add_argument("model", nargs="?", default="DCGAN", help="model folder name (or path to a folder with chain.py)")
@@ -217,6 +229,11 @@ def main(argv=None):
         print(f"  {record['step']:<14} {record['seconds']:8.1f} s")
     for key, value in results.items():
         print(f"  {key}: {json.dumps(value) if isinstance(value, (dict, list)) else value}")
+    reports = report_paths(results)
+    if reports:
+        print("  reports (open in a browser; the .png beside each is the same sheet):")
+        for path in reports:
+            print(f"    {path}")
     print(f"  written to {workdir / 'driver_summary.json'}")
     return 0
 

@@ -44,7 +44,8 @@ def save_image(path, image):
 
 
 def grid(images, nrow=8, padding=2, pad_value=0):
-    """Tile equally sized uint8 images (HW or HWC) into one contact sheet, `nrow` images per row."""
+    """Tile equally sized images (HW or HWC; uint8, or float with e.g. NaN padding) into one contact sheet,
+    `nrow` images per row."""
     images = [np.asarray(im) for im in images]
     if not images:
         raise ValueError("no images to tile")
@@ -56,7 +57,7 @@ def grid(images, nrow=8, padding=2, pad_value=0):
     ncol = min(nrow, len(images))
     nrows = -(-len(images) // ncol)
     sheet = np.full((nrows * (h + padding) + padding, ncol * (w + padding) + padding, *channels),
-                    pad_value, dtype=np.uint8)
+                    pad_value, dtype=first.dtype)
     for k, im in enumerate(images):
         r, c = divmod(k, ncol)
         y, x = padding + r * (h + padding), padding + c * (w + padding)

@@ -159,7 +159,14 @@ def write_random_inception_weights(path, seed=0):
 # ------------------------------------------------------------------------------------------ Inception Score
 
 def inception_score(logits, splits=10, shuffle_seed=None):
-    """Inception Score (mean, population std over `splits`) from logits (N, C), in float64.
+    """Inception Score (mean, population std over `splits`) from logits (N, C), in float64 (see
+    inception_split_scores)."""
+    scores = inception_split_scores(logits, splits, shuffle_seed)
+    return float(np.mean(scores)), float(np.std(scores))
+
+
+def inception_split_scores(logits, splits=10, shuffle_seed=None):
+    """The Inception Score of each of the `splits` splits of logits (N, C), in float64.
 
     Per split: exp(mean_i KL(p(y|x_i) || p(y))) with p(y) the split's mean prediction. Splits are the slices
     [i*N//splits, (i+1)*N//splits). `shuffle_seed` permutes the samples first (numpy default_rng).
@@ -185,7 +192,7 @@ def inception_score(logits, splits=10, shuffle_seed=None):
         log_marginal = logsumexp(part, axis=0) - math.log(part.shape[0])
         kl = np.sum(np.exp(part) * (part - log_marginal), axis=1)
         scores.append(math.exp(float(np.mean(kl))))
-    return float(np.mean(scores)), float(np.std(scores))
+    return scores
 
 
 # ------------------------------------------------------------------------------------------ moments

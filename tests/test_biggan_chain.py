@@ -21,6 +21,7 @@ import biggan_pth2onnx
 import biggan_pth_result
 import clip_edit
 from chainrun import upstream_mirror
+from test_report import check_accuracy_report, check_report_file
 from common import binio, infer, metrics, onnx_utils, similarity, simplify
 from common.cli import UserError
 
@@ -104,6 +105,12 @@ def test_chain_end_to_end(models, tmp_path, capsys):
     assert line.search(capsys.readouterr().out.splitlines()[-2])
     scores = json.loads((w / "acc.json").read_text())
     assert scores["num_images"] == 4 and scores["fid_details"]["method"] == "low-rank"
+    parsed = check_report_file(w / "acc_report.html")  # the report beside the log: scores, splits, sample
+    headline = dict(parsed.tables["headline"])
+    assert headline["Inception Score"] == f"{scores['is_mean']:.3f} +/- {scores['is_std']:.3f}"
+    assert headline["FID"] == f"{scores['fid']:.4f}"
+    assert [row[1] for row in parsed.tables["splits"][1:]] == [f"{s:.3f}" for s in scores["is_splits"]]
+    assert np.mean(scores["is_splits"]) == pytest.approx(scores["is_mean"], rel=1e-12)
     pool, logits = metrics.inception_features(metrics.InceptionFeatures(inception), [images[:4]], progress=False)
     assert scores["is_mean"] == pytest.approx(metrics.inception_score(logits, 2)[0], rel=1e-6)
     assert scores["fid"] == pytest.approx(metrics.fid_from_features(pool, *metrics.load_moments(w / "moments.npz")),
@@ -116,6 +123,7 @@ def test_chain_end_to_end(models, tmp_path, capsys):
                                    "--log", str(w / "cos.log"), "--json", str(w / "cos.json"),
                                    "--pictures", str(w / "compare")]) == 0
     aggregate = json.loads((w / "cos.json").read_text())["aggregate"]
+    check_accuracy_report(w / "cos_report.html", w / "cos.json")
     assert aggregate["count"] == 2 and aggregate["offline_files"] == 6
     assert aggregate["max_one_minus_cosine"] < 1e-9 and aggregate["max_abs"] < 2e-5
 

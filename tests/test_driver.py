@@ -23,6 +23,8 @@ def test_toy_chain_end_to_end(tmp_path, capsys):
     assert summary["results"]["cosine"] >= 0.9999
     assert summary["results"]["images"] == 10
     assert summary["results"]["throughput"] > 0
+    assert printed.split("reports (open in a browser")[1].split("\n")[1].strip() == summary["results"]["report"]
+    assert Path(summary["results"]["report"]).is_file()
     # the work folder holds the model folder and common/ side by side, as a ModelZoo user copies them
     assert (tmp_path / "work" / "toy_chain" / "toy_acc.json").is_file()
     assert (tmp_path / "work" / "common" / "infer.py").is_file()
@@ -93,3 +95,6 @@ def test_model_chain_runs_as_the_readme_says(model, tmp_path):
     assert results["cosine"] >= 0.9999
     assert results["images"] > 0
     assert results["throughput"] > 0
+    reports = driver.report_paths(results)
+    assert len(reports) == {"BigGAN": 2, "CycleGAN": 2}.get(model, 1)
+    assert all(Path(p).is_file() and Path(p).with_suffix(".png").is_file() for p in reports)

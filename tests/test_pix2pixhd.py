@@ -20,6 +20,7 @@ import pix2pixhd_pth2onnx
 from common import cli, infer, onnx_utils
 from common.cli import UserError
 from pix2pixhd_synthetic import write_cityscapes
+from test_report import check_accuracy_report
 
 H, W = 96, 160
 SIZE = ["--height", str(H), "--width", str(W)]
@@ -77,6 +78,7 @@ def test_end_to_end(work):
     assert report["passed"] and agg["count"] == 2
     assert agg["min_cosine"] > 0.99999 and agg["max_abs"] < 1e-4 and agg["min_psnr"] > 90
     assert len(list((work / "compare").glob("*_compare.png"))) == 2
+    check_accuracy_report(work / "acc_report.html", work / "acc.json")  # the report beside the log
     log = (work / "acc.log").read_text().splitlines()
     assert len(log) == 4 and "cos ==> " in log[0] and "PSNR ==> " in log[0] and log[-1].startswith("PASS")
     # The random weights give pictures far from constant, so the figures above mean something.

@@ -29,4 +29,4 @@ def summarize(folder, params):
     perf = json.loads((folder / "result" / f"bs{params['bs']}_summary.json").read_text())
     return {"cosine": acc["aggregate"]["mean_cosine"],
             "images": len(list((folder / "toy_images").glob("z_*.png"))),
-            "throughput": perf["throughput"]}
+            "throughput": perf["throughput"], "report": str(folder / acc["report"])}

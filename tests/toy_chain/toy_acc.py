@@ -14,7 +14,8 @@ def main(argv=None):
     p.add_argument("--threshold", type=float, default=accuracy.DEFAULT_THRESHOLD, help="lowest mean cosine")
     args = p.parse_args(argv)
     accuracy.check_against_reference(args.reference, args.offline, (1, 4, 4), threshold=args.threshold,
-                                     log_path="toy_acc.log", json_path="toy_acc.json", pictures_dir="compare")
+                                     log_path="toy_acc.log", json_path="toy_acc.json", pictures_dir="compare",
+                                     report_path="toy_acc_report.html")
     count, _ = images.outputs_to_images(args.offline, "toy_images", (1, 4, 4))
     print(f"{count} images in toy_images")
 
