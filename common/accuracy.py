@@ -65,9 +65,9 @@ def check_against_reference(reference_dir, offline_dir, sample_shape, *, thresho
 
     extra = extra(agg) if callable(extra) else (extra or {})
     if report_path is not None:
-        def read_pair(name):  # files paired by name above: the same name in both folders
-            return (binio.read_array(Path(reference_dir) / name, shape=shape),
-                    binio.read_array(offline_dir / name, shape=shape))
+        def read_pair(figures):  # the two files the comparison paired (their names may differ by tool)
+            return (binio.read_array(figures["reference_path"], shape=shape),
+                    binio.read_array(figures["path"], shape=shape))
 
         report.accuracy_report(
             report_path, title or f"{offline_dir.name}: PyTorch vs offline", per_file, agg, metric=metric,

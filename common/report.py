@@ -482,8 +482,9 @@ def headline_figures(agg, extra=None):
 def accuracy_report(path, title, per_file, agg, *, metric, threshold, passed, verdict, read_pair, label="offline",
                     read_sample=None, extra=None, notes=()):
     """The report of a paired PyTorch-vs-offline check (common.accuracy): verdict, headline, histogram of the
-    per-file figure, the worst files drawn from `read_pair(name) -> (reference, offline)`, and a sample grid of
-    the offline outputs of the first files (`read_sample(name)`, default the offline half of read_pair)."""
+    per-file figure, the worst files drawn from `read_pair(figures) -> (reference, offline)` (figures: one entry
+    of `per_file`, naming both paired files), and a sample grid of the offline outputs of the first files
+    (`read_sample(figures)`, default the offline half of read_pair)."""
     key = per_file_key(metric, per_file[0])
     values = np.array([f[key] for f in per_file], dtype=np.float64)
     if "cosine" in key:
@@ -496,16 +497,16 @@ def accuracy_report(path, title, per_file, agg, *, metric, threshold, passed, ve
         histogram = Histogram(values, f"{key} per file", marker=threshold, marker_label=f"threshold {threshold}")
     worst = []
     for figures in worst_files(per_file, key):
-        reference, offline = read_pair(figures["file"])
+        reference, offline = read_pair(figures)
         caption = ("" if key == "cosine" else f"{key.replace('_', ' ')} {format_figure(key, figures[key])}, ") + (
                    f"1 - cosine {format_figure('one_minus_cosine', figures['one_minus_cosine'])}, "
                    f"max |diff| {format_figure('max_abs', figures['max_abs'])}, "
                    f"PSNR {format_figure('psnr', figures['psnr'])}")
         worst.append(WorstFile(figures["file"], caption, reference, offline))
-    read_sample = read_sample or (lambda name: read_pair(name)[1])
+    read_sample = read_sample or (lambda figures: read_pair(figures)[1])
     sample, limit = [], MAX_SAMPLE
     for figures in per_file:
-        for output in _samples(read_sample(figures["file"])):
+        for output in _samples(read_sample(figures)):
             if max(output.shape[-2:]) > 512:
                 limit = 4
             sample.append(images.to_uint8(output))

@@ -20,7 +20,7 @@ import dcgan_acc_eval
 import dcgan_model
 import GAN_eval_acc
 import GAN_model
-from common import binio, cli, report
+from common import accuracy, binio, cli, report
 from common.cli import UserError
 
 
@@ -196,3 +196,18 @@ def test_a_batched_file_shows_its_worst_samples():
     assert shown == [0, 2, 7, 9] and total == 10
     assert ref.shape == off.shape == diff.shape == (18, 18)  # 2 x 2 tiles of 6 x 6, 2 pixels around each
     assert np.nanmax(diff) == pytest.approx(np.abs(offline[[0, 2, 7, 9]] - reference[[0, 2, 7, 9]]).max())
+
+
+def test_report_draws_files_the_tools_named_differently(tmp_path):
+    """The old benchmark tool names the first output <stem>_1.bin: the report's panels come from the files the
+    comparison paired, not from the reference's names."""
+    rng = np.random.default_rng(2)
+    (tmp_path / "ref").mkdir()
+    (tmp_path / "result" / "dumpOutput_device0").mkdir(parents=True)
+    for i in range(3):
+        x = np.tanh(rng.standard_normal((1, 1, 32, 32))).astype(np.float32)
+        binio.write_array(tmp_path / "ref" / f"noise_{i:04d}_0.bin", x)
+        binio.write_array(tmp_path / "result" / "dumpOutput_device0" / f"noise_{i:04d}_1.bin", x + 1e-3 * i)
+    accuracy.check_against_reference(tmp_path / "ref", tmp_path / "result", (1, 32, 32),
+                                     json_path=tmp_path / "acc.json", report_path=tmp_path / "acc_report.html")
+    check_accuracy_report(tmp_path / "acc_report.html", tmp_path / "acc.json")
