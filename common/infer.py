@@ -4,7 +4,9 @@
         --output_dirname bs4 --outfmt BIN --batchsize 4
 
 `.onnx` models run on ONNX Runtime (CPU by default; --provider cuda/cann/... when installed, never a silent
-CPU fallback); `.om` models run through ais_bench's InferSession when ais_bench is installed (Ascend).
+CPU fallback) or, with --backend openvino, on OpenVINO's CPU plugin at an explicit --precision (f32 unless asked;
+a precision the CPU does not offer is an error); `.om` models run through ais_bench's InferSession when
+ais_bench is installed (Ascend).
 
 What it does, as ais_bench does (Ascend/tools ais-bench_workload/tool/ais_bench):
 - `--input` takes one folder per model input, in model input order (or a comma list of files). Each folder
@@ -17,6 +19,11 @@ What it does, as ais_bench does (Ascend/tools ais-bench_workload/tool/ais_bench)
   beside it. Without `--input` it runs on zero (or random) data: `pure_infer_data_<i>`.
 - The compute time of every run is collected; the summary prints min/max/mean/median/p99 in ms and
   throughput = 1000 * batchsize / mean.
+- `--device 0,1` runs one worker process per device (on a CPU, each with its share of the cores). With
+  `--divide_input` the batches are dealt out in contiguous, disjoint shards, one per device, and every worker
+  writes into the one output folder, so it holds the same files as a one-device run; each device's summary is
+  `<folder>_device_<id>_summary.json`, the merged one `<folder>_summary.json`. Then, as ais_bench prints them,
+  one `i:<k> device_<id> throughput:...` line per device and `[INFO] summary throughput:<sum>`.
 """
 import contextlib
 import os
@@ -38,13 +45,19 @@ PURE_INFER_STEM = "pure_infer_data"
 
 # ------------------------------------------------------------------------------------------------ backends
 
-class OnnxRuntimeBackend:
-    """A .onnx model on ONNX Runtime."""
+PRECISIONS = ("f32", "bf16", "f16")
+BACKENDS = ("onnxruntime", "openvino")
 
-    def __init__(self, path, provider="cpu", device=0):
+
+class OnnxRuntimeBackend:
+    """A .onnx model on ONNX Runtime (float32 arithmetic; `threads` intra-op threads, 0 = all cores)."""
+
+    precision = "f32"
+
+    def __init__(self, path, provider="cpu", device=0, threads=0):
         import onnxruntime as ort
 
-        self.session = onnx_utils.make_session(path, provider, device)
+        self.session = onnx_utils.make_session(path, provider, device, threads)
         self.inputs = [(i.name, [d if isinstance(d, int) and d > 0 else None for d in i.shape],
                         onnx_utils.numpy_dtype(i.type)) for i in self.session.get_inputs()]
         self.outputs = [o.name for o in self.session.get_outputs()]
@@ -56,6 +69,78 @@ class OnnxRuntimeBackend:
         start = time.perf_counter()
         outputs = self.session.run(None, named)
         return outputs, (time.perf_counter() - start) * 1000.0
+
+
+class OpenVinoBackend:
+    """A .onnx model on OpenVINO's CPU plugin at an explicit inference precision.
+
+    OpenVINO picks bf16 by itself on CPUs with AMX; here INFERENCE_PRECISION_HINT is always pinned to the
+    requested precision, which must be among the CPU's OPTIMIZATION_CAPABILITIES (else a UserError), and the
+    precision the compiled model reports is what `precision` holds. The model is compiled for the static
+    shapes of the run (`prepare`), or on the first `run` with that batch's shapes.
+    """
+
+    CAPABILITY = {"f32": "FP32", "bf16": "BF16", "f16": "FP16"}
+    OV_NAMES = {"f32": "f32", "bf16": "bf16", "f16": "f16"}
+
+    def __init__(self, path, precision="f32", threads=0):
+        try:
+            import openvino as ov
+        except ImportError:
+            raise UserError("--backend openvino needs the openvino package (pip install openvino)") from None
+        path = Path(path)
+        if not path.is_file():
+            raise UserError(f"{path}: no such ONNX file")
+        if precision not in PRECISIONS:
+            raise UserError(f"--precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
+        self.core = ov.Core()
+        capabilities = list(self.core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+        cpu = self.core.get_property("CPU", "FULL_DEVICE_NAME")
+        if self.CAPABILITY[precision] not in capabilities:
+            raise UserError(f"--precision {precision}: OpenVINO's CPU plugin on this CPU ({cpu}) offers "
+                            f"{', '.join(capabilities)}, not {self.CAPABILITY[precision]} (no AMX / AVX512-BF16 / "
+                            f"AVX512-FP16 here); it would run {precision} emulated or as f32, so it is refused: "
+                            f"use --precision f32")
+        try:
+            self.model = self.core.read_model(str(path))
+        except Exception as err:  # OpenVINO raises its own RuntimeError subclasses for unreadable models
+            raise UserError(f"{path}: OpenVINO could not read it ({str(err).splitlines()[0]})") from None
+        self.requested = precision
+        self.threads = int(threads)
+        self.inputs = []
+        for port in self.model.inputs:
+            dims = [d.get_length() if d.is_static and d.get_length() > 0 else None for d in port.get_partial_shape()]
+            self.inputs.append((port.get_any_name(), dims, np.dtype(port.get_element_type().to_dtype())))
+        self.outputs = [port.get_any_name() for port in self.model.outputs]
+        self.capabilities = capabilities
+        self.compiled_shapes = None
+        self.precision = None  # known once compiled
+        self.label = f"openvino {ov.__version__} CPU ({cpu})"
+
+    def prepare(self, shapes):
+        """Compile for these static input shapes (one per input, in order)."""
+        shapes = [list(map(int, shape)) for shape in shapes]
+        if shapes == self.compiled_shapes:
+            return
+        self.model.reshape({port.get_any_name(): shape for port, shape in zip(self.model.inputs, shapes)})
+        config = {"INFERENCE_PRECISION_HINT": self.OV_NAMES[self.requested], "PERFORMANCE_HINT": "LATENCY"}
+        if self.threads:
+            config["INFERENCE_NUM_THREADS"] = self.threads
+        self.compiled = self.core.compile_model(self.model, "CPU", config)
+        used = self.compiled.get_property("INFERENCE_PRECISION_HINT")  # an openvino Type such as f32
+        self.precision = used.get_type_name() if hasattr(used, "get_type_name") else str(used).lower()
+        if self.precision != self.requested:
+            raise UserError(f"OpenVINO compiled the model in {self.precision}, not the requested {self.requested}")
+        self.request = self.compiled.create_infer_request()
+        self.compiled_shapes = shapes
+
+    def run(self, feeds):
+        self.prepare([np.shape(f) for f in feeds])
+        start = time.perf_counter()
+        result = self.request.infer({k: np.ascontiguousarray(f) for k, f in enumerate(feeds)})
+        ms = (time.perf_counter() - start) * 1000.0
+        # The request's output buffers are reused by the next inference: copy them out (untimed).
+        return [np.array(result[port]) for port in self.compiled.outputs], ms
 
 
 def _acl_dtype(datatype):
@@ -70,6 +155,8 @@ def _acl_dtype(datatype):
 
 class AisBenchBackend:
     """A .om model through ais_bench's InferSession (ais_bench/infer/interface.py)."""
+
+    precision = "om"  # whatever ATC built (fp16 by default; see common/precision.py)
 
     def __init__(self, path, device=0):
         try:
@@ -93,15 +180,28 @@ class AisBenchBackend:
         return outputs, float(sum(times))
 
 
-def open_backend(model, provider="cpu", device=0):
+def open_backend(model, provider="cpu", device=0, backend="onnxruntime", precision="f32", threads=0):
+    """The backend for a model file: .om -> ais_bench; .onnx -> ONNX Runtime or OpenVINO (`backend`).
+
+    `precision` other than f32 needs OpenVINO; `threads` (0 = all cores) applies to the CPU backends."""
     suffix = Path(model).suffix.lower()
+    if backend not in BACKENDS:
+        raise UserError(f"--backend {backend!r}: expected one of {', '.join(BACKENDS)}")
     if suffix == ".om":
-        if provider != "cpu":
-            raise UserError(f"{model}: --provider applies to .onnx models; a .om model runs on the NPU")
+        if provider != "cpu" or backend != "onnxruntime" or precision != "f32":
+            raise UserError(f"{model}: --provider, --backend and --precision apply to .onnx models; a .om model "
+                            f"runs on the NPU at the precision ATC built it with")
         return AisBenchBackend(model, device)
-    if suffix == ".onnx":
-        return OnnxRuntimeBackend(model, provider, device)
-    raise UserError(f"{model}: expected a .onnx or .om model file")
+    if suffix != ".onnx":
+        raise UserError(f"{model}: expected a .onnx or .om model file")
+    if backend == "openvino":
+        if provider != "cpu":
+            raise UserError(f"--provider {provider} applies to --backend onnxruntime; OpenVINO runs on its CPU plugin")
+        return OpenVinoBackend(model, precision, threads)
+    if precision != "f32":
+        raise UserError(f"--precision {precision}: ONNX Runtime runs this model in f32; bf16/f16 previews "
+                        f"need --backend openvino")
+    return OnnxRuntimeBackend(model, provider, device, threads)
 
 
 # ------------------------------------------------------------------------------------------------ inputs
@@ -285,9 +385,17 @@ def build_parser():
                         "(default: the model's fixed batch, or the samples in one input-0 file)")
     p.add_argument("--loop", "-l", type=int, default=1, help="times each batch is run (timed every time)")
     p.add_argument("--warmup_count", type=int, default=1, help="untimed runs of the first batch")
-    p.add_argument("--device", "-d", type=int, default=0, help="device id for an accelerator provider or .om")
+    p.add_argument("--device", "-d", default="0",
+                   help="device id for an accelerator provider or .om; a comma list such as 0,1 runs one worker "
+                        "process per device (on a CPU each gets its share of the cores)")
+    p.add_argument("--divide_input", action="store_true",
+                   help="with several devices, deal the input batches out in disjoint shards, one per device "
+                        "(without it every device runs all inputs, and outputs cannot be saved)")
     p.add_argument("--provider", default="cpu", help=f"ONNX Runtime provider: {', '.join(onnx_utils.PROVIDERS)} "
                                                      f"or a full provider name")
+    p.add_argument("--backend", default="onnxruntime", choices=BACKENDS, help="runtime for .onnx models")
+    p.add_argument("--precision", default="f32", choices=PRECISIONS,
+                   help="inference precision (bf16/f16 with --backend openvino, where the CPU offers them)")
     p.add_argument("--pure_data_type", default="zero", choices=["zero", "random"],
                    help="data for pure inference (no --input); random is seeded with --seed")
     p.add_argument("--seed", type=int, default=0, help="seed of --pure_data_type random")
@@ -298,17 +406,136 @@ def build_parser():
     return p
 
 
+def parse_devices(text):
+    """'0' -> [0]; '0,1' -> [0, 1]; a clear error for anything else (ais_bench takes ids 0-255)."""
+    try:
+        devices = [int(d) for d in str(text).split(",") if d.strip() != ""]
+    except ValueError:
+        devices = []
+    if not devices or any(not 0 <= d <= 255 for d in devices) or len(set(devices)) != len(devices):
+        raise UserError(f"--device {text!r}: expected distinct device ids 0-255 such as 0 or 0,1")
+    return devices
+
+
+def run_batches(backend, groups, lists, shapes, factor, args, outdir, out_parent, dirname, progress=True):
+    """Run `groups` (from batches()) on `backend`, saving outputs into `outdir` when given.
+
+    Returns (compute times in ms, filesinfo {sample number: {infiles, outfiles}} numbered from 0)."""
+    times, filesinfo = [], {}
+    for g, (indices, n_real) in enumerate(tqdm(groups, desc="Inference", unit="batch",
+                                               disable=not progress or len(groups) < 2)):
+        feeds = (load_batch(lists, indices, backend, shapes) if lists
+                 else pure_data(backend, shapes, args.pure_data_type, args.seed))
+        if g == 0:
+            for _ in range(args.warmup_count):
+                backend.run(feeds)
+        for _ in range(args.loop):
+            outputs, ms = backend.run(feeds)
+            times.append(ms)
+        _warn_non_finite(outputs, backend.outputs, lists[0][indices[0]] if lists else "pure inference data")
+        if outdir is None:
+            continue
+        stems = [binio.stem(lists[0][i]) for i in indices[:n_real]] if lists else [PURE_INFER_STEM]
+        saved = save_outputs(outdir, outputs, stems, factor, n_real, args.outfmt,
+                             args.output_batchsize_axis, backend.outputs)
+        for j, outfiles in enumerate(saved):
+            infiles = [str(files[indices[j]]) for files in lists] if lists else []
+            filesinfo[len(filesinfo)] = {"infiles": infiles,
+                                         "outfiles": [str(out_parent / dirname / p.name) for p in outfiles]}
+    return times, filesinfo
+
+
+def _prepare(backend, shapes):
+    if hasattr(backend, "prepare"):
+        backend.prepare(shapes)
+
+
+def _summary(args, argv, stats, throughput, times, filesinfo, backend, batchsize, **extra):
+    return {"filesinfo": filesinfo, "args": sys.argv if argv is None else ["infer.py", *argv],
+            "NPU_compute_time": stats, "throughput": throughput, "npu_compute_time_list": times,
+            "pid": os.getpid(), "backend": backend.label, "precision": backend.precision,
+            "batchsize": batchsize, **extra}
+
+
+def _device_worker(args, device, threads, groups, lists, shapes, factor, outdir, out_parent, dirname):
+    """One device's share of a multi-device run, in its own process."""
+    backend = open_backend(args.model, args.provider, device, args.backend, args.precision, threads)
+    _prepare(backend, shapes)
+    start = time.time()
+    times, filesinfo = run_batches(backend, groups, lists, shapes, factor, args, outdir, out_parent, dirname,
+                                   progress=False)
+    return {"device": device, "times": times, "filesinfo": filesinfo, "start_time": start,
+            "end_time": time.time(), "pid": os.getpid(), "backend": backend.label, "precision": backend.precision}
+
+
+def _shards(groups, count):
+    """Contiguous, disjoint runs of batches, as even as possible (the first shards one batch longer)."""
+    base, extra = divmod(len(groups), count)
+    shards, start = [], 0
+    for k in range(count):
+        size = base + (k < extra)
+        shards.append(groups[start:start + size])
+        start += size
+    return shards
+
+
+def _run_devices(args, argv, devices, backend, groups, lists, shapes, factor, outdir, out_parent, dirname,
+                 batchsize):
+    """ais_bench's multidevice mode: one worker process per device, then per-device and total throughput."""
+    import concurrent.futures
+    import multiprocessing
+
+    shards = _shards(groups, len(devices)) if args.divide_input else [groups] * len(devices)
+    threads = max(1, (os.cpu_count() or 1) // len(devices)) if args.provider == "cpu" else 0
+    print(f"[INFO] multidevice:{devices} run begin ({len(groups)} batch(es)"
+          f"{', divided' if args.divide_input else ' on every device'}; {threads or 'default'} thread(s) each)")
+    # spawn: a worker must not inherit the parent's runtime thread pools (fork after ONNX Runtime is unsafe).
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(len(devices), mp_context=context) as pool:
+        futures = [pool.submit(_device_worker, args, device, threads, shard, lists, shapes, factor, outdir,
+                               out_parent, dirname) for device, shard in zip(devices, shards)]
+        results = [future.result() for future in futures]
+    throughputs, all_times, merged = [], [], {}
+    for result in results:
+        stats = statistics(result["times"])
+        throughputs.append(print_summary(stats, batchsize))
+        all_times += result["times"]
+        for info in result["filesinfo"].values():
+            merged[len(merged)] = info
+        if out_parent is not None:
+            binio.write_json(out_parent / f"{dirname}_device_{result['device']}_summary.json", {
+                **_summary(args, argv, stats, throughputs[-1], result["times"], result["filesinfo"], backend,
+                           batchsize), "pid": result["pid"], "device": result["device"],
+                "start_time": result["start_time"], "end_time": result["end_time"]})
+    print(f"[INFO] multidevice run end qsize:{2 * len(results)} result:0")
+    for k, (result, throughput) in enumerate(zip(results, throughputs)):
+        print(f"i:{k} device_{result['device']} throughput:{throughput} start_time:{result['start_time']} "
+              f"end_time:{result['end_time']}")
+    total = float(sum(throughputs))
+    print(f"[INFO] summary throughput:{total}")
+    devices_info = [{"device": r["device"], "throughput": t, "start_time": r["start_time"],
+                     "end_time": r["end_time"]} for r, t in zip(results, throughputs)]
+    return all_times, merged, total, devices_info
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.loop < 1 or args.warmup_count < 0 or (args.batchsize is not None and args.batchsize < 1):
         raise UserError("--loop and --batchsize must be positive and --warmup_count not negative")
     if args.output_dirname and not args.output:
         raise UserError("--output_dirname needs --output")
-    backend = open_backend(args.model, args.provider, args.device)
+    devices = parse_devices(args.device)
+    if len(devices) > 1 and args.output and not args.divide_input:
+        raise UserError(f"--device {args.device} without --divide_input runs every input on every device, so "
+                        f"their outputs would overwrite each other; add --divide_input, or drop --output")
+    threads = max(1, (os.cpu_count() or 1) // len(devices)) if len(devices) > 1 and args.provider == "cpu" else 0
+    backend = open_backend(args.model, args.provider, devices[0], args.backend, args.precision, threads)
 
     lists = collect_inputs(args.input, backend) if args.input else None
     first_bytes = _file_nbytes(lists[0][0], backend.inputs[0][2]) if lists else None
     shapes, model_batch = resolve_shapes(backend, args.batchsize, first_bytes)
+    if len(devices) == 1:
+        _prepare(backend, shapes)
     if args.debug:
         for (name, dims, dtype), shape in zip(backend.inputs, shapes):
             print(f"[DEBUG] input {name}: model {dims} {dtype.name}, run as {shape}")
@@ -319,49 +546,33 @@ def main(argv=None):
         groups = list(batches(lists, factor))
     else:
         factor, groups = 1, [(None, 1)]
+    if len(devices) > 1 and args.divide_input and len(groups) < len(devices):
+        raise UserError(f"--divide_input over {len(devices)} devices needs at least {len(devices)} batches; "
+                        f"the input makes {len(groups)}")
+    batchsize = args.batchsize or model_batch
+    print(f"[INFO] backend {backend.label}, precision {backend.precision or args.precision}")
 
     dirname = args.output_dirname or time.strftime("%Y_%m_%d-%H_%M_%S")
     out_parent = Path(args.output) if args.output else None
     # Outputs are written under a temporary folder name and renamed into place only when the run completes.
     target = (binio.AtomicDir(out_parent / dirname, replaceable=(".bin", ".npy", ".txt")) if out_parent
               else contextlib.nullcontext())
-    times, filesinfo = [], {}
+    extra = {}
     with target as outdir:
-        for g, (indices, n_real) in enumerate(tqdm(groups, desc="Inference", unit="batch",
-                                                   disable=len(groups) < 2)):
-            feeds = (load_batch(lists, indices, backend, shapes) if lists
-                     else pure_data(backend, shapes, args.pure_data_type, args.seed))
-            if g == 0:
-                for _ in range(args.warmup_count):
-                    backend.run(feeds)
-            for _ in range(args.loop):
-                outputs, ms = backend.run(feeds)
-                times.append(ms)
-            _warn_non_finite(outputs, backend.outputs, lists[0][indices[0]] if lists else "pure inference data")
-            if outdir is None:
-                continue
-            stems = [binio.stem(lists[0][i]) for i in indices[:n_real]] if lists else [PURE_INFER_STEM]
-            saved = save_outputs(outdir, outputs, stems, factor, n_real, args.outfmt,
-                                 args.output_batchsize_axis, backend.outputs)
-            for j, outfiles in enumerate(saved):
-                infiles = [str(files[indices[j]]) for files in lists] if lists else []
-                filesinfo[len(filesinfo)] = {"infiles": infiles,
-                                             "outfiles": [str(out_parent / dirname / p.name) for p in outfiles]}
+        if len(devices) == 1:
+            times, filesinfo = run_batches(backend, groups, lists, shapes, factor, args, outdir, out_parent,
+                                           dirname)
+        else:
+            times, filesinfo, throughput, extra["devices"] = _run_devices(
+                args, argv, devices, backend, groups, lists, shapes, factor, outdir, out_parent, dirname, batchsize)
 
     stats = statistics(times)
-    batchsize = args.batchsize or model_batch
-    throughput = print_summary(stats, batchsize)
+    if len(devices) == 1:
+        throughput = print_summary(stats, batchsize)
     if out_parent is not None:
-        summary = {
-            "filesinfo": filesinfo,
-            "args": sys.argv if argv is None else ["infer.py", *argv],
-            "NPU_compute_time": stats,
-            "throughput": throughput,
-            "npu_compute_time_list": times,
-            "pid": os.getpid(),
-            "backend": backend.label,
-            "batchsize": batchsize,
-        }
+        summary = _summary(args, argv, stats, throughput, times, filesinfo, backend, batchsize, **extra)
+        if len(devices) > 1:
+            summary["precision"] = args.precision  # each worker checked it compiled at this precision
         binio.write_json(out_parent / f"{dirname}_summary.json", summary)
         written = sum(len(info["outfiles"]) for info in filesinfo.values())
         print(f"[INFO] {written} output file(s) in {out_parent / dirname}; "

@@ -1,24 +1,28 @@
 """Image-quality metrics: Inception v3 features, Inception Score, FID (exact and fast), moments files.
 
-Conventions (see the project's reference notes on metrics):
+Conventions:
 - Features come from torchvision's Inception v3 with weights read from a file (never downloaded), computed
   as BigGAN-PyTorch's `inception_utils.WrapInception` does: input in [-1, 1] -> (x + 1) / 2 -> ImageNet
   mean/std -> bilinear resize to 299 with align_corners=True -> the 2048-d average pool of Mixed_7c and the
   1000-way logits of `fc` (with its bias). These are the "PYTORCH UNOFFICIAL" numbers of BigGAN-PyTorch, not
-  TF-Inception numbers.
+  TF-Inception numbers. The network runs on ONNX Runtime: exported once from the weights file, cached beside
+  it under a name holding the file's hash, and checked against torchvision's forward each time it is opened
+  (`backend="torch"` keeps the eager path; `python3 benchmarks/run_all.py` measures both).
 - Inception Score uses float64 log-softmax, splits sliced at i*N//splits (for N divisible by the split count,
   as 50,000 by 10, this is exactly BigGAN-PyTorch's slicing, which drops the tail otherwise) and the
   population standard deviation over splits. The order of the samples matters (class-sorted samples score far
   lower); `shuffle_seed` shuffles them reproducibly.
 - FID is ||mu1 - mu2||^2 + tr S1 + tr S2 - 2 tr sqrt(S1 S2) in float64. tr sqrt(S1 S2) is the sum of the
   square roots of the eigenvalues of the symmetric matrix L^T S2 L, where S1 = L L^T (Cholesky), which has the
-  eigenvalues of S1 S2: no matrix square root, no complex arithmetic, 10-20x faster than scipy's sqrtm and
-  as exact (benchmarks/fid_benchmark.py). Covariances from fewer samples than dimensions are singular; from
-  features, such a case uses the exact low-rank form instead (eigenvalues of the n x n matrix A S2 A^T for
-  the centred features A).
+  eigenvalues of S1 S2: no matrix square root, no complex arithmetic, and as exact as scipy's sqrtm formula;
+  its speed against that formula on 2048-d statistics is measured by `python3 benchmarks/fid_benchmark.py`
+  (and by run_all.py). Covariances from fewer samples than dimensions are singular; from features, such a
+  case uses the exact low-rank form instead (eigenvalues of the n x n matrix A S2 A^T for the centred
+  features A).
 """
 import io
 import math
+import os
 import zipfile
 from pathlib import Path
 
@@ -68,46 +72,160 @@ def load_inception(path):
     return net.eval()
 
 
+_INCEPTION_BLOCKS = ("Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d",
+                     "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c")
+
+
+def _pool_and_logits(net, x):
+    """Mixed_7c's average pool and the logits of `fc` from a preprocessed (B, 3, 299, 299) batch, as
+    BigGAN-PyTorch's WrapInception computes them (AuxLogits never run; its dropout in eval mode is the identity)."""
+    import torch
+    import torch.nn.functional as F
+
+    x = net.Conv2d_2b_3x3(net.Conv2d_2a_3x3(net.Conv2d_1a_3x3(x)))
+    x = F.max_pool2d(x, kernel_size=3, stride=2)
+    x = net.Conv2d_4a_3x3(net.Conv2d_3b_1x1(x))
+    x = F.max_pool2d(x, kernel_size=3, stride=2)
+    for name in _INCEPTION_BLOCKS:
+        x = getattr(net, name)(x)
+    pool = torch.mean(x.reshape(x.size(0), x.size(1), -1), 2)
+    return pool, net.fc(pool)
+
+
+def _pool_logits_module(net):
+    import torch
+
+    class PoolLogits(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            return _pool_and_logits(self.net, x)
+
+    return PoolLogits().eval()
+
+
+INCEPTION_BACKENDS = ("onnxruntime", "torch")
+# Agreement of the cached ONNX model with torchvision's eval forward on a seeded batch, checked on every open:
+# max |difference| relative to the largest |value| of each output (float32 summation order differs).
+VERIFY_RELATIVE = 1e-4
+VERIFY_BATCH = 2
+
+
+def _weights_digest(path):
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def inception_onnx_path(weights_path):
+    """Where the ONNX export of `weights_path` is cached: beside it, named after the file and its hash."""
+    weights_path = Path(weights_path)
+    return weights_path.with_name(f"{weights_path.stem}.{_weights_digest(weights_path)}.onnx")
+
+
 class InceptionFeatures:
     """Pool features and logits of images in [-1, 1] as BigGAN-PyTorch's WrapInception computes them (up to the
-    float32 summation order of the channels_last layout).
+    float32 summation order).
 
         net = InceptionFeatures("inception_v3_google.pth")
         pool, logits = net(images)          # (B, 3, H, W) float in [-1, 1] -> (B, 2048), (B, 1000)
+
+    backend "onnxruntime" (default): the network is exported to ONNX once per weights file, cached as
+    `<weights stem>.<sha256 prefix>.onnx` beside it (written atomically; a temporary folder when that folder is
+    read-only), and compared with torchvision's forward on a seeded batch before use (CheckFailed otherwise).
+    backend "torch": torchvision in eager mode, channels_last. `threads` sets ONNX Runtime's intra-op threads
+    (0 = all cores).
     """
 
-    def __init__(self, weights_path):
+    def __init__(self, weights_path, backend="onnxruntime", threads=0):
         import torch
 
-        self.net = load_inception(weights_path)
-        # channels_last runs Inception about 1.6x faster on CPUs with the same arithmetic per output.
-        self.net = self.net.to(memory_format=torch.channels_last)
+        if backend not in INCEPTION_BACKENDS:
+            raise UserError(f"Inception backend {backend!r}: expected one of {', '.join(INCEPTION_BACKENDS)}")
+        self.backend = backend
         self.mean = torch.tensor(IMAGENET_MEAN).view(1, -1, 1, 1)
         self.std = torch.tensor(IMAGENET_STD).view(1, -1, 1, 1)
+        net = load_inception(weights_path)
+        if backend == "torch":
+            # channels_last runs Inception about 1.6x faster on CPUs with the same arithmetic per output.
+            self.net = net.to(memory_format=torch.channels_last)
+            self.onnx_path = None
+        else:
+            self.onnx_path = self._cached_export(net, Path(weights_path))
+            self.session = self._verified_session(net, threads)
 
-    def __call__(self, images):
+    def _cached_export(self, net, weights_path):
+        import torch
+
+        from common import onnx_utils
+
+        path = inception_onnx_path(weights_path)
+        if path.is_file():
+            return path
+        if not os.access(path.parent, os.W_OK):
+            import tempfile
+
+            path = Path(tempfile.mkdtemp(prefix="inception_onnx_")) / path.name
+        dummy = torch.zeros(1, 3, INCEPTION_SIZE, INCEPTION_SIZE)
+        onnx_utils.export(_pool_logits_module(net), (dummy,), path, ["image"], ["pool", "logits"], opset=13)
+        return path
+
+    def _verified_session(self, net, threads):
+        import torch
+
+        from common import onnx_utils
+        from common.cli import CheckFailed
+
+        session = onnx_utils.make_session(self.onnx_path, threads=threads)
+        rng = np.random.default_rng(0)
+        images = np.tanh(rng.standard_normal((VERIFY_BATCH, 3, INCEPTION_SIZE, INCEPTION_SIZE))).astype(np.float32)
+        x = self._preprocess(images)
+        pooled = {}
+        hook = net.avgpool.register_forward_hook(lambda m, i, o: pooled.setdefault("pool", o.flatten(1)))
+        try:
+            with torch.inference_mode():
+                ref_logits = net(x).numpy()  # torchvision's own eval forward (avgpool, dropout, fc)
+        finally:
+            hook.remove()
+        pool, logits = session.run(None, {"image": x.numpy()})
+        for name, ref, got in (("pool", pooled["pool"].numpy(), pool), ("logits", ref_logits, logits)):
+            scale = max(float(np.abs(ref).max()), 1e-30)
+            diff = float(np.max(np.abs(ref - got))) if np.all(np.isfinite(got)) else float("inf")
+            if not diff <= VERIFY_RELATIVE * scale:
+                raise CheckFailed(f"{self.onnx_path}: Inception {name} differs from torchvision's forward by "
+                                  f"{diff:.3g} (max abs; tolerance {VERIFY_RELATIVE:g} x {scale:.3g}); delete "
+                                  f"the file to export it again")
+        return session
+
+    def _preprocess(self, images):
         import torch
         import torch.nn.functional as F
 
         x = torch.as_tensor(np.asarray(images, dtype=np.float32))
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"expected images of shape (B, 3, H, W), got {tuple(x.shape)}")
-        net = self.net
         with torch.inference_mode():
             x = (x + 1.0) / 2.0
             x = (x - self.mean) / self.std
             if x.shape[2] != INCEPTION_SIZE or x.shape[3] != INCEPTION_SIZE:
                 x = F.interpolate(x, size=(INCEPTION_SIZE, INCEPTION_SIZE), mode="bilinear", align_corners=True)
-            x = x.contiguous(memory_format=torch.channels_last)
-            x = net.Conv2d_2b_3x3(net.Conv2d_2a_3x3(net.Conv2d_1a_3x3(x)))
-            x = F.max_pool2d(x, kernel_size=3, stride=2)
-            x = net.Conv2d_4a_3x3(net.Conv2d_3b_1x1(x))
-            x = F.max_pool2d(x, kernel_size=3, stride=2)
-            for name in ("Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d",
-                         "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c"):
-                x = getattr(net, name)(x)
-            pool = torch.mean(x.reshape(x.size(0), x.size(1), -1), 2)
-            logits = net.fc(pool)  # BigGAN applies dropout(training=False) first: the identity
+        return x
+
+    def __call__(self, images):
+        import torch
+
+        x = self._preprocess(images)
+        if self.backend == "onnxruntime":
+            pool, logits = self.session.run(None, {"image": x.contiguous().numpy()})
+            return pool, logits
+        with torch.inference_mode():
+            pool, logits = _pool_and_logits(self.net, x.contiguous(memory_format=torch.channels_last))
         return pool.numpy(), logits.numpy()
 
 
@@ -180,7 +298,8 @@ def inception_split_scores(logits, splits=10, shuffle_seed=None):
     if n < splits:
         raise ValueError(f"{n} samples cannot form {splits} splits")
     if not np.all(np.isfinite(logits)):
-        raise ValueError("logits hold NaN or Inf")
+        raise UserError("Inception logits hold NaN or Inf: the images fed to Inception hold NaN/Inf or are far "
+                        "outside [-1, 1]")
     if shuffle_seed is not None:
         logits = logits[np.random.default_rng(shuffle_seed).permutation(n)]
     from scipy.special import logsumexp

@@ -227,3 +227,70 @@ def test_command_line_from_another_folder(models, tmp_path):
                          capture_output=True, text=True)
     assert bad.returncode == 2
     assert bad.stderr == "error: missing.onnx: no such ONNX file\n"
+
+
+def test_openvino_backend_same_layout_and_summary_with_the_precision_used(models, tmp_path, capsys):
+    data = write_samples(tmp_path / "in", 6, (3,), seed=9)
+    common = ["--model", str(models / "one_bs4.onnx"), "--input", str(tmp_path / "in"), "--output", str(tmp_path / "res")]
+    infer.main(common + ["--output_dirname", "ort"])
+    infer.main(common + ["--output_dirname", "ov", "--backend", "openvino"])
+    assert "precision f32" in capsys.readouterr().out
+    ort_files = [p.name for p in binio.list_data_files(tmp_path / "res" / "ort")]
+    assert [p.name for p in binio.list_data_files(tmp_path / "res" / "ov")] == ort_files and len(ort_files) == 12
+    for name in ort_files:
+        a = binio.read_array(tmp_path / "res" / "ort" / name)
+        np.testing.assert_allclose(binio.read_array(tmp_path / "res" / "ov" / name), a, rtol=0, atol=1e-6)
+    summary = json.loads((tmp_path / "res" / "ov_summary.json").read_text())
+    assert summary["precision"] == "f32" and summary["backend"].startswith("openvino ")
+    assert len(summary["filesinfo"]) == len(data) and summary["NPU_compute_time"]["count"] == 2
+
+
+def test_precisions_the_cpu_lacks_are_refused_not_run_as_f32(models, tmp_path):
+    import openvino
+
+    capabilities = openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    with pytest.raises(UserError, match="--precision bf16: ONNX Runtime runs this model in f32"):
+        infer.main(["--model", str(models / "one_bs4.onnx"), "--precision", "bf16"])
+    for precision, capability in (("bf16", "BF16"), ("f16", "FP16")):
+        argv = ["--model", str(models / "one_bs4.onnx"), "--backend", "openvino", "--precision", precision,
+                "--output", str(tmp_path / "res"), "--output_dirname", precision]
+        if capability in capabilities:  # e.g. AMX CPUs: it runs, and says so
+            infer.main(argv)
+            assert json.loads((tmp_path / "res" / f"{precision}_summary.json").read_text())["precision"] == precision
+        else:
+            with pytest.raises(UserError, match=f"--precision {precision}: OpenVINO's CPU plugin on this CPU .* "
+                                                f"not {capability}"):
+                infer.main(argv)
+
+
+def test_two_devices_divide_the_input_and_write_what_one_device_writes(models, tmp_path, capsys):
+    write_samples(tmp_path / "in", 11, (3,), seed=10)
+    common = ["--model", str(models / "one_bs4.onnx"), "--input", str(tmp_path / "in"), "--output", str(tmp_path / "res")]
+    infer.main(common + ["--output_dirname", "one"])
+    capsys.readouterr()
+    infer.main(common + ["--output_dirname", "two", "--device", "0,1", "--divide_input"])
+    printed = capsys.readouterr().out.splitlines()
+    one, two = tmp_path / "res" / "one", tmp_path / "res" / "two"
+    names = sorted(p.name for p in one.iterdir())
+    assert sorted(p.name for p in two.iterdir()) == names and len(names) == 22
+    assert all((one / n).read_bytes() == (two / n).read_bytes() for n in names)
+
+    per_device = [json.loads((tmp_path / "res" / f"two_device_{d}_summary.json").read_text()) for d in (0, 1)]
+    assert [len(s["filesinfo"]) for s in per_device] == [8, 3]  # 3 batches of 4: two to device 0, one to device 1
+    assert per_device[0]["pid"] != per_device[1]["pid"]
+    merged = json.loads((tmp_path / "res" / "two_summary.json").read_text())
+    single = json.loads((tmp_path / "res" / "one_summary.json").read_text())
+    assert [i["infiles"] for i in merged["filesinfo"].values()] == [i["infiles"] for i in single["filesinfo"].values()]
+    throughputs = [s["throughput"] for s in per_device]
+    assert merged["throughput"] == pytest.approx(sum(throughputs))
+    assert printed.count("[INFO] -----------------Performance Summary------------------") == 2
+    assert "[INFO] multidevice run end qsize:4 result:0" in printed
+    lines = [line for line in printed if line.startswith("i:")]
+    assert [line.split(" ")[:2] for line in lines] == [["i:0", "device_0"], ["i:1", "device_1"]]
+    assert float(lines[0].split("throughput:")[1].split(" ")[0]) == pytest.approx(throughputs[0])
+    assert printed[printed.index(lines[-1]) + 1] == f"[INFO] summary throughput:{merged['throughput']}"
+
+    with pytest.raises(UserError, match="--device 0,1 without --divide_input runs every input on every device"):
+        infer.main(common + ["--output_dirname", "x", "--device", "0,1"])
+    with pytest.raises(UserError, match="--device '0,0': expected distinct device ids"):
+        infer.main(common + ["--device", "0,0"])

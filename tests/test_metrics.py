@@ -62,12 +62,16 @@ def test_inception_score_agrees_with_the_probability_formula_and_depends_on_orde
 @pytest.mark.parametrize("logits, splits, message", [
     (np.zeros((5, 10)), 10, "cannot form 10 splits"),
     (np.zeros(10), 1, "expected logits of shape"),
-    (np.full((20, 10), np.nan), 2, "NaN"),
     (np.zeros((20, 10)), 0, "positive integer"),
 ])
 def test_inception_score_rejects_bad_inputs(logits, splits, message):
     with pytest.raises(ValueError, match=message):
         metrics.inception_score(logits, splits=splits)
+
+
+def test_inception_score_reports_nan_logits_as_a_user_error():
+    with pytest.raises(UserError, match="logits hold NaN or Inf"):
+        metrics.inception_score(np.full((20, 10), np.nan), splits=2)
 
 
 # ------------------------------------------------------------------------------------------ FID
@@ -207,10 +211,18 @@ def inception_file(tmp_path_factory):
     return metrics.write_random_inception_weights(tmp_path_factory.mktemp("inception") / "inception_v3_google.pth")
 
 
-def test_inception_features_match_torchvisions_forward(inception_file):
+@pytest.fixture(scope="module")
+def inception_nets(inception_file):
+    """The ONNX Runtime path (exported once into the fixture's folder) and the eager torchvision path."""
+    return {backend: metrics.InceptionFeatures(inception_file, backend=backend)
+            for backend in metrics.INCEPTION_BACKENDS}
+
+
+@pytest.mark.parametrize("backend", metrics.INCEPTION_BACKENDS)
+def test_inception_features_match_torchvisions_forward(inception_file, inception_nets, backend):
     rng = np.random.default_rng(8)
     images = np.tanh(rng.standard_normal((2, 3, 128, 128))).astype(np.float32)
-    net = metrics.InceptionFeatures(inception_file)
+    net = inception_nets[backend]
     pool, logits = metrics.inception_features(net, [images[:1], images[1:]], total=2, progress=False)
     assert pool.shape == (2, 2048) and logits.shape == (2, 1000)
     assert np.all(np.isfinite(pool)) and 0.05 < float(pool.std()) < 20  # O(1): calibrated random weights
@@ -251,3 +263,47 @@ def test_inception_bad_weight_files(inception_file, tmp_path):
     torch.save(state, tmp_path / "broken.pth")
     with pytest.raises(UserError, match=r"broken.pth: does not match Inception3: missing 1 key\(s\): Mixed_6a"):
         metrics.load_inception(tmp_path / "broken.pth")
+
+
+def test_onnx_runtime_inception_is_cached_by_hash_and_leaves_is_and_fid_unchanged(inception_file, inception_nets):
+    onnx_net, eager = inception_nets["onnxruntime"], inception_nets["torch"]
+    cached = onnx_net.onnx_path
+    assert cached.parent == inception_file.parent and cached.suffix == ".onnx"
+    assert cached.name.startswith("inception_v3_google.") and cached == metrics.inception_onnx_path(inception_file)
+    stamp = cached.stat().st_mtime_ns
+    assert metrics.InceptionFeatures(inception_file).onnx_path == cached and cached.stat().st_mtime_ns == stamp
+    assert not [p for p in inception_file.parent.iterdir() if p.name.startswith(".")]  # no temporary left
+
+    rng = np.random.default_rng(9)
+    images = np.tanh(rng.standard_normal((8, 3, 64, 64)) * 1.5).astype(np.float32)
+    batches = [images[:3], images[3:]]
+    pool_ort, logits_ort = metrics.inception_features(onnx_net, batches, progress=False)
+    pool_pt, logits_pt = metrics.inception_features(eager, batches, progress=False)
+    is_ort, is_pt = metrics.inception_score(logits_ort, 2), metrics.inception_score(logits_pt, 2)
+    # The score to 1e-6 relative; its spread over splits (a difference of nearly equal scores) to 1e-6 of it.
+    assert is_ort[0] == pytest.approx(is_pt[0], rel=1e-6) and is_ort[1] == pytest.approx(is_pt[1], abs=1e-6 * is_pt[0])
+    assert np.abs(logits_ort - logits_pt).max() <= 1e-5 * np.abs(logits_pt).max()
+    ref = rng.uniform(0, 1, (300, 2048)) * float(pool_pt.mean())
+    mu, sigma = metrics.feature_moments(ref)
+    fid_ort, fid_pt = metrics.fid_from_features(pool_ort, mu, sigma), metrics.fid_from_features(pool_pt, mu, sigma)
+    assert fid_ort == pytest.approx(fid_pt, rel=1e-6)
+
+
+def test_a_cached_inception_model_that_disagrees_with_the_weights_is_refused(inception_file, inception_nets,
+                                                                             tmp_path):
+    import onnx
+    from onnx import numpy_helper
+
+    from common.cli import CheckFailed
+
+    weights = tmp_path / "inception_v3_google.pth"
+    weights.write_bytes(inception_file.read_bytes())
+    model = onnx.load(str(inception_nets["onnxruntime"].onnx_path))
+    for k, init in enumerate(model.graph.initializer):
+        if tuple(init.dims) == (1000,):  # fc's bias
+            model.graph.initializer[k].CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) + 1.0, init.name))
+    onnx.save(model, str(metrics.inception_onnx_path(weights)))
+    with pytest.raises(CheckFailed, match=r"Inception logits differs from torchvision's forward"):
+        metrics.InceptionFeatures(weights)
+    with pytest.raises(UserError, match="Inception backend 'tf'"):
+        metrics.InceptionFeatures(weights, backend="tf")
