@@ -2,6 +2,7 @@
 import sys
 
 import numpy as np
+import onnx
 import pytest
 import torch
 from PIL import Image
@@ -167,15 +168,40 @@ def test_preprocess_empty_folder(maps, tmp_path, capsys):
 
 # ------------------------------------------------------------------------------------------- tools
 
-def test_reflectpad_never_overwrites(tmp_path, capsys):
+def test_reflectpad_output_names(tmp_path, capsys):
     argv = ["--onnx_path", tmp_path, "--model_ga_onnx_name", "a.onnx", "--model_gb_onnx_name", "b.onnx"]
-    status, _, err = run_cli(reflectpad.main, argv + ["--output_ga_name", "a.onnx"], capsys)
-    assert status == 2 and "a.onnx: the output would overwrite its source" in err
     status, _, err = run_cli(reflectpad.main, argv + ["--output_ga_name", "x.onnx", "--output_gb_name", "x.onnx"],
                              capsys)
     assert status == 2 and "x.onnx: G_A and G_B would be written to the same file" in err
     status, _, err = run_cli(reflectpad.main, argv, capsys)
     assert status == 2 and "a.onnx: no such ONNX file" in err
+
+
+def _runtime_pads_graph(path):
+    """A reflect Pad whose pads are computed from the input's shape: folding cannot make them constants."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    ones = numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "ones")
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("Concat", ["s", "s"], ["ss"], axis=0),
+             helper.make_node("Sub", ["ss", "ss"], ["zeros"]),
+             helper.make_node("Add", ["zeros", "ones"], ["pads"]),
+             helper.make_node("Pad", ["x", "pads"], ["y"], mode="reflect", name="pad")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [ones])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)]), str(path))
+
+
+def test_reflectpad_pads_that_depend_on_the_input(tmp_path, capsys):
+    for name in ("a.onnx", "b.onnx"):
+        _runtime_pads_graph(tmp_path / name)
+    before = (tmp_path / "a.onnx").read_bytes()
+    argv = ["--onnx_path", tmp_path, "--model_ga_onnx_name", "a.onnx", "--model_gb_onnx_name", "b.onnx"]
+    status, _, err = run_cli(reflectpad.main, argv, capsys)
+    assert status == 2
+    assert "a.onnx: Pad node 'pad': its pads are computed at run time from the graph's inputs" in err
+    assert (tmp_path / "a.onnx").read_bytes() == before  # in-place edit refused: the file is untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.onnx", "b.onnx"]
 
 
 def test_compare_upstream_reports_a_broken_checkout(tmp_path, capsys, monkeypatch):
