@@ -413,3 +413,37 @@ def write_json(path, obj):
     import json
 
     return write_text(path, json.dumps(_json_safe(obj), indent=2, allow_nan=False) + "\n")
+
+
+# provisional (cyclegan branch): the seeds branch provides the real one
+def output_files(result_dir, index=0):
+    """{input stem: Path of output `index` of that sample}: the benchmark tool's `<stem>_<index+1>` in a
+    dumpOutput_device<d> folder, msame's `<stem>_output_<index>`, otherwise ais_bench's `<stem>_<index>`."""
+    result_dir = Path(result_dir)
+    files = list_data_files(result_dir, (*DATA_EXTS, ".txt"))
+    if any(re.search(r"_output_\d+$", stem(p)) for p in files):
+        suffix = f"_output_{index}"
+    else:
+        suffix = f"_{index + 1 if BENCHMARK_DIR.match(result_dir.name) else index}"
+    found = {}
+    for path in files:
+        if stem(path).endswith(suffix):
+            key = stem(path)[:-len(suffix)]
+            if key in found:
+                raise UserError(f"{path}: a second file for output {index} of sample {key!r}")
+            found[key] = path
+    return found
+
+
+# provisional (cyclegan branch): the seeds branch's resolve_result_dir falls back the same way
+_resolve_result_dir = resolve_result_dir
+
+
+def resolve_result_dir(path, exts=DATA_EXTS):  # noqa: F811
+    """As above; a missing `.../dumpOutput_device<d>` falls back to the newest run folder beside it."""
+    path = Path(path)
+    if not path.is_dir() and BENCHMARK_DIR.match(path.name) and path.parent.is_dir():
+        chosen = _resolve_result_dir(path.parent, exts)
+        print(f"note: {path} does not exist (the old benchmark tool's folder); using {chosen}", file=sys.stderr)
+        return chosen
+    return _resolve_result_dir(path, exts)
