@@ -74,10 +74,10 @@ def main(argv=None):
     offline_dir = binio.resolve_result_dir(args.npu_bin_file, exts=(*binio.DATA_EXTS, ".txt"))
     outputs = binio.output_files(offline_dir)
     stems = [binio.stem(p) for p in images]
-    missing = [s for s in stems if s not in outputs]
+    missing = [p for p, s in zip(images, stems) if s not in outputs]
     if missing:
-        raise UserError(f"{offline_dir}: no output for {Path(args.dataroot) / folder / missing[0]}* "
-                        f"({len(missing)} of {len(stems)} images have none)")
+        raise UserError(f"{offline_dir}: no output for {missing[0]} ({len(missing)} of {len(stems)} images "
+                        f"have none); expected one output per test image")
     extra = sorted(set(outputs) - set(stems), key=binio.natural_key)
     if extra:
         raise UserError(f"{outputs[extra[0]]}: has no image in {Path(args.dataroot) / folder} "

@@ -3,8 +3,10 @@
 As the first-generation original: every image of each folder becomes a PIL thumbnail fitting 512x512 (600x600
 -> 512x512), saved as <dst>/<stem>.jpeg, and the .info file lists one '<i> <dst>/<stem>.jpeg <w> <h>' line per
 image (i from 0, images in natural order), which `benchmark -input_text_path=... -useDvpp=true` reads. On a
-CPU, CycleGAN_aipp_preprocess.py turns the same .info file into the tensors the AIPP model computes. Each
-folder is written whole or not at all; each .info file atomically, after its folder.
+CPU, CycleGAN_aipp_preprocess.py turns the same .info file into the tensors the AIPP model computes.
+Beside each thumbnail it also writes <stem>.bin, the float path's input (exactly what CycleGAN_preprocess.py
+writes), so the same folder serves our chain (../common/infer.py --input ./datasetsDst/maps/testA/ reads the
+.bin files only). Each folder is written whole or not at all; each .info file atomically, after its folder.
 
     python3 gen_dataset_info.py --src_path_testA=./datasets/maps/testA/ --save_pathTestA_dst=datasetsDst/maps/testA/ \\
         --dataTestA_infoName=testA_prep.info --src_path_testB=./datasets/maps/testB/ \\
@@ -20,20 +22,23 @@ from tqdm import tqdm
 
 from common import binio, cli
 from cyclegan_aipp import write_thumbnail
-from cyclegan_data import list_images
+from cyclegan_data import list_images, load_image
 
 
 def thumbnails(src, dst, info):
-    """All images of `src` -> `dst`/<stem>.jpeg thumbnails, and `info` listing them."""
+    """All images of `src` -> `dst`/<stem>.jpeg thumbnails and <stem>.bin float inputs, and `info` listing
+    the thumbnails."""
     files = list_images(src)
     lines = []
-    with binio.AtomicDir(dst, replaceable=(".jpeg",)) as tmp:
+    with binio.AtomicDir(dst, replaceable=(".jpeg", ".bin")) as tmp:
         for i, path in enumerate(tqdm(files, desc=f"Thumbnails of {src}", unit="image")):
             name = f"{binio.stem(path)}.jpeg"
             width, height = write_thumbnail(path, tmp / name)
             lines.append(f"{i} {Path(dst) / name} {width} {height}")
+            binio.write_array(tmp / f"{binio.stem(path)}.bin", load_image(path), atomic=False)
     binio.write_text(info, "\n".join(lines) + "\n")
-    print(f"{len(files)} images of {src} -> {dst} (512x512 JPEG thumbnails), listed in {info}")
+    print(f"{len(files)} images of {src} -> {dst} (512x512 JPEG thumbnails listed in {info}, "
+          f"and the float path's .bin inputs)")
 
 
 def build_parser():

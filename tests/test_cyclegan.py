@@ -236,3 +236,65 @@ def test_compare_upstream_needs_a_checkout(tmp_path, capsys):
 def test_readme_holds_the_chain():
     folder = driver.find_model_folder("CycleGAN")
     assert driver.readme_drift(folder) == []
+
+
+# ----------------------------------------------------------------------- first generation: the AIPP path
+
+def test_aipp_emulation_is_the_crop_of_the_decoded_thumbnail(maps, tmp_path, capsys):
+    import gen_dataset_info
+    from cyclegan_aipp import aipp_input, read_config
+
+    argv = ["--src_path_testA", maps / "testA", "--save_pathTestA_dst", tmp_path / "A", "--dataTestA_infoName",
+            tmp_path / "a.info", "--src_path_testB", maps / "testB", "--save_pathTestB_dst", tmp_path / "B",
+            "--dataTestB_infoName", tmp_path / "b.info"]
+    assert run_cli(gen_dataset_info.main, argv, capsys)[0] == 0
+    jpeg = tmp_path / "A" / "1_A.jpeg"
+    x = aipp_input(jpeg, read_config())
+    assert x.shape == (1, 3, 256, 256) and x.dtype == np.float32
+    # what AIPP sees is the thumbnail's pixels (16..271, 16..271) in [-1, 1]; the YUV420SP round trip
+    # (2x2 chroma, integer CSC) moves them by less than a level on average
+    rgb = np.asarray(Image.open(jpeg).convert("RGB"), dtype=np.float64)[16:272, 16:272].transpose(2, 0, 1)
+    levels = np.abs((x[0] + 1) * 127.5 - rgb)
+    assert levels.mean() < 1.0 and levels.max() <= 16
+    with pytest.raises(UserError, match=r"1_A.jpg: is 600x600; the AIPP config expects 512x512"):
+        aipp_input(maps / "testA" / "1_A.jpg", read_config())
+
+
+def test_aipp_config_and_info_errors(tmp_path, capsys):
+    import CycleGAN_aipp_preprocess as aipp_preprocess
+    from cyclegan_aipp import read_config
+
+    (tmp_path / "bad.config").write_text("aipp_op {\n    aipp_mode : static\n}\n")
+    with pytest.raises(UserError, match=r"bad.config: no input_format setting"):
+        read_config(tmp_path / "bad.config")
+    (tmp_path / "x.info").write_text("0 a.jpeg 512\n")
+    status, _, err = run_cli(aipp_preprocess.main, ["--info", tmp_path / "x.info", "--save_path", tmp_path / "o"],
+                             capsys)
+    assert status == 2 and "x.info: line 1 is '0 a.jpeg 512'; expected '<index> <image path> <width> <height>'" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_gen_dataset_info_refuses_an_unreadable_image(maps, tmp_path, capsys):
+    import gen_dataset_info
+
+    (maps / "testB" / "9_B.jpg").write_bytes(b"not a jpeg")
+    argv = ["--src_path_testA", maps / "testA", "--save_pathTestA_dst", tmp_path / "A", "--dataTestA_infoName",
+            tmp_path / "a.info", "--src_path_testB", maps / "testB", "--save_pathTestB_dst", tmp_path / "B",
+            "--dataTestB_infoName", tmp_path / "b.info"]
+    status, _, err = run_cli(gen_dataset_info.main, argv, capsys)
+    assert status == 2 and "9_B.jpg: not a readable image" in err
+    assert not (tmp_path / "B").exists() and not (tmp_path / "b.info").exists()
+
+
+def test_eval_acc_pairs_every_image_with_its_output(maps, tmp_path, capsys):
+    import eval_acc
+
+    dump = tmp_path / "result" / "dumpOutput_device0"
+    dump.mkdir(parents=True)
+    np.zeros((1, 3, 256, 256), np.float32).tofile(dump / "5_A_1.bin")
+    argv = ["--dataroot", maps, "--npu_bin_file", dump, "--onnx_path", tmp_path]
+    status, _, err = run_cli(eval_acc.main, argv, capsys)
+    assert status == 2 and "dumpOutput_device0: no output for" in err and "1_A.jpg" in err
+    np.zeros((1, 3, 256, 256), np.float32).tofile(dump / "1_A_1.bin")
+    status, _, err = run_cli(eval_acc.main, argv, capsys)
+    assert status == 2 and "5_A_1.bin: has no image in" in err
