@@ -26,6 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 import numpy as np
 
 from common.cli import UserError
+from cyclegan_data import open_image
 
 THUMBNAIL = (512, 512)
 CONFIG = Path(__file__).resolve().with_name("aipp_CycleGAN_pth.config")
@@ -69,14 +70,9 @@ def read_config(path=CONFIG):
 def write_thumbnail(src, dst):
     """The original's gen_dataset_info step for one image: PIL thumbnail to fit 512x512 (LANCZOS, the
     ANTIALIAS of old Pillow), saved as JPEG (Pillow's default quality). Returns (width, height)."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
-    try:
-        with Image.open(src) as image:
-            image = image.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise UserError(f"{src}: not a readable image ({type(err).__name__}: {str(err).splitlines()[0]})") \
-            from None
+    image = open_image(src)
     image.thumbnail(THUMBNAIL, Image.LANCZOS)
     image.save(dst, format="JPEG")
     return image.size
@@ -84,15 +80,7 @@ def write_thumbnail(src, dst):
 
 def decode_yuv420sp(path, rbuv_swap):
     """A JPEG as DVPP hands it to AIPP: (Y plane (h, w) uint8, interleaved chroma (h/2, w/2, 2) uint8)."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            image.draft("YCbCr", image.size)
-            ycbcr = np.asarray(image.convert("YCbCr"), dtype=np.float64)
-    except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise UserError(f"{path}: not a readable JPEG ({type(err).__name__}: {str(err).splitlines()[0]})") \
-            from None
+    ycbcr = np.asarray(open_image(path, "YCbCr"), dtype=np.float64)
     h, w = ycbcr.shape[0] // 2 * 2, ycbcr.shape[1] // 2 * 2  # YUV420SP needs even sizes
     ycbcr = ycbcr[:h, :w]
     chroma = ycbcr[..., 1:].reshape(h // 2, 2, w // 2, 2, 2).mean(axis=(1, 3))

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from common import binio, cli
 from cyclegan_aipp import write_thumbnail
-from cyclegan_data import list_images, load_image
+from cyclegan_data import add_split_arguments, list_images, load_image
 
 
 def thumbnails(src, dst, info):
@@ -43,16 +43,9 @@ def thumbnails(src, dst, info):
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
-    p.add_argument("--src_path_testA", "--src-a", dest="src_a", default="./datasets/maps/testA/",
-                   help="testA images (aerial photos), G_A's input")
-    p.add_argument("--save_pathTestA_dst", "--dst-a", dest="dst_a", default="datasetsDst/maps/testA/",
-                   help="folder for the testA thumbnails")
+    add_split_arguments(p, "thumbnails and .bin files", dst_a="datasetsDst/maps/testA/")  # the original's defaults
     p.add_argument("--dataTestA_infoName", "--info-a", dest="info_a", default="testA_prep.info",
                    help="the testA .info file")
-    p.add_argument("--src_path_testB", "--src-b", dest="src_b", default="./datasets/maps/testB/",
-                   help="testB images (maps), G_B's input")
-    p.add_argument("--save_pathTestB_dst", "--dst-b", dest="dst_b", default="./datasetsDst/maps/testB/",
-                   help="folder for the testB thumbnails")
     p.add_argument("--dataTestB_infoName", "--info-b", dest="info_b", default="testB_prep.info",
                    help="the testB .info file")
     return p
