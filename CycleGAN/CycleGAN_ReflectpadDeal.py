@@ -3,16 +3,20 @@
 ATC (and some other converters) refuse Pad(mode=reflect) ("Mode attr of Pad only supports constant").
 Two modes:
   exact (default)  each reflect Pad becomes Slice + Concat that copy the reflected rows and columns, so the
-                   output is unchanged (checked on a seeded input, --atol). The pads must be constants:
-                   the TorchScript exporter computes them at run time, so simplify the graph first
-                   (python3 ../common/simplify.py ... --input-shape img_sat_maps:1,3,256,256), which folds them.
+                   output is unchanged (checked on a seeded input, --atol). The TorchScript exporter computes
+                   each Pad's pads at run time from constants alone; the script folds those chains into
+                   constants itself (onnx's reference evaluator), so it runs on the plain export, and the
+                   dynamic batch axis stays.
   constant         the original Ascend edit: every reflect Pad becomes zero padding. It changes the model
                    (blurred, darkened borders); kept to measure that drift. Works on any graph.
-G_A and G_B are each written to their own file (<name>_<mode>.onnx by default); only Pad nodes are
-touched, and the script reports which, the operator counts before and after, and the numeric check.
+By default each graph is edited in place, as the original did (the seed's ATC step reads ./onnxmodel/model_Ga.onnx
+next), each from its own source (the original wrote G_A over G_B's file); the file is replaced atomically, only
+once the edit is checked. --output_ga_name / --output_gb_name write elsewhere instead. Only Pad nodes (and the
+constant chains computing their pads) are touched; the script reports which, the operator counts before and
+after, and the numeric check. Run again on an edited file in place, it says so and leaves it.
 
-    python3 CycleGAN_ReflectpadDeal.py --onnx_path=./onnxmodel/ --model_ga_onnx_name=model_Ga_bs1.onnx \\
-        --model_gb_onnx_name=model_Gb_bs1.onnx
+    python3 CycleGAN_ReflectpadDeal.py --onnx_path=./onnxmodel/ --model_ga_onnx_name=model_Ga.onnx \\
+        --model_gb_onnx_name=model_Gb.onnx
 """
 import os
 import sys
@@ -33,17 +37,33 @@ def _signature(node):
     return node.SerializeToString(deterministic=True)
 
 
+def _feeds_only_pads(source):
+    """Indices of the nodes whose outputs are read only as a Pad's pads/value inputs, directly or through
+    other such nodes (the exporter's pads chains): the edit may fold them away."""
+    nodes = list(source.graph.node)
+    readers = {}
+    for i, node in enumerate(nodes):
+        for k, name in enumerate(node.input):
+            readers.setdefault(name, []).append((i, k))
+    outputs = {o.name for o in source.graph.output}
+    only = set()
+    for i in reversed(range(len(nodes))):  # readers come after their producers
+        if any(out in outputs for out in nodes[i].output):
+            continue
+        uses = [use for out in nodes[i].output for use in readers.get(out, [])]
+        if uses and all((nodes[r].op_type == "Pad" and k >= 1) or r in only for r, k in uses):
+            only.add(i)
+    return only
+
+
 def check_only_pads_changed(source, edited, path):
     """Every node of `source` other than a Pad must be in `edited`, byte for byte, and the graph's inputs
-    and outputs must be the same: the edit may replace Pad nodes (and drop the constants only they read),
-    nothing else."""
-    readers = {}
-    for node in source.graph.node:
-        for name in node.input:
-            readers.setdefault(name, set()).add(node.op_type)
+    and outputs must be the same: the edit may replace Pad nodes (and drop the nodes that only compute their
+    pads), nothing else."""
+    pads_only = _feeds_only_pads(source)
     kept = Counter(_signature(n) for n in edited.graph.node)
-    for node in source.graph.node:
-        if node.op_type == "Pad" or (node.op_type == "Constant" and readers.get(node.output[0]) == {"Pad"}):
+    for i, node in enumerate(source.graph.node):
+        if node.op_type == "Pad" or i in pads_only:
             continue
         if kept[_signature(node)] <= 0:
             raise CheckFailed(f"{path}: the edit changed node {node.name or node.output[0]!r} "
@@ -62,11 +82,14 @@ def _verification_feeds(model, seed):
 
 
 def edit_file(src, dst, mode, atol, seed):
-    """Edit one graph into `dst` (renamed into place only once checked); returns the report lines."""
+    """Edit one graph into `dst` (renamed into place only once checked; `dst` may be `src`); returns the
+    report lines."""
     model = onnx_utils.load(src)
     source = onnx.ModelProto()
     source.CopyFrom(model)
     if not onnx_utils.reflect_pads(model):
+        if Path(dst).resolve() == Path(src).resolve():
+            return [f"{src}: has no reflect-mode Pad node (already edited); left as it is"]
         raise UserError(f"{src}: has no reflect-mode Pad node to rewrite (already edited?); nothing written")
     try:
         changed = EDITS[mode](model)
@@ -107,9 +130,9 @@ def build_parser():
     p.add_argument("--mode", choices=sorted(EDITS), default="exact",
                    help="exact: Slice + Concat, same output; constant: zero padding (the original edit)")
     p.add_argument("--output_ga_name", "--save_ga_name", dest="output_ga_name", default=None,
-                   help="edited G_A file name in --onnx_path (default: <G_A name>_<mode>.onnx)")
+                   help="edited G_A file name in --onnx_path (default: --model_ga_onnx_name, edited in place)")
     p.add_argument("--output_gb_name", "--save_gb_name", dest="output_gb_name", default=None,
-                   help="edited G_B file name in --onnx_path (default: <G_B name>_<mode>.onnx)")
+                   help="edited G_B file name in --onnx_path (default: --model_gb_onnx_name, edited in place)")
     p.add_argument("--atol", type=float, default=1e-5,
                    help="exact mode: largest accepted |edited - source| on the seeded input")
     p.add_argument("--seed", type=int, default=0, help="seed of the verification input")
@@ -123,10 +146,7 @@ def main(argv=None):
     for name, output in ((args.model_ga_onnx_name, args.output_ga_name),
                          (args.model_gb_onnx_name, args.output_gb_name)):
         src = folder / name
-        dst = folder / (output or f"{Path(name).stem}_{args.mode}.onnx")
-        if dst.resolve() == src.resolve():
-            raise UserError(f"{dst}: the output would overwrite its source; choose another name")
-        jobs.append((src, dst))
+        jobs.append((src, folder / (output or name)))
     if jobs[0][1].resolve() == jobs[1][1].resolve():
         raise UserError(f"{jobs[0][1]}: G_A and G_B would be written to the same file; give distinct names")
     for src, _ in jobs:  # both sources must be there before anything is written

@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 from tqdm import tqdm
 
 from common import binio, cli
-from cyclegan_data import list_images, load_image
+from cyclegan_data import add_split_arguments, list_images, load_image
 
 
 def convert_folder(src, dst):
@@ -31,14 +31,7 @@ def convert_folder(src, dst):
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
-    p.add_argument("--src_path_testA", "--src-a", dest="src_a", default="./datasets/maps/testA/",
-                   help="testA images (aerial photos), G_A's input")
-    p.add_argument("--save_pathTestA_dst", "--dst-a", dest="dst_a", default="./datasetsDst/maps/testA/",
-                   help="folder for the testA .bin files")
-    p.add_argument("--src_path_testB", "--src-b", dest="src_b", default="./datasets/maps/testB/",
-                   help="testB images (maps), G_B's input")
-    p.add_argument("--save_pathTestB_dst", "--dst-b", dest="dst_b", default="./datasetsDst/maps/testB/",
-                   help="folder for the testB .bin files")
+    add_split_arguments(p, ".bin files")
     return p
 
 

@@ -4,7 +4,9 @@ G_A (aerial photo -> map): input `img_sat_maps`, output `maps`. G_B (map -> aeri
 `img_maps_sat`, output `sat`. Both are (batch, 3, 256, 256) float32. The checkpoints are upstream's
 latest_net_G_A.pth / latest_net_G_B.pth (plain state_dicts; old files with InstanceNorm running-stat keys
 load too). The graphs keep upstream's reflection padding as Pad(mode=reflect); CycleGAN_ReflectpadDeal.py
-rewrites it for converters that reject that mode.
+rewrites it for converters that reject that mode. The final Tanh node is named Tanh_156, the name the original
+ATC commands give to --out_nodes="Tanh_156:0" (torch 1.5's automatic name for it). CycleGAN_onnx_export.py
+(the first generation's name) is this script.
 
     python3 CycleGAN_pth2onnx.py --model_ga_path=./checkpoints/maps_cycle_gan/latest_net_G_A.pth \\
         --model_gb_path=./checkpoints/maps_cycle_gan/latest_net_G_B.pth --onnx_path=./onnxmodel/ \\
@@ -18,21 +20,37 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 import torch
 
-from common import cli, onnx_utils
+from common import binio, cli, onnx_utils
+from common.cli import CheckFailed
 from cyclegan_model import DIRECTIONS, SAMPLE_SHAPE, load_generator
 
 VERIFY_BATCH = 2  # > 1, so the dynamic batch axis is exercised too
+OUT_NODE = "Tanh_156"  # the original ATC commands' --out_nodes="Tanh_156:0"
+
+
+def name_output_node(model, path):
+    """Name the node producing the graph's single output OUT_NODE; it must be the generator's final Tanh."""
+    output = model.graph.output[0].name
+    producers = [n for n in model.graph.node if output in n.output]
+    if len(producers) != 1 or producers[0].op_type != "Tanh":
+        raise CheckFailed(f"{path}: the output {output!r} is not produced by one Tanh node")
+    if any(n.name == OUT_NODE for n in model.graph.node if n is not producers[0]):
+        raise CheckFailed(f"{path}: another node is already named {OUT_NODE}")
+    producers[0].name = OUT_NODE
+    return model
 
 
 def export_generator(pth, onnx_file, direction, opset, seed, atol):
     names = DIRECTIONS[direction]
     model = load_generator(pth)
     dummy = torch.randn((1, *SAMPLE_SHAPE), generator=torch.Generator().manual_seed(seed))
-    onnx_utils.export(model, (dummy,), onnx_file, [names.input], [names.output], opset=opset)
+    with binio.atomic_path(onnx_file) as tmp:  # exported and renamed, or not there at all
+        onnx_utils.export(model, (dummy,), tmp, [names.input], [names.output], opset=opset)
+        onnx_utils.save(name_output_node(onnx_utils.load(tmp), onnx_file), tmp)
     feeds = onnx_utils.seeded_feeds({names.input: [VERIFY_BATCH, *SAMPLE_SHAPE]}, seed)
     diff = onnx_utils.verify_against_torch(onnx_file, model, feeds, atol=atol)
     print(f"{names.net} {pth} -> {onnx_file}: {names.input} -> {names.output}, opset {opset}, dynamic batch; "
-          f"ONNX Runtime vs PyTorch max abs diff {diff[names.output]:.2g} (batch {VERIFY_BATCH}, atol {atol:g})")
+          f"final node {OUT_NODE}; ONNX Runtime vs PyTorch max abs diff {diff[names.output]:.2g} (batch {VERIFY_BATCH}, atol {atol:g})")
 
 
 def build_parser():

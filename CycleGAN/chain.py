@@ -22,7 +22,8 @@ STEPS = [
     *[(f"simplify_{g}", f"python3 ../common/simplify.py ./onnxmodel/model_{g}.onnx ./onnxmodel/model_{g}_bs{{bs}}.onnx "
                         f"--input-shape {name}:{{bs}},3,256,256") for g, name in _SIDES.values()],
     ("reflectpad", "python3 CycleGAN_ReflectpadDeal.py --onnx_path=./onnxmodel/ "
-                   "--model_ga_onnx_name=model_Ga_bs{bs}.onnx --model_gb_onnx_name=model_Gb_bs{bs}.onnx"),
+                   "--model_ga_onnx_name=model_Ga_bs{bs}.onnx --model_gb_onnx_name=model_Gb_bs{bs}.onnx "
+                   "--output_ga_name=model_Ga_bs{bs}_exact.onnx --output_gb_name=model_Gb_bs{bs}_exact.onnx"),
     *[(f"infer_{s}", f"python3 ../common/infer.py --model ./onnxmodel/model_{g}_bs{{bs}}_exact.onnx "
                      f"--input ./datasetsDst/maps/test{s}/ --output ./result/ --output_dirname {s}bs{{bs}} "
                      f"--outfmt BIN --batchsize {{bs}}") for s, (g, _) in _SIDES.items()],

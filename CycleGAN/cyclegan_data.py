@@ -18,6 +18,19 @@ from cyclegan_model import SIZE
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 
 
+def add_split_arguments(parser, what, dst_a="./datasetsDst/maps/testA/"):
+    """The originals' --src_path_testA / --save_pathTestA_dst / --src_path_testB / --save_pathTestB_dst options
+    (dests src_a, dst_a, src_b, dst_b), shared by CycleGAN_preprocess.py and gen_dataset_info.py; `what` names
+    what the dst folders receive."""
+    for side, role, dst in (("A", "aerial photos), G_A's input", dst_a),
+                            ("B", "maps), G_B's input", "./datasetsDst/maps/testB/")):
+        key = side.lower()
+        parser.add_argument(f"--src_path_test{side}", f"--src-{key}", dest=f"src_{key}",
+                            default=f"./datasets/maps/test{side}/", help=f"test{side} images ({role}")
+        parser.add_argument(f"--save_pathTest{side}_dst", f"--dst-{key}", dest=f"dst_{key}", default=dst,
+                            help=f"folder for the test{side} {what}")
+
+
 def list_images(folder):
     """The image files of `folder`, natural-sorted. Any other file is an error (hidden files aside): a
     stray file means the folder is not what the user thinks, and skipping it would hide that."""
@@ -41,6 +54,21 @@ def list_images(folder):
     return files
 
 
+def open_image(path, mode="RGB"):
+    """The image at `path`, decoded and converted to `mode`; a file that is not a readable image is an error
+    naming it. For a JPEG, mode 'YCbCr' is libjpeg's own YCbCr output (no round trip through RGB)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            if mode == "YCbCr":
+                image.draft("YCbCr", image.size)
+            return image.convert(mode)
+    except (UnidentifiedImageError, OSError, ValueError) as err:
+        raise UserError(f"{path}: not a readable image ({type(err).__name__}: {str(err).splitlines()[0]})") \
+            from None
+
+
 def load_image(path):
     """Upstream's test-time input for one image: a (1, 3, 256, 256) float32 array in [-1, 1].
 
@@ -48,15 +76,9 @@ def load_image(path):
     no_flip): Image.open().convert('RGB') -> transforms.Resize([256, 256], bicubic), which on a PIL image is
     PIL's antialiased bicubic resize -> the 256 crop (a no-op) -> ToTensor -> Normalize((0.5,)*3, (0.5,)*3).
     """
-    from PIL import Image, UnidentifiedImageError
     from torchvision import transforms
 
-    try:
-        with Image.open(path) as image:
-            image = image.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise UserError(f"{path}: not a readable image ({type(err).__name__}: {str(err).splitlines()[0]})") \
-            from None
+    image = open_image(path)
     transform = transforms.Compose([
         transforms.Resize([SIZE, SIZE], transforms.InterpolationMode.BICUBIC),
         transforms.ToTensor(),

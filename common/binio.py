@@ -599,3 +599,4 @@ def write_json(path, obj):
     import json
 
     return write_text(path, json.dumps(_json_safe(obj), indent=2, allow_nan=False) + "\n")
+

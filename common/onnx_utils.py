@@ -325,6 +325,68 @@ def _pad_amounts(model, node):
     return [(pads[axis], pads[axis + rank]) for axis in range(rank)]
 
 
+def fold_constant_pads(model):
+    """Replace each Pad's run-time pads computation by its value, when it reads only constants.
+
+    The TorchScript exporter computes a reflect Pad's pads from constants alone (ConstantOfShape, Concat,
+    Reshape, Slice, Transpose, Cast); nothing in that chain reads a graph input or its shape, so the value is
+    the same for every input and batch size (the dynamic batch axis stays). The chain is evaluated with onnx's
+    reference evaluator and the Pad reads an initializer instead; nodes nothing reads any more are dropped.
+    Pads that do depend on a graph input stay as they are. Returns the names of the Pad nodes folded.
+    """
+    from onnx.reference import ReferenceEvaluator
+
+    producer = {out: node for node in model.graph.node for out in node.output}
+    known = {init.name for init in model.graph.initializer}
+    folded, replaced = [], []
+    for pad in [n for n in model.graph.node if n.op_type == "Pad"]:
+        if len(pad.input) < 2 or not pad.input[1] or constant_value(model, pad.input[1]) is not None:
+            continue
+        needed, stack, ok = [], [pad.input[1]], True
+        while stack and ok:
+            name = stack.pop()
+            if name in known or not name:
+                continue
+            node = producer.get(name)
+            if node is None or any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+                                   for a in node.attribute):
+                ok = False  # a graph input (or control flow): computed at run time
+            elif node not in needed:
+                needed.append(node)
+                stack.extend(node.input)
+        if not ok:
+            continue
+        order = [n for n in model.graph.node if n in needed]  # the graph's own (topological) order
+        used = {name for n in order for name in n.input}
+        sub = helper.make_model(
+            helper.make_graph(order, "pads", [], [helper.make_empty_tensor_value_info(pad.input[1])],
+                              [i for i in model.graph.initializer if i.name in used]),
+            opset_imports=model.opset_import)
+        value = ReferenceEvaluator(sub).run(None, {})[0]
+        name = _unique_name(model, f"{pad.name or pad.output[0]}_pads")
+        model.graph.initializer.append(numpy_helper.from_array(np.asarray(value, np.int64), name))
+        pad.input[1] = name
+        folded.append(pad.name or pad.output[0])
+        replaced.extend(order)
+    if folded:
+        _prune_dead_nodes(model, replaced)
+    return folded
+
+
+def _prune_dead_nodes(model, candidates):
+    """Drop those of `candidates` (nodes) whose outputs nothing reads any more, then unused initializers."""
+    candidates = list(candidates)
+    while True:
+        used = {name for node in model.graph.node for name in node.input} | {o.name for o in model.graph.output}
+        dead = [n for n in candidates if not any(out in used for out in n.output)]
+        if not dead:
+            break
+        for node in dead:
+            model.graph.node.remove(node)
+            candidates.remove(node)
+    _prune_unused(model)
+
+
 def reflect_pads(model):
     """The Pad nodes with mode 'reflect'."""
     return [n for n in model.graph.node if n.op_type == "Pad" and _attribute(n, "mode", b"constant") == b"reflect"]
@@ -341,6 +403,7 @@ def reflect_pad_to_slices(model):
     opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
     if opset < 10:
         raise UserError(f"the model uses opset {opset}; the Slice rewrite needs opset 10 or later")
+    fold_constant_pads(model)  # the exporter's run-time pads chains, when they read only constants
     nodes = list(model.graph.node)
     rewritten = []
     new_nodes = []
@@ -351,8 +414,9 @@ def reflect_pad_to_slices(model):
         amounts = _pad_amounts(model, node)
         label = node.name or node.output[0]
         if amounts is None:
-            raise UserError(f"Pad node {label!r}: its pads are computed at run time; simplify the graph "
-                            f"first (common/simplify.py) so they become constants")
+            raise UserError(f"Pad node {label!r}: its pads are computed at run time from the graph's "
+                            f"inputs; simplify the graph for a fixed shape first (common/simplify.py) so they "
+                            f"become constants")
         if any(b < 0 or e < 0 for b, e in amounts):
             raise UserError(f"Pad node {label!r}: negative pads (cropping) are not supported")
         current = node.input[0]

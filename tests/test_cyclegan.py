@@ -2,6 +2,7 @@
 import sys
 
 import numpy as np
+import onnx
 import pytest
 import torch
 from PIL import Image
@@ -167,15 +168,40 @@ def test_preprocess_empty_folder(maps, tmp_path, capsys):
 
 # ------------------------------------------------------------------------------------------- tools
 
-def test_reflectpad_never_overwrites(tmp_path, capsys):
+def test_reflectpad_output_names(tmp_path, capsys):
     argv = ["--onnx_path", tmp_path, "--model_ga_onnx_name", "a.onnx", "--model_gb_onnx_name", "b.onnx"]
-    status, _, err = run_cli(reflectpad.main, argv + ["--output_ga_name", "a.onnx"], capsys)
-    assert status == 2 and "a.onnx: the output would overwrite its source" in err
     status, _, err = run_cli(reflectpad.main, argv + ["--output_ga_name", "x.onnx", "--output_gb_name", "x.onnx"],
                              capsys)
     assert status == 2 and "x.onnx: G_A and G_B would be written to the same file" in err
     status, _, err = run_cli(reflectpad.main, argv, capsys)
     assert status == 2 and "a.onnx: no such ONNX file" in err
+
+
+def _runtime_pads_graph(path):
+    """A reflect Pad whose pads are computed from the input's shape: folding cannot make them constants."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    ones = numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "ones")
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("Concat", ["s", "s"], ["ss"], axis=0),
+             helper.make_node("Sub", ["ss", "ss"], ["zeros"]),
+             helper.make_node("Add", ["zeros", "ones"], ["pads"]),
+             helper.make_node("Pad", ["x", "pads"], ["y"], mode="reflect", name="pad")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [ones])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)]), str(path))
+
+
+def test_reflectpad_pads_that_depend_on_the_input(tmp_path, capsys):
+    for name in ("a.onnx", "b.onnx"):
+        _runtime_pads_graph(tmp_path / name)
+    before = (tmp_path / "a.onnx").read_bytes()
+    argv = ["--onnx_path", tmp_path, "--model_ga_onnx_name", "a.onnx", "--model_gb_onnx_name", "b.onnx"]
+    status, _, err = run_cli(reflectpad.main, argv, capsys)
+    assert status == 2
+    assert "a.onnx: Pad node 'pad': its pads are computed at run time from the graph's inputs" in err
+    assert (tmp_path / "a.onnx").read_bytes() == before  # in-place edit refused: the file is untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.onnx", "b.onnx"]
 
 
 def test_compare_upstream_reports_a_broken_checkout(tmp_path, capsys, monkeypatch):
@@ -210,3 +236,65 @@ def test_compare_upstream_needs_a_checkout(tmp_path, capsys):
 def test_readme_holds_the_chain():
     folder = driver.find_model_folder("CycleGAN")
     assert driver.readme_drift(folder) == []
+
+
+# ----------------------------------------------------------------------- first generation: the AIPP path
+
+def test_aipp_emulation_is_the_crop_of_the_decoded_thumbnail(maps, tmp_path, capsys):
+    import gen_dataset_info
+    from cyclegan_aipp import aipp_input, read_config
+
+    argv = ["--src_path_testA", maps / "testA", "--save_pathTestA_dst", tmp_path / "A", "--dataTestA_infoName",
+            tmp_path / "a.info", "--src_path_testB", maps / "testB", "--save_pathTestB_dst", tmp_path / "B",
+            "--dataTestB_infoName", tmp_path / "b.info"]
+    assert run_cli(gen_dataset_info.main, argv, capsys)[0] == 0
+    jpeg = tmp_path / "A" / "1_A.jpeg"
+    x = aipp_input(jpeg, read_config())
+    assert x.shape == (1, 3, 256, 256) and x.dtype == np.float32
+    # what AIPP sees is the thumbnail's pixels (16..271, 16..271) in [-1, 1]; the YUV420SP round trip
+    # (2x2 chroma, integer CSC) moves them by less than a level on average
+    rgb = np.asarray(Image.open(jpeg).convert("RGB"), dtype=np.float64)[16:272, 16:272].transpose(2, 0, 1)
+    levels = np.abs((x[0] + 1) * 127.5 - rgb)
+    assert levels.mean() < 1.0 and levels.max() <= 16
+    with pytest.raises(UserError, match=r"1_A.jpg: is 600x600; the AIPP config expects 512x512"):
+        aipp_input(maps / "testA" / "1_A.jpg", read_config())
+
+
+def test_aipp_config_and_info_errors(tmp_path, capsys):
+    import CycleGAN_aipp_preprocess as aipp_preprocess
+    from cyclegan_aipp import read_config
+
+    (tmp_path / "bad.config").write_text("aipp_op {\n    aipp_mode : static\n}\n")
+    with pytest.raises(UserError, match=r"bad.config: no input_format setting"):
+        read_config(tmp_path / "bad.config")
+    (tmp_path / "x.info").write_text("0 a.jpeg 512\n")
+    status, _, err = run_cli(aipp_preprocess.main, ["--info", tmp_path / "x.info", "--save_path", tmp_path / "o"],
+                             capsys)
+    assert status == 2 and "x.info: line 1 is '0 a.jpeg 512'; expected '<index> <image path> <width> <height>'" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_gen_dataset_info_refuses_an_unreadable_image(maps, tmp_path, capsys):
+    import gen_dataset_info
+
+    (maps / "testB" / "9_B.jpg").write_bytes(b"not a jpeg")
+    argv = ["--src_path_testA", maps / "testA", "--save_pathTestA_dst", tmp_path / "A", "--dataTestA_infoName",
+            tmp_path / "a.info", "--src_path_testB", maps / "testB", "--save_pathTestB_dst", tmp_path / "B",
+            "--dataTestB_infoName", tmp_path / "b.info"]
+    status, _, err = run_cli(gen_dataset_info.main, argv, capsys)
+    assert status == 2 and "9_B.jpg: not a readable image" in err
+    assert not (tmp_path / "B").exists() and not (tmp_path / "b.info").exists()
+
+
+def test_eval_acc_pairs_every_image_with_its_output(maps, tmp_path, capsys):
+    import eval_acc
+
+    dump = tmp_path / "result" / "dumpOutput_device0"
+    dump.mkdir(parents=True)
+    np.zeros((1, 3, 256, 256), np.float32).tofile(dump / "5_A_1.bin")
+    argv = ["--dataroot", maps, "--npu_bin_file", dump, "--onnx_path", tmp_path]
+    status, _, err = run_cli(eval_acc.main, argv, capsys)
+    assert status == 2 and "dumpOutput_device0: no output for" in err and "1_A.jpg" in err
+    np.zeros((1, 3, 256, 256), np.float32).tofile(dump / "1_A_1.bin")
+    status, _, err = run_cli(eval_acc.main, argv, capsys)
+    assert status == 2 and "5_A_1.bin: has no image in" in err

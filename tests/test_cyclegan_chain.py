@@ -49,7 +49,8 @@ def chain(tmp_path_factory):
         run_cli(simplify.main, [onnx_dir / f"model_{g}.onnx", onnx_dir / f"model_{g}_bs1.onnx",
                                 "--input-shape", f"{name}:1,3,256,256"])
     run_cli(reflectpad.main, ["--onnx_path", onnx_dir, "--model_ga_onnx_name", "model_Ga_bs1.onnx",
-                              "--model_gb_onnx_name", "model_Gb_bs1.onnx"])
+                              "--model_gb_onnx_name", "model_Gb_bs1.onnx", "--output_ga_name",
+                              "model_Ga_bs1_exact.onnx", "--output_gb_name", "model_Gb_bs1_exact.onnx"])
     for side, (g, _, _) in SIDES.items():
         run_cli(infer.main, ["--model", onnx_dir / f"model_{g}_bs1_exact.onnx", "--input", prep / f"test{side}",
                              "--output", root / "result", "--output_dirname", f"{side}bs1", "--batchsize", "1",
@@ -74,7 +75,9 @@ def edits(chain):
     with contextlib.redirect_stdout(report):
         status = cli.run(reflectpad.main, [str(a) for a in ["--onnx_path", chain.onnx, "--model_ga_onnx_name",
                                                             "model_Ga_bs1.onnx", "--model_gb_onnx_name",
-                                                            "model_Gb_bs1.onnx", "--mode", "constant"]])
+                                                            "model_Gb_bs1.onnx", "--mode", "constant",
+                                                            "--output_ga_name", "model_Ga_bs1_constant.onnx",
+                                                            "--output_gb_name", "model_Gb_bs1_constant.onnx"]])
     assert status == 0
     outputs = {(side, kind): _run_graph(chain.onnx / f"model_{g}_bs1{suffix}.onnx", side, chain)
                for side, (g, _, _) in SIDES.items()
@@ -141,20 +144,38 @@ def test_constant_mode_is_the_original_edit_and_drifts(chain, edits, tmp_path, c
     assert len(list((tmp_path / "acc" / "const_compare").glob("*.png"))) == 1
 
 
-def test_exact_mode_needs_constant_pads(chain, capsys):
-    status, _, err = run_cli(reflectpad.main, ["--onnx_path", chain.onnx, "--model_ga_onnx_name", "model_Ga.onnx",
-                                               "--model_gb_onnx_name", "model_Gb.onnx"], capsys)
-    assert status == 2
-    assert "model_Ga.onnx: Pad node" in err and "simplify the graph first" in err
-    assert not (chain.onnx / "model_Ga_exact.onnx").exists()
+def test_exact_mode_folds_the_exporters_pads(chain, capsys):
+    """On the plain export (pads computed at run time from constants) the exact edit folds them itself and
+    keeps the dynamic batch axis and the final Tanh_156 node."""
+    status, out, _ = run_cli(reflectpad.main, ["--onnx_path", chain.onnx, "--model_ga_onnx_name", "model_Ga.onnx",
+                                               "--model_gb_onnx_name", "model_Gb.onnx", "--output_ga_name",
+                                               "plain_Ga_exact.onnx", "--output_gb_name", "plain_Gb_exact.onnx"],
+                             capsys)
+    assert status == 0 and out.count("20 reflect Pad node(s) rewritten as Slice + Concat (exact)") == 2
+    edited = onnx.load(str(chain.onnx / "plain_Ga_exact.onnx"))
+    ops = onnx_utils.count_ops(edited)
+    assert ops["Pad"] == 0 and ops["ConstantOfShape"] == 0 and ops["Slice"] == 96
+    assert edited.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+    assert [n.name for n in edited.graph.node if n.output[0] == "maps"] == ["Tanh_156"]
+    x = np.random.default_rng(3).standard_normal((2, 3, 256, 256)).astype(np.float32)
+    source = onnx_utils.run(chain.onnx / "model_Ga.onnx", {"img_sat_maps": x})[0]
+    assert np.array_equal(onnx_utils.run(chain.onnx / "plain_Ga_exact.onnx", {"img_sat_maps": x})[0], source)
 
 
 def test_reflectpad_refuses_an_edited_graph(chain, capsys):
     status, _, err = run_cli(reflectpad.main, ["--onnx_path", chain.onnx, "--model_ga_onnx_name",
                                                "model_Ga_bs1_exact.onnx", "--model_gb_onnx_name",
-                                               "model_Gb_bs1_exact.onnx"], capsys)
+                                               "model_Gb_bs1_exact.onnx", "--output_ga_name", "x.onnx",
+                                               "--output_gb_name", "y.onnx"], capsys)
     assert status == 2
     assert "has no reflect-mode Pad node to rewrite" in err
+    # in place (the default), an already edited graph is left as it is: rerunning the seed's command is harmless
+    before = (chain.onnx / "model_Ga_bs1_exact.onnx").read_bytes()
+    status, out, _ = run_cli(reflectpad.main, ["--onnx_path", chain.onnx, "--model_ga_onnx_name",
+                                               "model_Ga_bs1_exact.onnx", "--model_gb_onnx_name",
+                                               "model_Gb_bs1_exact.onnx"], capsys)
+    assert status == 0 and out.count("already edited); left as it is") == 2
+    assert (chain.onnx / "model_Ga_bs1_exact.onnx").read_bytes() == before
 
 
 def test_offline_matches_pytorch(chain, capsys):

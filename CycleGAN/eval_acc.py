@@ -1,0 +1,124 @@
+"""The first generation's accuracy check: offline outputs vs ONNX Runtime on the same test images.
+
+As the original eval_acc.py: every image of <dataroot>/testA (G_A, or testB with --direction BtoA) is
+preprocessed as the float path does (CycleGAN_preprocess.py: upstream's bicubic 256x256 resize, [-1, 1]),
+run through the ONNX model with ONNX Runtime, and compared with the offline output of the same image by the
+per-pixel channel cosine (torch.cosine_similarity(onnx, offline) over the 3 channels of each pixel, averaged);
+the mean over images is printed as `average cosine_similarity:`, and the per-image values are plotted in
+cosine_similarity.jpg. The offline outputs are found by sample name whatever tool wrote them (the benchmark
+tool's dumpOutput_device0/<stem>_1.bin, ais_bench / ../common/infer.py <stem>_0.bin, msame, .npy/.txt); every
+image needs its output and every output its image. Writes cosine_similarity.jpg, .json and .log in --out_dir;
+exits with status 1 when the average is below --threshold.
+
+    python3 eval_acc.py --dataroot=./datasets/maps --npu_bin_file=./result/dumpOutput_device0/
+"""
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+
+import numpy as np
+from tqdm import tqdm
+
+from common import accuracy, binio, cli, onnx_utils, similarity
+from common.cli import CheckFailed, UserError
+from cyclegan_data import list_images, load_image
+from cyclegan_model import DIRECTIONS, SAMPLE_SHAPE
+
+SIDES = {"AtoB": ("A", "testA"), "BtoA": ("B", "testB")}
+
+
+def plot(values, labels, path, title):
+    """Per-image cosine as a line plot (matplotlib, Agg backend), written atomically."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4))
+    ax.plot(range(len(values)), values, marker="." if len(values) <= 200 else None)
+    ax.set_xlabel("image (natural order)")
+    ax.set_ylabel("per-pixel channel cosine")
+    ax.set_title(title)
+    if len(values) <= 20:
+        ax.set_xticks(range(len(values)), labels, rotation=45, fontsize=7)
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    with binio.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="jpg")
+    plt.close(fig)
+
+
+def build_parser():
+    p = cli.parser(__doc__.split("\n\n")[0])
+    p.add_argument("--dataroot", default="./datasets/maps", help="maps dataset root holding testA/ and testB/")
+    p.add_argument("--npu_bin_file", default="./result/dumpOutput_device0/",
+                   help="offline outputs: benchmark dumpOutput_device<d>, an ais_bench/infer.py run folder, or "
+                        "their --output folder (the newest run is taken when dumpOutput_device<d> is missing)")
+    p.add_argument("--onnx_path", default="./onnxmodel/", help="folder holding the ONNX models")
+    p.add_argument("--model_ga_onnx_name", default="model_Ga.onnx", help="G_A's ONNX file in --onnx_path")
+    p.add_argument("--model_gb_onnx_name", default="model_Gb.onnx", help="G_B's ONNX file in --onnx_path")
+    p.add_argument("--direction", choices=sorted(SIDES), default="AtoB",
+                   help="AtoB: testA through G_A (the original's check); BtoA: testB through G_B")
+    p.add_argument("--threshold", type=float, default=accuracy.DEFAULT_THRESHOLD,
+                   help="lowest accepted average cosine_similarity (0.99, the original's bar)")
+    p.add_argument("--out_dir", default="./", help="folder for cosine_similarity.jpg, .json and .log")
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    side, folder = SIDES[args.direction]
+    names = DIRECTIONS[side]
+    images = list_images(Path(args.dataroot) / folder)
+    offline_dir = binio.resolve_result_dir(args.npu_bin_file, exts=(*binio.DATA_EXTS, ".txt"))
+    outputs = binio.output_files(offline_dir)
+    stems = [binio.stem(p) for p in images]
+    missing = [p for p, s in zip(images, stems) if s not in outputs]
+    if missing:
+        raise UserError(f"{offline_dir}: no output for {missing[0]} ({len(missing)} of {len(stems)} images "
+                        f"have none); expected one output per test image")
+    extra = sorted(set(outputs) - set(stems), key=binio.natural_key)
+    if extra:
+        raise UserError(f"{outputs[extra[0]]}: has no image in {Path(args.dataroot) / folder} "
+                        f"({len(extra)} unpaired output(s)); the run did not see these test images")
+    model = Path(args.onnx_path) / (args.model_ga_onnx_name if side == "A" else args.model_gb_onnx_name)
+    session = onnx_utils.make_session(model)
+
+    per_image, lines = [], []
+    for path, name in tqdm(list(zip(images, stems)), desc="Comparing", unit="image"):
+        reference = session.run([names.output], {names.input: load_image(path)})[0]
+        offline = binio.read_array(outputs[name], shape=(1, *SAMPLE_SHAPE))
+        if not np.all(np.isfinite(offline)):
+            raise UserError(f"{outputs[name]}: holds NaN or Inf values; expected finite model outputs")
+        figures = similarity.compare(reference, offline, pixel_axis=1)
+        per_image.append({"image": path.name, "output": str(outputs[name]), **figures})
+        lines.append(f"{path.name} : cosine_similarity ==> {figures['pixel_cosine']:.6f}")
+    values = [f["pixel_cosine"] for f in per_image]
+    average = float(np.mean(values))
+    passed = average >= args.threshold
+    verdict = (f"{'PASS' if passed else 'FAIL'}: average cosine_similarity {average:.6f} "
+               f"{'>=' if passed else '<'} threshold {args.threshold}")
+
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    plot(values, stems, out / "cosine_similarity.jpg",
+         f"{names.net} ({model.name}) vs {offline_dir}: average {average:.6f}")
+    binio.write_text(out / "cosine_similarity.log", "\n".join([*lines, f"average cosine_similarity: {average}",
+                                                               verdict]) + "\n")
+    binio.write_json(out / "cosine_similarity.json", {
+        "dataroot": str(args.dataroot), "direction": args.direction, "onnx": str(model),
+        "offline": str(offline_dir), "metric": "average per-pixel channel cosine", "threshold": args.threshold,
+        "passed": passed, "average_cosine_similarity": average, "min_cosine_similarity": float(np.min(values)),
+        "count": len(values), "images": per_image})
+    print(f"average cosine_similarity: {average}")
+    print(f"{len(values)} images; min {min(values):.6f}; written: {out / 'cosine_similarity.jpg'}, "
+          f"{out / 'cosine_similarity.json'}, {out / 'cosine_similarity.log'}")
+    if not passed:
+        raise CheckFailed(verdict)
+    print(verdict)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))
