@@ -7,8 +7,9 @@ per-pixel channel cosine (torch.cosine_similarity(onnx, offline) over the 3 chan
 the mean over images is printed as `average cosine_similarity:`, and the per-image values are plotted in
 cosine_similarity.jpg. The offline outputs are found by sample name whatever tool wrote them (the benchmark
 tool's dumpOutput_device0/<stem>_1.bin, ais_bench / ../common/infer.py <stem>_0.bin, msame, .npy/.txt); every
-image needs its output and every output its image. Writes cosine_similarity.jpg, .json and .log in --out_dir;
-exits with status 1 when the average is below --threshold.
+image needs its output and every output its image. Writes cosine_similarity.jpg, .json and .log in --out_dir,
+and the readable report (cosine_similarity_report.html and .png; --report, --no_report); exits with status 1
+when the average is below --threshold.
 
     python3 eval_acc.py --dataroot=./datasets/maps --npu_bin_file=./result/dumpOutput_device0/
 """
@@ -21,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 import numpy as np
 from tqdm import tqdm
 
-from common import accuracy, binio, cli, onnx_utils, similarity
+from common import accuracy, binio, cli, onnx_utils, report, similarity
 from common.cli import CheckFailed, UserError
 from cyclegan_data import list_images, load_image
 from cyclegan_model import DIRECTIONS, SAMPLE_SHAPE
@@ -63,6 +64,7 @@ def build_parser():
     p.add_argument("--threshold", type=float, default=accuracy.DEFAULT_THRESHOLD,
                    help="lowest accepted average cosine_similarity (0.99, the original's bar)")
     p.add_argument("--out_dir", default="./", help="folder for cosine_similarity.jpg, .json and .log")
+    report.add_options(p)
     return p
 
 
@@ -92,7 +94,8 @@ def main(argv=None):
         if not np.all(np.isfinite(offline)):
             raise UserError(f"{outputs[name]}: holds NaN or Inf values; expected finite model outputs")
         figures = similarity.compare(reference, offline, pixel_axis=1)
-        per_image.append({"image": path.name, "output": str(outputs[name]), **figures})
+        per_image.append({"file": path.name, "image": path.name, "output": str(outputs[name]),
+                          "path": str(outputs[name]), "image_path": str(path), **figures})
         lines.append(f"{path.name} : cosine_similarity ==> {figures['pixel_cosine']:.6f}")
     values = [f["pixel_cosine"] for f in per_image]
     average = float(np.mean(values))
@@ -102,6 +105,17 @@ def main(argv=None):
 
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    report_path = report.target(args, out / "cosine_similarity.log")
+    if report_path is not None:
+        def read_pair(figures):  # ONNX Runtime on the image again, and the offline output
+            reference = session.run([names.output], {names.input: load_image(figures["image_path"])})[0]
+            return reference, binio.read_array(figures["path"], shape=(1, *SAMPLE_SHAPE))
+
+        report.accuracy_report(report_path, f"{names.net} ({model.name}, ONNX Runtime) vs {offline_dir}", per_image,
+                               similarity.summarize(per_image), metric="mean_pixel_cosine",
+                               threshold=args.threshold, passed=passed, verdict=verdict, read_pair=read_pair,
+                               label=report.offline_label(offline_dir),
+                               notes=[f"dataroot: {args.dataroot}", f"offline:  {offline_dir}"])
     plot(values, stems, out / "cosine_similarity.jpg",
          f"{names.net} ({model.name}) vs {offline_dir}: average {average:.6f}")
     binio.write_text(out / "cosine_similarity.log", "\n".join([*lines, f"average cosine_similarity: {average}",
@@ -110,10 +124,11 @@ def main(argv=None):
         "dataroot": str(args.dataroot), "direction": args.direction, "onnx": str(model),
         "offline": str(offline_dir), "metric": "average per-pixel channel cosine", "threshold": args.threshold,
         "passed": passed, "average_cosine_similarity": average, "min_cosine_similarity": float(np.min(values)),
-        "count": len(values), "images": per_image})
+        "count": len(values), "report": None if report_path is None else str(report_path), "images": per_image})
     print(f"average cosine_similarity: {average}")
     print(f"{len(values)} images; min {min(values):.6f}; written: {out / 'cosine_similarity.jpg'}, "
-          f"{out / 'cosine_similarity.json'}, {out / 'cosine_similarity.log'}")
+          f"{out / 'cosine_similarity.json'}, {out / 'cosine_similarity.log'}"
+          + (f", {report_path} (and {report.png_path(report_path).name})" if report_path else ""))
     if not passed:
         raise CheckFailed(verdict)
     print(verdict)

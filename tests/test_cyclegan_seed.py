@@ -25,6 +25,7 @@ from common import binio, cli, driver, onnx_utils
 from cyclegan_aipp import aipp_input, read_config, read_info
 from cyclegan_data import load_image, write_synthetic_maps
 from cyclegan_model import random_checkpoint
+from test_report import check_report_file
 
 # The seed's commands, in its order (line continuations joined; its `dos2unix *` and profiling steps left out).
 SEED_EXPORT = ("python3 CycleGAN_onnx_export.py --model_ga_path=./checkpoints/maps_cycle_gan/latest_net_G_A.pth "
@@ -182,6 +183,11 @@ def test_seed_sequence(seed, capsys):
         assert [f["image"] for f in report["images"]] == ["1_A.jpg", "2_A.jpg"]
         with Image.open(folder / "cosine_similarity.jpg") as plot:
             assert plot.format == "JPEG" and plot.size[0] > 200
+        # the readable report: valid, self-contained, its worst-image table is the JSON's lowest images in order
+        parsed = check_report_file(folder / "cosine_similarity_report.html")
+        assert report["report"] == "cosine_similarity_report.html"
+        lowest = sorted(report["images"], key=lambda f: f["pixel_cosine"])
+        assert [row[0] for row in parsed.tables["worst"][1:]] == [f["image"] for f in lowest]
 
         out = run_python(CPU_EVAL_B, capsys)
         assert "average cosine_similarity:" in out
