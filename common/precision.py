@@ -191,7 +191,8 @@ def emulate(model, mode="force_fp16", keep=None):
         if init.data_type != TensorProto.FLOAT or not any(u.name in fp16 and u.op_type not in _SHAPE_READERS
                                                           for u in users):
             continue
-        values = numpy_helper.to_array(init).astype(np.float16).astype(np.float32)
+        with np.errstate(over="ignore"):  # overflow to inf is the point
+            values = numpy_helper.to_array(init).astype(np.float16).astype(np.float32)
         if all(u.name in fp16 for u in users) and name not in graph_outputs:
             init.CopyFrom(numpy_helper.from_array(values, name))
             rounded[name] = name
