@@ -89,9 +89,9 @@ def test_allow_fp32_to_fp16_rounds_only_the_matrix_operators():
 
 # ------------------------------------------------------------------------------------------------ collapse
 
-@pytest.fixture(scope="module")
-def collapsing(tmp_path_factory):
-    """InstanceNorm -> Mul by 1e6 (values far beyond 65504) -> InstanceNorm -> Conv -> Tanh."""
+def collapsing_model():
+    """InstanceNorm -> Mul by 1e6 (values far beyond 65504) -> InstanceNorm -> Conv -> Tanh (also used by
+    benchmarks/precision_benchmark.py)."""
     rng = np.random.default_rng(1)
     c = 4
     ones, zeros = np.ones(c, np.float32), np.zeros(c, np.float32)
@@ -103,6 +103,12 @@ def collapsing(tmp_path_factory):
                        [("x", [2, c, 8, 8])], [("out", [2, c, 8, 8])],
                        [("s1", ones), ("b1", zeros), ("k", [1e6]), ("s2", ones), ("b2", zeros),
                         ("w", rng.standard_normal((c, c, 3, 3)) * 0.2)])
+    return model
+
+
+@pytest.fixture(scope="module")
+def collapsing(tmp_path_factory):
+    model = collapsing_model()
     path = tmp_path_factory.mktemp("collapse") / "collapse.onnx"
     onnx.save(model, path)
     return path
