@@ -204,3 +204,16 @@ def test_dcgan_emulation_agrees_with_pytorch_float16(tmp_path):
     ov_out = compiled({"noise": z})[0]
     gap_ov = np.mean([similarity.one_minus_cosine(r, o) for r, o in zip(fp32, ov_out)])
     assert 1 / 3 <= gap_emu / gap_ov <= 3, (gap_emu, gap_ov)
+
+
+def test_driver_summary_puts_the_predicted_fp16_cosine_beside_the_fp32_one(collapsing, tmp_path):
+    from common import driver
+
+    report = tmp_path / "p.json"
+    assert precision.main(["--model", str(collapsing), "--num", "2", "--report", str(report)]) == 0
+    figures = driver.fp16_figures(report)
+    assert figures["fp16_mode"] == "force_fp16" and figures["fp16_finite"] is False
+    assert figures["fp16_keep"] == 2 and figures["fp16_cosine_with_keep"] >= 0.99
+    lines = driver._result_lines({"cosine": 1.0, **figures, "images": 3})
+    assert lines[0] == "  cosine: 1.0 (fp32 ONNX Runtime)   predicted fp16 build: nan (force_fp16, common/precision.py)"
+    assert "  images: 3" in lines and not any("fp16_mode" in line for line in lines)
