@@ -210,7 +210,8 @@ def test_driver_summary_puts_the_predicted_fp16_cosine_beside_the_fp32_one(colla
     from common import driver
 
     report = tmp_path / "p.json"
-    assert precision.main(["--model", str(collapsing), "--num", "2", "--report", str(report)]) == 0
+    assert precision.main(["--model", str(collapsing), "--num", "2", "--report", str(report),
+                           "--keep_dtype_out", str(tmp_path / "keep.cfg")]) == 0
     figures = driver.fp16_figures(report)
     assert figures["fp16_mode"] == "force_fp16" and figures["fp16_finite"] is False
     assert figures["fp16_keep"] == 2 and figures["fp16_cosine_with_keep"] >= 0.99
