@@ -118,19 +118,28 @@ def _name_nodes(model):
 
 def float_tensors(model):
     """Names of the graph's float32 tensors (inputs, initializers, node outputs), from ONNX shape inference."""
+    graph = model.graph
+    # Shape inference on a weightless copy: initializers become typed inputs (a generator's weights can be GBs).
+    declared = {i.name for i in graph.input}
+    light = helper.make_model(
+        helper.make_graph(graph.node, graph.name, list(graph.input) + [
+            helper.make_tensor_value_info(t.name, t.data_type, list(t.dims))
+            for t in graph.initializer if t.name not in declared], graph.output),
+        opset_imports=model.opset_import)
+    light.ir_version = model.ir_version
     try:
-        inferred = onnx.shape_inference.infer_shapes(model)
+        graph = onnx.shape_inference.infer_shapes(light).graph
     except Exception:  # shape inference is a help, not a requirement: fall back to what the file declares
-        inferred = model
-    graph = inferred.graph
+        graph = light.graph
+    model_graph = model.graph
     floats = set()
     for info in list(graph.input) + list(graph.output) + list(graph.value_info):
         if info.type.tensor_type.elem_type == TensorProto.FLOAT:
             floats.add(info.name)
-    for init in graph.initializer:
+    for init in model_graph.initializer:
         if init.data_type == TensorProto.FLOAT:
             floats.add(init.name)
-    for node in graph.node:
+    for node in model_graph.node:
         if node.op_type == "Constant":
             for attr in node.attribute:
                 if attr.name == "value" and attr.t.data_type == TensorProto.FLOAT:
@@ -280,7 +289,7 @@ class Evaluator:
     """The fp32 model's outputs on fixed inputs, and the emulation's agreement with them for any keep set."""
 
     def __init__(self, model, groups, output_names, progress=True, reference_session=None):
-        self.model = _name_nodes(onnx.ModelProto.FromString(model.SerializeToString()))
+        self.model = _name_nodes(model)  # named in place: the caller hands the model over
         self.groups = groups
         self.output_names = output_names
         self.input_names = [i.name for i in self.model.graph.input
@@ -376,7 +385,7 @@ def _tensor_stats(evaluator, model, names):
 def overflow_nodes(evaluator, mode, keep):
     """The fp16 nodes that write a tensor beyond +-65504 in fp32, or read one (graph input or initializer
     included): the overflow chain, which must stay fp32 for the values to survive."""
-    model = _name_nodes(onnx.ModelProto.FromString(evaluator.model.SerializeToString()))
+    model = evaluator.model  # read only
     floats = float_tensors(model)
     produced = [name for node in model.graph.node for name in node.output if name in floats]
     peak, _ = _tensor_stats(evaluator, model, produced)
@@ -399,7 +408,7 @@ def overflow_nodes(evaluator, mode, keep):
 def rounding_gain(evaluator, mode, keep):
     """Rank the fp16 nodes by the error their own rounding adds: 1-cos of the node's output (emulation vs
     fp32, first batch) minus the largest 1-cos among its float inputs. Largest first."""
-    model = _name_nodes(onnx.ModelProto.FromString(evaluator.model.SerializeToString()))
+    model = evaluator.model  # read only
     floats = float_tensors(model)
     candidates = fp16_nodes(model, mode, keep)
     names = sorted({t for n in model.graph.node for t in (*n.input, *n.output)
