@@ -35,6 +35,9 @@ STEPS = [
     ("pth_result", "python3 biggan_pth_result.py --pth ./G_ema.pth --input ./prep_noise,./prep_label "
                    "--output ./pth_result --num {check}"),
     ("cosine", "python3 biggan_cosine_acc.py --reference ./pth_result --result-path ./result/bs{bs}"),
+    ("precision", "python3 ../common/precision.py --model biggan_sim_bs{bs}.onnx --input ./prep_noise,./prep_label "
+                  "--num {check} --mode force_fp16 --threshold 0.99 --keep_dtype_out keep_dtype.cfg "
+                  "--report precision_bs{bs}.json"),
 ]
 
 
@@ -78,4 +81,5 @@ def summarize(folder, params):
             "inception_score": f"{scores['is_mean']:.3f} +/- {scores['is_std']:.3f}"
                                + (" (MEANINGLESS: random Inception)" if meaningless else ""),
             "fid": f"{scores['fid']:.4f}" + (" (MEANINGLESS: random Inception, synthetic moments)"
-                                             if meaningless else "")}
+                                             if meaningless else ""),
+            **driver.fp16_figures(folder / f"precision_bs{bs}.json")}
