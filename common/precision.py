@@ -431,13 +431,18 @@ def rounding_gain(evaluator, mode, keep):
         inp = max((error(t) for t in node.input if t in floats), default=0.0)
         gains.append((out - inp, node.name))
     gains.sort(key=lambda g: -g[0])
-    return [name for gain, name in gains if gain > 0]
+    # Every candidate is ranked: 1 - cos is scale-blind (x + 2048 hides what its rounding lost), so a node
+    # with no visible gain may still be the one a later cancellation exposes.
+    return [name for _, name in gains]
 
 
 def triage(evaluator, mode, keep, threshold, by_type=False, progress=True):
     """A small keep set (added to `keep`) that brings the prediction to `threshold`, verified by re-running.
 
-    Returns (KeepSet of the additions, its per-output report or None, log lines)."""
+    Trials: the overflow chain alone, then with the 1, 2, 4, ... nodes whose rounding adds the most error. A
+    passing set of at most PRUNE_LIMIT ranked nodes is then pruned: each ranked node, least costly first, is
+    dropped if the prediction still passes without it. Returns (KeepSet of the additions, its per-output
+    report or None, log lines)."""
     log = []
     chain, big = overflow_nodes(evaluator, mode, keep)
     if big:
@@ -456,15 +461,34 @@ def triage(evaluator, mode, keep, threshold, by_type=False, progress=True):
         if not names:
             continue
         added = (KeepSet(types={nodes_by_name[n].op_type for n in names}) if by_type else KeepSet(names))
-        report = evaluator.evaluate(mode, keep.union(added.names, added.types))
-        cos, finite, _ = verdict(report)
-        log.append(f"trial: keep {len(added.lines())} ({'types' if by_type else 'nodes'}) -> cosine {cos:.6f}"
-                   f"{'' if finite else ' (not finite)'}")
-        if passes(report, threshold):
+        report = _trial(evaluator, mode, keep, added, threshold, log)
+        if report is not None:
             bar.close()
+            if by_type or k > PRUNE_LIMIT:
+                return added, report, log
+            chosen = list(ranked[:k])
+            for name in tqdm(list(reversed(chosen)), desc="pruning", unit="trial", disable=not progress,
+                             leave=False):
+                fewer = KeepSet(base + [n for n in chosen if n != name])
+                smaller = _trial(evaluator, mode, keep, fewer, threshold, log)
+                if smaller is not None:
+                    chosen.remove(name)
+                    added, report = fewer, smaller
             return added, report, log
     bar.close()
     return None, None, log
+
+
+PRUNE_LIMIT = 16
+
+
+def _trial(evaluator, mode, keep, added, threshold, log):
+    """Emulate with `keep` plus `added`; the report if it passes, else None (logged either way)."""
+    report = evaluator.evaluate(mode, keep.union(added.names, added.types))
+    cos, finite, _ = verdict(report)
+    log.append(f"trial: keep {len(added.lines())} ({'types' if added.types else 'nodes'}) -> cosine {cos:.6f}"
+               f"{'' if finite else ' (not finite)'}")
+    return report if passes(report, threshold) else None
 
 
 # ------------------------------------------------------------------------------------------------ main

@@ -218,3 +218,21 @@ def test_driver_summary_puts_the_predicted_fp16_cosine_beside_the_fp32_one(colla
     lines = driver._result_lines({"cosine": 1.0, **figures, "images": 3})
     assert lines[0] == "  cosine: 1.0 (fp32 ONNX Runtime)   predicted fp16 build: nan (force_fp16, common/precision.py)"
     assert "  images: 3" in lines and not any("fp16_mode" in line for line in lines)
+
+
+def test_rounding_triage_without_overflow_finds_the_cancellation(tmp_path):
+    """(tanh(x) + 2048) - 2048: in fp16 the sum keeps no fraction below 2 (the ulp at 2048), nothing
+    overflows, and the output collapses; the triage ranks by added rounding error and keeps the pair."""
+    model = make_model([helper.make_node("Tanh", ["x"], ["t"], name="tanh"),
+                        helper.make_node("Add", ["t", "c"], ["a"], name="add"),
+                        helper.make_node("Sub", ["a", "c"], ["b"], name="sub"),
+                        helper.make_node("Mul", ["b", "k"], ["y"], name="scale")],
+                       [("x", [4, 16])], [("y", [4, 16])], [("c", [2048.0]), ("k", [3.0])])
+    path, report = tmp_path / "cancel.onnx", tmp_path / "r.json"
+    onnx.save(model, path)
+    assert precision.main(["--model", str(path), "--num", "4", "--keep_dtype_out", str(tmp_path / "k.cfg"),
+                           "--report", str(report)]) == 0
+    r = json.loads(report.read_text())
+    assert r["finite"] is True and r["cosine"] < 0.9
+    assert r["keep"] == ["add", "sub"] and "overflow" not in " ".join(r["triage"])  # pruned to the pair
+    assert r["cosine_with_keep"] >= 0.99
