@@ -372,7 +372,8 @@ def print_table(title, per_output):
 # ------------------------------------------------------------------------------------------------ triage
 
 def _tensor_stats(evaluator, model, names):
-    """Per tensor in `names`: max |value| over the samples, and the values of the first batch (for errors)."""
+    """Per tensor in `names`: max |value| over the samples, and its values for the first sample (for errors;
+    one sample only, since every intermediate of a large generator's batch would not fit in memory)."""
     sess = session(expose_intermediates(model, names))
     order = [o.name for o in sess.get_outputs()]
     peak = dict.fromkeys(names, 0.0)
@@ -380,12 +381,12 @@ def _tensor_stats(evaluator, model, names):
     for b, (feeds, _) in enumerate(evaluator.groups):
         values = dict(zip(order, evaluator._run(sess, feeds)))
         for name in names:
-            v = np.asarray(values[name], dtype=np.float64)
+            v = np.asarray(values[name])
             if v.size:
                 with np.errstate(invalid="ignore"):
                     peak[name] = max(peak[name], float(np.nanmax(np.abs(v))) if np.any(~np.isnan(v)) else math.inf)
             if b == 0:
-                first[name] = v
+                first[name] = v[:1].copy() if v.ndim else v
     return peak, first
 
 
@@ -414,7 +415,7 @@ def overflow_nodes(evaluator, mode, keep):
 
 def rounding_gain(evaluator, mode, keep):
     """Rank the fp16 nodes by the error their own rounding adds: 1-cos of the node's output (emulation vs
-    fp32, first batch) minus the largest 1-cos among its float inputs. Largest first."""
+    fp32, first sample) minus the largest 1-cos among its float inputs. Largest first."""
     model = evaluator.model  # read only
     floats = float_tensors(model)
     candidates = fp16_nodes(model, mode, keep)
