@@ -35,6 +35,9 @@ STEPS = [
     ("pth_result", "python3 biggan_pth_result.py --pth ./G_ema.pth --input ./prep_noise,./prep_label "
                    "--output ./pth_result --num {check}"),
     ("cosine", "python3 biggan_cosine_acc.py --reference ./pth_result --result-path ./result/bs{bs}"),
+    ("precision", "python3 ../common/precision.py --model biggan_sim_bs{bs}.onnx --input ./prep_noise,./prep_label "
+                  "--num {check} --mode force_fp16 --threshold 0.99 --keep_dtype_out keep_dtype.cfg "
+                  "--report precision_bs{bs}.json"),
 ]
 
 
@@ -79,4 +82,5 @@ def summarize(folder, params):
                                + (" (MEANINGLESS: random Inception)" if meaningless else ""),
             "fid": f"{scores['fid']:.4f}" + (" (MEANINGLESS: random Inception, synthetic moments)"
                                              if meaningless else ""),
-            "report": str(folder / cosine["report"]), "is_fid_report": str(folder / scores["report"])}
+            "report": str(folder / cosine["report"]), "is_fid_report": str(folder / scores["report"]),
+            **driver.fp16_figures(folder / f"precision_bs{bs}.json")}

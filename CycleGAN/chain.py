@@ -35,6 +35,10 @@ STEPS = [
       for s in _SIDES],
     *[(f"accuracy_{s}", f"python3 CycleGAN_eval_acc.py --pth_result=./pth_result/test{s}/ "
                         f"--npu_bin_file=./result/{s}bs{{bs}}/") for s in _SIDES],
+    *[(f"precision_{s}", f"python3 ../common/precision.py --model ./onnxmodel/model_{g}_bs{{bs}}_exact.onnx "
+                         f"--input ./datasetsDst/maps/test{s}/ --num {{num}} --mode force_fp16 --threshold 0.99 "
+                         f"--keep_dtype_out keep_dtype_{g}.cfg --report precision_{g}_bs{{bs}}.json")
+      for s, (g, _) in _SIDES.items()],
 ]
 
 
@@ -71,8 +75,11 @@ def summarize(folder, params):
                          "psnr": agg["psnr"], "throughput": perf["throughput"],
                          "images": len([p for p in (folder / "bin2imgfile" / f"test{side}").glob("*.png")
                                         if p.name != "grid.png"]),
-                         "report": str(folder / saved["report"])}
+                         "report": str(folder / saved["report"]),
+                         **driver.fp16_figures(folder / f"precision_{_SIDES[side][0]}_bs{params['bs']}.json")}
     return {"cosine": sum(r["cosine"] for r in results.values()) / len(results),
             "images": sum(r["images"] for r in results.values()),
             "throughput": results["A"]["throughput"],
+            "fp16_cosine": min(r["fp16_cosine"] for r in results.values()),
+            "fp16_mode": results["A"]["fp16_mode"],
             "per_direction": results}

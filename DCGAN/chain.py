@@ -22,6 +22,8 @@ STEPS = [
                     "--save_path=./postprocess_img"),
     ("performance", "python3 ../common/infer.py --model dcgan_sim_bs{bs}.onnx --output ./result "
                     "--output_dirname perf_bs{bs} --batchsize {bs} --loop {loop}"),
+    ("precision", "python3 ../common/precision.py --model dcgan_sim_bs{bs}.onnx --input ./prep_dataset --num 64 "
+                  "--mode force_fp16 --threshold 0.99 --keep_dtype_out keep_dtype.cfg --report precision_bs{bs}.json"),
 ]
 
 
@@ -39,4 +41,5 @@ def summarize(folder, params):
     return {"cosine": acc["mean_cosine"], "min_cosine": acc["min_cosine"], "max_abs": acc["max_abs"],
             "images": len(list((folder / "postprocess_img").glob("noise_*.png"))),
             "grid": str(grid) if grid.is_file() else None,
-            "throughput": perf["throughput"], "batchsize": params["bs"], "report": str(folder / saved["report"])}
+            "throughput": perf["throughput"], "batchsize": params["bs"], "report": str(folder / saved["report"]),
+            **driver.fp16_figures(folder / f"precision_bs{params['bs']}.json")}

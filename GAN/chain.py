@@ -22,6 +22,8 @@ STEPS = [
     ("postprocess", "python3 GAN_postprocess.py --txt_path=./result/bs{bs} --infer_results_path=genimg"),
     ("performance", "python3 ../common/infer.py --model GAN_sim_bs{bs}.onnx --output ./result "
                     "--output_dirname perf_bs{bs} --batchsize {bs} --loop {loop}"),
+    ("precision", "python3 ../common/precision.py --model GAN_sim_bs{bs}.onnx --input ./vectors --num 64 "
+                  "--mode force_fp16 --threshold 0.99 --keep_dtype_out keep_dtype.cfg --report precision_bs{bs}.json"),
 ]
 
 
@@ -40,4 +42,5 @@ def summarize(folder, params):
     return {"cosine": acc["mean_cosine"], "min_cosine": acc["min_cosine"], "max_abs": acc["max_abs"],
             "images": len(pictures) - len(grids), "grids": len(grids),
             "online_pictures": len(list((folder / "images").glob("*.png"))),
-            "throughput": perf["throughput"], "batchsize": params["bs"], "report": str(folder / saved["report"])}
+            "throughput": perf["throughput"], "batchsize": params["bs"], "report": str(folder / saved["report"]),
+            **driver.fp16_figures(folder / f"precision_bs{params['bs']}.json")}

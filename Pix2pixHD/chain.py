@@ -27,6 +27,8 @@ STEPS = [
                     "--height {height} --width {width}"),
     ("eval_acc", "python3 pix2pixhd_eval_acc.py --load_pretrain ./pix2pixHD/checkpoints/label2city_1024p/ "
                  "--input ./prep_datasets/ --result ./result/bs1 --height {height} --width {width}"),
+    ("precision", "python3 ../common/precision.py --model pix2pixhd.onnx --input ./prep_datasets/ --num 1 "
+                  "--mode force_fp16 --threshold 0.99 --keep_dtype_out keep_dtype.cfg --report precision_bs1.json"),
 ]
 
 
@@ -49,4 +51,5 @@ def summarize(folder, params):
             "psnr": acc["aggregate"]["psnr"],
             "images": len(pictures),
             "throughput": perf["throughput"],
-            "report": str(folder / acc["report"])}
+            "report": str(folder / acc["report"]),
+            **driver.fp16_figures(folder / "precision_bs1.json")}

@@ -83,6 +83,29 @@ def place_weights(target, checkpoint, make_random):
     return f"weights: {checkpoint} -> {target}"
 
 
+def fp16_figures(report_path):
+    """The predicted fp16 build figures of a common/precision.py --report, for a chain's summarize()."""
+    report = json.loads(Path(report_path).read_text())
+    figures = {"fp16_cosine": report["cosine"], "fp16_mode": report["mode"], "fp16_finite": report["finite"]}
+    if report["keep"]:
+        figures.update(fp16_keep=len(report["keep"]), fp16_cosine_with_keep=report["cosine_with_keep"])
+    return figures
+
+
+def _result_lines(results):
+    """The summary's result lines; the fp32 cosine and the predicted fp16 one share a line."""
+    lines = []
+    for key, value in results.items():
+        if key in ("fp16_cosine", "fp16_mode") and "cosine" in results:
+            continue
+        text = json.dumps(value) if isinstance(value, (dict, list)) else value
+        if key == "cosine" and "fp16_cosine" in results:
+            text = (f"{value} (fp32 ONNX Runtime)   predicted fp16 build: {results['fp16_cosine']} "
+                    f"({results.get('fp16_mode', 'force_fp16')}, common/precision.py)")
+        lines.append(f"  {key}: {text}")
+    return lines
+
+
 def render(chain, params):
     return [(name, template.format(**params)) for name, template in chain.STEPS]
 
@@ -227,8 +250,8 @@ def main(argv=None):
     print(f"\n{folder.name} summary ({'random' if checkpoint is None else 'given'} weights):")
     for record in records:
         print(f"  {record['step']:<14} {record['seconds']:8.1f} s")
-    for key, value in results.items():
-        print(f"  {key}: {json.dumps(value) if isinstance(value, (dict, list)) else value}")
+    for line in _result_lines(results):
+        print(line)
     reports = report_paths(results)
     if reports:
         print("  reports (open in a browser; the .png beside each is the same sheet):")

@@ -1,0 +1,601 @@
+"""Predict on a CPU what ATC's fp16 build of an ONNX model will compute, and write the --keep_dtype fix.
+
+    python3 common/precision.py --model dcgan_sim_bs16.onnx --input ./prep_dataset --num 64 \
+        --mode force_fp16 --threshold 0.99 --keep_dtype_out keep_dtype.cfg --report precision_bs16.json
+
+ATC builds with --precision_mode=force_fp16 unless told otherwise: every operator runs in fp16 and stores its
+tensors as fp16 (beyond +-65504 they become +-inf, below 2^-24 they become 0), while the arithmetic inside an
+operator (the Cube unit's accumulation) stays fp32. The emulation rewrites the graph so that every float tensor
+an fp16 operator reads or writes passes through Cast(float16)->Cast(float32) (initializers are rounded in
+place), and runs it on ONNX Runtime's CPU provider next to the unchanged fp32 model on the same inputs.
+
+Modes (as CANN documents them): force_fp16 (every operator in fp16), allow_fp32_to_fp16 (the matrix operators
+Conv, ConvTranspose, MatMul, Gemm in fp16, the rest fp32), must_keep_origin_dtype (nothing changes: the
+control). --keep_dtype FILE keeps the nodes it names (one per line, or OpType::<type>) in fp32, as ATC does.
+
+When the prediction is below --threshold or not finite, the triage looks for the nodes responsible: first the
+tensors an fp16 operator would push beyond the fp16 range (from an fp32 run with every intermediate exposed),
+then the nodes whose fp16 rounding adds the most error; it verifies a small keep set by re-running the
+emulation and writes it in ATC's --keep_dtype format. Exit status 0 when the prediction (with the keep list,
+if one was needed) reaches the threshold, 1 when nothing does.
+"""
+import math
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the folder holding common/ importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+from tqdm import tqdm
+
+from common import binio, cli, infer, onnx_utils, similarity
+from common.cli import CheckFailed, UserError
+
+MODES = ("force_fp16", "allow_fp32_to_fp16", "must_keep_origin_dtype")
+MATRIX_OPS = frozenset({"Conv", "ConvTranspose", "MatMul", "Gemm"})
+FP16_MAX = float(np.finfo(np.float16).max)  # 65504
+TYPE_PREFIX = "OpType::"
+# Operators that read only the shape of their float input: rounding it would change nothing.
+_SHAPE_READERS = frozenset({"Shape", "Size"})
+# ONNX Runtime 1.32 keeps a Cast(fp16)->Cast(fp32) pair at every optimisation level (tests/test_precision.py
+# proves it on every run); these rewrite rules are the ones that could remove such a pair, so they stay off.
+DISABLED_OPTIMIZERS = ["CastElimination", "CastChainElimination"]
+RENAME_NOTE = ("note: ATC can fuse and rename nodes (Conv+BatchNorm+Relu, ...); if it warns that a name in the "
+               "keep list is not found, use the OpType::<type> form (--by_type) as the fallback")
+
+
+# ------------------------------------------------------------------------------------------------ keep lists
+
+class KeepSet:
+    """The nodes a --keep_dtype list keeps in fp32: node names and operator types (OpType::<type> lines)."""
+
+    def __init__(self, names=(), types=()):
+        self.names = set(names)
+        self.types = set(types)
+
+    def __contains__(self, node):
+        return node.name in self.names or node.op_type in self.types
+
+    def __bool__(self):
+        return bool(self.names or self.types)
+
+    def lines(self):
+        return sorted(self.names) + [TYPE_PREFIX + t for t in sorted(self.types)]
+
+    def union(self, names=(), types=()):
+        return KeepSet(self.names | set(names), self.types | set(types))
+
+
+def read_keep_file(path):
+    """ATC's --keep_dtype file: one node name per line, or OpType::<type>; blank lines and # comments skipped."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such --keep_dtype file")
+    names, types = [], []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith(TYPE_PREFIX):
+            op = line[len(TYPE_PREFIX):].strip()
+            if not op:
+                raise UserError(f"{path}: line {line!r}: expected OpType::<operator type> such as OpType::Conv")
+            types.append(op)
+        else:
+            names.append(line)
+    return KeepSet(names, types)
+
+
+def check_keep_names(model, keep, source):
+    """A kept name that is no node of the model is a user mistake (a keep list made for another model)."""
+    known = {n.name for n in model.graph.node}
+    unknown = sorted(keep.names - known)
+    if unknown:
+        raise UserError(f"{source}: node {unknown[0]!r} is not in the model ({len(unknown)} unknown name(s)); "
+                        f"expected node names of this ONNX file, or OpType::<type> lines")
+
+
+# ------------------------------------------------------------------------------------------------ the graph
+
+def _copy(model):
+    """A deep copy (CopyFrom: no serialisation round trip, which costs seconds on a 730 MB generator)."""
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    return copy
+
+
+def _name_nodes(model):
+    """Give every node a unique name (ATC's keep list names nodes; an exporter may leave some unnamed)."""
+    seen = set()
+    for i, node in enumerate(model.graph.node):
+        if not node.name or node.name in seen:
+            base = node.name or f"{node.op_type}_{i}"
+            name, k = base, 0
+            while name in seen:
+                k += 1
+                name = f"{base}_{k}"
+            node.name = name
+        seen.add(node.name)
+    return model
+
+
+def float_tensors(model):
+    """Names of the graph's float32 tensors (inputs, initializers, node outputs), from ONNX shape inference."""
+    graph = model.graph
+    # Shape inference on a weightless copy: initializers become typed inputs (a generator's weights can be GBs).
+    declared = {i.name for i in graph.input}
+    light = helper.make_model(
+        helper.make_graph(graph.node, graph.name, list(graph.input) + [
+            helper.make_tensor_value_info(t.name, t.data_type, list(t.dims))
+            for t in graph.initializer if t.name not in declared], graph.output),
+        opset_imports=model.opset_import)
+    light.ir_version = model.ir_version
+    try:
+        graph = onnx.shape_inference.infer_shapes(light).graph
+    except Exception:  # shape inference is a help, not a requirement: fall back to what the file declares
+        graph = light.graph
+    model_graph = model.graph
+    floats = set()
+    for info in list(graph.input) + list(graph.output) + list(graph.value_info):
+        if info.type.tensor_type.elem_type == TensorProto.FLOAT:
+            floats.add(info.name)
+    for init in model_graph.initializer:
+        if init.data_type == TensorProto.FLOAT:
+            floats.add(init.name)
+    for node in model_graph.node:
+        if node.op_type == "Constant":
+            for attr in node.attribute:
+                if attr.name == "value" and attr.t.data_type == TensorProto.FLOAT:
+                    floats.add(node.output[0])
+    return floats
+
+
+def fp16_nodes(model, mode, keep):
+    """The nodes that run in fp16 under `mode` with `keep` applied."""
+    if mode not in MODES:
+        raise UserError(f"--mode {mode!r}: expected one of {', '.join(MODES)}")
+    if mode == "must_keep_origin_dtype":
+        return []
+    return [n for n in model.graph.node
+            if n not in keep and (mode == "force_fp16" or n.op_type in MATRIX_OPS)]
+
+
+def emulate(model, mode="force_fp16", keep=None):
+    """A copy of `model` whose fp16-running nodes read and write fp16-rounded float tensors.
+
+    Each float tensor such a node writes is rounded once where it is produced (Cast to float16 and back, the
+    tensor keeping its name, so kept consumers read the fp16 value the device stores); each float input it
+    reads that is not already rounded (a graph input, an fp32 node's output) is rounded on the way in. An
+    initializer read only by fp16 nodes is rounded in place; one also read by a kept node gets a rounded copy.
+    """
+    keep = keep or KeepSet()
+    model = _name_nodes(_copy(model))
+    graph = model.graph
+    floats = float_tensors(model)
+    fp16 = {n.name for n in fp16_nodes(model, mode, keep)}
+    if not fp16:
+        return model
+    initializers = {init.name: init for init in graph.initializer}
+    readers = {}
+    for node in graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    graph_outputs = {o.name for o in graph.output}
+
+    taken = {name for node in graph.node for name in (*node.input, *node.output)} | set(initializers)
+
+    def fresh(base):
+        name, k = base, 0
+        while name in taken:
+            k += 1
+            name = f"{base}_{k}"
+        taken.add(name)
+        return name
+
+    def cast_pair(src, dst, tag):
+        half = fresh(f"{tag}__fp16")
+        return [helper.make_node("Cast", [src], [half], to=TensorProto.FLOAT16, name=fresh(f"{tag}__to_fp16")),
+                helper.make_node("Cast", [half], [dst], to=TensorProto.FLOAT, name=fresh(f"{tag}__to_fp32"))]
+
+    rounded = {}  # tensor name -> name of its fp16-rounded version
+    for name, init in initializers.items():
+        users = readers.get(name, [])
+        if init.data_type != TensorProto.FLOAT or not any(u.name in fp16 and u.op_type not in _SHAPE_READERS
+                                                          for u in users):
+            continue
+        with np.errstate(over="ignore"):  # overflow to inf is the point
+            values = numpy_helper.to_array(init).astype(np.float16).astype(np.float32)
+        if all(u.name in fp16 for u in users) and name not in graph_outputs:
+            init.CopyFrom(numpy_helper.from_array(values, name))
+            rounded[name] = name
+        else:
+            copy = fresh(f"{name}__fp16r")
+            graph.initializer.append(numpy_helper.from_array(values, copy))
+            rounded[name] = copy
+
+    new_nodes = []
+    for node in graph.node:
+        if node.name not in fp16:
+            new_nodes.append(node)
+            continue
+        if node.op_type not in _SHAPE_READERS:
+            for k, name in enumerate(node.input):
+                if not name or name not in floats:
+                    continue
+                if name not in rounded:
+                    dst = fresh(f"{name}__r")
+                    new_nodes.extend(cast_pair(name, dst, name))
+                    rounded[name] = dst
+                node.input[k] = rounded[name]
+        new_nodes.append(node)
+        for k, name in enumerate(node.output):
+            if not name or name not in floats:
+                continue
+            raw = fresh(f"{name}__fp32")
+            node.output[k] = raw
+            new_nodes.extend(cast_pair(raw, name, name))
+            rounded[name] = name
+    del graph.node[:]
+    graph.node.extend(new_nodes)
+    return model
+
+
+def expose_intermediates(model, names):
+    """A copy of `model` that also outputs the tensors `names` (for per-tensor statistics)."""
+    model = _copy(model)
+    present = {o.name for o in model.graph.output}
+    for name in names:
+        if name not in present:
+            model.graph.output.append(onnx.ValueInfoProto(name=name))
+    return model
+
+
+def session(model):
+    """An ONNX Runtime CPU session on a ModelProto, with the Cast-removing rewrites disabled."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(model.SerializeToString(), sess_options=options,
+                                    providers=["CPUExecutionProvider"], disabled_optimizers=DISABLED_OPTIMIZERS)
+    except Exception as err:  # ORT raises its own exception classes for models it cannot load
+        raise UserError(f"ONNX Runtime could not load the model ({str(err).splitlines()[0]})") from None
+
+
+# ------------------------------------------------------------------------------------------------ inputs
+
+def input_batches(backend, spec, num, batchsize=None, seed=0):
+    """Batches of feeds as the runner reads them (same pairing and size checks), covering `num` samples.
+
+    Returns (list of (feeds, number of real samples in it), description of the data)."""
+    if spec:
+        lists = infer.collect_inputs(spec, backend)
+        shapes, batch = infer.resolve_shapes(backend, batchsize, infer._file_nbytes(lists[0][0],
+                                                                                     backend.inputs[0][2]))
+        factor = infer.files_per_batch(lists, backend, shapes)
+        per_file = max(1, batch // factor)
+        n_files = min(len(lists[0]), max(1, math.ceil(num / per_file)))
+        lists = [files[:n_files] for files in lists]
+        groups = [(infer.load_batch(lists, indices, backend, shapes), n_real * per_file)
+                  for indices, n_real in infer.batches(lists, factor)]
+        return groups, f"{n_files} file(s) of {spec}"
+    shapes, batch = infer.resolve_shapes(backend, batchsize)
+    groups = [(infer.pure_data(backend, shapes, "random", seed + b), min(batch, num - b * batch))
+              for b in range(math.ceil(num / batch))]
+    return groups, f"seeded random data (seed {seed})"
+
+
+# ------------------------------------------------------------------------------------------------ evaluation
+
+class Evaluator:
+    """The fp32 model's outputs on fixed inputs, and the emulation's agreement with them for any keep set."""
+
+    def __init__(self, model, groups, output_names, progress=True, reference_session=None):
+        self.model = _name_nodes(model)  # named in place: the caller hands the model over
+        self.groups = groups
+        self.output_names = output_names
+        self.input_names = [i.name for i in self.model.graph.input
+                            if i.name not in {t.name for t in self.model.graph.initializer}]
+        self.progress = progress
+        reference = reference_session or session(self.model)
+        self.reference = [self._run(reference, feeds) for feeds, _ in self._iter(groups, "fp32 reference")]
+        self.trials = 0
+
+    def _iter(self, items, desc):
+        return tqdm(items, desc=desc, unit="batch", disable=not self.progress or len(items) < 2, leave=False)
+
+    def _run(self, sess, feeds):
+        return sess.run(None, dict(zip(self.input_names, feeds)))
+
+    def outputs(self, mode, keep):
+        sess = session(emulate(self.model, mode, keep))
+        return [self._run(sess, feeds) for feeds, _ in self._iter(self.groups, f"fp16 emulation ({mode})")]
+
+    def evaluate(self, mode, keep=None):
+        """Per output: mean/min per-sample flattened cosine, max |diff|, PSNR (4-D outputs), finite."""
+        self.trials += 1
+        predicted = self.outputs(mode, keep)
+        report = {}
+        for k, name in enumerate(self.output_names):
+            cosines, gaps, sq, count, worst, finite = [], [], 0.0, 0, 0.0, True
+            for (ref_batch, emu_batch), (_, n_real) in zip(zip(self.reference, predicted), self.groups):
+                ref = np.asarray(ref_batch[k])[:n_real]
+                emu = np.asarray(emu_batch[k])[:n_real]
+                ok = bool(np.all(np.isfinite(emu)))
+                finite &= ok
+                for r, e in zip(ref, emu):
+                    ok_e = bool(np.all(np.isfinite(e)))
+                    cosines.append(similarity.cosine(r, e) if ok_e else math.nan)
+                    gaps.append(similarity.one_minus_cosine(r, e) if ok_e else math.nan)
+                if ok:
+                    diff = ref.astype(np.float64) - emu.astype(np.float64)
+                    worst = max(worst, float(np.max(np.abs(diff))) if diff.size else 0.0)
+                    sq += float(np.sum(diff ** 2))
+                    count += diff.size
+            cos = np.array(cosines)
+            entry = {"mean_cosine": float(np.mean(cos)), "min_cosine": float(np.min(cos)),
+                     "mean_one_minus_cosine": float(np.mean(gaps)),
+                     "max_abs": worst if finite else math.inf, "finite": finite, "samples": len(cosines)}
+            if np.asarray(self.reference[0][k]).ndim == 4:  # an image: PSNR over the [-1, 1] range
+                mse = sq / count if count else math.nan
+                entry["psnr"] = (math.inf if mse == 0.0 else 10.0 * math.log10(4.0 / mse)) if finite else -math.inf
+            report[name] = entry
+        return report
+
+
+def verdict(per_output):
+    """(cosine = min over outputs of the mean cosine, finite, max_abs) of a per-output report."""
+    cos = min(e["mean_cosine"] for e in per_output.values())
+    finite = all(e["finite"] for e in per_output.values())
+    return (cos if finite else math.nan), finite, max(e["max_abs"] for e in per_output.values())
+
+
+def passes(per_output, threshold):
+    cos, finite, _ = verdict(per_output)
+    return finite and cos >= threshold  # NaN fails
+
+
+def print_table(title, per_output):
+    print(title)
+    print(f"  {'output':<20} {'mean cos':>12} {'min cos':>12} {'max |diff|':>11} {'PSNR dB':>8}  finite")
+    for name, e in per_output.items():
+        psnr = f"{e['psnr']:8.2f}" if "psnr" in e else f"{'-':>8}"
+        print(f"  {name:<20} {e['mean_cosine']:12.8f} {e['min_cosine']:12.8f} {e['max_abs']:11.4g} {psnr}  "
+              f"{'yes' if e['finite'] else 'NO'}")
+
+
+# ------------------------------------------------------------------------------------------------ triage
+
+def _tensor_stats(evaluator, model, names):
+    """Per tensor in `names`: max |value| over the samples, and its values for the first sample (for errors;
+    one sample only, since every intermediate of a large generator's batch would not fit in memory)."""
+    sess = session(expose_intermediates(model, names))
+    order = [o.name for o in sess.get_outputs()]
+    peak = dict.fromkeys(names, 0.0)
+    first = {}
+    for b, (feeds, _) in enumerate(evaluator.groups):
+        values = dict(zip(order, evaluator._run(sess, feeds)))
+        for name in names:
+            v = np.asarray(values[name])
+            if v.size:
+                with np.errstate(invalid="ignore"):
+                    peak[name] = max(peak[name], float(np.nanmax(np.abs(v))) if np.any(~np.isnan(v)) else math.inf)
+            if b == 0:
+                first[name] = v[:1].copy() if v.ndim else v
+    return peak, first
+
+
+def overflow_nodes(evaluator, mode, keep):
+    """The fp16 nodes that write a tensor beyond +-65504 in fp32, or read one (graph input or initializer
+    included): the overflow chain, which must stay fp32 for the values to survive."""
+    model = evaluator.model  # read only
+    floats = float_tensors(model)
+    produced = [name for node in model.graph.node for name in node.output if name in floats]
+    peak, _ = _tensor_stats(evaluator, model, produced)
+    for init in model.graph.initializer:
+        if init.name in floats:
+            values = numpy_helper.to_array(init)
+            peak[init.name] = float(np.max(np.abs(values))) if values.size else 0.0
+    for feeds, _ in evaluator.groups:
+        for name, array in zip(evaluator.input_names, feeds):
+            if name in floats:
+                peak[name] = max(peak.get(name, 0.0), float(np.max(np.abs(array))) if array.size else 0.0)
+    big = {name for name, value in peak.items() if value > FP16_MAX}
+    chain = []
+    for node in fp16_nodes(model, mode, keep):
+        if any(o in big for o in node.output) or any(i in big for i in node.input if i in floats):
+            chain.append(node.name)
+    return chain, sorted(big)
+
+
+def rounding_gain(evaluator, mode, keep):
+    """Rank the fp16 nodes by the error their own rounding adds: 1-cos of the node's output (emulation vs
+    fp32, first sample) minus the largest 1-cos among its float inputs. Largest first."""
+    model = evaluator.model  # read only
+    floats = float_tensors(model)
+    candidates = fp16_nodes(model, mode, keep)
+    names = sorted({t for n in model.graph.node for t in (*n.input, *n.output)
+                    if t in floats and t not in {i.name for i in model.graph.initializer}})
+    names = [t for t in names if t not in evaluator.input_names]
+    _, ref = _tensor_stats(evaluator, model, names)
+    _, emu = _tensor_stats(evaluator, emulate(model, mode, keep), names)
+
+    def error(t):
+        if t not in ref:
+            return 0.0
+        a, b = ref[t], emu[t]
+        if not np.all(np.isfinite(b)):
+            return 1.0
+        return similarity.one_minus_cosine(a, b)
+
+    gains = []
+    for node in candidates:
+        out = max((error(t) for t in node.output if t in floats), default=0.0)
+        inp = max((error(t) for t in node.input if t in floats), default=0.0)
+        gains.append((out - inp, node.name))
+    gains.sort(key=lambda g: -g[0])
+    # Every candidate is ranked: 1 - cos is scale-blind (x + 2048 hides what its rounding lost), so a node
+    # with no visible gain may still be the one a later cancellation exposes.
+    return [name for _, name in gains]
+
+
+def triage(evaluator, mode, keep, threshold, by_type=False, progress=True):
+    """A small keep set (added to `keep`) that brings the prediction to `threshold`, verified by re-running.
+
+    Trials: the overflow chain alone, then with the 1, 2, 4, ... nodes whose rounding adds the most error. A
+    passing set of at most PRUNE_LIMIT ranked nodes is then pruned: each ranked node, least costly first, is
+    dropped if the prediction still passes without it. Returns (KeepSet of the additions, its per-output
+    report or None, log lines)."""
+    log = []
+    chain, big = overflow_nodes(evaluator, mode, keep)
+    if big:
+        log.append(f"overflow: {len(big)} tensor(s) beyond +-{FP16_MAX:g} in fp32 "
+                   f"({', '.join(big[:5])}{', ...' if len(big) > 5 else ''}); {len(chain)} fp16 node(s) "
+                   f"write or read them: {', '.join(chain[:8])}{', ...' if len(chain) > 8 else ''}")
+    base = list(chain)
+    ranked = [n for n in rounding_gain(evaluator, mode, keep.union(base)) if n not in base]
+    nodes_by_name = {n.name: n for n in evaluator.model.graph.node}
+    # Trials: the overflow chain alone, then with the 1, 2, 4, ... worst-rounding nodes added.
+    sizes = ([0] if base else []) + [k for k in (2 ** i for i in range(32)) if k < len(ranked)] + [len(ranked)]
+    sizes = sorted(set(sizes))
+    bar = tqdm(sizes, desc="triage trials", unit="trial", disable=not progress, leave=False)
+    for k in bar:
+        names = base + ranked[:k]
+        if not names:
+            continue
+        added = (KeepSet(types={nodes_by_name[n].op_type for n in names}) if by_type else KeepSet(names))
+        report = _trial(evaluator, mode, keep, added, threshold, log)
+        if report is not None:
+            bar.close()
+            if by_type or k > PRUNE_LIMIT:
+                return added, report, log
+            chosen = list(ranked[:k])
+            for name in tqdm(list(reversed(chosen)), desc="pruning", unit="trial", disable=not progress,
+                             leave=False):
+                fewer = KeepSet(base + [n for n in chosen if n != name])
+                smaller = _trial(evaluator, mode, keep, fewer, threshold, log)
+                if smaller is not None:
+                    chosen.remove(name)
+                    added, report = fewer, smaller
+            return added, report, log
+    bar.close()
+    return None, None, log
+
+
+PRUNE_LIMIT = 16
+
+
+def _trial(evaluator, mode, keep, added, threshold, log):
+    """Emulate with `keep` plus `added`; the report if it passes, else None (logged either way)."""
+    report = evaluator.evaluate(mode, keep.union(added.names, added.types))
+    cos, finite, _ = verdict(report)
+    log.append(f"trial: keep {len(added.lines())} ({'types' if added.types else 'nodes'}) -> cosine {cos:.6f}"
+               f"{'' if finite else ' (not finite)'}")
+    return report if passes(report, threshold) else None
+
+
+# ------------------------------------------------------------------------------------------------ main
+
+def build_parser():
+    p = cli.parser(__doc__.split("\n\n")[0], prog="precision.py")
+    p.add_argument("--model", "-m", required=True, help="ONNX model as the ATC step would receive it")
+    p.add_argument("--input", "-i", default=None,
+                   help="comma-separated folders, one per model input in order (or files), as common/infer.py "
+                        "takes them; omitted = seeded random data shaped like the model's inputs")
+    p.add_argument("--num", type=int, default=16, help="how many samples to compare")
+    p.add_argument("--batchsize", type=int, default=None,
+                   help="batch for a dynamic-batch model (default: as common/infer.py chooses it)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random data used without --input")
+    p.add_argument("--mode", default="force_fp16", choices=MODES, help="ATC --precision_mode to emulate")
+    p.add_argument("--keep_dtype", default=None,
+                   help="an existing ATC --keep_dtype file: the nodes it names (and OpType::<type> lines) stay fp32")
+    p.add_argument("--threshold", type=float, default=0.99,
+                   help="cosine (mean over samples, worst output) the prediction must reach")
+    p.add_argument("--keep_dtype_out", default="keep_dtype.cfg",
+                   help="where the triage writes the keep list it found (only when one is needed)")
+    p.add_argument("--by_type", action="store_true",
+                   help="write the keep list as OpType::<type> lines (ATC's fallback when fused nodes are renamed)")
+    p.add_argument("--no_triage", action="store_true", help="only predict; do not search for a keep list")
+    p.add_argument("--report", default=None, help="JSON report (the figures below, the keep list, the trials)")
+    p.add_argument("--save_emulated", default=None,
+                   help="also write the emulated graph (mode and --keep_dtype applied) as an ONNX file, to run "
+                        "through common/infer.py and the folder's accuracy scripts")
+    return p
+
+
+def _atc_command(model, keep_path):
+    om = Path(model).with_suffix("").name
+    return (f"atc --framework=5 --model={model} --output={om} --input_format=NCHW --log=error "
+            f"--soc_version=Ascend${{chip_name}} --keep_dtype={keep_path}   (plus the model's other ATC options)")
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if args.num < 1 or (args.batchsize is not None and args.batchsize < 1):
+        raise UserError("--num and --batchsize must be positive")
+    if not 0.0 < args.threshold <= 1.0:
+        raise UserError(f"--threshold {args.threshold}: expected a cosine in (0, 1]")
+    if Path(args.model).suffix.lower() != ".onnx":
+        raise UserError(f"{args.model}: expected a .onnx model (the file given to ATC)")
+    backend = infer.open_backend(args.model)
+    model = onnx_utils.load(args.model)
+    keep = read_keep_file(args.keep_dtype) if args.keep_dtype else KeepSet()
+    check_keep_names(_name_nodes(model), keep, args.keep_dtype or "--keep_dtype")  # before any long run
+    groups, described = input_batches(backend, args.input, args.num, args.batchsize, args.seed)
+    start = time.perf_counter()
+    # the runner's session is the fp32 reference (the fp32 model needs no Cast-preserving options)
+    evaluator = Evaluator(model, groups, backend.outputs, reference_session=backend.session)
+    print(f"{args.model}: {sum(n for _, n in groups)} sample(s) from {described}; mode {args.mode}"
+          f"{'; keep list ' + args.keep_dtype if args.keep_dtype else ''}")
+    if args.save_emulated:
+        onnx_utils.save(emulate(evaluator.model, args.mode, keep), args.save_emulated)
+        print(f"emulated graph written to {args.save_emulated}")
+    report = evaluator.evaluate(args.mode, keep)
+    print_table(f"predicted agreement of the {args.mode} build with the fp32 model:", report)
+    cos, finite, worst = verdict(report)
+    result = {"model": str(args.model), "mode": args.mode, "threshold": args.threshold, "samples":
+              sum(n for _, n in groups), "data": described, "keep_dtype_in": args.keep_dtype,
+              "outputs": report, "cosine": cos, "finite": finite, "max_abs": worst,
+              "keep": [], "keep_dtype_out": None, "cosine_with_keep": None, "triage": []}
+    status = 0
+    if passes(report, args.threshold):
+        print(f"PASS: predicted cosine {cos:.8f} (1 - cos {1 - cos:.2e}) >= {args.threshold}; "
+              f"no keep list needed")
+    else:
+        print(f"below threshold: predicted cosine {cos:.6f}{'' if finite else ' (outputs not finite)'} "
+              f"< {args.threshold}")
+        if args.no_triage:
+            status = 1
+        else:
+            added, kept_report, log = triage(evaluator, args.mode, keep, args.threshold, args.by_type)
+            for line in log:
+                print(f"  {line}")
+            result["triage"] = log
+            if added is None:
+                print(f"FAIL: no keep set reaches {args.threshold}")
+                status = 1
+            else:
+                lines = keep.union(added.names, added.types).lines()
+                binio.write_text(args.keep_dtype_out, "\n".join(lines) + "\n")
+                print_table(f"with {len(added.lines())} more kept in fp32 ({args.keep_dtype_out}):", kept_report)
+                cos_keep = verdict(kept_report)[0]
+                result.update(keep=lines, keep_dtype_out=str(args.keep_dtype_out), cosine_with_keep=cos_keep,
+                              outputs_with_keep=kept_report)
+                print(f"PASS with keep list: predicted cosine {cos_keep:.6f} >= {args.threshold}")
+                print(f"  {_atc_command(args.model, args.keep_dtype_out)}")
+                print(f"  {RENAME_NOTE}")
+    result["seconds"] = round(time.perf_counter() - start, 3)
+    result["trials"] = evaluator.trials
+    if args.report:
+        binio.write_json(args.report, result)
+        print(f"report written to {args.report}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))
