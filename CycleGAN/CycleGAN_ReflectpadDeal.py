@@ -135,7 +135,7 @@ def build_parser():
                    help="edited G_B file name in --onnx_path (default: --model_gb_onnx_name, edited in place)")
     p.add_argument("--atol", type=float, default=1e-5,
                    help="exact mode: largest accepted |edited - source| on the seeded input")
-    p.add_argument("--seed", type=int, default=0, help="seed of the verification input")
+    p.add_argument("--seed", type=cli.seed, default=0, help="seed of the verification input")
     return p
 
 

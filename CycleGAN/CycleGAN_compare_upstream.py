@@ -92,7 +92,7 @@ def build_parser():
                    help="checkout of pytorch-CycleGAN-and-pix2pix with CycleGAN.patch applied")
     p.add_argument("--checkpoint", nargs="*", default=[],
                    help="checkpoints to compare on (default: two seeded random ones, plain and legacy layout)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random checkpoints and the input")
+    p.add_argument("--seed", type=cli.seed, default=0, help="seed of the random checkpoints and the input")
     p.add_argument("--batch", type=int, default=2, help="images in the seeded input")
     p.add_argument("--atol", type=float, default=1e-5, help="largest accepted |ours - upstream| in PyTorch")
     p.add_argument("--onnx-atol", type=float, default=1e-4,

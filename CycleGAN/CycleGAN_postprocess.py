@@ -1,36 +1,22 @@
-"""Offline outputs (<stem>_0.bin) -> images, with upstream's output mapping, plus a contact sheet.
+"""Offline outputs (<stem>_0.bin, or any tool's naming) -> images, with upstream's output mapping, plus a contact sheet.
 
 Each (1, 3, 256, 256) output in [-1, 1] becomes <stem>_0.png through upstream's util.tensor2im,
 ((x + 1) / 2 * 255) truncated to uint8: the same fixed mapping for every image, so pictures compare. With
 --dataroot (the raw testA or testB folder) every test image must have its output and every output its
-image, as the original paired them (<n>_A.jpg -> <n>_A_0.bin); a missing partner is an error.
+image, as the original paired them (<n>_A.jpg -> <n>_A_0.bin, or the benchmark tool's <n>_A_1.bin, msame's
+<n>_A_output_0.bin); a missing partner is an error.
 
     python3 CycleGAN_postprocess.py --dataroot=./datasets/maps/testA/ --npu_bin_file=./result/Abs1/ \\
         --bin2img_fie=./bin2imgfile/testA/
 """
 import os
 import sys
-from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
 
 from common import binio, cli, images
-from common.cli import UserError
-from cyclegan_data import list_images
+from cyclegan_data import list_images, outputs_of_images
 from cyclegan_model import SAMPLE_SHAPE
-
-
-def check_partners(dataroot, result_dir):
-    """Every image of `dataroot` has <stem>_0.bin in `result_dir`, and every output file has its image."""
-    expected = {f"{binio.stem(p)}_0.bin": p for p in list_images(dataroot)}
-    present = {p.name for p in binio.list_data_files(result_dir)}
-    for name, image in expected.items():
-        if name not in present:
-            raise UserError(f"{Path(result_dir) / name}: missing, expected as the output for {image}")
-    extra = sorted(present - set(expected), key=binio.natural_key)
-    if extra:
-        raise UserError(f"{Path(result_dir) / extra[0]}: no image in {dataroot} for this output "
-                        f"({len(extra)} such file(s)); the two folders must describe the same test images")
 
 
 def build_parser():
@@ -50,7 +36,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     result_dir = binio.resolve_result_dir(args.result_dir)
     if args.dataroot:
-        check_partners(args.dataroot, result_dir)
+        outputs_of_images(list_images(args.dataroot), result_dir)
     count, grids = images.outputs_to_images(result_dir, args.save_dir, SAMPLE_SHAPE, ext=args.ext)
     print(f"{count} images in {args.save_dir} (contact sheet {grids[0] if grids else 'none'})")
     return 0

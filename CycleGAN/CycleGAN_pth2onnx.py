@@ -44,11 +44,11 @@ def export_generator(pth, onnx_file, direction, opset, seed, atol):
     names = DIRECTIONS[direction]
     model = load_generator(pth)
     dummy = torch.randn((1, *SAMPLE_SHAPE), generator=torch.Generator().manual_seed(seed))
-    with binio.atomic_path(onnx_file) as tmp:  # exported and renamed, or not there at all
+    feeds = onnx_utils.seeded_feeds({names.input: [VERIFY_BATCH, *SAMPLE_SHAPE]}, seed)
+    with binio.atomic_path(onnx_file) as tmp:  # exported, named, verified and renamed, or not there at all
         onnx_utils.export(model, (dummy,), tmp, [names.input], [names.output], opset=opset)
         onnx_utils.save(name_output_node(onnx_utils.load(tmp), onnx_file), tmp)
-    feeds = onnx_utils.seeded_feeds({names.input: [VERIFY_BATCH, *SAMPLE_SHAPE]}, seed)
-    diff = onnx_utils.verify_against_torch(onnx_file, model, feeds, atol=atol)
+        diff = onnx_utils.verify_against_torch(tmp, model, feeds, atol=atol, name=onnx_file)
     print(f"{names.net} {pth} -> {onnx_file}: {names.input} -> {names.output}, opset {opset}, dynamic batch; "
           f"final node {OUT_NODE}; ONNX Runtime vs PyTorch max abs diff {diff[names.output]:.2g} (batch {VERIFY_BATCH}, atol {atol:g})")
 
@@ -63,7 +63,7 @@ def build_parser():
     p.add_argument("--model_ga_onnx_name", default="model_Ga.onnx", help="G_A's ONNX file name in --onnx_path")
     p.add_argument("--model_gb_onnx_name", default="model_Gb.onnx", help="G_B's ONNX file name in --onnx_path")
     p.add_argument("--opset", type=int, default=onnx_utils.DEFAULT_OPSET, help="ONNX opset (ATC accepts 11)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the export and verification inputs")
+    p.add_argument("--seed", type=cli.seed, default=0, help="seed of the export and verification inputs")
     p.add_argument("--atol", type=float, default=1e-4,
                    help="largest accepted |ONNX Runtime - PyTorch| in the verification")
     return p

@@ -54,6 +54,22 @@ def list_images(folder):
     return files
 
 
+def outputs_of_images(images, result_dir):
+    """{image stem: output file} for the test `images` in `result_dir`, whatever tool named the outputs
+    (binio.output_files); every image must have its output and every output its image."""
+    outputs = binio.output_files(result_dir)
+    stems = [binio.stem(p) for p in images]
+    missing = [p for p, s in zip(images, stems) if s not in outputs]
+    if missing:
+        raise UserError(f"{result_dir}: no output for {missing[0]} ({len(missing)} of {len(stems)} images have "
+                        f"none); expected one output per test image")
+    extra = sorted(set(outputs) - set(stems), key=binio.natural_key)
+    if extra:
+        raise UserError(f"{outputs[extra[0]]}: has no image in {Path(images[0]).parent} ({len(extra)} unpaired "
+                        f"output(s)); the run did not see these test images")
+    return {s: outputs[s] for s in stems}
+
+
 def open_image(path, mode="RGB"):
     """The image at `path`, decoded and converted to `mode`; a file that is not a readable image is an error
     naming it. For a JPEG, mode 'YCbCr' is libjpeg's own YCbCr output (no round trip through RGB)."""

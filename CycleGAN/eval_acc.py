@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from common import accuracy, binio, cli, onnx_utils, report, similarity
 from common.cli import CheckFailed, UserError
-from cyclegan_data import list_images, load_image
+from cyclegan_data import list_images, load_image, outputs_of_images
 from cyclegan_model import DIRECTIONS, SAMPLE_SHAPE
 
 SIDES = {"AtoB": ("A", "testA"), "BtoA": ("B", "testB")}
@@ -74,16 +74,8 @@ def main(argv=None):
     names = DIRECTIONS[side]
     images = list_images(Path(args.dataroot) / folder)
     offline_dir = binio.resolve_result_dir(args.npu_bin_file, exts=(*binio.DATA_EXTS, ".txt"))
-    outputs = binio.output_files(offline_dir)
-    stems = [binio.stem(p) for p in images]
-    missing = [p for p, s in zip(images, stems) if s not in outputs]
-    if missing:
-        raise UserError(f"{offline_dir}: no output for {missing[0]} ({len(missing)} of {len(stems)} images "
-                        f"have none); expected one output per test image")
-    extra = sorted(set(outputs) - set(stems), key=binio.natural_key)
-    if extra:
-        raise UserError(f"{outputs[extra[0]]}: has no image in {Path(args.dataroot) / folder} "
-                        f"({len(extra)} unpaired output(s)); the run did not see these test images")
+    outputs = outputs_of_images(images, offline_dir)
+    stems = list(outputs)
     model = Path(args.onnx_path) / (args.model_ga_onnx_name if side == "A" else args.model_gb_onnx_name)
     session = onnx_utils.make_session(model)
 

@@ -48,7 +48,7 @@ def build_parser():
     p.add_argument("--dim", type=int, default=2048, help="dimension of the statistics")
     p.add_argument("--repeats", type=int, default=5, help="runs of frechet_distance")
     p.add_argument("--scipy-repeats", type=int, default=3, help="runs of the scipy sqrtm formula (slow)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the statistics")
+    p.add_argument("--seed", type=cli.seed, default=0, help="seed of the statistics")
     return p
 
 

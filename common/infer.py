@@ -398,7 +398,7 @@ def build_parser():
                    help="inference precision (bf16/f16 with --backend openvino, where the CPU offers them)")
     p.add_argument("--pure_data_type", default="zero", choices=["zero", "random"],
                    help="data for pure inference (no --input); random is seeded with --seed")
-    p.add_argument("--seed", type=int, default=0, help="seed of --pure_data_type random")
+    p.add_argument("--seed", type=cli.seed, default=0, help="seed of --pure_data_type random")
     p.add_argument("--output_batchsize_axis", type=int, default=0, help="axis along which outputs are split")
     p.add_argument("--display_all_summary", action="store_true",
                    help="accepted for ais_bench compatibility; ONNX Runtime has no separate H2D/D2H copy to time")

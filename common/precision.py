@@ -33,7 +33,7 @@ from onnx import TensorProto, helper, numpy_helper
 from tqdm import tqdm
 
 from common import binio, cli, infer, onnx_utils, similarity
-from common.cli import CheckFailed, UserError
+from common.cli import UserError
 
 MODES = ("force_fp16", "allow_fp32_to_fp16", "must_keep_origin_dtype")
 MATRIX_OPS = frozenset({"Conv", "ConvTranspose", "MatMul", "Gemm"})
@@ -510,7 +510,7 @@ def build_parser():
     p.add_argument("--num", type=int, default=16, help="how many samples to compare")
     p.add_argument("--batchsize", type=int, default=None,
                    help="batch for a dynamic-batch model (default: as common/infer.py chooses it)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random data used without --input")
+    p.add_argument("--seed", type=cli.seed, default=0, help="seed of the random data used without --input")
     p.add_argument("--mode", default="force_fp16", choices=MODES, help="ATC --precision_mode to emulate")
     p.add_argument("--keep_dtype", default=None,
                    help="an existing ATC --keep_dtype file: the nodes it names (and OpType::<type> lines) stay fp32")
