@@ -150,9 +150,23 @@ def test_reflect_pad_to_constant_changes_the_output(tmp_path):
 
 
 def test_reflect_pad_with_run_time_pads_asks_for_simplification(tmp_path):
+    """The exporter computes pads from constants only: those are folded and the rewrite stays exact. Pads
+    computed from a graph input cannot be folded: that asks for a fixed-shape simplification."""
     onnx_utils.export(Padded(1), (torch.zeros(1, 2, 9, 7),), tmp_path / "raw.onnx", ["x"], ["y"])
-    with pytest.raises(UserError, match=r"pads are computed at run time; simplify the graph first"):
-        onnx_utils.reflect_pad_to_slices(onnx_utils.load(tmp_path / "raw.onnx"))
+    raw = onnx_utils.load(tmp_path / "raw.onnx")
+    assert onnx_utils.reflect_pad_to_slices(raw) and not onnx_utils.reflect_pads(raw)
+    onnx_utils.save(raw, tmp_path / "exact.onnx")
+    x = np.random.default_rng(0).standard_normal((3, 2, 9, 7)).astype(np.float32)  # another batch: still dynamic
+    assert np.array_equal(onnx_utils.run(tmp_path / "exact.onnx", {"x": x})[0],
+                          onnx_utils.run(tmp_path / "raw.onnx", {"x": x})[0])
+
+    pad = helper.make_node("Pad", ["x", "pads"], ["y"], name="Pad_0", mode="reflect")
+    graph = helper.make_graph([pad], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4]),
+                                           helper.make_tensor_value_info("pads", TensorProto.INT64, [8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    with pytest.raises(UserError, match=r"Pad node 'Pad_0': its pads are computed at run time from the graph's "
+                                        r"inputs; simplify the graph for a fixed shape first"):
+        onnx_utils.reflect_pad_to_slices(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)]))
 
 
 def test_make_session_never_falls_back_silently(tmp_path):
