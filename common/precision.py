@@ -383,8 +383,10 @@ def print_table(title, per_output):
 EXPOSED_BYTES = 2 << 30  # at most this much of exposed intermediates per run (by the inferred shapes)
 
 
-def _chunks(model, names, budget=EXPOSED_BYTES):
-    """`names` in runs whose exposed tensors (sizes from shape inference; unknown dims count 1) fit `budget`."""
+def _chunks(model, names):
+    """`names` in runs whose exposed tensors (sizes from shape inference; unknown dims count 1) fit in
+    EXPOSED_BYTES (a single larger tensor makes a run of its own)."""
+    budget = EXPOSED_BYTES
     sizes = {}
     for info in _inferred_graph(model).value_info:
         dims = info.type.tensor_type.shape.dim

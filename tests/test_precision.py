@@ -1,5 +1,6 @@
 """The fp16 build preview (common/precision.py) on graphs built here, and on DCGAN against PyTorch float16."""
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -252,6 +253,8 @@ def test_driver_summary_puts_the_predicted_fp16_cosine_beside_the_fp32_one(colla
     lines = driver._result_lines({"cosine": 1.0, **figures, "images": 3})
     assert lines[0] == "  cosine: 1.0 (fp32 ONNX Runtime)   predicted fp16 build: nan (force_fp16, common/precision.py)"
     assert "  images: 3" in lines and not any("fp16_mode" in line for line in lines)
+    assert driver.report_paths({"report": "acc_report.html", **figures}) == ["acc_report.html",
+                                                                            str(tmp_path / "p_report.html")]
 
 
 def test_rounding_triage_without_overflow_finds_the_cancellation(tmp_path):
@@ -271,6 +274,21 @@ def test_rounding_triage_without_overflow_finds_the_cancellation(tmp_path):
     assert r["keep"] == ["add", "sub"] and "overflow" not in " ".join(r["triage"])  # pruned to the pair
     assert r["cosine_with_keep"] >= 0.99
     check_precision_report(tmp_path / "r_report.html", r, path)
+
+
+def test_intermediates_exposed_in_runs_give_the_same_per_node_errors(collapsing, monkeypatch):
+    """A generator's intermediates do not fit in memory at once: under a tiny budget every tensor gets a run
+    of its own, and the per-node errors (and the overflow triage's peaks) are the same as in one run."""
+    groups, _ = precision.input_batches(infer.open_backend(str(collapsing)), None, 4)
+    evaluator = precision.Evaluator(onnx.load(collapsing), groups, ["out"], progress=False)
+    configs = [("force_fp16", precision.KeepSet()), ("force_fp16", precision.KeepSet(["norm2", "scale_up"]))]
+    nodes, together = precision.node_drift(evaluator, configs)
+    chain = precision.overflow_nodes(evaluator, "force_fp16", precision.KeepSet())
+    monkeypatch.setattr(precision, "EXPOSED_BYTES", 1)
+    assert len(precision._chunks(evaluator.model, [t for n in nodes for t in n.output])) == len(nodes)
+    assert precision.node_drift(evaluator, configs) == (nodes, together)
+    assert precision.overflow_nodes(evaluator, "force_fp16", precision.KeepSet()) == chain
+    assert together[0][1] == math.inf and 0 < together[1][-1] < 1e-2
 
 
 def test_report_of_image_outputs_shows_the_worst_samples_and_no_html_skips_it(tmp_path):
