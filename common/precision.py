@@ -311,6 +311,7 @@ class Evaluator:
         self.reference = [self._run(reference, feeds) for feeds, _ in self._iter(groups, "fp32 reference")]
         self.trials = 0
         self.retained = None  # the emulated outputs of the last evaluate(retain=True)
+        self.exposed = None  # the first sample's exposed tensors of the last outputs(expose=...)
 
     def _iter(self, items, desc):
         return tqdm(items, desc=desc, unit="batch", disable=not self.progress or len(items) < 2, leave=False)
@@ -318,15 +319,30 @@ class Evaluator:
     def _run(self, sess, feeds):
         return sess.run(None, dict(zip(self.input_names, feeds)))
 
-    def outputs(self, mode, keep):
-        sess = session(emulate(self.model, mode, keep))
-        return [self._run(sess, feeds) for feeds, _ in self._iter(self.groups, f"fp16 emulation ({mode})")]
+    def outputs(self, mode, keep, expose=()):
+        """The emulated outputs per batch. With `expose` (tensor names), the same session also returns those
+        tensors on the first batch, whose first sample stays in self.exposed (for the per-node errors)."""
+        emulated = emulate(self.model, mode, keep)
+        sess = session(expose_intermediates(emulated, expose) if expose else emulated)
+        wanted = [o.name for o in sess.get_outputs()][:len(self.output_names)]  # exposed tensors come after
+        predicted = []
+        for b, (feeds, _) in enumerate(self._iter(self.groups, f"fp16 emulation ({mode})")):
+            if b == 0 and expose:
+                values = sess.run(None, dict(zip(self.input_names, feeds)))
+                order = [o.name for o in sess.get_outputs()]
+                named = dict(zip(order, values))
+                self.exposed = {t: _first_sample(named[t]) for t in expose}
+                predicted.append(values[:len(wanted)])
+            else:
+                predicted.append(sess.run(wanted, dict(zip(self.input_names, feeds))))
+        return predicted
 
-    def evaluate(self, mode, keep=None, retain=False):
+    def evaluate(self, mode, keep=None, retain=False, expose=()):
         """Per output: mean/min per-sample flattened cosine, max |diff|, PSNR (4-D outputs), finite. With
-        `retain`, the emulated outputs stay in self.retained (for the report's worst samples)."""
+        `retain`, the emulated outputs stay in self.retained (for the report's worst samples); `expose`: as
+        in outputs()."""
         self.trials += 1
-        predicted = self.outputs(mode, keep)
+        predicted = self.outputs(mode, keep, expose)
         if retain:
             self.retained = predicted
         report = {}
@@ -380,6 +396,11 @@ def print_table(title, per_output):
 
 # ------------------------------------------------------------------------------------------------ triage
 
+def _first_sample(v):
+    v = np.asarray(v)
+    return v[:1].copy() if v.ndim else v
+
+
 EXPOSED_BYTES = 2 << 30  # at most this much of exposed intermediates per run (by the inferred shapes)
 
 
@@ -421,7 +442,7 @@ def _tensor_stats(evaluator, model, names, groups=None):
                         peak[name] = max(peak[name], float(np.nanmax(np.abs(v))) if np.any(~np.isnan(v))
                                          else math.inf)
                 if b == 0:
-                    first[name] = v[:1].copy() if v.ndim else v
+                    first[name] = _first_sample(v)
             del values
     return peak, first
 
@@ -543,22 +564,31 @@ def _relative_error(ref, emu):
     return similarity.rel_l2(ref, emu) if np.all(np.isfinite(emu)) else math.inf
 
 
-def node_drift(evaluator, configs):
-    """Where the drift enters the graph: the nodes with a float output, in graph (topological) order, and per
-    (mode, keep) of `configs` the relative error of each node's first float output in the emulated run
-    against the fp32 run, on the first sample (one batch run per graph)."""
-    model = evaluator.model  # read only
+def drift_tensors(model):
+    """The computing nodes (not Constant: a constant's rounding shows in its readers) with a float output, in
+    graph (topological) order, and the name of each one's first float output; and whether all of them fit in
+    one run (EXPOSED_BYTES), so the emulation's own run can expose them."""
     floats = float_tensors(model)
     nodes = [(node, next(t for t in node.output if t in floats)) for node in model.graph.node
-             if any(t in floats for t in node.output)]
+             if node.op_type != "Constant" and any(t in floats for t in node.output)]
     names = [t for _, t in nodes]
+    return [node for node, _ in nodes], names, len(_chunks(model, names)) <= 1
+
+
+def node_drift(evaluator, configs, exposed=None):
+    """Where the drift enters the graph: per (mode, keep) of `configs`, the relative error of each node's first
+    float output (drift_tensors order) in the emulated run against the fp32 run, on the first sample. exposed:
+    per config, the emulated first-sample tensors already at hand (Evaluator.exposed) or None (run here)."""
+    model = evaluator.model  # read only
+    nodes, names, _ = drift_tensors(model)
     first = evaluator.groups[:1]
     _, ref = _tensor_stats(evaluator, model, names, first)
     errors = []
-    for mode, keep in configs:
-        _, emu = _tensor_stats(evaluator, emulate(model, mode, keep), names, first)
+    for (mode, keep), emu in zip(configs, exposed or [None] * len(configs)):
+        if emu is None:
+            _, emu = _tensor_stats(evaluator, emulate(model, mode, keep), names, first)
         errors.append([_relative_error(ref[t], emu[t]) for t in names])
-    return [node for node, _ in nodes], errors
+    return nodes, errors
 
 
 def _is_image(array):
@@ -617,7 +647,7 @@ def write_html_report(path, result, evaluator, keep_in, found, drift, predicted,
     rows = [[str(i), node.name, node.op_type] + [report.format_figure("rel_l2", e[i]) for e in errors]
             + ["kept" if i in marked else ""] for i, node in enumerate(nodes)]
     chart = report.LineChart(
-        series, xlabel=f"node, in graph order ({len(nodes)} nodes with a float output)",
+        series, xlabel=f"node, in graph order ({len(nodes)} computing nodes with a float output)",
         ylabel="relative error of its output", labels=[n.name for n in nodes], marked=marked,
         marked_label="kept in fp32", heading="Where the drift enters: per-node error along the graph",
         caption="For each node in topological order, ||emulated - fp32|| / ||fp32|| of its (first) float output "
@@ -728,7 +758,13 @@ def main(argv=None):
         onnx_utils.save(emulate(evaluator.model, args.mode, keep), args.save_emulated)
         print(f"emulated graph written to {args.save_emulated}")
     html = report.default_path(args.report) if args.report and not args.no_html else None
-    per_output = evaluator.evaluate(args.mode, keep, retain=html is not None)
+    # With the readable report, the emulation's run also exposes the first sample's intermediates (if they fit)
+    expose = ()
+    if html is not None:
+        _, names, fits = drift_tensors(evaluator.model)
+        expose = names if fits else ()
+    per_output = evaluator.evaluate(args.mode, keep, retain=html is not None, expose=expose)
+    given = evaluator.exposed
     print_table(f"predicted agreement of the {args.mode} build with the fp32 model:", per_output)
     cos, finite, worst = verdict(per_output)
     result = {"model": str(args.model), "mode": args.mode, "threshold": args.threshold, "samples":
@@ -778,8 +814,13 @@ def main(argv=None):
     if html is not None:
         final = keep.union(added.names, added.types) if added is not None else keep
         configs = [(args.mode, keep)] + ([(args.mode, final)] if added is not None else [])
-        drift = node_drift(evaluator, configs)  # one batch per graph: the first sample's per-node errors
-        predicted = evaluator.outputs(args.mode, final) if added is not None else evaluator.retained
+        if added is not None:  # the fixed build's outputs (its worst samples) and its intermediates, one run
+            evaluator.exposed = None
+            predicted = evaluator.outputs(args.mode, final, expose)
+            exposed = [given, evaluator.exposed]
+        else:
+            predicted, exposed = evaluator.retained, [given]
+        drift = node_drift(evaluator, configs, exposed)  # the first sample's per-node errors
         notes.append(f"JSON report: {args.report}")
         write_html_report(html, result, evaluator, keep, added, drift, predicted,
                           f"{Path(args.model).name}: the predicted {args.mode} build against fp32", outcome,

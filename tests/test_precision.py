@@ -165,7 +165,7 @@ def check_precision_report(html, saved, model_path):
                     assert headline[f"{name}{suffix}: {label}"] == report.format_figure(figure, e[figure])
     graph = onnx.load(model_path).graph
     rows = parsed.tables["nodes"][1:]
-    assert [row[1] for row in rows] == [n.name for n in graph.node]  # every node of these graphs has a float output
+    assert [row[1] for row in rows] == [n.name for n in graph.node]  # these graphs: no Constant, all float
     assert [row[2] for row in rows] == [n.op_type for n in graph.node]
     kept = [row[1] for row in rows if row[-1] == "kept"]
     assert kept == [n.name for n in graph.node if n.name in saved["keep"]]
@@ -283,6 +283,12 @@ def test_intermediates_exposed_in_runs_give_the_same_per_node_errors(collapsing,
     evaluator = precision.Evaluator(onnx.load(collapsing), groups, ["out"], progress=False)
     configs = [("force_fp16", precision.KeepSet()), ("force_fp16", precision.KeepSet(["norm2", "scale_up"]))]
     nodes, together = precision.node_drift(evaluator, configs)
+    _, names, fits = precision.drift_tensors(evaluator.model)
+    exposed = []
+    for mode, keep in configs:  # the emulation's own run, exposing them (what main does when they fit)
+        evaluator.outputs(mode, keep, expose=names)
+        exposed.append(evaluator.exposed)
+    assert fits and precision.node_drift(evaluator, configs, exposed) == (nodes, together)
     chain = precision.overflow_nodes(evaluator, "force_fp16", precision.KeepSet())
     monkeypatch.setattr(precision, "EXPOSED_BYTES", 1)
     assert len(precision._chunks(evaluator.model, [t for n in nodes for t in n.output])) == len(nodes)
