@@ -18,6 +18,10 @@ tensors an fp16 operator would push beyond the fp16 range (from an fp32 run with
 then the nodes whose fp16 rounding adds the most error; it verifies a small keep set by re-running the
 emulation and writes it in ATC's --keep_dtype format. Exit status 0 when the prediction (with the keep list,
 if one was needed) reaches the threshold, 1 when nothing does.
+
+Beside the --report JSON goes the readable report (common/report.py; --no_html skips it): the figures, the
+per-node error of the emulation along the graph on the first sample (where the drift enters), the keep list
+and its effect, and the worst image samples.
 """
 import math
 import sys
