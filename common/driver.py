@@ -35,6 +35,7 @@ if __package__ in (None, ""):  # run as a script: make the folder holding common
 
 from common import binio, cli
 from common.cli import CheckFailed, UserError
+from common.report import default_path as readable_report_path
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = ".driver-workdir"
@@ -89,6 +90,9 @@ def fp16_figures(report_path):
     figures = {"fp16_cosine": report["cosine"], "fp16_mode": report["mode"], "fp16_finite": report["finite"]}
     if report["keep"]:
         figures.update(fp16_keep=len(report["keep"]), fp16_cosine_with_keep=report["cosine_with_keep"])
+    readable = readable_report_path(report_path)
+    if readable.is_file():  # the summary's reports list names it (report_paths)
+        figures["fp16_report"] = str(readable)
     return figures
 
 

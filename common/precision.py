@@ -18,6 +18,10 @@ tensors an fp16 operator would push beyond the fp16 range (from an fp32 run with
 then the nodes whose fp16 rounding adds the most error; it verifies a small keep set by re-running the
 emulation and writes it in ATC's --keep_dtype format. Exit status 0 when the prediction (with the keep list,
 if one was needed) reaches the threshold, 1 when nothing does.
+
+Beside the --report JSON goes the readable report (common/report.py; --no_html skips it): the figures, the
+per-node error of the emulation along the graph on the first sample (where the drift enters), the keep list
+and its effect, and the worst image samples.
 """
 import math
 import sys
@@ -32,7 +36,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 from tqdm import tqdm
 
-from common import binio, cli, infer, onnx_utils, similarity
+from common import binio, cli, infer, onnx_utils, report, similarity
 from common.cli import UserError
 
 MODES = ("force_fp16", "allow_fp32_to_fp16", "must_keep_origin_dtype")
@@ -123,8 +127,8 @@ def _name_nodes(model):
     return model
 
 
-def float_tensors(model):
-    """Names of the graph's float32 tensors (inputs, initializers, node outputs), from ONNX shape inference."""
+def _inferred_graph(model):
+    """The graph with ONNX shape inference's value_info (the declared graph when inference fails)."""
     graph = model.graph
     # Shape inference on a weightless copy: initializers become typed inputs (a generator's weights can be GBs).
     declared = {i.name for i in graph.input}
@@ -135,9 +139,14 @@ def float_tensors(model):
         opset_imports=model.opset_import)
     light.ir_version = model.ir_version
     try:
-        graph = onnx.shape_inference.infer_shapes(light).graph
+        return onnx.shape_inference.infer_shapes(light).graph
     except Exception:  # shape inference is a help, not a requirement: fall back to what the file declares
-        graph = light.graph
+        return light.graph
+
+
+def float_tensors(model):
+    """Names of the graph's float32 tensors (inputs, initializers, node outputs), from ONNX shape inference."""
+    graph = _inferred_graph(model)
     model_graph = model.graph
     floats = set()
     for info in list(graph.input) + list(graph.output) + list(graph.value_info):
@@ -305,6 +314,8 @@ class Evaluator:
         reference = reference_session or session(self.model)
         self.reference = [self._run(reference, feeds) for feeds, _ in self._iter(groups, "fp32 reference")]
         self.trials = 0
+        self.retained = None  # the emulated outputs of the last evaluate(retain=True)
+        self.exposed = None  # the first sample's exposed tensors of the last outputs(expose=...)
 
     def _iter(self, items, desc):
         return tqdm(items, desc=desc, unit="batch", disable=not self.progress or len(items) < 2, leave=False)
@@ -312,14 +323,32 @@ class Evaluator:
     def _run(self, sess, feeds):
         return sess.run(None, dict(zip(self.input_names, feeds)))
 
-    def outputs(self, mode, keep):
-        sess = session(emulate(self.model, mode, keep))
-        return [self._run(sess, feeds) for feeds, _ in self._iter(self.groups, f"fp16 emulation ({mode})")]
+    def outputs(self, mode, keep, expose=()):
+        """The emulated outputs per batch. With `expose` (tensor names), the same session also returns those
+        tensors on the first batch, whose first sample stays in self.exposed (for the per-node errors)."""
+        emulated = emulate(self.model, mode, keep)
+        sess = session(expose_intermediates(emulated, expose) if expose else emulated)
+        wanted = [o.name for o in sess.get_outputs()][:len(self.output_names)]  # exposed tensors come after
+        predicted = []
+        for b, (feeds, _) in enumerate(self._iter(self.groups, f"fp16 emulation ({mode})")):
+            if b == 0 and expose:
+                values = sess.run(None, dict(zip(self.input_names, feeds)))
+                order = [o.name for o in sess.get_outputs()]
+                named = dict(zip(order, values))
+                self.exposed = {t: _first_sample(named[t]) for t in expose}
+                predicted.append(values[:len(wanted)])
+            else:
+                predicted.append(sess.run(wanted, dict(zip(self.input_names, feeds))))
+        return predicted
 
-    def evaluate(self, mode, keep=None):
-        """Per output: mean/min per-sample flattened cosine, max |diff|, PSNR (4-D outputs), finite."""
+    def evaluate(self, mode, keep=None, retain=False, expose=()):
+        """Per output: mean/min per-sample flattened cosine, max |diff|, PSNR (4-D outputs), finite. With
+        `retain`, the emulated outputs stay in self.retained (for the report's worst samples); `expose`: as
+        in outputs()."""
         self.trials += 1
-        predicted = self.outputs(mode, keep)
+        predicted = self.outputs(mode, keep, expose)
+        if retain:
+            self.retained = predicted
         report = {}
         for k, name in enumerate(self.output_names):
             cosines, gaps, sq, count, worst, finite = [], [], 0.0, 0, 0.0, True
@@ -371,22 +400,54 @@ def print_table(title, per_output):
 
 # ------------------------------------------------------------------------------------------------ triage
 
-def _tensor_stats(evaluator, model, names):
-    """Per tensor in `names`: max |value| over the samples, and its values for the first sample (for errors;
-    one sample only, since every intermediate of a large generator's batch would not fit in memory)."""
-    sess = session(expose_intermediates(model, names))
-    order = [o.name for o in sess.get_outputs()]
+def _first_sample(v):
+    v = np.asarray(v)
+    return v[:1].copy() if v.ndim else v
+
+
+EXPOSED_BYTES = 2 << 30  # at most this much of exposed intermediates per run (by the inferred shapes)
+
+
+def _chunks(model, names):
+    """`names` in runs whose exposed tensors (sizes from shape inference; unknown dims count 1) fit in
+    EXPOSED_BYTES (a single larger tensor makes a run of its own)."""
+    budget = EXPOSED_BYTES
+    sizes = {}
+    for info in _inferred_graph(model).value_info:
+        dims = info.type.tensor_type.shape.dim
+        sizes[info.name] = 4 * math.prod(d.dim_value if d.dim_value > 0 else 1 for d in dims)
+    chunks, current, used = [], [], 0
+    for name in names:
+        size = sizes.get(name, 0)
+        if current and used + size > budget:
+            chunks.append(current)
+            current, used = [], 0
+        current.append(name)
+        used += size
+    return chunks + [current] if current else chunks
+
+
+def _tensor_stats(evaluator, model, names, groups=None):
+    """Per tensor in `names`: max |value| over the samples of `groups` (default all), and its values for the
+    first sample (for errors; one sample only, since every intermediate of a large generator's batch would not
+    fit in memory). The tensors are exposed in runs of at most EXPOSED_BYTES each."""
+    groups = evaluator.groups if groups is None else groups
     peak = dict.fromkeys(names, 0.0)
     first = {}
-    for b, (feeds, _) in enumerate(evaluator.groups):
-        values = dict(zip(order, evaluator._run(sess, feeds)))
-        for name in names:
-            v = np.asarray(values[name])
-            if v.size:
-                with np.errstate(invalid="ignore"):
-                    peak[name] = max(peak[name], float(np.nanmax(np.abs(v))) if np.any(~np.isnan(v)) else math.inf)
-            if b == 0:
-                first[name] = v[:1].copy() if v.ndim else v
+    for chunk in _chunks(model, names):
+        sess = session(expose_intermediates(model, chunk))
+        order = [o.name for o in sess.get_outputs()]
+        for b, (feeds, _) in enumerate(groups):
+            values = dict(zip(order, evaluator._run(sess, feeds)))
+            for name in chunk:
+                v = np.asarray(values[name])
+                if v.size:
+                    with np.errstate(invalid="ignore"):
+                        peak[name] = max(peak[name], float(np.nanmax(np.abs(v))) if np.any(~np.isnan(v))
+                                         else math.inf)
+                if b == 0:
+                    first[name] = _first_sample(v)
+            del values
     return peak, first
 
 
@@ -422,8 +483,9 @@ def rounding_gain(evaluator, mode, keep):
     names = sorted({t for n in model.graph.node for t in (*n.input, *n.output)
                     if t in floats and t not in {i.name for i in model.graph.initializer}})
     names = [t for t in names if t not in evaluator.input_names]
-    _, ref = _tensor_stats(evaluator, model, names)
-    _, emu = _tensor_stats(evaluator, emulate(model, mode, keep), names)
+    first = evaluator.groups[:1]  # the errors are of the first sample: the other batches are not needed
+    _, ref = _tensor_stats(evaluator, model, names, first)
+    _, emu = _tensor_stats(evaluator, emulate(model, mode, keep), names, first)
 
     def error(t):
         if t not in ref:
@@ -499,6 +561,146 @@ def _trial(evaluator, mode, keep, added, threshold, log):
     return report if passes(report, threshold) else None
 
 
+# ------------------------------------------------------------------------------------------------ the report
+
+def _relative_error(ref, emu):
+    """||emu - ref|| / ||ref|| (inf where the emulated tensor is not finite)."""
+    return similarity.rel_l2(ref, emu) if np.all(np.isfinite(emu)) else math.inf
+
+
+def drift_tensors(model):
+    """The computing nodes (not Constant: a constant's rounding shows in its readers) with a float output, in
+    graph (topological) order, and the name of each one's first float output; and whether all of them fit in
+    one run (EXPOSED_BYTES), so the emulation's own run can expose them."""
+    floats = float_tensors(model)
+    nodes = [(node, next(t for t in node.output if t in floats)) for node in model.graph.node
+             if node.op_type != "Constant" and any(t in floats for t in node.output)]
+    names = [t for _, t in nodes]
+    return [node for node, _ in nodes], names, len(_chunks(model, names)) <= 1
+
+
+def node_drift(evaluator, configs, exposed=None):
+    """Where the drift enters the graph: per (mode, keep) of `configs`, the relative error of each node's first
+    float output (drift_tensors order) in the emulated run against the fp32 run, on the first sample. exposed:
+    per config, the emulated first-sample tensors already at hand (Evaluator.exposed) or None (run here)."""
+    model = evaluator.model  # read only
+    nodes, names, _ = drift_tensors(model)
+    first = evaluator.groups[:1]
+    _, ref = _tensor_stats(evaluator, model, names, first)
+    errors = []
+    for (mode, keep), emu in zip(configs, exposed or [None] * len(configs)):
+        if emu is None:
+            _, emu = _tensor_stats(evaluator, emulate(model, mode, keep), names, first)
+        errors.append([_relative_error(ref[t], emu[t]) for t in names])
+    return nodes, errors
+
+
+def _is_image(array):
+    return array.ndim == 4 and array.shape[1] in (1, 3)
+
+
+def worst_samples(evaluator, predicted):
+    """Per image output (N, 1|3, H, W): its samples' (1 - cosine, max |diff|, PSNR, index, fp32, emulated),
+    worst first (non-finite samples before all others), at most report.MAX_WORST over all outputs."""
+    rows = []
+    for k, name in enumerate(evaluator.output_names):
+        index = 0
+        for (_, n_real), ref_batch, emu_batch in zip(evaluator.groups, evaluator.reference, predicted):
+            ref, emu = np.asarray(ref_batch[k])[:n_real], np.asarray(emu_batch[k])[:n_real]
+            if not _is_image(ref):
+                break
+            for r, e in zip(ref, emu):
+                if np.all(np.isfinite(e)):
+                    figures = (similarity.one_minus_cosine(r, e), similarity.max_abs(r, e), similarity.psnr(r, e))
+                else:
+                    figures = (math.inf, math.inf, -math.inf)
+                rows.append((name, index, *figures, r, e))
+                index += 1
+    rows.sort(key=lambda row: -row[2])
+    return rows[:report.MAX_WORST]
+
+
+def write_html_report(path, result, evaluator, keep_in, found, drift, predicted, title, verdict_text, passed,
+                      notes):
+    """The readable report of a precision run (common.report.write_report): headline, per-node drift chart
+    and table, the keep list and its effect, the worst image samples, the triage trials."""
+    mode = result["mode"]
+    kept = keep_in.union(found.names, found.types) if found is not None else keep_in
+    headline = [("mode", mode), ("threshold", str(result["threshold"])), ("samples", str(result["samples"]))]
+    outputs = [("", result["outputs"])] + ([(" with keep", result["outputs_with_keep"])] if found is not None else [])
+    for suffix, per_output in outputs:
+        for name, e in per_output.items():
+            headline += [(f"{name}{suffix}: mean cosine", report.format_figure("mean_cosine", e["mean_cosine"])),
+                         (f"{name}{suffix}: lowest cosine", report.format_figure("min_cosine", e["min_cosine"])),
+                         (f"{name}{suffix}: max |diff|", report.format_figure("max_abs", e["max_abs"]))]
+            if "psnr" in e:
+                headline.append((f"{name}{suffix}: PSNR", report.format_figure("psnr", e["psnr"])))
+            headline.append((f"{name}{suffix}: finite", report.format_figure("finite", e["finite"])))
+    headline.append(("cosine (worst output)", report.format_figure("cosine", result["cosine"])))
+    if found is not None:
+        headline += [("kept in fp32", str(len(result["keep"]))),
+                     ("cosine with keep list", report.format_figure("cosine", result["cosine_with_keep"]))]
+
+    nodes, errors = drift
+    series = {f"as given ({mode}{', --keep_dtype ' + str(result['keep_dtype_in']) if keep_in else ''})": errors[0]}
+    if found is not None:
+        series[f"with the keep list ({len(result['keep'])} line(s))"] = errors[1]
+    marked = [i for i, node in enumerate(nodes) if node in kept]
+    columns = (["#", "node", "op type", "relative error, as given"]
+               + (["with the keep list"] if found is not None else []) + ["fp32"])
+    rows = [[str(i), node.name, node.op_type] + [report.format_figure("rel_l2", e[i]) for e in errors]
+            + ["kept" if i in marked else ""] for i, node in enumerate(nodes)]
+    chart = report.LineChart(
+        series, xlabel=f"node, in graph order ({len(nodes)} computing nodes with a float output)",
+        ylabel="relative error of its output", labels=[n.name for n in nodes], marked=marked,
+        marked_label="kept in fp32", heading="Where the drift enters: per-node error along the graph",
+        caption="For each node in topological order, ||emulated - fp32|| / ||fp32|| of its (first) float output "
+                "on the first sample: the fp16 emulation against the fp32 model, both on ONNX Runtime. A jump "
+                "is where fp16 storage costs accuracy; a red x is a tensor that is not finite (overflow).",
+        table=report.Table(columns, rows, caption="The same errors per node", id="nodes"))
+    tables = []
+    if found is not None:
+        by_name = {n.name: n for n in nodes}
+        tables.append(report.Table(
+            ["keep_dtype line", "op type", "relative error, as given", "with the keep list"],
+            [[line, by_name[line].op_type if line in by_name else line[len(TYPE_PREFIX):]]
+             + ([report.format_figure("rel_l2", e[nodes.index(by_name[line])]) for e in errors]
+                if line in by_name else ["", ""]) for line in result["keep"]],
+            caption=f"The keep list ({result['keep_dtype_out']}): these stay fp32", id="keep"))
+        tables.append(report.Table(
+            ["output", "mean cosine, as given", "with the keep list", "max |diff|, as given", "with the keep list",
+             "finite, as given", "with the keep list"],
+            [[name, report.format_figure("mean_cosine", e["mean_cosine"]),
+              report.format_figure("mean_cosine", result["outputs_with_keep"][name]["mean_cosine"]),
+              report.format_figure("max_abs", e["max_abs"]),
+              report.format_figure("max_abs", result["outputs_with_keep"][name]["max_abs"]),
+              report.format_figure("finite", e["finite"]),
+              report.format_figure("finite", result["outputs_with_keep"][name]["finite"])]
+             for name, e in result["outputs"].items()], caption="The keep list's effect", id="effect"))
+    if result["triage"]:
+        tables.append(report.Table(["triage step"], [[line] for line in result["triage"]],
+                                   caption="The triage's trials", id="triage"))
+
+    worst, worst_rows = [], []
+    for name, index, gap, biggest, psnr, ref, emu in worst_samples(evaluator, predicted):
+        bad = int(np.sum(~np.isfinite(emu)))
+        shown = np.nan_to_num(emu, nan=0.0, posinf=1.0, neginf=-1.0)
+        figures = (f"1 - cosine {report.format_figure('one_minus_cosine', gap)}, max |diff| "
+                   f"{report.format_figure('max_abs', biggest)}, PSNR {report.format_figure('psnr', psnr)}")
+        worst.append(report.WorstFile(f"{name}, sample {index}", figures + (
+            f"; {bad} values not finite (drawn as 0, +-1)" if bad else ""), ref, shown))
+        worst_rows.append([f"{name}, sample {index}", report.format_figure("one_minus_cosine", gap),
+                           report.format_figure("max_abs", biggest), report.format_figure("psnr", psnr)])
+    build = "predicted fp16 build" + (" (with the keep list)" if found is not None else "")
+    return report.write_report(
+        path, title, verdict_text, passed=passed, headline=headline, charts=[chart], worst=worst,
+        reference_label="fp32 (ONNX Runtime)", offline_label=build,
+        worst_heading=f"The worst samples of the {build}, worst first",
+        worst_table=report.Table(["sample", "1 - cosine", "max |diff|", "PSNR"], worst_rows,
+                                 caption="Their figures (1 - cosine largest first)", id="worst"),
+        tables=tables, notes=notes)
+
+
 # ------------------------------------------------------------------------------------------------ main
 
 def build_parser():
@@ -521,7 +723,11 @@ def build_parser():
     p.add_argument("--by_type", action="store_true",
                    help="write the keep list as OpType::<type> lines (ATC's fallback when fused nodes are renamed)")
     p.add_argument("--no_triage", action="store_true", help="only predict; do not search for a keep list")
-    p.add_argument("--report", default=None, help="JSON report (the figures below, the keep list, the trials)")
+    p.add_argument("--report", default=None,
+                   help="JSON report (the figures below, the keep list, the trials); beside it the readable report "
+                        f"<report stem>{report.SUFFIX} and .png (headline, per-node error along the graph, keep "
+                        "list, worst image samples)")
+    p.add_argument("--no_html", action="store_true", help="write only the JSON --report, not its HTML and PNG")
     p.add_argument("--save_emulated", default=None,
                    help="also write the emulated graph (mode and --keep_dtype applied) as an ONNX file, to run "
                         "through common/infer.py and the folder's accuracy scripts")
@@ -555,20 +761,30 @@ def main(argv=None):
     if args.save_emulated:
         onnx_utils.save(emulate(evaluator.model, args.mode, keep), args.save_emulated)
         print(f"emulated graph written to {args.save_emulated}")
-    report = evaluator.evaluate(args.mode, keep)
-    print_table(f"predicted agreement of the {args.mode} build with the fp32 model:", report)
-    cos, finite, worst = verdict(report)
+    html = report.default_path(args.report) if args.report and not args.no_html else None
+    # With the readable report, the emulation's run also exposes the first sample's intermediates (if they fit)
+    expose = ()
+    if html is not None:
+        _, names, fits = drift_tensors(evaluator.model)
+        expose = names if fits else ()
+    per_output = evaluator.evaluate(args.mode, keep, retain=html is not None, expose=expose)
+    given = evaluator.exposed
+    print_table(f"predicted agreement of the {args.mode} build with the fp32 model:", per_output)
+    cos, finite, worst = verdict(per_output)
     result = {"model": str(args.model), "mode": args.mode, "threshold": args.threshold, "samples":
               sum(n for _, n in groups), "data": described, "keep_dtype_in": args.keep_dtype,
-              "outputs": report, "cosine": cos, "finite": finite, "max_abs": worst,
+              "outputs": per_output, "cosine": cos, "finite": finite, "max_abs": worst,
               "keep": [], "keep_dtype_out": None, "cosine_with_keep": None, "triage": []}
-    status = 0
-    if passes(report, args.threshold):
-        print(f"PASS: predicted cosine {cos:.8f} (1 - cos {1 - cos:.2e}) >= {args.threshold}; "
-              f"no keep list needed")
+    status, added = 0, None
+    notes = [f"model: {args.model}", f"data: {result['samples']} sample(s) from {described}"]
+    if passes(per_output, args.threshold):
+        outcome = f"PASS: predicted cosine {cos:.8f} (1 - cos {1 - cos:.2e}) >= {args.threshold}; no keep list needed"
     else:
-        print(f"below threshold: predicted cosine {cos:.6f}{'' if finite else ' (outputs not finite)'} "
-              f"< {args.threshold}")
+        below = (f"below threshold: predicted cosine {cos:.6f}{'' if finite else ' (outputs not finite)'} "
+                 f"< {args.threshold}")
+        outcome = f"FAIL: {below}"
+        if not args.no_triage:
+            print(below)
         if args.no_triage:
             status = 1
         else:
@@ -577,7 +793,7 @@ def main(argv=None):
                 print(f"  {line}")
             result["triage"] = log
             if added is None:
-                print(f"FAIL: no keep set reaches {args.threshold}")
+                outcome = f"FAIL: no keep set reaches {args.threshold}"
                 status = 1
             else:
                 lines = keep.union(added.names, added.types).lines()
@@ -586,14 +802,34 @@ def main(argv=None):
                 cos_keep = verdict(kept_report)[0]
                 result.update(keep=lines, keep_dtype_out=str(args.keep_dtype_out), cosine_with_keep=cos_keep,
                               outputs_with_keep=kept_report)
-                print(f"PASS with keep list: predicted cosine {cos_keep:.6f} >= {args.threshold}")
-                print(f"  {_atc_command(args.model, args.keep_dtype_out)}")
-                print(f"  {RENAME_NOTE}")
+                outcome = (f"PASS with keep list ({len(lines)} line(s)): predicted cosine {cos_keep:.6f} >= "
+                           f"{args.threshold}")
+                notes += [f"keep list: {args.keep_dtype_out}", _atc_command(args.model, args.keep_dtype_out),
+                          RENAME_NOTE]
+    print(outcome)
+    if added is not None:
+        print(f"  {_atc_command(args.model, args.keep_dtype_out)}")
+        print(f"  {RENAME_NOTE}")
     result["seconds"] = round(time.perf_counter() - start, 3)
     result["trials"] = evaluator.trials
     if args.report:
         binio.write_json(args.report, result)
         print(f"report written to {args.report}")
+    if html is not None:
+        final = keep.union(added.names, added.types) if added is not None else keep
+        configs = [(args.mode, keep)] + ([(args.mode, final)] if added is not None else [])
+        if added is not None:  # the fixed build's outputs (its worst samples) and its intermediates, one run
+            evaluator.exposed = None
+            predicted = evaluator.outputs(args.mode, final, expose)
+            exposed = [given, evaluator.exposed]
+        else:
+            predicted, exposed = evaluator.retained, [given]
+        drift = node_drift(evaluator, configs, exposed)  # the first sample's per-node errors
+        notes.append(f"JSON report: {args.report}")
+        write_html_report(html, result, evaluator, keep, added, drift, predicted,
+                          f"{Path(args.model).name}: the predicted {args.mode} build against fp32", outcome,
+                          status == 0, notes)
+        print(f"readable report written to {html} (and {report.png_path(html).name})")
     return status
 
 

@@ -10,7 +10,8 @@ offline; the PNG sheet holds the same content for terminals and issue comments. 
                         offline_label="offline (onnxruntime 1.20 CPUExecutionProvider)", sample=[...])
 
 A paired PyTorch-vs-offline check calls accuracy_report (common.accuracy does, for every --report); other
-checks (IS/FID, the precision preview) call write_report with their own headline, Histogram and Tables.
+checks (IS/FID, the precision preview) call write_report with their own headline, Histogram, LineCharts
+(the precision preview's per-node error along the graph) and Tables.
 
 Charts are matplotlib (Agg backend, imported only when a report is drawn); small images are scaled up with
 nearest-neighbour so that pixels stay pixels; the |difference| panel is a heat map with its own colour bar in
@@ -81,7 +82,9 @@ def format_figure(key, value):
         return str(int(value))
     value = float(value)
     if "psnr" in key:
-        return "inf dB (identical)" if math.isinf(value) else f"{value:.2f} dB"
+        if math.isinf(value):
+            return "inf dB (identical)" if value > 0 else "-inf dB (not finite)"
+        return f"{value:.2f} dB"
     if "one_minus" in key or "abs" in key or "rel_l2" in key or "mse" in key:
         return f"{value:.3e}"
     if "cosine" in key:
@@ -103,6 +106,23 @@ class Histogram:
     log: bool = False  # log x axis (used only when every value is positive)
     heading: str = "Per-file figure"
     ylabel: str = "files"
+
+
+@dataclass
+class LineChart:
+    """Series over the same ordered positions (e.g. the nodes of a graph, in order), one line each, on a log
+    y axis: a value of 0 is drawn at the floor, a non-finite one (inf, NaN) as a red x at the top. `marked`:
+    positions drawn with a shaded band (named by marked_label); `labels`: the positions' names (ticks when
+    few)."""
+    series: dict  # label -> values
+    xlabel: str
+    ylabel: str
+    labels: Sequence[str] = ()
+    marked: Sequence[int] = ()
+    marked_label: str = ""
+    heading: str = "Chart"
+    caption: str = ""
+    table: Optional["Table"] = None  # shown under the chart in the HTML
 
 
 @dataclass
@@ -260,7 +280,47 @@ def _draw_histogram(hist):
     return _figure_png(fig)
 
 
-def _draw_worst(worst, offline_label):
+def _draw_lines(chart):
+    """The LineChart: log y axis; zeros at the floor, non-finite values as red x marks at the top."""
+    plt = _pyplot()
+
+    series = {label: np.asarray(values, dtype=np.float64) for label, values in chart.series.items()}
+    every = np.concatenate([v for v in series.values()]) if series else np.zeros(0)
+    positive = every[np.isfinite(every) & (every > 0)]
+    floor = float(positive.min()) / 3 if positive.size else 1e-12
+    ceiling = float(positive.max()) * 3 if positive.size else 1.0
+    ticks = chart.labels if chart.labels and len(chart.labels) <= 40 else ()
+    ticks = [t if len(t) <= 28 else "\u2026" + t[-27:] for t in ticks]  # the tail of a long name tells it apart
+    fig, ax = plt.subplots(figsize=(WIDTH_INCHES, 3.4 + 0.07 * max(map(len, ticks), default=0)))
+    n = max((len(v) for v in series.values()), default=0)
+    for k in chart.marked:
+        ax.axvspan(k - 0.5, k + 0.5, color="#f2cc60", alpha=0.45, lw=0,
+                   label=chart.marked_label if k == chart.marked[0] else None)
+    styles = [("#4c72b0", "o"), ("#1a7f37", "s"), ("#8250df", "^")]
+    for j, (label, values) in enumerate(series.items()):
+        colour, marker = styles[j % len(styles)]
+        x = np.arange(len(values))
+        shown = np.where(np.isfinite(values), np.maximum(values, floor), np.nan)
+        ax.plot(x, shown, color=colour, marker=marker, markersize=3 if n > 60 else 5, lw=1.2, label=label)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            ax.plot(x[bad], np.full(bad.sum(), ceiling), linestyle="none", marker="x", color="#cf222e",
+                    markersize=8, label=f"{label}: not finite (drawn at the top)")
+    ax.set_yscale("log")
+    ax.set_ylim(floor / 1.5, ceiling * 1.5)
+    if ticks:
+        ax.set_xticks(range(len(ticks)))
+        ax.set_xticklabels(ticks, rotation=60, ha="right", rotation_mode="anchor", fontsize=8)
+    ax.set_xlim(-0.7, n - 0.3)
+    ax.set_xlabel(chart.xlabel)
+    ax.set_ylabel(chart.ylabel + ", log")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(loc="best", fontsize=9)
+    fig.tight_layout()
+    return _figure_png(fig)
+
+
+def _draw_worst(worst, offline_label, reference_label="PyTorch (reference)"):
     """One row per file: reference | offline | |difference| heat map with its colour bar in numbers. The
     pictures are placed pixel for pixel (figimage, scaled by _fit), the bars and labels by matplotlib."""
     plt = _pyplot()
@@ -285,7 +345,7 @@ def _draw_worst(worst, offline_label):
                  fontsize=11, weight="bold", va="center")
         h = pictures[0].shape[0]
         bottom = top - label_h - title_h - h
-        titles = ["PyTorch (reference)", offline_label, f"|difference|, largest {vmax:.2e}"]
+        titles = [reference_label, offline_label, f"|difference|, largest {vmax:.2e}"]
         for j, (picture, title) in enumerate(zip(pictures, titles)):
             x = margin + j * (panel_w + gap) + (panel_w - picture.shape[1]) // 2
             fig.figimage(picture, xo=x, yo=bottom, origin="upper")
@@ -384,14 +444,16 @@ def _sheet(pngs):
     return buffer.getvalue()
 
 
-def write_report(path, title, verdict, *, passed=None, headline=(), histogram=None, worst=(), offline_label="offline",
+def write_report(path, title, verdict, *, passed=None, headline=(), histogram=None, charts=(), worst=(),
+                 offline_label="offline", reference_label="PyTorch (reference)",
                  worst_heading="The worst files, worst first", worst_table=None, sample=(), sample_caption="", tables=(),
                  notes=()):
     """Write the report as `path` (.html) and the PNG sheet beside it (same name, .png): both or neither.
 
     headline: [(label, text)] shown under the verdict (texts formatted with format_figure). histogram: a
-    Histogram of the per-file figure. worst: WorstFile list, worst first (the first MAX_WORST are drawn), under
-    `worst_heading`, followed in the HTML by `worst_table` (a Table of their figures).
+    Histogram of the per-file figure. charts: LineCharts (each with its Table under it in the HTML). worst:
+    WorstFile list, worst first (the first MAX_WORST are drawn, panels titled reference_label | offline_label |
+    |difference|), under `worst_heading`, followed in the HTML by `worst_table` (a Table of their figures).
     sample: uint8 pictures (H, W) or (H, W, 3) of the same shape, tiled as a grid. tables: more Tables (in the
     HTML; the PNG holds the charts). notes: lines naming the inputs and the other outputs.
     Returns (html path, png path).
@@ -405,9 +467,11 @@ def write_report(path, title, verdict, *, passed=None, headline=(), histogram=No
         parts.append(_Part(histogram.heading, _draw_histogram(histogram),
                            f"{len(histogram.values)} {histogram.ylabel}"
                            + (f"; {histogram.marker_label}." if histogram.marker is not None else ".")))
+    for chart in charts:
+        parts.append(_Part(chart.heading, _draw_lines(chart), chart.caption, [chart.table] if chart.table else []))
     if worst:
-        parts.append(_Part(worst_heading, _draw_worst(worst, offline_label),
-                           f"Each row: the PyTorch output, the {offline_label} output and their absolute "
+        parts.append(_Part(worst_heading, _draw_worst(worst, offline_label, reference_label),
+                           f"Each row: the {reference_label} output, the {offline_label} output and their absolute "
                            "difference as a "
                            "heat map (largest over the colour channels), with its colour scale in output units "
                            "(outputs span [-1, 1]). Small images are scaled up with nearest-neighbour.",

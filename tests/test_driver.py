@@ -96,5 +96,6 @@ def test_model_chain_runs_as_the_readme_says(model, tmp_path):
     assert results["images"] > 0
     assert results["throughput"] > 0
     reports = driver.report_paths(results)
-    assert len(reports) == {"BigGAN": 2, "CycleGAN": 2}.get(model, 1)
+    assert len(reports) == {"BigGAN": 3, "CycleGAN": 4}.get(model, 2)  # accuracy (+ IS/FID) and precision
+    assert sum("precision_" in Path(p).name for p in reports) == (2 if model == "CycleGAN" else 1)
     assert all(Path(p).is_file() and Path(p).with_suffix(".png").is_file() for p in reports)

@@ -1,5 +1,6 @@
 """The fp16 build preview (common/precision.py) on graphs built here, and on DCGAN against PyTorch float16."""
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -10,7 +11,8 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from common import binio, cli, infer, precision, similarity
+from common import binio, cli, infer, precision, report, similarity
+from test_report import check_report_file
 
 ROOT = Path(__file__).resolve().parents[1]
 F16 = np.float16
@@ -140,6 +142,39 @@ def test_collapsing_graph_is_reported_and_fixed_by_a_small_keep_list(collapsing,
     assert any(n.op_type == "Cast" for n in onnx.load(emulated).graph.node)
     # without triage the verdict is a failure
     assert precision.main(["--model", str(collapsing), "--num", "4", "--no_triage"]) == 1
+    # the readable report: where the drift enters is where the graph leaves the fp16 range
+    parsed = check_precision_report(tmp_path / "r_report.html", r, collapsing)
+    errors = {row[1]: (row[3], row[4]) for row in parsed.tables["nodes"][1:]}
+    assert float(errors["norm1"][0]) < 1e-2 and errors["scale_up"][0] == errors["norm2"][0] == "inf"
+    assert all(np.isfinite(float(with_keep)) for _, with_keep in errors.values())
+
+
+def check_precision_report(html, saved, model_path):
+    """The readable report beside a --report JSON: self-contained HTML + PNG, the JSON's headline figures
+    (same values, report.format_figure), a per-node table naming every float-output node of the graph in
+    order, and, when the triage found one, the keep list and its effect."""
+    parsed = check_report_file(html)
+    headline = dict(parsed.tables["headline"])
+    assert headline["mode"] == saved["mode"] and headline["threshold"] == str(saved["threshold"])
+    assert headline["cosine (worst output)"] == report.format_figure("cosine", saved["cosine"])
+    for suffix, key in (("", "outputs"), (" with keep", "outputs_with_keep")):
+        for name, e in saved.get(key, {}).items():
+            for figure, label in (("mean_cosine", "mean cosine"), ("min_cosine", "lowest cosine"),
+                                  ("max_abs", "max |diff|"), ("psnr", "PSNR"), ("finite", "finite")):
+                if figure in e:
+                    assert headline[f"{name}{suffix}: {label}"] == report.format_figure(figure, e[figure])
+    graph = onnx.load(model_path).graph
+    rows = parsed.tables["nodes"][1:]
+    assert [row[1] for row in rows] == [n.name for n in graph.node]  # these graphs: no Constant, all float
+    assert [row[2] for row in rows] == [n.op_type for n in graph.node]
+    kept = [row[1] for row in rows if row[-1] == "kept"]
+    assert kept == [n.name for n in graph.node if n.name in saved["keep"]]
+    if saved["keep"]:
+        assert headline["cosine with keep list"] == report.format_figure("cosine", saved["cosine_with_keep"])
+        assert [row[0] for row in parsed.tables["keep"][1:]] == saved["keep"]
+        effect = parsed.tables["effect"][1:]
+        assert [row[0] for row in effect] == list(saved["outputs"])
+    return parsed
 
 
 def test_collapsing_graph_by_type_and_control_mode(collapsing, tmp_path, capsys):
@@ -218,6 +253,8 @@ def test_driver_summary_puts_the_predicted_fp16_cosine_beside_the_fp32_one(colla
     lines = driver._result_lines({"cosine": 1.0, **figures, "images": 3})
     assert lines[0] == "  cosine: 1.0 (fp32 ONNX Runtime)   predicted fp16 build: nan (force_fp16, common/precision.py)"
     assert "  images: 3" in lines and not any("fp16_mode" in line for line in lines)
+    assert driver.report_paths({"report": "acc_report.html", **figures}) == ["acc_report.html",
+                                                                            str(tmp_path / "p_report.html")]
 
 
 def test_rounding_triage_without_overflow_finds_the_cancellation(tmp_path):
@@ -236,3 +273,55 @@ def test_rounding_triage_without_overflow_finds_the_cancellation(tmp_path):
     assert r["finite"] is True and r["cosine"] < 0.9
     assert r["keep"] == ["add", "sub"] and "overflow" not in " ".join(r["triage"])  # pruned to the pair
     assert r["cosine_with_keep"] >= 0.99
+    check_precision_report(tmp_path / "r_report.html", r, path)
+
+
+def test_intermediates_exposed_in_runs_give_the_same_per_node_errors(collapsing, monkeypatch):
+    """A generator's intermediates do not fit in memory at once: under a tiny budget every tensor gets a run
+    of its own, and the per-node errors (and the overflow triage's peaks) are the same as in one run."""
+    groups, _ = precision.input_batches(infer.open_backend(str(collapsing)), None, 4)
+    evaluator = precision.Evaluator(onnx.load(collapsing), groups, ["out"], progress=False)
+    configs = [("force_fp16", precision.KeepSet()), ("force_fp16", precision.KeepSet(["norm2", "scale_up"]))]
+    nodes, together = precision.node_drift(evaluator, configs)
+    _, names, fits = precision.drift_tensors(evaluator.model)
+    exposed = []
+    for mode, keep in configs:  # the emulation's own run, exposing them (what main does when they fit)
+        evaluator.outputs(mode, keep, expose=names)
+        exposed.append(evaluator.exposed)
+    assert fits and precision.node_drift(evaluator, configs, exposed) == (nodes, together)
+    chain = precision.overflow_nodes(evaluator, "force_fp16", precision.KeepSet())
+    monkeypatch.setattr(precision, "EXPOSED_BYTES", 1)
+    assert len(precision._chunks(evaluator.model, [t for n in nodes for t in n.output])) == len(nodes)
+    assert precision.node_drift(evaluator, configs) == (nodes, together)
+    assert precision.overflow_nodes(evaluator, "force_fp16", precision.KeepSet()) == chain
+    assert together[0][1] == math.inf and 0 < together[1][-1] < 1e-2
+
+
+def test_report_of_image_outputs_shows_the_worst_samples_and_no_html_skips_it(tmp_path):
+    """Conv(3 -> 3) -> Tanh on 6 seeded samples: the report's worst list holds every sample, 1 - cosine
+    largest first, as recomputed here from the fp32 and emulated runs; --no_html writes the JSON alone."""
+    rng = np.random.default_rng(3)
+    model = make_model([helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+                        helper.make_node("Tanh", ["c"], ["image"], name="tanh")],
+                       [("x", [2, 3, 8, 8])], [("image", [2, 3, 8, 8])], [("w", rng.standard_normal((3, 3, 3, 3)))])
+    path, saved = tmp_path / "img.onnx", tmp_path / "p.json"
+    onnx.save(model, path)
+    assert precision.main(["--model", str(path), "--num", "6", "--report", str(saved)]) == 0
+    r = json.loads(saved.read_text())
+    parsed = check_precision_report(tmp_path / "p_report.html", r, path)
+    text = (tmp_path / "p_report.html").read_text()
+    assert "fp32 (ONNX Runtime)" in text and "predicted fp16 build" in text
+    groups, _ = precision.input_batches(infer.open_backend(str(path)), None, 6)
+    evaluator = precision.Evaluator(onnx.load(path), groups, ["image"], progress=False)
+    emulated = np.concatenate([b[0] for b in evaluator.outputs("force_fp16", None)])
+    fp32 = np.concatenate([b[0] for b in evaluator.reference])
+    gaps = [similarity.one_minus_cosine(a, b) for a, b in zip(fp32, emulated)]
+    order = sorted(range(6), key=lambda k: -gaps[k])
+    rows = parsed.tables["worst"][1:]
+    assert [row[0] for row in rows] == [f"image, sample {k}" for k in order]
+    assert [row[1] for row in rows] == [report.format_figure("one_minus_cosine", gaps[k]) for k in order]
+
+    (tmp_path / "p_report.html").unlink()
+    (tmp_path / "p_report.png").unlink()
+    assert precision.main(["--model", str(path), "--num", "6", "--report", str(saved), "--no_html"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["img.onnx", "p.json"]

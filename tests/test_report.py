@@ -169,6 +169,7 @@ def test_format_figure_rule():
     assert report.format_figure("max_abs", 1.52e-5) == "1.520e-05"
     assert report.format_figure("psnr", "inf") == "inf dB (identical)"
     assert report.format_figure("psnr", 101.234) == "101.23 dB"
+    assert report.format_figure("psnr", "-inf") == "-inf dB (not finite)"
     assert report.format_figure("count", 40) == "40"
     assert report.format_figure("is", 1.23456) == "1.235" and report.format_figure("fid", 12.3) == "12.3000"
 
