@@ -21,7 +21,7 @@ def main(argv=None):
                    help="offline output folder (result/<dirname>, an ais_bench --output folder with timestamped "
                         "runs, or result/ holding dumpOutput_device0)")
     p.add_argument("--save_path", default="./postprocess_img/", help="folder for the PNG images")
-    p.add_argument("--grid_size", type=int, default=64, help="images in grid.png")
+    p.add_argument("--grid_size", type=cli.positive_int, default=64, help="images in grid.png")
     p.add_argument("--minmax", action="store_true", help="stretch each image to its own min-max range")
     args = p.parse_args(argv)
     count, grids = images.outputs_to_images(args.result_path, args.save_path, IMAGE_SHAPE, ext=".png",

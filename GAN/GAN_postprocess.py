@@ -27,7 +27,7 @@ def main(argv=None):
                         "newest timestamped run in it is used)")
     p.add_argument("--infer_results_path", "--save_path", dest="save_path", default="genimg",
                    help="folder for the PNG images")
-    p.add_argument("--grid_size", type=int, default=64, help="images in grid.png when files hold one sample")
+    p.add_argument("--grid_size", type=cli.positive_int, default=64, help="images in grid.png when files hold one sample")
     p.add_argument("--minmax", action="store_true", help="stretch each image to its own min-max range")
     args = p.parse_args(argv)
     result_dir = binio.resolve_result_dir(args.result_path)

@@ -66,6 +66,17 @@ def seed(text):
     return value
 
 
+def positive_int(text):
+    """argparse type of a count that must be at least 1 (grid sizes, runs, repeats)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive whole number")
+    return value
+
+
 def parse_shape(text, what="shape"):
     """'1,3,256,256' -> [1, 3, 256, 256]; a clear error otherwise."""
     try:

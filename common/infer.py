@@ -524,6 +524,10 @@ def main(argv=None):
         raise UserError("--loop and --batchsize must be positive and --warmup_count not negative")
     if args.output_dirname and not args.output:
         raise UserError("--output_dirname needs --output")
+    if args.output_dirname and (Path(args.output_dirname).name != args.output_dirname
+                                or args.output_dirname in (".", "..")):
+        raise UserError(f"--output_dirname {args.output_dirname!r}: expected a folder name inside --output "
+                        f"(no path separators, not . or ..)")
     devices = parse_devices(args.device)
     if len(devices) > 1 and args.output and not args.divide_input:
         raise UserError(f"--device {args.device} without --divide_input runs every input on every device, so "

@@ -199,3 +199,12 @@ def test_accuracy_reads_every_tools_output_layout(chain_run, tmp_path):
         assert report["aggregate"]["count"] == 40, name
         assert report["passed"] and report["aggregate"]["max_abs"] < 2e-5, name  # TXT adds its 6-decimal rounding
         assert report["files"][0]["file"] == pattern.format(stem="noise_0000"), name
+
+
+def test_postprocess_grid_size_must_be_positive(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        dcgan_postprocess.main(["--benchmark_result_path", str(tmp_path), "--save_path", str(tmp_path / "img"),
+                                "--grid_size", "0"])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.endswith("argument --grid_size: 0 is not a positive whole number (see --help)\n")
+    assert not (tmp_path / "img").exists()

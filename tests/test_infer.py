@@ -294,3 +294,12 @@ def test_two_devices_divide_the_input_and_write_what_one_device_writes(models, t
         infer.main(common + ["--output_dirname", "x", "--device", "0,1"])
     with pytest.raises(UserError, match="--device '0,0': expected distinct device ids"):
         infer.main(common + ["--device", "0,0"])
+
+
+@pytest.mark.parametrize("dirname", ["../escaped", "a/b", "..", "."])
+def test_output_dirname_stays_inside_output(models, tmp_path, dirname):
+    write_samples(tmp_path / "in", 1, (3,), seed=5)
+    with pytest.raises(UserError, match=r"--output_dirname .*: expected a folder name inside --output"):
+        infer.main(["--model", str(models / "one.onnx"), "--input", str(tmp_path / "in"), "--output",
+                    str(tmp_path / "res"), "--output_dirname", dirname])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
