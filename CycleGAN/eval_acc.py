@@ -32,10 +32,7 @@ SIDES = {"AtoB": ("A", "testA"), "BtoA": ("B", "testB")}
 
 def plot(values, labels, path, title):
     """Per-image cosine as a line plot (matplotlib, Agg backend), written atomically."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = report.pyplot()
     fig, ax = plt.subplots(figsize=(8, 4))
     ax.plot(range(len(values)), values, marker="." if len(values) <= 200 else None)
     ax.set_xlabel("image (natural order)")

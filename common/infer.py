@@ -479,14 +479,13 @@ def _shards(groups, count):
     return shards
 
 
-def _run_devices(args, argv, devices, backend, groups, lists, shapes, factor, outdir, out_parent, dirname,
-                 batchsize):
+def _run_devices(args, argv, devices, threads, backend, groups, lists, shapes, factor, outdir, out_parent,
+                 dirname, batchsize):
     """ais_bench's multidevice mode: one worker process per device, then per-device and total throughput."""
     import concurrent.futures
     import multiprocessing
 
     shards = _shards(groups, len(devices)) if args.divide_input else [groups] * len(devices)
-    threads = max(1, (os.cpu_count() or 1) // len(devices)) if args.provider == "cpu" else 0
     print(f"[INFO] multidevice:{devices} run begin ({len(groups)} batch(es)"
           f"{', divided' if args.divide_input else ' on every device'}; {threads or 'default'} thread(s) each)")
     # spawn: a worker must not inherit the parent's runtime thread pools (fork after ONNX Runtime is unsafe).
@@ -568,7 +567,8 @@ def main(argv=None):
                                            dirname)
         else:
             times, filesinfo, throughput, extra["devices"] = _run_devices(
-                args, argv, devices, backend, groups, lists, shapes, factor, outdir, out_parent, dirname, batchsize)
+                args, argv, devices, threads, backend, groups, lists, shapes, factor, outdir, out_parent, dirname,
+                batchsize)
 
     stats = statistics(times)
     if len(devices) == 1:

@@ -153,7 +153,8 @@ class _Part:
 
 # ------------------------------------------------------------------------------------------------ drawing
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (no display needed), imported only when something is drawn."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -163,7 +164,7 @@ def _pyplot():
 
 
 def _figure_png(fig):
-    plt = _pyplot()
+    plt = pyplot()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, facecolor="white", pil_kwargs={"compress_level": PNG_LEVEL})
     plt.close(fig)
@@ -225,7 +226,7 @@ def _heat(diff, vmax):
 
 
 def _draw_header(title, verdict, passed, headline):
-    plt = _pyplot()
+    plt = pyplot()
     rows = math.ceil(len(headline) / 2)
     fig = plt.figure(figsize=(WIDTH_INCHES, 1.25 + 0.3 * rows))
     fig.text(0.02, 1 - 0.42 / fig.get_figheight(), title, fontsize=17, weight="bold", va="center")
@@ -243,7 +244,7 @@ def _draw_header(title, verdict, passed, headline):
 def _draw_histogram(hist):
     """The histogram; the marker (threshold) is drawn when it is near the values, else named as off the scale
     (a float32 run's 1 - cosine of 1e-13 against a threshold at 1e-2 would squeeze every bar into one)."""
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib import ticker
 
     values = np.asarray(hist.values, dtype=np.float64)
@@ -282,7 +283,7 @@ def _draw_histogram(hist):
 
 def _draw_lines(chart):
     """The LineChart: log y axis; zeros at the floor, non-finite values as red x marks at the top."""
-    plt = _pyplot()
+    plt = pyplot()
 
     series = {label: np.asarray(values, dtype=np.float64) for label, values in chart.series.items()}
     every = np.concatenate([v for v in series.values()]) if series else np.zeros(0)
@@ -323,7 +324,7 @@ def _draw_lines(chart):
 def _draw_worst(worst, offline_label, reference_label="PyTorch (reference)"):
     """One row per file: reference | offline | |difference| heat map with its colour bar in numbers. The
     pictures are placed pixel for pixel (figimage, scaled by _fit), the bars and labels by matplotlib."""
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib import cm, colors, ticker
 
     panel_w, panel_h, margin, gap = 285, 400, 10, 10  # pixels; three panels, then the colour bar and its numbers
@@ -373,7 +374,7 @@ def _draw_sample(pictures):
 
 
 def _draw_heading(text):
-    plt = _pyplot()
+    plt = pyplot()
     fig = plt.figure(figsize=(WIDTH_INCHES, 0.45))
     fig.text(0.02, 0.4, text, fontsize=14, weight="bold", va="center")
     return _figure_png(fig)
