@@ -89,6 +89,7 @@ def main(argv=None):
     json_path = args.json or f"./biggan_acc_eval_bs{args.batch_size}.json"
     report_path = report.target(args, log_path)
     count = args.num_inception_images
+    binio.check_same_run(args.gen_y)  # the classes of the run that made the inputs, not another run's
     available = check_images(images_path, args.gen_y, count)
     mu_ref, sigma_ref = metrics.load_moments(moments_path)
     net = metrics.InceptionFeatures(args.inception_weights)

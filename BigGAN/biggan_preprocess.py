@@ -5,10 +5,9 @@
 z ~ N(0, 1) (optionally truncated) and uniform classes y are drawn with --seed; file i of prep_noise holds
 z chunk 0 (batch, 1, 20) and file i of prep_label holds [shared(y) | z chunk k+1] for k = 0..4
 (batch, 5, 148), float32, with shared = the checkpoint's class embedding. Same seed, same files, byte for
-byte; the first k samples do not depend on --num-inputs. Each folder is written under a temporary name and
-renamed once complete.
+byte; the first k samples do not depend on --num-inputs. The three outputs are written under temporary names
+and appear together once complete, or not at all.
 """
-import io
 import os
 import sys
 
@@ -50,22 +49,29 @@ def main(argv=None):
     config = biggan_model.config_from_state_dict(state_dict, args.pth)
     shared = state_dict["shared.weight"].float().numpy()
 
-    z, y = biggan_model.sample_latents(args.num_inputs, config, args.seed, args.truncation)
     num_files = args.num_inputs // args.batch_size
+    per_sample = 4 * (int(np.prod(config.noise_shape)) + int(np.prod(config.label_shape)))
+    binio.check_room(args.prep_noise, args.num_inputs * per_sample, f"--num-inputs {args.num_inputs}",
+                     in_memory=args.num_inputs * 4 * config.dim_z)
     block = FILES_PER_BLOCK * args.batch_size
-    with binio.AtomicDir(args.prep_noise, replaceable=(".bin",)) as noise_dir, \
-            binio.AtomicDir(args.prep_label, replaceable=(".bin",)) as label_dir, \
-            tqdm(total=num_files, desc="Writing inputs", unit="file") as bar:
-        for start in range(0, args.num_inputs, block):
-            noise, label = biggan_model.make_inputs(z[start:start + block], shared[y[start:start + block]], config)
-            for j in range(0, noise.shape[0], args.batch_size):
-                name = f"input_{(start + j) // args.batch_size:05d}.bin"
-                binio.write_array(noise_dir / name, noise[j:j + args.batch_size], atomic=False)
-                binio.write_array(label_dir / name, label[j:j + args.batch_size], atomic=False)
-            bar.update(noise.shape[0] // args.batch_size)
-    buffer = io.BytesIO()
-    np.savez(buffer, y=y)
-    binio.write_bytes(args.gen_y, buffer.getvalue())
+    # The three outputs are committed together, each with a record of this run, so that the runner and
+    # biggan_eval_acc.py can refuse noise, labels and classes that come from different runs.
+    with binio.OutputSet("biggan_preprocess.py") as outputs:
+        noise_dir = outputs.folder(args.prep_noise, replaceable=(".bin",))
+        label_dir = outputs.folder(args.prep_label, replaceable=(".bin",))
+        gen_y_path = outputs.file(args.gen_y)
+        z, y = biggan_model.sample_latents(args.num_inputs, config, args.seed, args.truncation)
+        with tqdm(total=num_files, desc="Writing inputs", unit="file") as bar:
+            for start in range(0, args.num_inputs, block):
+                noise, label = biggan_model.make_inputs(z[start:start + block], shared[y[start:start + block]],
+                                                        config)
+                for j in range(0, noise.shape[0], args.batch_size):
+                    name = f"input_{(start + j) // args.batch_size:05d}.bin"
+                    binio.write_array(noise_dir / name, noise[j:j + args.batch_size], atomic=False)
+                    binio.write_array(label_dir / name, label[j:j + args.batch_size], atomic=False)
+                bar.update(noise.shape[0] // args.batch_size)
+        with open(gen_y_path, "wb") as handle:
+            np.savez(handle, y=y)
     truncation = f", z truncated at {args.truncation:g}" if args.truncation is not None else ""
     print(f"{num_files} file(s) of {args.batch_size} sample(s) in {args.prep_noise} (noise {config.noise_shape}) "
           f"and {args.prep_label} (label {config.label_shape}); labels in {args.gen_y} "

@@ -19,13 +19,11 @@ from common import binio, cli
 from cyclegan_data import add_split_arguments, list_images, load_image
 
 
-def convert_folder(src, dst):
-    """All images of `src` -> `dst`/<stem>.bin; the folder is written whole or not at all."""
+def convert_folder(src, staged):
+    """All images of `src` -> `staged`/<stem>.bin."""
     files = list_images(src)
-    with binio.AtomicDir(dst, replaceable=(".bin",)) as tmp:
-        for path in tqdm(files, desc=f"Preprocessing {src}", unit="image"):
-            binio.write_array(tmp / f"{binio.stem(path)}.bin", load_image(path), atomic=False)
-    print(f"{len(files)} images of {src} -> {dst}")
+    for path in tqdm(files, desc=f"Preprocessing {src}", unit="image"):
+        binio.write_array(staged / f"{binio.stem(path)}.bin", load_image(path), atomic=False)
     return len(files)
 
 
@@ -38,8 +36,12 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     list_images(args.src_b)  # check both folders before writing anything
-    convert_folder(args.src_a, args.dst_a)
-    convert_folder(args.src_b, args.dst_b)
+    # Both folders appear together when every image of both is converted, or neither does.
+    with binio.OutputSet("CycleGAN_preprocess.py") as outputs:
+        staged = [outputs.folder(args.dst_a, replaceable=(".bin",)), outputs.folder(args.dst_b, replaceable=(".bin",))]
+        counts = [convert_folder(args.src_a, staged[0]), convert_folder(args.src_b, staged[1])]
+    for src, dst, count in zip((args.src_a, args.src_b), (args.dst_a, args.dst_b), counts):
+        print(f"{count} images of {src} -> {dst}")
     return 0
 
 

@@ -25,20 +25,18 @@ from cyclegan_aipp import write_thumbnail
 from cyclegan_data import add_split_arguments, list_images, load_image
 
 
-def thumbnails(src, dst, info):
-    """All images of `src` -> `dst`/<stem>.jpeg thumbnails and <stem>.bin float inputs, and `info` listing
-    the thumbnails."""
+def thumbnails(src, dst, staged_dst, staged_info):
+    """All images of `src` -> <stem>.jpeg thumbnails and <stem>.bin float inputs in `staged_dst` (to become
+    `dst`), and the .info file listing the thumbnails (under their final names) at `staged_info`."""
     files = list_images(src)
     lines = []
-    with binio.AtomicDir(dst, replaceable=(".jpeg", ".bin")) as tmp:
-        for i, path in enumerate(tqdm(files, desc=f"Thumbnails of {src}", unit="image")):
-            name = f"{binio.stem(path)}.jpeg"
-            width, height = write_thumbnail(path, tmp / name)
-            lines.append(f"{i} {Path(dst) / name} {width} {height}")
-            binio.write_array(tmp / f"{binio.stem(path)}.bin", load_image(path), atomic=False)
-    binio.write_text(info, "\n".join(lines) + "\n")
-    print(f"{len(files)} images of {src} -> {dst} (512x512 JPEG thumbnails listed in {info}, "
-          f"and the float path's .bin inputs)")
+    for i, path in enumerate(tqdm(files, desc=f"Thumbnails of {src}", unit="image")):
+        name = f"{binio.stem(path)}.jpeg"
+        width, height = write_thumbnail(path, staged_dst / name)
+        lines.append(f"{i} {Path(dst) / name} {width} {height}")
+        binio.write_array(staged_dst / f"{binio.stem(path)}.bin", load_image(path), atomic=False)
+    Path(staged_info).write_text("\n".join(lines) + "\n")
+    return len(files)
 
 
 def build_parser():
@@ -54,10 +52,16 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     list_images(args.src_b)  # check both folders before writing anything
-    if Path(args.info_a).resolve() == Path(args.info_b).resolve():
-        raise cli.UserError(f"{args.info_b}: testA and testB would share one .info file; give distinct names")
-    thumbnails(args.src_a, args.dst_a, args.info_a)
-    thumbnails(args.src_b, args.dst_b, args.info_b)
+    # Both folders and both .info files appear together, or none of them does.
+    with binio.OutputSet("gen_dataset_info.py") as outputs:
+        staged = [(outputs.folder(dst, replaceable=(".jpeg", ".bin")), outputs.file(info))
+                  for dst, info in ((args.dst_a, args.info_a), (args.dst_b, args.info_b))]
+        counts = [thumbnails(src, dst, *parts) for src, dst, parts in
+                  zip((args.src_a, args.src_b), (args.dst_a, args.dst_b), staged)]
+    for src, dst, info, count in zip((args.src_a, args.src_b), (args.dst_a, args.dst_b), (args.info_a, args.info_b),
+                                     counts):
+        print(f"{count} images of {src} -> {dst} (512x512 JPEG thumbnails listed in {info}, "
+              f"and the float path's .bin inputs)")
     return 0
 
 

@@ -9,7 +9,8 @@ files of B samples (or of 1 sample, which the runner concatenates), so generate 
 or with --batch_size 1 for every batch size. The online pictures (<online_path>/<i>.png, one grid per batch)
 come from the generator in eval mode, BatchNorm using its running statistics as the exported graph does, so
 they show what the offline run must reproduce, and batch 1 works (the original ran train mode). The same
-seed gives byte-identical files; each folder is written under a temporary name and renamed when complete.
+seed gives byte-identical files; both folders are written under temporary names and appear together when
+complete.
 """
 import os
 import sys
@@ -43,17 +44,21 @@ def main(argv=None):
 
     vectors = np.random.default_rng(args.seed).standard_normal(
         (args.iters, args.batch_size, LATENT_DIM)).astype(np.float32)
-    with binio.AtomicDir(args.offline_path, replaceable=(".bin",)) as tmp:
+    # The vectors and the pictures made from them appear together, or neither does.
+    with binio.OutputSet("GAN_preprocess.py") as outputs:
+        vectors_tmp = outputs.folder(args.offline_path, replaceable=(".bin",))
+        pictures_tmp = outputs.folder(args.online_path, replaceable=(".png",)) if model is not None else None
         for i, batch in enumerate(vectors):
-            binio.write_array(tmp / f"{i}.bin", batch, atomic=False)
+            binio.write_array(vectors_tmp / f"{i}.bin", batch, atomic=False)
+        if model is not None:
+            with torch.no_grad():
+                for i, batch in enumerate(tqdm(vectors, desc="Online (PyTorch)", unit="batch",
+                                               disable=args.iters < 10)):
+                    pictures = [images.to_uint8(sample) for sample in model(torch.from_numpy(batch)).numpy()]
+                    images.save_image(pictures_tmp / f"{i}.png", images.grid(pictures))
     print(f"{args.iters} files of ({args.batch_size}, {LATENT_DIM}) float32 in {args.offline_path} (seed {args.seed})")
-    if model is None:
-        return 0
-    with binio.AtomicDir(args.online_path, replaceable=(".png",)) as tmp, torch.no_grad():
-        for i, batch in enumerate(tqdm(vectors, desc="Online (PyTorch)", unit="batch", disable=args.iters < 10)):
-            pictures = [images.to_uint8(sample) for sample in model(torch.from_numpy(batch)).numpy()]
-            images.save_image(tmp / f"{i}.png", images.grid(pictures))
-    print(f"{args.iters} online pictures (PyTorch, eval mode) in {args.online_path}")
+    if model is not None:
+        print(f"{args.iters} online pictures (PyTorch, eval mode) in {args.online_path}")
     return 0
 
 

@@ -57,10 +57,11 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     pairs = collect(args.split_dir)
-    # Both folders are filled under temporary names and renamed when complete; a folder holding anything
-    # but .png files is refused untouched.
-    with binio.AtomicDir(args.test_inst, replaceable=(".png",)) as inst_tmp, \
-            binio.AtomicDir(args.test_label, replaceable=(".png",)) as label_tmp:
+    # Both folders are filled under temporary names and appear together when complete; a folder holding
+    # anything but .png files is refused untouched.
+    with binio.OutputSet("datasets_deal.py") as outputs:
+        inst_tmp = outputs.folder(args.test_inst, replaceable=(".png",))
+        label_tmp = outputs.folder(args.test_label, replaceable=(".png",))
         for label, inst in pairs.values():
             shutil.copyfile(label, label_tmp / label.name)
             shutil.copyfile(inst, inst_tmp / inst.name)

@@ -44,6 +44,9 @@ def paired_maps(dataset_dir):
     """
     dataset_dir = Path(dataset_dir)
     label_dir, inst_dir = dataset_dir / LABEL_DIR, dataset_dir / INST_DIR
+    # A datasets_deal.py killed mid-commit is finished first; the maps are then paired by name, which needs no
+    # run record (the user may edit a dataset by hand).
+    binio.finish_interrupted_commits(label_dir, inst_dir)
     for folder in (label_dir, inst_dir):
         if not folder.is_dir():
             raise UserError(f"{folder}: no such folder; expected {LABEL_DIR}/ and {INST_DIR}/ in {dataset_dir} "

@@ -43,10 +43,10 @@ def main(argv=None):
     save_dir = Path(args.save_dir)
     shapes = set()
     if args.compact:
-        save_dir.mkdir(parents=True, exist_ok=True)
-        # Both folders are filled under temporary names and renamed together at the end.
-        with binio.AtomicDir(save_dir / COMPACT_DIRS[0]) as label_tmp, \
-                binio.AtomicDir(save_dir / COMPACT_DIRS[1]) as edge_tmp:
+        # Both folders are filled under temporary names and appear together at the end.
+        with binio.OutputSet("pix2pixhd_preprocess.py") as outputs:
+            label_tmp = outputs.folder(save_dir / COMPACT_DIRS[0])
+            edge_tmp = outputs.folder(save_dir / COMPACT_DIRS[1])
             for label_path, inst_path in tqdm(pairs, desc="Preprocess", unit="image"):
                 label_ids, inst_ids = data.read_maps(label_path, inst_path)
                 name = f"{binio.stem(label_path)}.bin"

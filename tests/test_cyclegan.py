@@ -122,7 +122,8 @@ def _preprocess_argv(maps, dst):
 def test_preprocess_writes_one_bin_per_image(maps, tmp_path, capsys):
     status, out, _ = run_cli(preprocess.main, _preprocess_argv(maps, tmp_path / "dst"), capsys)
     assert status == 0
-    assert sorted(p.name for p in (tmp_path / "dst").rglob("*")) == ["1_A.bin", "1_B.bin", "testA", "testB"]
+    assert sorted(p.name for p in (tmp_path / "dst").rglob("*")) == [  # with the records of the run
+        ".testA.run", ".testB.run", "1_A.bin", "1_B.bin", "testA", "testB"]
     assert (tmp_path / "dst" / "testA" / "1_A.bin").stat().st_size == 3 * 256 * 256 * 4
     assert "1 images of" in out
 

@@ -1,0 +1,268 @@
+"""Every step with several outputs, killed (SIGKILL) or interrupted (SIGINT) at each rename of its commit and
+while it is still writing: the next step sees the complete old set or the complete new set, never a mix,
+and no leftover of the dead run remains once it has looked.
+
+Each interrupted run is a fork of this process running the script's real `main`, with os.replace wrapped so
+that the process dies (os._exit, as SIGKILL leaves it) or receives SIGINT exactly before the k-th rename.
+One case also kills a real script process from outside while it writes.
+"""
+import hashlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import biggan_model
+import biggan_preprocess
+import CycleGAN_preprocess
+import datasets_deal
+import GAN_model
+import GAN_preprocess
+import gen_dataset_info
+import pix2pixhd_data
+import pix2pixhd_preprocess
+from common import binio, cli
+from cyclegan_data import write_synthetic_maps
+from pix2pixhd_synthetic import write_cityscapes
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def snapshot(parts):
+    """{part: content digest} of a set of output files and folders (None for a missing part). Paths in text
+    files (.info files name their images) are digested without the folder they were written in."""
+    def digest(path):
+        data = path.read_bytes()
+        if path.suffix == ".info":
+            data = re.sub(rb"\S*/(test[AB]/)", rb"\1", data)
+        return hashlib.sha1(data).hexdigest()
+    shot = {}
+    for part in parts:
+        if part.is_dir():
+            shot[part.name] = sorted((p.name, digest(p)) for p in part.iterdir())
+        else:
+            shot[part.name] = digest(part) if part.exists() else None
+    return shot
+
+
+def leftovers(parts):
+    """Hidden entries beside the parts other than their run records: what a dead run left."""
+    folders = {part.parent for part in parts}
+    return sorted(str(p) for folder in folders for p in folder.iterdir()
+                  if p.name.startswith(".") and not p.name.endswith(".run"))
+
+
+# Each case: (main, argv(work, variant), the parts, the next step's reading of them). The two variants write
+# different contents into the same paths.
+
+def biggan_case(data):
+    pth = biggan_model.save_random_checkpoint(data / "G_ema.pth", 8, seed=0)
+
+    def argv(work, variant):
+        return ["--pth", str(pth), "--prep-noise", str(work / "prep_noise"), "--prep-label", str(work / "prep_label"),
+                "--gen-y", str(work / "gen_y.npz"), "--num-inputs", "4", "--seed", str(variant)]
+
+    def next_step(work):  # what the runner and biggan_eval_acc.py read
+        binio.pair_by_position([work / "prep_noise", work / "prep_label"])
+        binio.check_same_run(work / "gen_y.npz")
+    return biggan_preprocess.main, argv, ("prep_noise", "prep_label", "gen_y.npz"), next_step
+
+
+def gan_case(data):
+    pth = data / "generator.pth"
+    GAN_model.random_checkpoint(pth, seed=0)
+
+    def argv(work, variant):
+        return ["--offline_path", str(work / "vectors"), "--online_path", str(work / "images"), "--pth_path", str(pth),
+                "--iters", "2", "--batch_size", "2", "--seed", str(variant)]
+
+    def next_step(work):
+        binio.pair_by_position([work / "vectors"])
+        binio.check_same_run(work / "images")
+    return GAN_preprocess.main, argv, ("vectors", "images"), next_step
+
+
+def cyclegan_case(data):
+    sources = [write_synthetic_maps(data / f"maps{variant}", 1, seed=variant, size=300) for variant in (0, 1)]
+
+    def argv(work, variant):
+        return ["--src_path_testA", str(sources[variant] / "testA"), "--save_pathTestA_dst", str(work / "testA"),
+                "--src_path_testB", str(sources[variant] / "testB"), "--save_pathTestB_dst", str(work / "testB")]
+
+    def next_step(work):
+        binio.pair_by_position([work / "testA"])
+        binio.pair_by_position([work / "testB"])
+    return CycleGAN_preprocess.main, argv, ("testA", "testB"), next_step
+
+
+def gen_dataset_info_case(data):
+    main, base_argv, _, _ = cyclegan_case(data)
+
+    def argv(work, variant):
+        return base_argv(work, variant) + ["--dataTestA_infoName", str(work / "testA_prep.info"),
+                                           "--dataTestB_infoName", str(work / "testB_prep.info")]
+
+    def next_step(work):
+        binio.check_same_run(work / "testA", work / "testB_prep.info")
+    return gen_dataset_info.main, argv, ("testA", "testB", "testA_prep.info", "testB_prep.info"), next_step
+
+
+def cityscapes(data):
+    roots = []
+    for variant in (0, 1):
+        write_cityscapes(data / f"city{variant}", cities=("aachen",), per_city=2, height=32, width=64, seed=variant)
+        roots.append(data / f"city{variant}" / "gtFine" / "val")
+    return roots
+
+
+def datasets_deal_case(data):
+    splits = cityscapes(data)
+
+    def argv(work, variant):
+        return [str(work / "test_inst"), str(work / "test_label"), str(splits[variant])]
+    return datasets_deal.main, argv, ("test_inst", "test_label"), pix2pixhd_data.paired_maps
+
+
+def pix2pixhd_compact_case(data):
+    datasets = []
+    for variant, split in enumerate(cityscapes(data)):
+        datasets.append(data / f"dataset{variant}")
+        assert datasets_deal.main([str(datasets[-1] / "test_inst"), str(datasets[-1] / "test_label"), str(split)]) == 0
+
+    def argv(work, variant):
+        return [str(datasets[variant]), str(work), "--compact"]
+
+    def next_step(work):
+        binio.pair_by_position([work / "label", work / "edge"])
+    return pix2pixhd_preprocess.main, argv, ("label", "edge"), next_step
+
+
+CASES = {"biggan_preprocess": biggan_case, "GAN_preprocess": gan_case, "CycleGAN_preprocess": cyclegan_case,
+         "gen_dataset_info": gen_dataset_info_case, "datasets_deal": datasets_deal_case,
+         "pix2pixhd_preprocess --compact": pix2pixhd_compact_case}
+
+
+def count_renames(main, argv, monkeypatch):
+    """(number of os.replace calls of a run, index of the first rename of its commit: the one after the
+    journal's)."""
+    calls = []
+    real = os.replace
+    monkeypatch.setattr(os, "replace", lambda *a: (calls.append(str(a[1])), real(*a))[1])
+    assert main(argv) == 0
+    monkeypatch.setattr(os, "replace", real)
+    journal = max(i for i, target in enumerate(calls) if ".commit-" in Path(target).name)
+    return len(calls), journal + 1
+
+
+def run_interrupted(main, argv, at, how):
+    """Fork; the child runs main(argv) and dies (how="kill") or gets SIGINT (how="int") just before its
+    at-th call of os.replace. Returns the child's exit status."""
+    pid = os.fork()
+    if pid == 0:  # the child: no pytest machinery from here on, only os._exit
+        try:
+            torch.set_num_threads(1)  # the parent's thread pool did not survive the fork: stay on this thread
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+            real, calls = os.replace, [0]
+
+            def replace(*args):
+                if calls[0] == at:
+                    if how == "kill":
+                        os._exit(137)
+                    os.kill(os.getpid(), signal.SIGINT)
+                calls[0] += 1
+                return real(*args)
+            os.replace = replace
+            os._exit(cli.run(main, argv))
+        except BaseException:
+            os._exit(99)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_interrupted_commit_leaves_old_or_new_set(name, tmp_path, monkeypatch):
+    (tmp_path / "data").mkdir()
+    main, argv, part_names, next_step = CASES[name](tmp_path / "data")
+    old_work, new_work = tmp_path / "old", tmp_path / "new"
+    assert main(argv(old_work, 0)) == 0
+    shutil.copytree(old_work, new_work, symlinks=True)
+    renames, commit = count_renames(main, argv(new_work, 1), monkeypatch)  # over an old set, as below
+    old, new = (snapshot([w / n for n in part_names]) for w in (old_work, new_work))
+    assert old != new and None not in old.values()
+    for how in ("kill", "int"):
+        for at in range(renames + 1):
+            work = tmp_path / f"{how}{at}"
+            shutil.copytree(old_work, work, symlinks=True)
+            status = run_interrupted(main, argv(work, 1), at, how)
+            parts = [work / n for n in part_names]
+            next_step(work)  # must not refuse: it finishes a dead run's commit if there is one
+            after = snapshot(parts)
+            assert after in (old, new), f"{how} before rename {at}: a mix of the old and the new set"
+            assert after == (new if at >= commit else old), f"{how} before rename {at} of {renames}"
+            assert not leftovers(parts), f"{how} before rename {at}: {leftovers(parts)}"
+            assert status == (0 if at == renames else 130 if how == "int" else 137)
+
+
+def test_parts_of_different_runs_are_refused(tmp_path):
+    (tmp_path / "data").mkdir()
+    main, argv, _, next_step = biggan_case(tmp_path / "data")
+    for variant in (0, 1):
+        assert main(argv(tmp_path / f"run{variant}", variant)) == 0
+    shutil.rmtree(tmp_path / "run0" / "prep_label")
+    shutil.copytree(tmp_path / "run1" / "prep_label", tmp_path / "run0" / "prep_label")
+    with pytest.raises(cli.UserError, match="prep_noise: written by biggan_preprocess.py together with .*prep_label, "
+                                            "which now holds the output of another run"):
+        next_step(tmp_path / "run0")
+    assert main(argv(tmp_path / "run0", 0)) == 0  # a rerun writes them together again
+    next_step(tmp_path / "run0")
+    os.rename(tmp_path / "run0", tmp_path / "moved")  # the records name their partners relative to themselves
+    next_step(tmp_path / "moved")
+    shutil.copytree(tmp_path / "moved", tmp_path / "copied")  # and so does a copy of the whole set
+    next_step(tmp_path / "copied")
+
+
+def test_sigkill_while_writing_leaves_the_old_set_and_the_next_run_cleans_up(tmp_path):
+    (tmp_path / "data").mkdir()
+    main, argv, part_names, next_step = biggan_case(tmp_path / "data")
+    work = tmp_path / "work"
+    assert main(argv(work, 0)) == 0
+    old = snapshot([work / n for n in part_names])
+    command = [sys.executable, str(ROOT / "BigGAN" / "biggan_preprocess.py"), *argv(work, 1)]
+    command[command.index("4")] = "40000"  # long enough to be killed while it writes
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    staged = work / f".prep_label.partial-{proc.pid}"
+    deadline = time.monotonic() + 120
+    while not (staged.is_dir() and any(staged.iterdir())) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.kill()
+    proc.wait()
+    assert staged.is_dir(), "the run ended before it could be killed while writing"
+    assert snapshot([work / n for n in part_names]) == old
+    binio._cleaned_folders.discard(work.resolve())  # as in the next process
+    assert main(argv(work, 0)) == 0  # the next run removes what the dead one left
+    assert not leftovers([work / n for n in part_names])
+    next_step(work)
+
+
+def test_same_path_for_two_outputs_is_refused_and_touches_nothing(tmp_path):
+    (tmp_path / "data").mkdir()
+    main, argv, _, _ = biggan_case(tmp_path / "data")
+    work = tmp_path / "work"
+    assert main(argv(work, 0)) == 0
+    before = snapshot([work / "prep_noise", work / "prep_label", work / "gen_y.npz"])
+    same = argv(work, 1)
+    same[same.index("--prep-label") + 1] = str(work / "prep_noise")
+    with pytest.raises(cli.UserError, match="prep_noise: given for two outputs of biggan_preprocess.py"):
+        main(same)
+    assert snapshot([work / "prep_noise", work / "prep_label", work / "gen_y.npz"]) == before
+    assert not leftovers([work / "prep_noise"])
+    np.testing.assert_array_equal(np.load(work / "gen_y.npz")["y"].shape, (4,))
