@@ -37,7 +37,7 @@ def build_parser():
     p.add_argument("--minmax", action="store_true",
                    help="stretch each image to its own min..max as the original did (save_image(normalize=True)); "
                         "brighter, but not the model's colours")
-    p.add_argument("--grid-size", type=int, default=64, help="images on the contact sheet")
+    p.add_argument("--grid-size", type=cli.positive_int, default=64, help="images on the contact sheet")
     return p
 
 
@@ -65,34 +65,34 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if not (args.save_img or args.save_npz):
         raise UserError("nothing to do: give --save-img and/or --save-npz")
-    if args.grid_size < 1:
-        raise UserError("--grid-size must be positive")
     files, counts = list_outputs(args.result_path)
     total = sum(counts)
     img_dir = os.path.join(args.save_path, f"img_bs{args.batch_size}")
     npz_path = args.gen_img or f"./gen_img_bs{args.batch_size}.npz"
+    grid_path = os.path.join(args.save_path, f"grid_bs{args.batch_size}.png")
     sheet = []
-    with contextlib.ExitStack() as stack:
-        tmp = stack.enter_context(binio.AtomicDir(img_dir, replaceable=(".jpg", ".png"))) if args.save_img else None
-        writer = (stack.enter_context(binio.NpzArrayWriter(npz_path, "x", (total, *biggan_model.OUTPUT_SHAPE)))
+    # The images, the contact sheet and the npz appear together, or none of them does.
+    with binio.OutputSet("biggan_postprocess.py") as outputs, contextlib.ExitStack() as stack:
+        tmp = outputs.folder(img_dir, replaceable=(".jpg", ".png")) if args.save_img else None
+        grid_tmp = outputs.file(grid_path) if args.save_img else None
+        writer = (stack.enter_context(binio.NpzArrayWriter(npz_path, "x", (total, *biggan_model.OUTPUT_SHAPE),
+                                                           staged=outputs.file(npz_path)))
                   if args.save_npz else None)
         index = 0
-        for sample_stem, path in tqdm(files, desc="Postprocess", unit="file"):
-            samples = binio.read_array(path, np.float32, (-1, *biggan_model.OUTPUT_SHAPE))
-            if not np.all(np.isfinite(samples)):
-                raise UserError(f"{path}: holds NaN or Inf values; expected finite model outputs")
+        for (sample_stem, path), count in zip(tqdm(files, desc="Postprocess", unit="file"), counts):
+            samples = binio.read_output(path, biggan_model.OUTPUT_SHAPE, count=count)
             if writer is not None:
                 writer.write(samples)
             if tmp is not None:
                 for sample in samples:
                     picture = images.to_uint8(sample, minmax=args.minmax)
-                    images.save_image(tmp / f"{sample_stem}_0_{index}.jpg", picture)
+                    images.save_image(tmp / f"{sample_stem}_0_{index}.jpg", picture, atomic=False)
                     if len(sheet) < args.grid_size:
                         sheet.append(picture)
                     index += 1
+        if grid_tmp is not None:
+            images.save_image(grid_tmp, images.grid(sheet, nrow=8), atomic=False, ext=".png")
     if args.save_img:
-        grid_path = os.path.join(args.save_path, f"grid_bs{args.batch_size}.png")
-        images.save_image(grid_path, images.grid(sheet, nrow=8))
         mapping = "per-image min-max" if args.minmax else "fixed [-1, 1] mapping"
         print(f"{total} image(s) in {img_dir} ({mapping}); contact sheet {grid_path}")
     if args.save_npz:

@@ -34,7 +34,7 @@ def main(argv=None):
     first = next(iter(binio.output_files(result_dir).values()), None)
     if first is None:
         raise UserError(f"{result_dir}: holds no output 0 files")
-    per_file = binio.read_array(first, shape=(-1, *IMAGE_SHAPE)).shape[0]
+    per_file = binio.read_output(first, IMAGE_SHAPE).shape[0]
     count, grids = images.outputs_to_images(result_dir, args.save_path, IMAGE_SHAPE, ext=".png",
                                             minmax=args.minmax, grid_limit=args.grid_size,
                                             grid_per_file=per_file > 1)

@@ -641,6 +641,52 @@ def _scan_outputs(result_dir):
     return convention, found
 
 
+_recorded = {}  # (summary path, its mtime) -> {output file name: shape the runner wrote it with}
+
+
+def _recorded_shapes(folder):
+    """The shape of each output file as the runner recorded it in `<folder>_summary.json` ("outshapes"; ais_bench,
+    msame and the benchmark tool record none)."""
+    folder = Path(folder).resolve()
+    summary_path = folder.parent / f"{folder.name}_summary.json"
+    try:
+        key = (summary_path, summary_path.stat().st_mtime_ns)
+    except OSError:
+        return {}
+    if key not in _recorded:
+        shapes = {}
+        try:
+            summary = json.loads(summary_path.read_text())
+            for info in summary["filesinfo"].values():
+                for outfile, shape in zip(info["outfiles"], info.get("outshapes", ())):
+                    shapes[Path(outfile).name] = tuple(shape)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            shapes = {}
+        _recorded[key] = shapes
+    return _recorded[key]
+
+
+def read_output(path, sample_shape, dtype=np.float32, count=None):
+    """An output file of a generator as (N, *sample_shape) samples, for the steps that turn outputs into images
+    or figures. NaN or Inf is an error naming the file. Where the runner's summary recorded the file's shape,
+    the samples must be exactly that: another model's output of a size that happens to divide evenly (a GAN
+    batch of 64 28x28 images is 49 DCGAN 32x32 images by size) is refused. `count`: the exact number of
+    samples the file must hold, where the step knows it."""
+    path = Path(path)
+    sample_shape = tuple(sample_shape)
+    recorded = _recorded_shapes(path.parent).get(path.name)
+    if recorded is not None and recorded[1:] != sample_shape:
+        raise UserError(f"{path}: the runner wrote it as {recorded} ({path.parent.name}_summary.json), but this "
+                        f"step expects samples of {sample_shape}: the output of another model?")
+    samples = read_array(path, dtype, (-1 if count is None else count, *sample_shape))
+    if np.issubdtype(samples.dtype, np.floating):
+        bad = int(samples.size - np.count_nonzero(np.isfinite(samples)))
+        if bad:
+            raise UserError(f"{path}: {bad} of its {samples.size} values are NaN or Inf; expected finite model "
+                            f"outputs (a broken model or an fp16 overflow: see the README's precision section)")
+    return samples
+
+
 def output_name_in(convention, sample, index, ext=".bin"):
     """The file name `convention` gives output `index` (0-based) of sample `sample`."""
     pattern, offset = CONVENTIONS[convention]
@@ -771,13 +817,15 @@ class NpzArrayWriter:
             writer.write(batch)          # (k, 3, 128, 128) float32, in order
     """
 
-    def __init__(self, path, key, shape, dtype=np.float32):
+    def __init__(self, path, key, shape, dtype=np.float32, staged=None):
+        """`staged`: a path from OutputSet.file to write instead; the set then commits it with the others."""
         self.path = Path(path)
         self.key = key
         self.shape = tuple(int(d) for d in shape)
         self.dtype = np.dtype(dtype)
         self.rows = 0
-        self.tmp = _temporary_sibling(self.path, "tmp")
+        self.staged = staged is not None
+        self.tmp = Path(staged) if self.staged else _temporary_sibling(self.path, "tmp")
 
     def __enter__(self):
         from numpy.lib import format as npformat
@@ -802,10 +850,10 @@ class NpzArrayWriter:
             self.zip.close()
             if exc_type is None and self.rows != self.shape[0]:
                 raise ValueError(f"{self.path}: {self.rows} rows written, {self.shape[0]} declared")
-            if exc_type is None:
+            if exc_type is None and not self.staged:
                 os.replace(self.tmp, self.path)
         finally:
-            if self.tmp.exists():
+            if self.tmp.exists() and not (self.staged and exc_type is None):
                 self.tmp.unlink()
         return False
 
@@ -884,7 +932,12 @@ def _json_safe(obj):
     return obj
 
 
-def write_json(path, obj):
-    """Atomically write `obj` as indented JSON, with non-finite floats as strings."""
-    return write_text(path, json.dumps(_json_safe(obj), indent=2, allow_nan=False) + "\n")
+def write_json(path, obj, atomic=True):
+    """Write `obj` as indented JSON, with non-finite floats as strings; atomically unless the path is already a
+    temporary one (an OutputSet part)."""
+    text = json.dumps(_json_safe(obj), indent=2, allow_nan=False) + "\n"
+    if not atomic:
+        Path(path).write_text(text)
+        return Path(path)
+    return write_text(path, text)
 

@@ -31,15 +31,19 @@ def to_uint8(image, minmax=False):
     return np.clip((x + 1.0) / 2.0 * 255.0, 0, 255).astype(np.uint8)
 
 
-def save_image(path, image):
-    """Write a uint8 (H, W) or (H, W, 3) array as PNG or JPEG (by extension), atomically."""
+def save_image(path, image, ext=None, atomic=True):
+    """Write a uint8 (H, W) or (H, W, 3) array as PNG or JPEG (by `ext`, else the extension), atomically unless
+    `path` is already a temporary one (inside an AtomicDir, or an OutputSet part)."""
     path = Path(path)
-    fmt = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}.get(path.suffix.lower())
+    fmt = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}.get((ext or path.suffix).lower())
     if fmt is None:
         raise ValueError(f"{path}: unsupported image extension (use .png or .jpg)")
     buffer = io.BytesIO()
     options = {"quality": 95} if fmt == "JPEG" else {}
     Image.fromarray(np.ascontiguousarray(image)).save(buffer, format=fmt, **options)
+    if not atomic:
+        path.write_bytes(buffer.getvalue())
+        return path
     return write_bytes(path, buffer.getvalue())
 
 
@@ -108,7 +112,7 @@ def outputs_to_images(result_dir, save_dir, sample_shape, ext=".png", minmax=Fal
     save_dir = Path(save_dir)
     with binio.AtomicDir(save_dir, replaceable=(".png", ".jpg", ".jpeg")) as tmp:
         for sample, path in tqdm(files.items(), desc="Images", unit="file", disable=len(files) < 2):
-            samples = binio.read_array(path, np.float32, (-1, *sample_shape))
+            samples = binio.read_output(path, sample_shape)
             pictures = [to_uint8(sample, minmax) for sample in samples]
             stem = f"{sample}_{index}"
             for j, picture in enumerate(pictures):

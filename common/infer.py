@@ -340,10 +340,15 @@ def save_outputs(outdir, outputs, stems, factor, n_real, outfmt, axis, output_na
 
 
 def _warn_non_finite(outputs, names, source):
+    """Warn about NaN/Inf in a batch's outputs (the run goes on; the summary counts such batches and the
+    steps that read the files refuse them). Returns whether there were any."""
+    found = False
     for name, array in zip(names, outputs):
         array = np.asarray(array)
         if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
             print(f"warning: output {name!r} holds NaN/Inf for the batch starting at {source}", file=sys.stderr)
+            found = True
+    return found
 
 
 def statistics(times_ms):
@@ -420,8 +425,9 @@ def parse_devices(text):
 def run_batches(backend, groups, lists, shapes, factor, args, outdir, out_parent, dirname, progress=True):
     """Run `groups` (from batches()) on `backend`, saving outputs into `outdir` when given.
 
-    Returns (compute times in ms, filesinfo {sample number: {infiles, outfiles}} numbered from 0)."""
-    times, filesinfo = [], {}
+    Returns (compute times in ms, filesinfo {sample number: {infiles, outfiles, outshapes}} numbered from 0,
+    number of batches whose outputs held NaN/Inf)."""
+    times, filesinfo, non_finite = [], {}, 0
     for g, (indices, n_real) in enumerate(tqdm(groups, desc="Inference", unit="batch",
                                                disable=not progress or len(groups) < 2)):
         feeds = (load_batch(lists, indices, backend, shapes) if lists
@@ -432,17 +438,24 @@ def run_batches(backend, groups, lists, shapes, factor, args, outdir, out_parent
         for _ in range(args.loop):
             outputs, ms = backend.run(feeds)
             times.append(ms)
-        _warn_non_finite(outputs, backend.outputs, lists[0][indices[0]] if lists else "pure inference data")
+        non_finite += _warn_non_finite(outputs, backend.outputs,
+                                       lists[0][indices[0]] if lists else "pure inference data")
         if outdir is None:
             continue
         stems = [binio.stem(lists[0][i]) for i in indices[:n_real]] if lists else [PURE_INFER_STEM]
         saved = save_outputs(outdir, outputs, stems, factor, n_real, args.outfmt,
                              args.output_batchsize_axis, backend.outputs)
+        # Each file's shape, so that the steps reading the outputs can insist on exactly these samples.
+        outshapes = [list(np.shape(a)) for a in outputs]
+        for shape in outshapes:
+            shape[args.output_batchsize_axis] //= factor
         for j, outfiles in enumerate(saved):
             infiles = [str(files[indices[j]]) for files in lists] if lists else []
             filesinfo[len(filesinfo)] = {"infiles": infiles,
                                          "outfiles": [str(out_parent / dirname / p.name) for p in outfiles]}
-    return times, filesinfo
+            if args.output_batchsize_axis == 0:
+                filesinfo[len(filesinfo) - 1]["outshapes"] = outshapes
+    return times, filesinfo, non_finite
 
 
 def _prepare(backend, shapes):
@@ -462,9 +475,9 @@ def _device_worker(args, device, threads, groups, lists, shapes, factor, outdir,
     backend = open_backend(args.model, args.provider, device, args.backend, args.precision, threads)
     _prepare(backend, shapes)
     start = time.time()
-    times, filesinfo = run_batches(backend, groups, lists, shapes, factor, args, outdir, out_parent, dirname,
-                                   progress=False)
-    return {"device": device, "times": times, "filesinfo": filesinfo, "start_time": start,
+    times, filesinfo, non_finite = run_batches(backend, groups, lists, shapes, factor, args, outdir, out_parent,
+                                               dirname, progress=False)
+    return {"device": device, "times": times, "filesinfo": filesinfo, "non_finite": non_finite, "start_time": start,
             "end_time": time.time(), "pid": os.getpid(), "backend": backend.label, "precision": backend.precision}
 
 
@@ -481,7 +494,10 @@ def _shards(groups, count):
 
 def _run_devices(args, argv, devices, threads, backend, groups, lists, shapes, factor, outdir, out_parent,
                  dirname, batchsize):
-    """ais_bench's multidevice mode: one worker process per device, then per-device and total throughput."""
+    """ais_bench's multidevice mode: one worker process per device, then per-device and total throughput.
+
+    Returns (all compute times, merged filesinfo, NaN/Inf batch count, total throughput, per-device summary
+    info, {device summary file name: its content})."""
     import concurrent.futures
     import multiprocessing
 
@@ -494,18 +510,17 @@ def _run_devices(args, argv, devices, threads, backend, groups, lists, shapes, f
         futures = [pool.submit(_device_worker, args, device, threads, shard, lists, shapes, factor, outdir,
                                out_parent, dirname) for device, shard in zip(devices, shards)]
         results = [future.result() for future in futures]
-    throughputs, all_times, merged = [], [], {}
+    throughputs, all_times, merged, device_summaries = [], [], {}, {}
     for result in results:
         stats = statistics(result["times"])
         throughputs.append(print_summary(stats, batchsize))
         all_times += result["times"]
         for info in result["filesinfo"].values():
             merged[len(merged)] = info
-        if out_parent is not None:
-            binio.write_json(out_parent / f"{dirname}_device_{result['device']}_summary.json", {
-                **_summary(args, argv, stats, throughputs[-1], result["times"], result["filesinfo"], backend,
-                           batchsize), "pid": result["pid"], "device": result["device"],
-                "start_time": result["start_time"], "end_time": result["end_time"]})
+        device_summaries[f"{dirname}_device_{result['device']}_summary.json"] = {
+            **_summary(args, argv, stats, throughputs[-1], result["times"], result["filesinfo"], backend,
+                       batchsize), "pid": result["pid"], "device": result["device"],
+            "start_time": result["start_time"], "end_time": result["end_time"]}
     print(f"[INFO] multidevice run end qsize:{2 * len(results)} result:0")
     for k, (result, throughput) in enumerate(zip(results, throughputs)):
         print(f"i:{k} device_{result['device']} throughput:{throughput} start_time:{result['start_time']} "
@@ -514,7 +529,8 @@ def _run_devices(args, argv, devices, threads, backend, groups, lists, shapes, f
     print(f"[INFO] summary throughput:{total}")
     devices_info = [{"device": r["device"], "throughput": t, "start_time": r["start_time"],
                      "end_time": r["end_time"]} for r, t in zip(results, throughputs)]
-    return all_times, merged, total, devices_info
+    non_finite = sum(result["non_finite"] for result in results)
+    return all_times, merged, non_finite, total, devices_info, device_summaries
 
 
 def main(argv=None):
@@ -557,27 +573,34 @@ def main(argv=None):
 
     dirname = args.output_dirname or time.strftime("%Y_%m_%d-%H_%M_%S")
     out_parent = Path(args.output) if args.output else None
-    # Outputs are written under a temporary folder name and renamed into place only when the run completes.
-    target = (binio.AtomicDir(out_parent / dirname, replaceable=(".bin", ".npy", ".txt")) if out_parent
-              else contextlib.nullcontext())
-    extra = {}
-    with target as outdir:
+    # The output folder and its summaries are written under temporary names and appear together when the run
+    # completes (a summary beside a folder always describes that folder).
+    with binio.OutputSet("infer.py") if out_parent else contextlib.nullcontext() as outputs:
+        outdir = outputs.folder(out_parent / dirname, replaceable=(".bin", ".npy", ".txt")) if outputs else None
+        summaries = {}
         if len(devices) == 1:
-            times, filesinfo = run_batches(backend, groups, lists, shapes, factor, args, outdir, out_parent,
-                                           dirname)
+            times, filesinfo, non_finite = run_batches(backend, groups, lists, shapes, factor, args, outdir,
+                                                       out_parent, dirname)
+            stats = statistics(times)
+            throughput = print_summary(stats, batchsize)
+            extra = {}
         else:
-            times, filesinfo, throughput, extra["devices"] = _run_devices(
+            times, filesinfo, non_finite, throughput, devices_info, summaries = _run_devices(
                 args, argv, devices, threads, backend, groups, lists, shapes, factor, outdir, out_parent, dirname,
                 batchsize)
-
-    stats = statistics(times)
-    if len(devices) == 1:
-        throughput = print_summary(stats, batchsize)
+            stats = statistics(times)
+            # each worker checked that it compiled at this precision
+            extra = {"devices": devices_info, "precision": args.precision}
+        if non_finite:
+            print(f"warning: {non_finite} of {len(groups)} batch(es) gave NaN/Inf outputs; the steps that read "
+                  f"them will refuse those files", file=sys.stderr)
+        if outputs:
+            summaries[f"{dirname}_summary.json"] = {
+                **_summary(args, argv, stats, throughput, times, filesinfo, backend, batchsize), **extra,
+                "non_finite_batches": non_finite}
+            for name, content in summaries.items():
+                binio.write_json(outputs.file(out_parent / name), content, atomic=False)
     if out_parent is not None:
-        summary = _summary(args, argv, stats, throughput, times, filesinfo, backend, batchsize, **extra)
-        if len(devices) > 1:
-            summary["precision"] = args.precision  # each worker checked it compiled at this precision
-        binio.write_json(out_parent / f"{dirname}_summary.json", summary)
         written = sum(len(info["outfiles"]) for info in filesinfo.values())
         print(f"[INFO] {written} output file(s) in {out_parent / dirname}; "
               f"summary in {out_parent / (dirname + '_summary.json')}")

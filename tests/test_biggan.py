@@ -210,7 +210,7 @@ def test_postprocess_reads_only_bin_files_in_natural_order(tmp_path):
 
 @pytest.mark.parametrize("content, message", [
     (np.zeros(100, np.float32), r"bad_0.bin: 400 bytes is not a whole number of \(3, 128, 128\) float32 images"),
-    (np.full((1, 3, 128, 128), np.nan, np.float32), "bad_0.bin: holds NaN or Inf values"),
+    (np.full((1, 3, 128, 128), np.nan, np.float32), "bad_0.bin: 49152 of its 49152 values are NaN or Inf"),
 ])
 def test_postprocess_rejects_bad_outputs(tmp_path, content, message):
     (tmp_path / "bs1").mkdir()

@@ -76,7 +76,10 @@ def test_static_batch_with_padding_matches_direct_onnx_runtime(models, tmp_path)
     assert len(summary["filesinfo"]) == 10
     assert summary["filesinfo"]["9"]["infiles"] == [str(tmp_path / "in" / "s_9.bin")]
     assert summary["filesinfo"]["9"]["outfiles"] == [str(out / "s_9_0.bin"), str(out / "s_9_1.bin")]
-    assert not list(tmp_path.glob("res/.*"))  # no temporary folder left
+    assert summary["filesinfo"]["9"]["outshapes"] == [[1, 2], [1, 3]]  # what each file holds
+    assert summary["non_finite_batches"] == 0
+    # no temporary folder left, only the records of the run that wrote the folder and its summary together
+    assert sorted(p.name for p in tmp_path.glob("res/.*")) == [".bs4.run", ".bs4_summary.json.run"]
 
 
 def test_two_inputs_dynamic_batch_and_file_holding_a_batch(models, tmp_path):
