@@ -78,6 +78,18 @@ def write_report(path, args, count, is_mean, is_std, fid, split_scores, images_p
         notes=notes)
 
 
+def finite_batches(path, batches):
+    """The image batches, refusing the first that holds NaN or Inf (naming the file and the image)."""
+    start = 0
+    for batch in batches:
+        finite = np.isfinite(batch).reshape(len(batch), -1).all(axis=1)
+        if not finite.all():
+            raise UserError(f"{path}: image {start + int(np.argmin(finite))} (of key 'x') holds NaN or Inf; "
+                            f"expected finite generator outputs")
+        start += len(batch)
+        yield batch
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.num_splits < 1 or args.inception_batch < 1 or args.num_inception_images < args.num_splits:
@@ -100,7 +112,8 @@ def main(argv=None):
     print("Calculating Inception metrics...")
     start = time.perf_counter()
     pool, logits = metrics.inception_features(
-        net, binio.iter_npz_batches(images_path, "x", args.inception_batch, limit=count), total=count)
+        net, finite_batches(images_path, binio.iter_npz_batches(images_path, "x", args.inception_batch, limit=count)),
+        total=count)
     if pool.shape[1] != mu_ref.size:
         raise UserError(f"{moments_path}: statistics of {mu_ref.size} dimensions, the Inception pool has {pool.shape[1]}")
     is_mean, is_std = metrics.inception_score(logits, args.num_splits)

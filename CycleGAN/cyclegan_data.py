@@ -11,7 +11,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 import numpy as np
 
-from common import binio
+from common import binio, images
 from common.cli import UserError
 from cyclegan_model import SIZE
 
@@ -71,18 +71,8 @@ def outputs_of_images(images, result_dir):
 
 
 def open_image(path, mode="RGB"):
-    """The image at `path`, decoded and converted to `mode`; a file that is not a readable image is an error
-    naming it. For a JPEG, mode 'YCbCr' is libjpeg's own YCbCr output (no round trip through RGB)."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            if mode == "YCbCr":
-                image.draft("YCbCr", image.size)
-            return image.convert(mode)
-    except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise UserError(f"{path}: not a readable image ({type(err).__name__}: {str(err).splitlines()[0]})") \
-            from None
+    """The image at `path` in `mode` (RGB by default, as upstream reads it): common.images.open_image."""
+    return images.open_image(path, mode)
 
 
 def load_image(path):

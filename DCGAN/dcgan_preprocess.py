@@ -27,6 +27,9 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.num < 1:
         raise UserError(f"--num {args.num}: expected a positive number of samples")
+    # Each file takes at least a file-system block; the noise is drawn in float64 before the cast.
+    binio.check_room(args.save_path, args.num * 4096, f"--num {args.num}",
+                     in_memory=args.num * int(np.prod(NOISE_SHAPE)) * 12)
     noise = np.random.default_rng(args.seed).standard_normal((args.num, *NOISE_SHAPE)).astype(np.float32)
     width = max(4, len(str(args.num - 1)))
     with binio.AtomicDir(args.save_path, replaceable=(".bin",)) as tmp:

@@ -38,6 +38,9 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.iters < 1 or args.batch_size < 1:
         raise UserError(f"--iters {args.iters} --batch_size {args.batch_size}: both must be positive")
+    samples = args.iters * args.batch_size
+    binio.check_room(args.offline_path, args.iters * max(4096, args.batch_size * LATENT_DIM * 4),
+                     f"--iters {args.iters} --batch_size {args.batch_size}", in_memory=samples * LATENT_DIM * 12)
     if args.online_path and not args.pth_path:
         raise UserError("--online_path needs --pth_path, the checkpoint that makes the online pictures")
     model = load_generator(args.pth_path) if args.online_path else None

@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 import numpy as np
 from PIL import Image
 
-from common import binio
+from common import binio, images
 from common.cli import UserError
 from pix2pixhd_model import LABEL_NC, SIZE_MULTIPLE
 
@@ -60,11 +60,7 @@ def target_size(width, height, base=SIZE_MULTIPLE):
 
 
 def _open(path, modes, what):
-    try:
-        image = Image.open(path)
-        image.load()
-    except (OSError, ValueError) as err:
-        raise UserError(f"{path}: not a readable image ({err})") from None
+    image = images.open_image(path)
     if image.mode not in modes:
         raise UserError(f"{path}: PIL mode {image.mode!r}, expected a single-channel {what} "
                         f"(mode {' or '.join(modes)})")

@@ -53,38 +53,40 @@ def check_against_reference(reference_dir, offline_dir, sample_shape, *, thresho
     verdict = f"{'PASS' if passed else 'FAIL'}: {metric} {agg[metric]:.6f} {'>=' if passed else '<'} threshold {threshold}"
 
     pictures = []
-    if pictures_dir is not None:
-        Path(pictures_dir).mkdir(parents=True, exist_ok=True)
-        for figures in per_file[:n_pictures]:  # the files the comparison paired
-            ref = binio.read_array(figures["reference_path"], shape=shape)[0]
-            off = binio.read_array(figures["path"], shape=shape)[0]
-            picture, _ = images.side_by_side(ref, off)
-            target = Path(pictures_dir) / f"{binio.stem(figures['file'])}_compare.png"
-            images.save_image(target, picture)
-            pictures.append(str(target))
-
     extra = extra(agg) if callable(extra) else (extra or {})
-    if report_path is not None:
-        def read_pair(figures):  # the two files the comparison paired (their names may differ by tool)
-            return (binio.read_array(figures["reference_path"], shape=shape),
-                    binio.read_array(figures["path"], shape=shape))
+    # The pictures, the report, the log and the JSON appear together, or none of them does.
+    with binio.OutputSet("the accuracy check") as outputs:
+        staged_pictures = outputs.folder(pictures_dir, replaceable=(".png",)) if pictures_dir is not None else None
+        staged_report = report.report_parts(outputs, report_path) if report_path is not None else None
+        staged_log = outputs.file(log_path) if log_path is not None else None
+        staged_json = outputs.file(json_path) if json_path is not None else None
+        if staged_pictures is not None:
+            for figures in per_file[:n_pictures]:  # the files the comparison paired
+                ref = binio.read_array(figures["reference_path"], shape=shape)[0]
+                off = binio.read_array(figures["path"], shape=shape)[0]
+                picture, _ = images.side_by_side(ref, off)
+                name = f"{binio.stem(figures['file'])}_compare.png"
+                images.save_image(staged_pictures / name, picture, atomic=False)
+                pictures.append(str(Path(pictures_dir) / name))
+        if staged_report is not None:
+            def read_pair(figures):  # the two files the comparison paired (their names may differ by tool)
+                return (binio.read_array(figures["reference_path"], shape=shape),
+                        binio.read_array(figures["path"], shape=shape))
 
-        report.accuracy_report(
-            report_path, title or f"{offline_dir.name}: PyTorch vs offline", per_file, agg, metric=metric,
-            threshold=threshold, passed=passed, verdict=verdict, read_pair=read_pair,
-            label=report.offline_label(offline_dir), extra=extra,
-            notes=[f"reference: {reference_dir}", f"offline:   {offline_dir}", f"log:       {log_path}",
-                   f"JSON:      {json_path}"])
-
-    if log_path is not None:
-        text = "\n".join([*(line(f) for f in per_file), final, verdict]) + "\n"
-        binio.write_text(log_path, text)
-    if json_path is not None:
-        binio.write_json(json_path, {"reference": str(reference_dir), "offline": str(offline_dir),
-                                     "metric": metric, "threshold": threshold, "passed": passed,
-                                     "aggregate": agg, "pictures": pictures,
-                                     "report": None if report_path is None else str(report_path), **extra,
-                                     "files": per_file})
+            report.accuracy_report(
+                report_path, title or f"{offline_dir.name}: PyTorch vs offline", per_file, agg, metric=metric,
+                threshold=threshold, passed=passed, verdict=verdict, read_pair=read_pair,
+                label=report.offline_label(offline_dir), extra=extra, staged=staged_report,
+                notes=[f"reference: {reference_dir}", f"offline:   {offline_dir}", f"log:       {log_path}",
+                       f"JSON:      {json_path}"])
+        if staged_log is not None:
+            Path(staged_log).write_text("\n".join([*(line(f) for f in per_file), final, verdict]) + "\n")
+        if staged_json is not None:
+            binio.write_json(staged_json, {"reference": str(reference_dir), "offline": str(offline_dir),
+                                           "metric": metric, "threshold": threshold, "passed": passed,
+                                           "aggregate": agg, "pictures": pictures,
+                                           "report": None if report_path is None else str(report_path), **extra,
+                                           "files": per_file}, atomic=False)
     print(final)
     if pictures:
         print(f"comparison pictures: {Path(pictures_dir)}")

@@ -8,6 +8,7 @@ folder of many files is written under a temporary folder name and renamed once, 
 import contextlib
 import datetime
 import errno
+import itertools
 import json
 import os
 import re
@@ -202,15 +203,18 @@ def _os_error(err, path, doing):
 def atomic_path(path):
     """Yield a temporary name beside `path`; it is renamed to `path` when the block succeeds, removed if not.
 
-    Readers never see a half-written file: either the old file or the complete new one is at `path`. A
-    folder at `path`, a missing or read-only folder are one-line errors, and leave the old file as it was.
+    Readers never see a half-written file: either the old file or the complete new one is at `path`. Missing
+    folders above it are created; a folder at `path`, a file or a read-only folder above it are one-line
+    errors, and leave the old file as it was.
     """
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{path}: is a folder, a file was expected")
-    if not path.parent.is_dir():
-        raise UserError(f"{path}: cannot write: {path.parent} is not a folder" if path.parent.exists()
-                        else f"{path}: cannot write: the folder {path.parent} does not exist")
+    _check_writable(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise _os_error(err, path, "create its folder") from None
     tmp = _temporary_sibling(path, "tmp")
     try:
         try:
@@ -294,16 +298,37 @@ def _check_writable(path):
             return
 
 
+def _make_parents(path):
+    """Create the missing folders above `path`; returns them, nearest first, so that a failed step can remove
+    them again (remove_made_parents) and leave the disk as it found it."""
+    made = list(itertools.takewhile(lambda parent: not parent.exists(), Path(path).absolute().parents))
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise _os_error(err, path, "create its folder") from None
+    return made
+
+
+def remove_made_parents(made):
+    for folder in made:
+        try:
+            folder.rmdir()
+        except OSError:
+            return  # not empty (someone else wrote there) or already gone
+
+
 def _make_staging_dir(final):
+    """(the temporary folder to fill in place of `final`, the folders created above it)."""
+    made = _make_parents(final)
     tmp = _temporary_sibling(final, "partial")
     if tmp.exists():
         shutil.rmtree(tmp)
     try:
-        final.parent.mkdir(parents=True, exist_ok=True)
         tmp.mkdir()
     except OSError as err:
+        remove_made_parents(made)
         raise _os_error(err, final, "create the folder") from None
-    return tmp
+    return tmp, made
 
 
 class AtomicDir:
@@ -325,12 +350,13 @@ class AtomicDir:
 
     def __enter__(self):
         _check_replaceable(self.final, self.replaceable)
-        self.tmp = _make_staging_dir(self.final)
+        self.tmp, self.made = _make_staging_dir(self.final)
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
+            remove_made_parents(self.made)
             return False
         old = _temporary_sibling(self.final, "old") if self.final.exists() else None
         if old is not None:
@@ -437,6 +463,7 @@ class OutputSet:
         self.step = step
         self.run = f"{datetime.datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}-{secrets.token_hex(3)}"
         self.parts = []  # (final, staged, is_folder)
+        self.made = []  # folders created above the parts, removed again if the step fails
 
     def __enter__(self):
         return self
@@ -455,7 +482,8 @@ class OutputSet:
         """Stage a folder output; returns the temporary folder to fill."""
         final = self._add(final)
         _check_replaceable(final, tuple(ext.lower() for ext in replaceable))
-        staged = _make_staging_dir(final)
+        staged, made = _make_staging_dir(final)
+        self.made += made
         self.parts.append((final, staged, True))
         return staged
 
@@ -465,10 +493,7 @@ class OutputSet:
         if final.is_dir():
             raise UserError(f"{final}: is a folder, a file was expected")
         _check_writable(final)
-        try:
-            final.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise _os_error(err, final, "create its folder") from None
+        self.made += _make_parents(final)
         staged = _temporary_sibling(final, "tmp")
         self.parts.append((final, staged, False))
         return staged
@@ -491,8 +516,11 @@ class OutputSet:
             else:
                 with contextlib.suppress(FileNotFoundError):
                     staged.unlink()
+        remove_made_parents(sorted(set(self.made), key=lambda p: -len(p.parts)))
 
     def _commit(self):
+        if not self.parts:
+            return
         written = datetime.datetime.now().isoformat(timespec="seconds")
         moves = []
         for final, staged, is_folder in self.parts:
@@ -508,7 +536,8 @@ class OutputSet:
             old = str(_temporary_sibling(final, "old")) if is_folder else None
             moves += [(str(staged), str(final), old), (str(staged_stamp), str(stamp), None)]
         folders = sorted({str(final.parent.resolve()) for final, _, _ in self.parts})
-        journals = [str(Path(folder) / f".{self.step}.commit-{os.getpid()}") for folder in folders]
+        slug = re.sub(r"[^\w.]+", "_", self.step)
+        journals = [str(Path(folder) / f".{slug}.commit-{os.getpid()}") for folder in folders]
         journal = json.dumps({"run": self.run, "moves": moves, "journals": journals}, indent=1)
         for copy in journals:
             write_text(copy, journal)

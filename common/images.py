@@ -31,6 +31,25 @@ def to_uint8(image, minmax=False):
     return np.clip((x + 1.0) / 2.0 * 255.0, 0, 255).astype(np.uint8)
 
 
+def open_image(path, mode=None):
+    """The image at `path`, decoded (and converted to `mode` if given); a file that is not a readable image, or
+    one too large to decode safely (PIL's decompression-bomb limit), is an error naming it. For a JPEG, mode
+    'YCbCr' is libjpeg's own YCbCr output (no round trip through RGB)."""
+    from PIL import UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            if mode == "YCbCr":
+                image.draft("YCbCr", image.size)
+            return image.convert(mode) if mode else image.copy()
+    except Image.DecompressionBombError as err:
+        raise UserError(f"{path}: too large to decode safely ({str(err).split('could')[0].strip()}); expected an "
+                        f"image of at most {Image.MAX_IMAGE_PIXELS * 2} pixels") from None
+    except (UnidentifiedImageError, OSError, ValueError) as err:
+        raise UserError(f"{path}: not a readable image ({type(err).__name__}: {str(err).splitlines()[0]})") \
+            from None
+
+
 def save_image(path, image, ext=None, atomic=True):
     """Write a uint8 (H, W) or (H, W, 3) array as PNG or JPEG (by `ext`, else the extension), atomically unless
     `path` is already a temporary one (inside an AtomicDir, or an OutputSet part)."""

@@ -206,11 +206,11 @@ def open_backend(model, provider="cpu", device=0, backend="onnxruntime", precisi
 
 # ------------------------------------------------------------------------------------------------ inputs
 
-def resolve_shapes(backend, batchsize, first_file_bytes=None):
+def resolve_shapes(backend, batchsize, first_file_bytes=None, first_file=None):
     """Fix every input's shape: static dims from the model, a dynamic batch from --batchsize.
 
     With a dynamic batch and no --batchsize, each file of input 0 is taken to hold one batch, so the batch
-    is the number of samples in it.
+    is the number of samples in it (`first_file`, of `first_file_bytes`, named in the error if it is not).
     """
     shapes = []
     batch = None
@@ -225,8 +225,9 @@ def resolve_shapes(backend, batchsize, first_file_bytes=None):
                 elif first_file_bytes is not None and k == 0:
                     per_sample = int(np.prod(dims[1:])) * dtype.itemsize
                     if first_file_bytes % per_sample:
-                        raise UserError(f"input files of {name!r} hold {first_file_bytes} bytes, not a whole "
-                                        f"number of {per_sample}-byte samples of {dims[1:]} {dtype.name}")
+                        raise UserError(f"{first_file or f'input files of {name!r}'}: {first_file_bytes} bytes, "
+                                        f"not a whole number of {per_sample}-byte samples of {dims[1:]} "
+                                        f"{dtype.name} (model input {name!r})")
                     batch = first_file_bytes // per_sample
                 else:
                     batch = 1
@@ -328,7 +329,10 @@ def save_outputs(outdir, outputs, stems, factor, n_real, outfmt, axis, output_na
     ext = outfmt.lower()
     for i, (array, name) in enumerate(zip(outputs, output_names)):
         array = np.asarray(array)
-        if array.ndim == 0 or array.shape[axis] % factor:
+        if not 0 <= axis < array.ndim:
+            raise UserError(f"--output_batchsize_axis {axis}: output {name!r} has {array.ndim} axes "
+                            f"(shape {array.shape}); expected an axis from 0 to {array.ndim - 1}")
+        if array.shape[axis] % factor:
             raise UserError(f"output {name!r} of shape {array.shape} cannot be split into {factor} per-file "
                             f"pieces along axis {axis} (--output_batchsize_axis)")
         pieces = np.split(array, factor, axis=axis) if factor > 1 else [array]
@@ -552,7 +556,7 @@ def main(argv=None):
 
     lists = collect_inputs(args.input, backend) if args.input else None
     first_bytes = _file_nbytes(lists[0][0], backend.inputs[0][2]) if lists else None
-    shapes, model_batch = resolve_shapes(backend, args.batchsize, first_bytes)
+    shapes, model_batch = resolve_shapes(backend, args.batchsize, first_bytes, lists[0][0] if lists else None)
     if len(devices) == 1:
         _prepare(backend, shapes)
     if args.debug:

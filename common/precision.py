@@ -284,8 +284,8 @@ def input_batches(backend, spec, num, batchsize=None, seed=0):
     Returns (list of (feeds, number of real samples in it), description of the data)."""
     if spec:
         lists = infer.collect_inputs(spec, backend)
-        shapes, batch = infer.resolve_shapes(backend, batchsize, infer._file_nbytes(lists[0][0],
-                                                                                     backend.inputs[0][2]))
+        shapes, batch = infer.resolve_shapes(backend, batchsize,
+                                             infer._file_nbytes(lists[0][0], backend.inputs[0][2]), lists[0][0])
         factor = infer.files_per_batch(lists, backend, shapes)
         per_file = max(1, batch // factor)
         n_files = min(len(lists[0]), max(1, math.ceil(num / per_file)))

@@ -448,7 +448,7 @@ def _sheet(pngs):
 def write_report(path, title, verdict, *, passed=None, headline=(), histogram=None, charts=(), worst=(),
                  offline_label="offline", reference_label="PyTorch (reference)",
                  worst_heading="The worst files, worst first", worst_table=None, sample=(), sample_caption="", tables=(),
-                 notes=()):
+                 notes=(), staged=None):
     """Write the report as `path` (.html) and the PNG sheet beside it (same name, .png): both or neither.
 
     headline: [(label, text)] shown under the verdict (texts formatted with format_figure). histogram: a
@@ -456,7 +456,9 @@ def write_report(path, title, verdict, *, passed=None, headline=(), histogram=No
     WorstFile list, worst first (the first MAX_WORST are drawn, panels titled reference_label | offline_label |
     |difference|), under `worst_heading`, followed in the HTML by `worst_table` (a Table of their figures).
     sample: uint8 pictures (H, W) or (H, W, 3) of the same shape, tiled as a grid. tables: more Tables (in the
-    HTML; the PNG holds the charts). notes: lines naming the inputs and the other outputs.
+    HTML; the PNG holds the charts). notes: lines naming the inputs and the other outputs. staged: the
+    (html, png) temporary paths of a binio.OutputSet to write instead, when the report is one of several outputs
+    of a step (report_parts gives them).
     Returns (html path, png path).
     """
     path = Path(path)
@@ -489,11 +491,21 @@ def write_report(path, title, verdict, *, passed=None, headline=(), histogram=No
     sheet = _sheet(pngs)
     target_png = png_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if staged is not None:
+        Path(staged[1]).write_bytes(sheet)
+        Path(staged[0]).write_text(document, encoding="utf-8")
+        return path, target_png
     with binio.atomic_path(path) as tmp_html:
         with binio.atomic_path(target_png) as tmp_png:
             Path(tmp_png).write_bytes(sheet)
             Path(tmp_html).write_text(document, encoding="utf-8")
     return path, target_png
+
+
+def report_parts(outputs, path):
+    """Stage the report's two files (.html and its .png sheet) in the binio.OutputSet `outputs`."""
+    _check_suffix(Path(path))
+    return outputs.file(path), outputs.file(png_path(path))
 
 
 # ------------------------------------------------------------------------------------------ accuracy checks
@@ -545,7 +557,7 @@ def headline_figures(agg, extra=None):
 
 
 def accuracy_report(path, title, per_file, agg, *, metric, threshold, passed, verdict, read_pair, label="offline",
-                    read_sample=None, extra=None, notes=()):
+                    read_sample=None, extra=None, notes=(), staged=None):
     """The report of a paired PyTorch-vs-offline check (common.accuracy): verdict, headline, histogram of the
     per-file figure, the worst files drawn from `read_pair(figures) -> (reference, offline)` (figures: one entry
     of `per_file`, naming both paired files), and a sample grid of the offline outputs of the first files
@@ -584,7 +596,7 @@ def accuracy_report(path, title, per_file, agg, *, metric, threshold, passed, ve
                    for f in worst_files(per_file, key)],
                   caption=f"Their figures ({key} lowest first; all {len(per_file)} files in the JSON)", id="worst")
     return write_report(path, title, verdict, passed=passed, headline=headline_figures(agg, extra),
-                        histogram=histogram, worst=worst, offline_label=label, sample=sample,
+                        histogram=histogram, worst=worst, offline_label=label, sample=sample, staged=staged,
                         worst_heading=("The only file" if len(per_file) == 1 else
                                        f"All {len(per_file)} files, worst first" if len(worst) == len(per_file) else
                                        f"The {len(worst)} worst of {len(per_file)} files, worst first"),

@@ -256,3 +256,12 @@ def test_eval_acc_rejects_inconsistent_inputs(tmp_path):
     (tmp_path / "gen.npz").write_bytes(buffer.getvalue())
     with pytest.raises(UserError, match=r"gen.npz: array 'x' is float32 \(4, 128, 128\); expected float32 \(N, 3, H, W\)"):
         biggan_eval_acc.main(eval_argv(tmp_path, "--num-inception-images", "4", "--num-splits", "2"))
+
+
+def test_eval_acc_refuses_images_holding_nan(tmp_path):
+    batches = [np.zeros((2, 3, 4, 4), np.float32), np.zeros((2, 3, 4, 4), np.float32)]
+    batches[1][1, 0, 2, 2] = np.inf
+    checked = biggan_eval_acc.finite_batches(tmp_path / "gen_img_bs1.npz", iter(batches))
+    assert next(checked) is batches[0]
+    with pytest.raises(UserError, match=r"gen_img_bs1.npz: image 3 \(of key 'x'\) holds NaN or Inf"):
+        next(checked)

@@ -171,7 +171,7 @@ def test_interrupted_run_leaves_no_output_folder(models, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         infer.main(["--model", str(models / "one_bs4.onnx"), "--input", str(tmp_path / "in"),
                     "--output", str(tmp_path / "res"), "--output_dirname", "bs4"])
-    assert list((tmp_path / "res").iterdir()) == []
+    assert not (tmp_path / "res").exists()  # not even the folder it created for the output
 
 
 def test_ais_bench_backend_through_its_documented_interface(models, tmp_path, monkeypatch):
