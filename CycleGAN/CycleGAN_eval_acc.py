@@ -53,7 +53,6 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     offline = binio.resolve_result_dir(args.offline)
     out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     log = out / f"{offline.name}.log"
     accuracy.check_against_reference(
         args.reference, offline, SAMPLE_SHAPE, threshold=args.threshold, metric=METRICS[args.metric],

@@ -12,6 +12,7 @@ ATC commands give to --out_nodes="Tanh_156:0" (torch 1.5's automatic name for it
         --model_gb_path=./checkpoints/maps_cycle_gan/latest_net_G_B.pth --onnx_path=./onnxmodel/ \\
         --model_ga_onnx_name=model_Ga.onnx --model_gb_onnx_name=model_Gb.onnx
 """
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -40,12 +41,15 @@ def name_output_node(model, path):
     return model
 
 
-def export_generator(pth, onnx_file, direction, opset, seed, atol):
+def export_generator(pth, onnx_file, direction, opset, seed, atol, staged=None):
+    """Export, name, verify. `staged`: the OutputSet path to write instead of `onnx_file` (which then appears
+    when the set commits); without it the file is written atomically on its own."""
     names = DIRECTIONS[direction]
     model = load_generator(pth)
     dummy = torch.randn((1, *SAMPLE_SHAPE), generator=torch.Generator().manual_seed(seed))
     feeds = onnx_utils.seeded_feeds({names.input: [VERIFY_BATCH, *SAMPLE_SHAPE]}, seed)
-    with binio.atomic_path(onnx_file) as tmp:  # exported, named, verified and renamed, or not there at all
+    with binio.atomic_path(onnx_file) if staged is None else contextlib.nullcontext(staged) as tmp:
+        # exported, named, verified and renamed, or not there at all
         onnx_utils.export(model, (dummy,), tmp, [names.input], [names.output], opset=opset)
         onnx_utils.save(name_output_node(onnx_utils.load(tmp), onnx_file), tmp)
         diff = onnx_utils.verify_against_torch(tmp, model, feeds, atol=atol, name=onnx_file)
@@ -72,12 +76,14 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     out = Path(args.onnx_path)
-    out.mkdir(parents=True, exist_ok=True)
     jobs = [(args.model_ga_path, args.model_ga_onnx_name, "A"), (args.model_gb_path, args.model_gb_onnx_name, "B")]
     for pth, _, _ in jobs:  # both checkpoints must load before anything is written
         load_generator(pth)
-    for pth, name, direction in jobs:
-        export_generator(pth, out / name, direction, args.opset, args.seed, args.atol)
+    # The two models appear together, each verified, or neither does.
+    with binio.OutputSet("CycleGAN_pth2onnx.py") as outputs:
+        for pth, name, direction in jobs:
+            export_generator(pth, out / name, direction, args.opset, args.seed, args.atol,
+                             staged=outputs.file(out / name))
     return 0
 
 

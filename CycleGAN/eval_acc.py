@@ -31,7 +31,7 @@ SIDES = {"AtoB": ("A", "testA"), "BtoA": ("B", "testB")}
 
 
 def plot(values, labels, path, title):
-    """Per-image cosine as a line plot (matplotlib, Agg backend), written atomically."""
+    """Per-image cosine as a line plot (matplotlib, Agg backend) to `path` (a staged OutputSet part)."""
     plt = report.pyplot()
     fig, ax = plt.subplots(figsize=(8, 4))
     ax.plot(range(len(values)), values, marker="." if len(values) <= 200 else None)
@@ -42,8 +42,7 @@ def plot(values, labels, path, title):
         ax.set_xticks(range(len(values)), labels, rotation=45, fontsize=7)
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
-    with binio.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="jpg")
+    fig.savefig(path, format="jpg")
     plt.close(fig)
 
 
@@ -91,27 +90,28 @@ def main(argv=None):
                f"{'>=' if passed else '<'} threshold {args.threshold}")
 
     out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     report_path = report.target(args, out / "cosine_similarity.log")
-    if report_path is not None:
-        def read_pair(figures):  # ONNX Runtime on the image again, and the offline output
-            reference = session.run([names.output], {names.input: load_image(figures["image_path"])})[0]
-            return reference, binio.read_array(figures["path"], shape=(1, *SAMPLE_SHAPE))
+    # The plot, the log, the JSON and the report appear together, or none of them does.
+    with binio.OutputSet("eval_acc.py") as staging:
+        staged = {name: staging.file(out / f"cosine_similarity.{name}") for name in ("jpg", "log", "json")}
+        if report_path is not None:
+            def read_pair(figures):  # ONNX Runtime on the image again, and the offline output
+                reference = session.run([names.output], {names.input: load_image(figures["image_path"])})[0]
+                return reference, binio.read_array(figures["path"], shape=(1, *SAMPLE_SHAPE))
 
-        report.accuracy_report(report_path, f"{names.net} ({model.name}, ONNX Runtime) vs {offline_dir}", per_image,
-                               similarity.summarize(per_image), metric="mean_pixel_cosine",
-                               threshold=args.threshold, passed=passed, verdict=verdict, read_pair=read_pair,
-                               label=report.offline_label(offline_dir),
-                               notes=[f"dataroot: {args.dataroot}", f"offline:  {offline_dir}"])
-    plot(values, stems, out / "cosine_similarity.jpg",
-         f"{names.net} ({model.name}) vs {offline_dir}: average {average:.6f}")
-    binio.write_text(out / "cosine_similarity.log", "\n".join([*lines, f"average cosine_similarity: {average}",
-                                                               verdict]) + "\n")
-    binio.write_json(out / "cosine_similarity.json", {
-        "dataroot": str(args.dataroot), "direction": args.direction, "onnx": str(model),
-        "offline": str(offline_dir), "metric": "average per-pixel channel cosine", "threshold": args.threshold,
-        "passed": passed, "average_cosine_similarity": average, "min_cosine_similarity": float(np.min(values)),
-        "count": len(values), "report": None if report_path is None else str(report_path), "images": per_image})
+            report.accuracy_report(report_path, f"{names.net} ({model.name}, ONNX Runtime) vs {offline_dir}",
+                                   per_image, similarity.summarize(per_image), metric="mean_pixel_cosine",
+                                   threshold=args.threshold, passed=passed, verdict=verdict, read_pair=read_pair,
+                                   label=report.offline_label(offline_dir), staged=report.report_parts(staging, report_path),
+                                   notes=[f"dataroot: {args.dataroot}", f"offline:  {offline_dir}"])
+        plot(values, stems, staged["jpg"], f"{names.net} ({model.name}) vs {offline_dir}: average {average:.6f}")
+        staged["log"].write_text("\n".join([*lines, f"average cosine_similarity: {average}", verdict]) + "\n")
+        binio.write_json(staged["json"], {
+            "dataroot": str(args.dataroot), "direction": args.direction, "onnx": str(model),
+            "offline": str(offline_dir), "metric": "average per-pixel channel cosine", "threshold": args.threshold,
+            "passed": passed, "average_cosine_similarity": average, "min_cosine_similarity": float(np.min(values)),
+            "count": len(values), "report": None if report_path is None else str(report_path), "images": per_image},
+            atomic=False)
     print(f"average cosine_similarity: {average}")
     print(f"{len(values)} images; min {min(values):.6f}; written: {out / 'cosine_similarity.jpg'}, "
           f"{out / 'cosine_similarity.json'}, {out / 'cosine_similarity.log'}"

@@ -402,7 +402,7 @@ def _fingerprint(path):
     if path.is_dir():
         entries = sorted((e.name, e.stat().st_size) for e in os.scandir(path) if e.is_file())
         digest.update(repr(entries).encode())
-        for name, size in {entries[i] for i in (0, len(entries) // 2, -1)} if entries else ():
+        for name, size in (sorted({entries[i] for i in (0, len(entries) // 2, -1)}) if entries else ()):
             sample(path / name, min(size, 65536))
     else:
         size = path.stat().st_size

@@ -23,8 +23,18 @@ import biggan_model
 import biggan_postprocess
 import biggan_preprocess
 import clip_edit
+import biggan_pth2onnx
+import biggan_pth_result
+import CycleGAN_aipp_preprocess
+import CycleGAN_eval_acc
 import CycleGAN_postprocess
 import CycleGAN_preprocess
+import CycleGAN_pth2onnx
+import CycleGAN_pth_result
+import CycleGAN_ReflectpadDeal
+import GAN_pth_result
+import pix2pixhd_eval_acc
+import pix2pixhd_pth2onnx
 import datasets_deal
 import dcgan_acc_eval
 import dcgan_model
@@ -42,7 +52,7 @@ import GAN_txt2jpg
 import gen_dataset_info
 import pix2pixhd_postprocess
 import pix2pixhd_preprocess
-from common import binio, cli, driver, infer, simplify
+from common import binio, cli, driver, infer, precision, simplify
 from cyclegan_data import write_synthetic_maps
 from pix2pixhd_synthetic import write_cityscapes
 
@@ -263,7 +273,36 @@ CASES = [
     ("clip_edit output is a folder", clip_edit.main,
      lambda w, t: ["--input-model", str(w.gan_onnx), "--output-model", str(w.noise)], r"prep_dataset",
      lambda w, t: [w.noise, w.gan_onnx]),
+    ("biggan_pth2onnx text file as checkpoint", biggan_pth2onnx.main,
+     lambda w, t: ["--source", str(w.text_pth), "--target", str(t / "b.onnx")], r"notes.pth", lambda w, t: [t / "b.onnx"]),
+    ("biggan_pth2onnx target is a folder", biggan_pth2onnx.main,
+     lambda w, t: ["--source", str(w.biggan_pth), "--target", str(w.noise)], r"prep_dataset: is a folder",
+     lambda w, t: [w.noise]),
+    ("biggan_pth_result one input folder missing", biggan_pth_result.main,
+     lambda w, t: ["--pth", str(w.biggan_pth), "--input", f"{w.biggan / 'prep_noise'},{t / 'none'}",
+                   "--output", str(t / "ref")], r"none", lambda w, t: [t / "ref"]),
+    ("GAN_pth_result wrong-size input", GAN_pth_result.main,
+     lambda w, t: ["--pth_path", str(w.gan_pth), "--dataset_path", str(w.dcgan_short), "--save_path", str(t / "ref")],
+     r"noise_0000_0.bin: 4096 bytes", lambda w, t: [t / "ref"]),
     # --- CycleGAN
+    ("CycleGAN_pth2onnx text file as checkpoint", CycleGAN_pth2onnx.main,
+     lambda w, t: ["--model_ga_path", str(w.text_pth), "--model_gb_path", str(w.text_pth), "--onnx_path", str(t / "m")],
+     r"notes.pth", lambda w, t: [t / "m"]),
+    ("CycleGAN_pth2onnx --onnx_path is a file", CycleGAN_pth2onnx.main,
+     lambda w, t: ["--model_ga_path", str(w.text_pth), "--model_gb_path", str(w.text_pth), "--onnx_path", str(w.file)],
+     r"a_file.txt|notes.pth", lambda w, t: [w.file]),
+    ("CycleGAN_ReflectpadDeal missing models", CycleGAN_ReflectpadDeal.main,
+     lambda w, t: ["--onnx_path", str(t)], r"model_Ga.onnx", lambda w, t: []),
+    ("CycleGAN_pth_result empty input", CycleGAN_pth_result.main,
+     lambda w, t: ["--model_path", str(w.text_pth), "--input", str(t), "--output", str(t / "ref")],
+     r"notes.pth|no .*files", lambda w, t: [t / "ref"]),
+    ("CycleGAN_aipp_preprocess missing .info", CycleGAN_aipp_preprocess.main,
+     lambda w, t: ["--info", str(t / "none.info"), "--save_path", str(t / "aipp")], r"none.info", lambda w, t: [t / "aipp"]),
+    ("CycleGAN_eval_acc NaN/Inf offline output", CycleGAN_eval_acc.main,
+     lambda w, t: (binio.write_array(t / "off" / "1_A_0.bin", np.full((1, 3, 256, 256), np.nan, np.float32)),
+                   binio.write_array(t / "ref" / "1_A_0.bin", np.zeros((1, 3, 256, 256), np.float32)),
+                   ["--pth_result", str(t / "ref"), "--npu_bin_file", str(t / "off"), "--out_dir", str(t / "acc")])[-1],
+     r"1_A_0.bin: holds NaN or Inf", lambda w, t: [t / "acc"]),
     ("CycleGAN_preprocess decompression bomb", CycleGAN_preprocess.main,
      lambda w, t: w.cyclegan_argv(w.bomb_maps, w.cyclegan_out),
      r"2_B.png: too large to decode safely", lambda w, t: [w.cyclegan_out / "testA", w.cyclegan_out / "testB"]),
@@ -294,7 +333,20 @@ CASES = [
      lambda w, t: (binio.write_array(t / "res" / "f_0.bin", np.full((1, 3, 64, 128), np.nan, np.float32)),
                    [str(t / "res"), str(t / "img"), "--height", "64", "--width", "128"])[-1],
      r"f_0.bin: 24576 of its 24576 values are NaN or Inf", lambda w, t: [t / "img"]),
+    ("pix2pixhd_pth2onnx text file as checkpoint folder", pix2pixhd_pth2onnx.main,
+     lambda w, t: ["--load_pretrain", str(w.file), "--output_file", str(t / "p.onnx")], r"a_file.txt",
+     lambda w, t: [t / "p.onnx"]),
+    ("pix2pixhd_eval_acc missing result", pix2pixhd_eval_acc.main,
+     lambda w, t: ["--load_pretrain", str(t), "--input", str(t / "in"), "--result", str(t / "none"),
+                   "--pth_result", str(t / "ref"), "--log", str(t / "a.log")], r"none|\.pth|in\b",
+     lambda w, t: [t / "ref", t / "a.log"]),
     # --- common
+    ("precision --num 0", precision.main,
+     lambda w, t: ["--model", str(w.gan_onnx), "--num", "0", "--report", str(t / "p.json")], r"--num",
+     lambda w, t: [t / "p.json"]),
+    ("precision report is a folder", precision.main,
+     lambda w, t: ["--model", str(w.gan_onnx), "--report", str(w.noise)], r"prep_dataset",
+     lambda w, t: [w.noise]),
     ("infer --output_batchsize_axis 9", infer.main,
      lambda w, t: ["--model", str(w.gan_onnx), "--input", str(w.vectors), "--output", str(t / "res"),
                    "--output_batchsize_axis", "9"], r"--output_batchsize_axis", lambda w, t: [t / "res"]),

@@ -266,3 +266,18 @@ def test_same_path_for_two_outputs_is_refused_and_touches_nothing(tmp_path):
     assert snapshot([work / "prep_noise", work / "prep_label", work / "gen_y.npz"]) == before
     assert not leftovers([work / "prep_noise"])
     np.testing.assert_array_equal(np.load(work / "gen_y.npz")["y"].shape, (4,))
+
+
+def test_run_records_check_in_another_process(tmp_path):
+    """The record's fingerprint must not depend on the process (Python's hash seed, say)."""
+    with binio.OutputSet("demo.py") as outputs:
+        folder = outputs.folder(tmp_path / "a")
+        for i in range(7):
+            binio.write_array(folder / f"x_{i}.bin", np.full(3, i, np.float32), atomic=False)
+        outputs.file(tmp_path / "b.npz").write_bytes(b"b")
+    check = f"from common import binio; binio.check_same_run({str(tmp_path / 'a')!r}, {str(tmp_path / 'b.npz')!r})"
+    for seed in ("1", "2"):
+        subprocess.run([sys.executable, "-c", check], cwd=ROOT, check=True,
+                       env={**os.environ, "PYTHONHASHSEED": seed})
+    (tmp_path / "a" / "x_3.bin").write_bytes(np.full(3, 9, np.float32).tobytes())  # the middle file rewritten
+    assert subprocess.run([sys.executable, "-c", check], cwd=ROOT, capture_output=True).returncode == 1
