@@ -13,12 +13,20 @@ TOY = ROOT / "tests" / "toy_chain"
 MODELS = sorted(p.parent.name for p in ROOT.glob("*/chain.py"))
 
 
-def test_toy_chain_end_to_end(tmp_path, capsys):
-    assert driver.main([str(TOY), "--workdir", str(tmp_path / "work")]) == 0
+def test_toy_chain_end_to_end_with_the_given_checkpoint(tmp_path, capsys):
+    import sys
+    sys.path.insert(0, str(TOY))
+    try:
+        from toy_model import random_checkpoint
+    finally:
+        sys.path.remove(str(TOY))
+    random_checkpoint(tmp_path / "mine.pth", seed=5)
+    assert driver.main([str(TOY), "--workdir", str(tmp_path / "work"), "--checkpoint", str(tmp_path / "mine.pth")]) == 0
     printed = capsys.readouterr().out
-    assert "NO WEIGHTS GIVEN" in printed and "[6/6] accuracy: python3 toy_acc.py" in printed
+    assert "NO WEIGHTS GIVEN" not in printed and "[6/6] accuracy: python3 toy_acc.py" in printed
+    assert (tmp_path / "work" / "toy_chain" / "toy.pth").read_bytes() == (tmp_path / "mine.pth").read_bytes()
     summary = json.loads((tmp_path / "work" / "driver_summary.json").read_text())
-    assert summary["random_weights"] is True
+    assert summary["random_weights"] is False
     assert [s["step"] for s in summary["steps"]] == [name for name, _ in driver.load_chain(TOY).STEPS]
     assert summary["results"]["cosine"] >= 0.9999
     assert summary["results"]["images"] == 10
@@ -28,19 +36,6 @@ def test_toy_chain_end_to_end(tmp_path, capsys):
     # the work folder holds the model folder and common/ side by side, as a ModelZoo user copies them
     assert (tmp_path / "work" / "toy_chain" / "toy_acc.json").is_file()
     assert (tmp_path / "work" / "common" / "infer.py").is_file()
-
-
-def test_given_checkpoint_is_used(tmp_path, capsys):
-    import sys
-    sys.path.insert(0, str(TOY))
-    try:
-        from toy_model import random_checkpoint
-    finally:
-        sys.path.remove(str(TOY))
-    random_checkpoint(tmp_path / "mine.pth", seed=5)
-    driver.main([str(TOY), "--workdir", str(tmp_path / "work"), "--checkpoint", str(tmp_path / "mine.pth")])
-    assert "NO WEIGHTS GIVEN" not in capsys.readouterr().out
-    assert (tmp_path / "work" / "toy_chain" / "toy.pth").read_bytes() == (tmp_path / "mine.pth").read_bytes()
 
 
 def test_a_failing_step_stops_the_chain(tmp_path):
@@ -88,10 +83,14 @@ def test_model_readme_holds_the_chain(model):
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_model_chain_runs_as_the_readme_says(model, tmp_path):
-    """Every README command of the model, run as written from a copy of its folder beside common/."""
+def test_model_chain_runs_as_the_readme_says(model, tmp_path, capsys):
+    """Every README command of the model, run as written from a copy of its folder beside common/, on seeded
+    random weights (no --checkpoint), which the driver says loudly."""
     assert driver.main([model, "--workdir", str(tmp_path / "work")]) == 0
-    results = json.loads((tmp_path / "work" / "driver_summary.json").read_text())["results"]
+    assert "NO WEIGHTS GIVEN" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "work" / "driver_summary.json").read_text())
+    assert summary["random_weights"] is True
+    results = summary["results"]
     assert results["cosine"] >= 0.9999
     assert results["images"] > 0
     assert results["throughput"] > 0
