@@ -6,3 +6,17 @@ ROOT = Path(__file__).resolve().parents[1]
 for path in [ROOT, *sorted(p.parent for p in ROOT.glob("*/chain.py"))]:
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
+
+
+# The five driver chains are the longest tests (a minute or two each, every README step a subprocess): start
+# them first, longest first, so that with two xdist workers the short tests fill the gaps instead of one worker
+# finishing a chain alone at the end.
+_LONGEST_FIRST = ("CycleGAN", "Pix2pixHD", "BigGAN", "DCGAN", "GAN")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        if item.originalname == "test_model_chain_runs_as_the_readme_says":
+            return _LONGEST_FIRST.index(item.callspec.params["model"])
+        return len(_LONGEST_FIRST)
+    items.sort(key=rank)  # stable: every other test keeps its order
