@@ -129,10 +129,7 @@ def _temporary_sibling(path, tag):
     """The hidden name `.<name>.<tag>-<pid>` this process writes `path` under; leftovers of dead runs in the
     same folder are removed first (once per folder and process)."""
     path = Path(path)
-    folder = path.parent.resolve()
-    if folder not in _cleaned_folders:
-        remove_dead_leftovers(folder)
-        _cleaned_folders.add(folder)
+    _clean_once(path.parent)
     return path.with_name(f".{path.name}.{tag}-{os.getpid()}")
 
 
@@ -552,10 +549,14 @@ def finish_interrupted_commits(*paths):
     """Before reading outputs: complete the commit of a run killed while it renamed its outputs into place
     beside `paths`, and remove dead runs' leftovers there (once per folder and process)."""
     for path in paths:
-        folder = Path(path).parent.resolve()
-        if folder not in _cleaned_folders:
-            remove_dead_leftovers(folder)
-            _cleaned_folders.add(folder)
+        _clean_once(Path(path).parent)
+
+
+def _clean_once(folder):
+    folder = Path(folder).resolve()
+    if folder not in _cleaned_folders:
+        remove_dead_leftovers(folder)
+        _cleaned_folders.add(folder)
 
 
 def check_same_run(*paths):
@@ -797,7 +798,10 @@ def resolve_result_dir(path, exts=OUTPUT_EXTS):
     `%Y_%m_%d-%H_%M_%S` or msame `2021118_17_5_9_123456` run folders (the newest by parsed time is taken),
     or a folder holding the old benchmark tool's `dumpOutput_device<d>`. A missing `.../dumpOutput_device<d>`
     (an old README pointing where ais_bench no longer writes) falls back to the newest run beside it.
+    A runner killed while committing its folder and summary is finished first.
     """
+    for folder in (Path(path).parent, Path(path)):  # beside the run folder, and inside an --output folder
+        _clean_once(folder)
     path = Path(path)
     if not path.is_dir() and BENCHMARK_DIR.match(path.name) and path.parent.is_dir():
         try:

@@ -7,6 +7,7 @@ that the process dies (os._exit, as SIGKILL leaves it) or receives SIGINT exactl
 One case also kills a real script process from outside while it writes.
 """
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -21,15 +22,17 @@ import pytest
 import torch
 
 import biggan_model
+import biggan_postprocess
 import biggan_preprocess
 import CycleGAN_preprocess
 import datasets_deal
 import GAN_model
 import GAN_preprocess
+import GAN_pth2onnx
 import gen_dataset_info
 import pix2pixhd_data
 import pix2pixhd_preprocess
-from common import binio, cli
+from common import binio, cli, infer
 from cyclegan_data import write_synthetic_maps
 from pix2pixhd_synthetic import write_cityscapes
 
@@ -43,6 +46,9 @@ def snapshot(parts):
         data = path.read_bytes()
         if path.suffix == ".info":
             data = re.sub(rb"\S*/(test[AB]/)", rb"\1", data)
+        if path.suffix == ".json":  # a runner summary: the files it describes (its timings differ every run)
+            files = json.loads(data)["filesinfo"].values()
+            data = repr([[Path(p).name for p in (*info["infiles"], *info["outfiles"])] for info in files]).encode()
         return hashlib.sha1(data).hexdigest()
     shot = {}
     for part in parts:
@@ -145,7 +151,40 @@ def pix2pixhd_compact_case(data):
     return pix2pixhd_preprocess.main, argv, ("label", "edge"), next_step
 
 
-CASES = {"biggan_preprocess": biggan_case, "GAN_preprocess": gan_case, "CycleGAN_preprocess": cyclegan_case,
+def infer_case(data):
+    pth, onnx_file = data / "generator.pth", data / "gan.onnx"
+    GAN_model.random_checkpoint(pth, seed=0)
+    assert GAN_pth2onnx.main(["--input_file", str(pth), "--output_file", str(onnx_file)]) == 0
+    for variant in (0, 1):
+        assert GAN_preprocess.main(["--offline_path", str(data / f"vectors{variant}"), "--iters", "3",
+                                    "--batch_size", "2", "--seed", str(variant)]) == 0
+
+    def argv(work, variant):
+        return ["--model", str(onnx_file), "--input", str(data / f"vectors{variant}"), "--output", str(work),
+                "--output_dirname", "bs2"]
+
+    def next_step(work):  # what a postprocess reads: the folder and, through it, the summary's shapes
+        binio.read_output(binio.resolve_result_dir(work / "bs2") / "0_0.bin", GAN_model.IMAGE_SHAPE)
+    return infer.main, argv, ("bs2", "bs2_summary.json"), next_step
+
+
+def biggan_postprocess_case(data):
+    for variant in (0, 1):
+        rng = np.random.default_rng(variant)
+        for i in range(3):
+            binio.write_array(data / f"result{variant}" / f"input_{i:05d}_0.bin",
+                              np.tanh(rng.standard_normal((1, 3, 128, 128))).astype(np.float32))
+
+    def argv(work, variant):
+        return ["--result-path", str(data / f"result{variant}"), "--save-path", str(work), "--save-img",
+                "--save-npz", "--gen-img", str(work / "gen_img_bs1.npz")]
+
+    def next_step(work):  # what biggan_eval_acc.py reads
+        binio.finish_interrupted_commits(work / "gen_img_bs1.npz")
+    return biggan_postprocess.main, argv, ("img_bs1", "grid_bs1.png", "gen_img_bs1.npz"), next_step
+
+
+CASES = {"biggan_preprocess": biggan_case, "infer": infer_case, "biggan_postprocess": biggan_postprocess_case, "GAN_preprocess": gan_case, "CycleGAN_preprocess": cyclegan_case,
          "gen_dataset_info": gen_dataset_info_case, "datasets_deal": datasets_deal_case,
          "pix2pixhd_preprocess --compact": pix2pixhd_compact_case}
 
