@@ -8,6 +8,7 @@ folder of many files is written under a temporary folder name and renamed once, 
 import contextlib
 import datetime
 import errno
+import fcntl
 import itertools
 import json
 import os
@@ -536,13 +537,20 @@ class OutputSet:
         slug = re.sub(r"[^\w.]+", "_", self.step)
         journals = [str(Path(folder) / f".{slug}.commit-{os.getpid()}") for folder in folders]
         journal = json.dumps({"run": self.run, "moves": moves, "journals": journals}, indent=1)
-        for copy in journals:
-            write_text(copy, journal)
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _COMMIT_SIGNALS)
-        try:
-            _complete_commit(journals[0])
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        with contextlib.ExitStack() as locks:
+            # Two runs committing into the same folders at once take turns (each folder locked, in sorted
+            # order), so their renames never interleave into a mix.
+            for folder in folders:
+                fd = os.open(folder, os.O_RDONLY)
+                locks.callback(os.close, fd)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            for copy in journals:
+                write_text(copy, journal)
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _COMMIT_SIGNALS)
+            try:
+                _complete_commit(journals[0])
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 def finish_interrupted_commits(*paths):

@@ -320,3 +320,36 @@ def test_run_records_check_in_another_process(tmp_path):
                        env={**os.environ, "PYTHONHASHSEED": seed})
     (tmp_path / "a" / "x_3.bin").write_bytes(np.full(3, 9, np.float32).tobytes())  # the middle file rewritten
     assert subprocess.run([sys.executable, "-c", check], cwd=ROOT, capture_output=True).returncode == 1
+
+
+def test_concurrent_commits_into_one_set_take_turns(tmp_path, monkeypatch):
+    """Run A (a fork) pauses in the middle of its commit, after its first rename; run B commits the same three
+    outputs meanwhile. B must wait for A's commit to end (the folder lock), so the set is wholly B's, never
+    B's noise beside A's labels."""
+    (tmp_path / "data").mkdir()
+    main, argv, part_names, next_step = biggan_case(tmp_path / "data")
+    work, reference = tmp_path / "work", tmp_path / "reference"
+    assert main(argv(reference, 1)) == 0
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            torch.set_num_threads(1)
+            real, moves = os.replace, [0]
+
+            def replace(*args):
+                real(*args)
+                if ".commit-" not in str(args[1]):  # the commit's renames (the journal's is not one)
+                    moves[0] += 1
+                    if moves[0] == 1:
+                        os.write(write, b"x")  # inside the commit now
+                        time.sleep(1.5)
+            os.replace = replace
+            os._exit(cli.run(main, argv(work, 0)))
+        except BaseException:
+            os._exit(99)
+    assert os.read(read, 1) == b"x"
+    assert main(argv(work, 1)) == 0  # waits for A's commit, then replaces the whole set
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+    next_step(work)
+    assert snapshot([work / n for n in part_names]) == snapshot([reference / n for n in part_names])
