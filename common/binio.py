@@ -3,7 +3,9 @@
 A `.bin` file is headerless little-endian C-order data (float32 unless a model says otherwise), one sample
 or one batch per file, as the Ascend tools read and write it. Every write goes to a temporary name in the
 same folder and is renamed into place, so an interrupted run never leaves a half-written file behind; a
-folder of many files is written under a temporary folder name and renamed once, when complete.
+folder of many files is written under a temporary folder name and renamed once, when complete; a step with
+several outputs commits them together (OutputSet), and the steps that read them check that they are from one
+run (check_same_run) and finish a killed run's commit (finish_interrupted_commits).
 """
 import contextlib
 import datetime
