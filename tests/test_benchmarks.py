@@ -62,10 +62,10 @@ def test_run_all_inception_table(capsys):
                           "load_average_at_start": [0.5], "load_average_at_end": [0.5]},
               "inception": {"batch": 4, "image_size": 128, "gflop_per_image": 11.43, "rows": rows,
                             "onnxruntime_over_torch": 12 / 7, "onnxruntime_over_torch_nchw": 12 / 5,
-                            "best_exact": "ONNX Runtime"}}
+                            "best_exact": "ONNX Runtime", "best_over_torch": 12 / 7}}
     text = run_all.markdown(report)
     assert "| ONNX Runtime | 12.00 | 137 | 120% |" in text and "| torch eager NCHW | 5.00 | 57 | 50% |" in text
-    assert "1.71x channels_last, 2.40x NCHW; fastest exact backend: ONNX Runtime." in text
+    assert "1.71x channels_last, 2.40x NCHW; fastest exact backend: ONNX Runtime (1.71x eager channels_last)." in text
     assert "Runner overhead" not in text  # no generator ran
 
 
