@@ -77,6 +77,8 @@ def test_run_all_inception_table(capsys):
     ("pix2pixhd_input_benchmark", ["--runs", "0"]),
     ("precision_benchmark", ["--runs", "0"]), ("precision_benchmark", ["--batch", "0"]),
     ("precision_benchmark", ["--num", "4", "--batch", "8"]),
+    ("inception_options", ["--runs", "0"]), ("inception_options", ["--batch", "0"]),
+    ("inception_options", ["--chunks", "4,0"]),
 ])
 def test_benchmark_counts_must_be_positive(script, argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
