@@ -43,11 +43,22 @@ def timed(function, args, repeats):
     return value, statistics.median(times), times
 
 
+def dimension(text):
+    """argparse type of --dim: the spectrum runs from the first to the last of at least two dimensions."""
+    import argparse
+
+    value = cli.positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"{value} is below 2")
+    return value
+
+
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
-    p.add_argument("--dim", type=int, default=2048, help="dimension of the statistics")
-    p.add_argument("--repeats", type=int, default=5, help="runs of frechet_distance")
-    p.add_argument("--scipy-repeats", type=int, default=3, help="runs of the scipy sqrtm formula (slow)")
+    p.add_argument("--dim", type=dimension, default=2048, help="dimension of the statistics (at least 2)")
+    p.add_argument("--repeats", type=cli.positive_int, default=5, help="runs of frechet_distance")
+    p.add_argument("--scipy-repeats", type=cli.positive_int, default=3,
+                   help="runs of the scipy sqrtm formula (slow)")
     p.add_argument("--seed", type=cli.seed, default=0, help="seed of the statistics")
     return p
 

@@ -41,7 +41,7 @@ def main(argv=None):
     p = cli.parser(__doc__.split("\n\n")[0])
     p.add_argument("--height", type=int, default=256, help="frame height, a multiple of 32")
     p.add_argument("--width", type=int, default=512, help="frame width, a multiple of 32")
-    p.add_argument("--runs", type=int, default=5, help="timed runs of each variant (after one untimed)")
+    p.add_argument("--runs", type=cli.positive_int, default=5, help="timed runs of each variant (after one untimed)")
     p.add_argument("--seed", type=cli.seed, default=0, help="seed of the weights and of the frame")
     args = p.parse_args(argv)
     p2p.check_size(args.height, args.width)

@@ -3,6 +3,7 @@
     python3 benchmarks/run_all.py              # every generator at its README size, medians of 5 runs
     python3 benchmarks/run_all.py --quick      # CI-sized: fewer runs, fewer files, small preprocessing job
     python3 benchmarks/run_all.py --full       # adds Pix2pixHD at 1024x2048 (the README size; slow)
+    python3 benchmarks/run_all.py --only inception   # one step (generators by name, fid, inception, preprocess)
 
 Per generator (seeded random weights of the official shapes: BigGAN G_ch 96 bs1, DCGAN bs64, GAN bs64,
 CycleGAN 256x256 bs1, Pix2pixHD at 256x512 bs1, and 1024x2048 with --full): PyTorch eager, a bare ONNX
@@ -10,7 +11,7 @@ Runtime session.run, our runner (common/infer.py) in pure-inference mode (its co
 input files (wall time per batch, reading and writing files included), OpenVINO f32, and the achieved GFLOP/s
 of the bare run with its share of the float32 GEMM ceiling measured in the same run (torch and numpy matmul,
 the larger). Then FID (common.metrics vs scipy's sqrtm formula on 2048-d statistics), Inception v3 images/s
-by backend, and BigGAN preprocessing (biggan_preprocess.py vs the original per-file algorithm). Every figure
+by backend (torchvision eager NCHW and channels_last, ONNX Runtime, OpenVINO f32, alternating), and BigGAN preprocessing (biggan_preprocess.py vs the original per-file algorithm). Every figure
 is a median of several runs; ratios within this run are what carry over to another machine. Writes
 run_all.json and run_all.md into --out, prints the table and the machine's description.
 """
@@ -238,20 +239,47 @@ def bench_fid(runs, dim):
             "relative_difference": abs(ours - theirs) / abs(theirs)}
 
 
-def bench_inception(tmp, runs, batch=8):
+INCEPTION_VARIANTS = ("torch eager NCHW", "torch eager channels_last", "ONNX Runtime", "OpenVINO f32")
+
+
+def bench_inception(tmp, runs, batch, ceiling):
+    """Inception v3 images/s of 128² images in [-1, 1] (BigGAN's), preprocessing included, by backend:
+    torchvision eager in NCHW as BigGAN-PyTorch's WrapInception runs it, then InceptionFeatures' backends:
+    "torch" (eager channels_last), "onnxruntime" (the default) and "openvino" (f32, the same cached ONNX file).
+    The variants alternate within each round, so a change of load hits all alike; medians of `runs` rounds after
+    one untimed round. Also the achieved GFLOP/s and its share of the GEMM ceiling."""
+    import torch
+
     weights = metrics.write_random_inception_weights(tmp / "inception_v3_google.pth")
     images = np.tanh(np.random.default_rng(0).standard_normal((batch, 3, 128, 128))).astype(np.float32)
-    nets = {backend: metrics.InceptionFeatures(weights, backend=backend) for backend in metrics.INCEPTION_BACKENDS}
-    result = {"batch": batch, "image_size": 128}
-    for backend, net in nets.items():
-        result[f"{backend}_images_per_s"] = batch / (median_ms(lambda: net(images), runs) / 1000.0)
-    ov = infer.OpenVinoBackend(nets["onnxruntime"].onnx_path, "f32")
-    x = nets["onnxruntime"]._preprocess(images).numpy()
-    ov.prepare([x.shape])
-    preprocess_ms = median_ms(lambda: nets["onnxruntime"]._preprocess(images), runs)
-    result["openvino_f32_images_per_s"] = batch / ((median_ms(lambda: ov.run([x]), runs) + preprocess_ms) / 1000.0)
-    result["onnxruntime_over_torch"] = result["onnxruntime_images_per_s"] / result["torch_images_per_s"]
-    return result
+    nets = [metrics.InceptionFeatures(weights, backend=name) for name in ("torch", "onnxruntime", "openvino")]
+    plain = metrics.load_inception(weights)
+
+    def nchw():
+        with torch.inference_mode():
+            return metrics._pool_and_logits(plain, nets[0]._preprocess(images))
+
+    functions = dict(zip(INCEPTION_VARIANTS, [nchw] + [lambda net=net: net(images) for net in nets]))
+    times = {name: [] for name in functions}
+    for round_ in range(runs + 1):
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function()
+            if round_:
+                times[name].append(time.perf_counter() - start)
+    one = torch.zeros(1, 3, metrics.INCEPTION_SIZE, metrics.INCEPTION_SIZE)
+    gflop = flop_count(metrics._pool_logits_module(plain), (one,)) / 1e9
+    rows = []
+    for name in INCEPTION_VARIANTS:
+        rate = batch / statistics.median(times[name])
+        rows.append({"backend": name, "images_per_s": rate, "gflops_per_s": rate * gflop,
+                     "share_of_gemm_ceiling": rate * gflop / ceiling})
+    rate = {row["backend"]: row["images_per_s"] for row in rows}
+    best = max(rows[2:], key=lambda row: row["images_per_s"])
+    return {"batch": batch, "image_size": 128, "gflop_per_image": gflop, "rows": rows,
+            "onnxruntime_over_torch": rate["ONNX Runtime"] / rate["torch eager channels_last"],
+            "onnxruntime_over_torch_nchw": rate["ONNX Runtime"] / rate["torch eager NCHW"],
+            "best_exact": best["backend"], "best_over_torch": best["images_per_s"] / rate["torch eager channels_last"]}
 
 
 # ------------------------------------------------------------------------------------------ preprocessing
@@ -300,39 +328,61 @@ def markdown(report):
              f"capabilities {', '.join(m['openvino_capabilities'])}; load average {m['load_average_at_start'][0]:.2f} "
              f"at start, {m['load_average_at_end'][0]:.2f} at end. Command: `{report['command']}`.", "",
              f"float32 GEMM ceiling ({report['gemm']['n']}² matmul): torch {report['gemm']['torch']:.0f} GFLOP/s, "
-             f"numpy {report['gemm']['numpy']:.0f} GFLOP/s.", "",
-             "| model | PyTorch eager | session.run | runner (compute) | runner overhead on session.run | runner with files "
-             "(per batch) | OpenVINO f32 | GFLOP/batch | GFLOP/s | share of GEMM ceiling |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             f"numpy {report['gemm']['numpy']:.0f} GFLOP/s."]
+    if report["generators"]:
+        lines += ["", "| model | PyTorch eager | session.run | runner (compute) | runner overhead on session.run "
+                      "| runner with files (per batch) | OpenVINO f32 | GFLOP/batch | GFLOP/s | share of GEMM ceiling |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
     for r in report["generators"]:
         lines.append(f"| {r['model']} | {r['eager_ms']:.1f} ms | {r['session_run_ms']:.1f} ms | {r['runner_ms']:.1f} ms "
                      f"| {100 * r['runner_overhead']:+.1f}% | {r['runner_files_ms_per_batch']:.1f} ms ({r['files']} files) "
                      f"| {r['openvino_f32_ms']:.1f} ms | {r['gflop']:.2f} | {r['gflops_per_s']:.0f} "
                      f"| {100 * r['share_of_gemm_ceiling']:.0f}% |")
-    f, inc, pre = report["fid"], report["inception"], report["preprocess"]
-    lines += ["", f"FID on {f['dim']}-d statistics: common.metrics {f['ours_s']:.2f} s, scipy sqrtm {f['scipy_sqrtm_s']:.2f} s "
-                  f"({f['ratio']:.1f}x), relative difference {f['relative_difference']:.1e}.",
-              f"Inception v3 (batch {inc['batch']} of {inc['image_size']}² images): torch eager "
-              f"{inc['torch_images_per_s']:.1f} img/s, ONNX Runtime {inc['onnxruntime_images_per_s']:.1f} img/s "
-              f"({inc['onnxruntime_over_torch']:.2f}x), OpenVINO f32 {inc['openvino_f32_images_per_s']:.1f} img/s.",
-              f"BigGAN preprocessing of {pre['inputs']:,} inputs: original algorithm {pre['original_s']:.1f} s, "
-              f"biggan_preprocess.py {pre['ours_s']:.1f} s ({pre['ratio']:.1f}x).",
-              f"Runner overhead bar (<= {100 * BAR_OVERHEAD:.0f}% over session.run): "
-              f"{'met' if report['overhead_bar_met'] else 'NOT met'} (worst {100 * report['worst_overhead']:+.1f}%)."]
-    return "\n".join(lines) + "\n"
+    if "inception" in report:
+        inc = report["inception"]
+        lines += ["", f"Inception v3, batches of {inc['batch']} {inc['image_size']}² images resized to 299² "
+                      f"({inc['gflop_per_image']:.2f} GFLOP per image), variants alternating:", "",
+                  "| backend | images/s | GFLOP/s | share of GEMM ceiling |", "|---|---|---|---|"]
+        lines += [f"| {r['backend']} | {r['images_per_s']:.2f} | {r['gflops_per_s']:.0f} "
+                  f"| {100 * r['share_of_gemm_ceiling']:.0f}% |" for r in inc["rows"]]
+        lines += ["", f"ONNX Runtime over torch eager: {inc['onnxruntime_over_torch']:.2f}x channels_last, "
+                      f"{inc['onnxruntime_over_torch_nchw']:.2f}x NCHW; fastest exact backend: {inc['best_exact']} "
+                      f"({inc['best_over_torch']:.2f}x eager channels_last)."]
+    lines.append("")
+    if "fid" in report:
+        f = report["fid"]
+        lines.append(f"FID on {f['dim']}-d statistics: common.metrics {f['ours_s']:.2f} s, scipy sqrtm "
+                     f"{f['scipy_sqrtm_s']:.2f} s ({f['ratio']:.1f}x), relative difference {f['relative_difference']:.1e}.")
+    if "preprocess" in report:
+        pre = report["preprocess"]
+        lines.append(f"BigGAN preprocessing of {pre['inputs']:,} inputs: original algorithm {pre['original_s']:.1f} s, "
+                     f"biggan_preprocess.py {pre['ours_s']:.1f} s ({pre['ratio']:.1f}x).")
+    if report["generators"]:
+        lines.append(f"Runner overhead bar (<= {100 * BAR_OVERHEAD:.0f}% over session.run): "
+                     f"{'met' if report['overhead_bar_met'] else 'NOT met'} (worst {100 * report['worst_overhead']:+.1f}%).")
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+GENERATORS = ("biggan", "dcgan", "gan", "cyclegan", "pix2pixhd")
+STEPS = ("fid", "inception", "preprocess")  # after the generators; the GEMM ceiling always runs
 
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="CI-sized run: 2 runs, 2 files, 500 preprocessed inputs, "
-                                                             "512-d FID, Inception batch 2")
+                                                             "256-d FID, Inception batch 2, 1024² GEMM")
     p.add_argument("--full", action="store_true", help="also Pix2pixHD at 1024x2048")
-    p.add_argument("--runs", type=int, default=None, help="timed runs per figure (default 5, 2 with --quick)")
-    p.add_argument("--files", type=int, default=None, help="input files for the runner-with-files figure "
-                                                             "(default 16, 2 with --quick)")
-    p.add_argument("--preprocess-inputs", type=int, default=None,
+    p.add_argument("--runs", type=cli.positive_int, default=None,
+                   help="timed runs per figure (default 5, 2 with --quick)")
+    p.add_argument("--files", type=cli.positive_int, default=None,
+                   help="input files for the runner-with-files figure (default 16, 2 with --quick)")
+    p.add_argument("--preprocess-inputs", type=cli.positive_int, default=None,
                    help="BigGAN inputs to preprocess (default 50000, 500 with --quick)")
-    p.add_argument("--only", default=None, help="comma list of generators (biggan,dcgan,gan,cyclegan,pix2pixhd)")
+    p.add_argument("--inception-batch", type=cli.positive_int, default=None,
+                   help="images per Inception forward pass (default 50 as biggan_eval_acc.py, 2 with --quick)")
+    p.add_argument("--only", default=None,
+                   help=f"comma list of what to run (default all): generators {','.join(GENERATORS)} "
+                        f"(and pix2pixhd_full with --full), steps {','.join(STEPS)}")
     p.add_argument("--out", default="./run_all_results", help="folder for run_all.json and run_all.md")
     return p
 
@@ -342,23 +392,27 @@ def main(argv=None):
     runs = args.runs or (2 if args.quick else 5)
     files = args.files or (2 if args.quick else 16)
     count = args.preprocess_inputs or (500 if args.quick else 50000)
+    inception_batch = args.inception_batch or (2 if args.quick else 50)
     generators = {"biggan": _biggan, "dcgan": _dcgan, "gan": _gan, "cyclegan": _cyclegan,
                   "pix2pixhd": _pix2pixhd(256, 512)}
     if args.full:
         generators["pix2pixhd_full"] = _pix2pixhd(1024, 2048)
+    steps = [*generators, *STEPS]
     if args.only:
-        unknown = set(args.only.split(",")) - set(generators)
-        if unknown:
-            raise cli.UserError(f"--only {args.only}: unknown generator(s) {', '.join(sorted(unknown))}; "
-                                f"expected some of {', '.join(generators)}")
-        generators = {k: v for k, v in generators.items() if k in args.only.split(",")}
-    report = {"command": "python3 benchmarks/run_all.py" + "".join(f" {a}" for a in (argv or sys.argv[1:])),
-              "machine": machine(), "runs": runs}
-    steps = ["gemm", *generators, "fid", "inception", "preprocess"]
+        wanted = [name for name in args.only.split(",") if name]
+        unknown = sorted(set(wanted) - set(steps))
+        if unknown or not wanted:
+            raise cli.UserError(f"--only {args.only}: unknown step(s) {', '.join(unknown) or '(none given)'}; "
+                                f"expected some of {', '.join(steps)}")
+        steps = [name for name in steps if name in wanted]
+    generators = {k: v for k, v in generators.items() if k in steps}
+    report = {"command": "python3 benchmarks/run_all.py" + "".join(f" {a}" for a in (sys.argv[1:] if argv is None
+                                                                                      else argv)),
+              "machine": machine(), "runs": runs, "steps": steps}
     biggan_pth = None
-    with tempfile.TemporaryDirectory() as tmp, tqdm(total=len(steps), desc="run_all", unit="step") as bar:
+    with tempfile.TemporaryDirectory() as tmp, tqdm(total=len(steps) + 1, desc="run_all", unit="step") as bar:
         tmp = Path(tmp)
-        report["gemm"] = gemm_ceiling(runs)
+        report["gemm"] = gemm_ceiling(runs, 1024 if args.quick else 2048)
         bar.update()
         report["generators"] = []
         for name, build in generators.items():
@@ -376,21 +430,29 @@ def main(argv=None):
                     path.unlink()
             report["generators"].append(row)
             bar.update()
-        report["fid"] = bench_fid(runs, 512 if args.quick else metrics.POOL_DIM)
-        bar.update()
-        (tmp / "inception").mkdir()
-        report["inception"] = bench_inception(tmp / "inception", runs, 2 if args.quick else 8)
-        bar.update()
-        if biggan_pth is None:
-            import biggan_model
+        if "fid" in steps:
+            bar.set_postfix_str("fid")
+            report["fid"] = bench_fid(runs, 256 if args.quick else metrics.POOL_DIM)
+            bar.update()
+        if "inception" in steps:
+            bar.set_postfix_str("inception")
+            (tmp / "inception").mkdir()
+            report["inception"] = bench_inception(tmp / "inception", runs, inception_batch, report["gemm"]["ceiling"])
+            bar.update()
+        if "preprocess" in steps:
+            bar.set_postfix_str("preprocess")
+            if biggan_pth is None:  # preprocessing reads only the class embedding: its cost does not depend on G_ch
+                import biggan_model
 
-            biggan_pth = biggan_model.save_random_checkpoint(tmp / "G_ema.pth", ch=96, seed=0)
-        (tmp / "pre").mkdir()
-        report["preprocess"] = bench_preprocess(tmp / "pre", biggan_pth, count)
-        bar.update()
+                biggan_pth = biggan_model.save_random_checkpoint(tmp / "G_ema.pth", ch=8 if args.quick else 96,
+                                                                 seed=0)
+            (tmp / "pre").mkdir()
+            report["preprocess"] = bench_preprocess(tmp / "pre", biggan_pth, count)
+            bar.update()
     report["machine"]["load_average_at_end"] = list(os.getloadavg())
-    report["worst_overhead"] = max(r["runner_overhead"] for r in report["generators"])
-    report["overhead_bar_met"] = report["worst_overhead"] <= BAR_OVERHEAD
+    if report["generators"]:
+        report["worst_overhead"] = max(r["runner_overhead"] for r in report["generators"])
+        report["overhead_bar_met"] = report["worst_overhead"] <= BAR_OVERHEAD
     text = markdown(report)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -525,6 +525,10 @@ def _run_devices(args, argv, devices, threads, backend, groups, lists, shapes, f
             **_summary(args, argv, stats, throughputs[-1], result["times"], result["filesinfo"], backend,
                        batchsize), "pid": result["pid"], "device": result["device"],
             "start_time": result["start_time"], "end_time": result["end_time"]}
+    # As ais_bench's multidevice_run: each worker puts two messages on a queue and `result = 0 if 2 *
+    # len(device_list) == msgq.qsize() else 1` (also its exit status), so a complete run prints result:0. The
+    # sample output in ais_bench's README shows "qsize:4 result:1" for two devices, which that code cannot
+    # print. Here a failed worker raises (one error line, non-zero exit) before this line, so it is always 0.
     print(f"[INFO] multidevice run end qsize:{2 * len(results)} result:0")
     for k, (result, throughput) in enumerate(zip(results, throughputs)):
         print(f"i:{k} device_{result['device']} throughput:{throughput} start_time:{result['start_time']} "

@@ -7,7 +7,8 @@ Conventions:
   1000-way logits of `fc` (with its bias). These are the "PYTORCH UNOFFICIAL" numbers of BigGAN-PyTorch, not
   TF-Inception numbers. The network runs on ONNX Runtime: exported once from the weights file, cached beside
   it under a name holding the file's hash, and checked against torchvision's forward each time it is opened
-  (`backend="torch"` keeps the eager path; `python3 benchmarks/run_all.py` measures both).
+  (`backend="openvino"` runs that file on OpenVINO f32, `backend="torch"` keeps the eager path;
+  `python3 benchmarks/run_all.py --only inception` measures them).
 - Inception Score uses float64 log-softmax, splits sliced at i*N//splits (for N divisible by the split count,
   as 50,000 by 10, this is exactly BigGAN-PyTorch's slicing, which drops the tail otherwise) and the
   population standard deviation over splits. The order of the samples matters (class-sorted samples score far
@@ -106,7 +107,7 @@ def _pool_logits_module(net):
     return PoolLogits().eval()
 
 
-INCEPTION_BACKENDS = ("onnxruntime", "torch")
+INCEPTION_BACKENDS = ("onnxruntime", "openvino", "torch")
 # Agreement of the cached ONNX model with torchvision's eval forward on a seeded batch, checked on every open:
 # max |difference| relative to the largest |value| of each output (float32 summation order differs).
 VERIFY_RELATIVE = 1e-4
@@ -139,8 +140,10 @@ class InceptionFeatures:
     backend "onnxruntime" (default): the network is exported to ONNX once per weights file, cached as
     `<weights stem>.<sha256 prefix>.onnx` beside it (written atomically; a temporary folder when that folder is
     read-only), and compared with torchvision's forward on a seeded batch before use (CheckFailed otherwise).
-    backend "torch": torchvision in eager mode, channels_last. `threads` sets ONNX Runtime's intra-op threads
-    (0 = all cores).
+    backend "openvino": the same cached, verified ONNX file on OpenVINO's CPU plugin in f32 (pinned: never its
+    automatic bf16), compiled for each new batch shape. backend "torch": torchvision in eager mode,
+    channels_last. `threads` sets the runtime's threads (0 = all cores). `python3 benchmarks/run_all.py --only
+    inception` measures the three (and eager NCHW) against each other on the machine at hand.
     """
 
     def __init__(self, weights_path, backend="onnxruntime", threads=0):
@@ -156,9 +159,19 @@ class InceptionFeatures:
             # channels_last runs Inception about 1.6x faster on CPUs with the same arithmetic per output.
             self.net = net.to(memory_format=torch.channels_last)
             self.onnx_path = None
-        else:
-            self.onnx_path = self._cached_export(net, Path(weights_path))
-            self.session = self._verified_session(net, threads)
+            return
+        self.onnx_path = self._cached_export(net, Path(weights_path))
+        if backend == "onnxruntime":
+            from common import onnx_utils
+
+            session = onnx_utils.make_session(self.onnx_path, threads=threads)
+            self._run = lambda x: session.run(None, {"image": x})
+        else:  # OpenVINO's CPU plugin on the same ONNX file, f32 pinned (never its automatic bf16)
+            from common import infer
+
+            runner = infer.OpenVinoBackend(self.onnx_path, "f32", threads)
+            self._run = lambda x: runner.run([x])[0]
+        self._verify(net)
 
     def _cached_export(self, net, weights_path):
         import torch
@@ -176,13 +189,12 @@ class InceptionFeatures:
         onnx_utils.export(_pool_logits_module(net), (dummy,), path, ["image"], ["pool", "logits"], opset=13)
         return path
 
-    def _verified_session(self, net, threads):
+    def _verify(self, net):
+        """The exported network on its backend against torchvision's own eval forward on a seeded batch."""
         import torch
 
-        from common import onnx_utils
         from common.cli import CheckFailed
 
-        session = onnx_utils.make_session(self.onnx_path, threads=threads)
         rng = np.random.default_rng(0)
         images = np.tanh(rng.standard_normal((VERIFY_BATCH, 3, INCEPTION_SIZE, INCEPTION_SIZE))).astype(np.float32)
         x = self._preprocess(images)
@@ -193,15 +205,14 @@ class InceptionFeatures:
                 ref_logits = net(x).numpy()  # torchvision's own eval forward (avgpool, dropout, fc)
         finally:
             hook.remove()
-        pool, logits = session.run(None, {"image": x.numpy()})
+        pool, logits = self._run(x.numpy())
         for name, ref, got in (("pool", pooled["pool"].numpy(), pool), ("logits", ref_logits, logits)):
             scale = max(float(np.abs(ref).max()), 1e-30)
             diff = float(np.max(np.abs(ref - got))) if np.all(np.isfinite(got)) else float("inf")
             if not diff <= VERIFY_RELATIVE * scale:
                 raise CheckFailed(f"{self.onnx_path}: Inception {name} differs from torchvision's forward by "
-                                  f"{diff:.3g} (max abs; tolerance {VERIFY_RELATIVE:g} x {scale:.3g}); delete "
-                                  f"the file to export it again")
-        return session
+                                  f"{diff:.3g} (max abs; tolerance {VERIFY_RELATIVE:g} x {scale:.3g}; backend "
+                                  f"{self.backend}); delete the file to export it again")
 
     def _preprocess(self, images):
         import torch
@@ -221,8 +232,8 @@ class InceptionFeatures:
         import torch
 
         x = self._preprocess(images)
-        if self.backend == "onnxruntime":
-            pool, logits = self.session.run(None, {"image": x.contiguous().numpy()})
+        if self.backend != "torch":
+            pool, logits = self._run(x.contiguous().numpy())
             return pool, logits
         with torch.inference_mode():
             pool, logits = _pool_and_logits(self.net, x.contiguous(memory_format=torch.channels_last))

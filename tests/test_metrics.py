@@ -213,7 +213,8 @@ def inception_file(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def inception_nets(inception_file):
-    """The ONNX Runtime path (exported once into the fixture's folder) and the eager torchvision path."""
+    """The ONNX Runtime and OpenVINO paths (on the file exported once into the fixture's folder) and the eager
+    torchvision path."""
     return {backend: metrics.InceptionFeatures(inception_file, backend=backend)
             for backend in metrics.INCEPTION_BACKENDS}
 
@@ -265,7 +266,7 @@ def test_inception_bad_weight_files(inception_file, tmp_path):
         metrics.load_inception(tmp_path / "broken.pth")
 
 
-def test_onnx_runtime_inception_is_cached_by_hash_and_leaves_is_and_fid_unchanged(inception_file, inception_nets):
+def test_the_exported_inception_is_cached_by_hash_and_leaves_is_and_fid_unchanged(inception_file, inception_nets):
     onnx_net, eager = inception_nets["onnxruntime"], inception_nets["torch"]
     cached = onnx_net.onnx_path
     assert cached.parent == inception_file.parent and cached.suffix == ".onnx"
@@ -277,16 +278,18 @@ def test_onnx_runtime_inception_is_cached_by_hash_and_leaves_is_and_fid_unchange
     rng = np.random.default_rng(9)
     images = np.tanh(rng.standard_normal((8, 3, 64, 64)) * 1.5).astype(np.float32)
     batches = [images[:3], images[3:]]
-    pool_ort, logits_ort = metrics.inception_features(onnx_net, batches, progress=False)
     pool_pt, logits_pt = metrics.inception_features(eager, batches, progress=False)
-    is_ort, is_pt = metrics.inception_score(logits_ort, 2), metrics.inception_score(logits_pt, 2)
-    # The score to 1e-6 relative; its spread over splits (a difference of nearly equal scores) to 1e-6 of it.
-    assert is_ort[0] == pytest.approx(is_pt[0], rel=1e-6) and is_ort[1] == pytest.approx(is_pt[1], abs=1e-6 * is_pt[0])
-    assert np.abs(logits_ort - logits_pt).max() <= 1e-5 * np.abs(logits_pt).max()
+    is_pt = metrics.inception_score(logits_pt, 2)
     ref = rng.uniform(0, 1, (300, 2048)) * float(pool_pt.mean())
     mu, sigma = metrics.feature_moments(ref)
-    fid_ort, fid_pt = metrics.fid_from_features(pool_ort, mu, sigma), metrics.fid_from_features(pool_pt, mu, sigma)
-    assert fid_ort == pytest.approx(fid_pt, rel=1e-6)
+    fid_pt = metrics.fid_from_features(pool_pt, mu, sigma)
+    for backend in ("onnxruntime", "openvino"):  # both run the cached ONNX file
+        pool, logits = metrics.inception_features(inception_nets[backend], batches, progress=False)
+        is_ = metrics.inception_score(logits, 2)
+        # The score to 1e-6 relative; its spread over splits (a difference of nearly equal scores) to 1e-6 of it.
+        assert is_[0] == pytest.approx(is_pt[0], rel=1e-6) and is_[1] == pytest.approx(is_pt[1], abs=1e-6 * is_pt[0])
+        assert np.abs(logits - logits_pt).max() <= 1e-5 * np.abs(logits_pt).max()
+        assert metrics.fid_from_features(pool, mu, sigma) == pytest.approx(fid_pt, rel=1e-6), backend
 
 
 def test_a_cached_inception_model_that_disagrees_with_the_weights_is_refused(inception_file, inception_nets,
@@ -303,7 +306,8 @@ def test_a_cached_inception_model_that_disagrees_with_the_weights_is_refused(inc
         if tuple(init.dims) == (1000,):  # fc's bias
             model.graph.initializer[k].CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) + 1.0, init.name))
     onnx.save(model, str(metrics.inception_onnx_path(weights)))
-    with pytest.raises(CheckFailed, match=r"Inception logits differs from torchvision's forward"):
-        metrics.InceptionFeatures(weights)
+    for backend in ("onnxruntime", "openvino"):
+        with pytest.raises(CheckFailed, match=rf"Inception logits differs from torchvision's forward .*backend {backend}"):
+            metrics.InceptionFeatures(weights, backend=backend)
     with pytest.raises(UserError, match="Inception backend 'tf'"):
         metrics.InceptionFeatures(weights, backend="tf")
