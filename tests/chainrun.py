@@ -34,6 +34,7 @@ def run_steps(chain, params):
 def upstream_mirror(repo):
     """The git directory of a fetched upstream repository ('owner+name'), for the opt-in upstream checks.
 
-    Set UPSTREAM_MIRRORS to the folder holding `<owner>+<name>/repo`; tests that need a mirror skip without it.
+    Set UPSTREAM_MIRRORS to the folder holding `<owner>+<name>/repo`; tests that need a mirror skip without it
+    (the path returned then names the variable to set, and never exists).
     """
-    return Path(os.environ.get("UPSTREAM_MIRRORS", "/work/.mirror")) / repo / "repo"
+    return Path(os.environ.get("UPSTREAM_MIRRORS", "<set UPSTREAM_MIRRORS>")) / repo / "repo"
