@@ -35,7 +35,7 @@ def result_lines(agg):
             f"max 1-cos : {agg['max_one_minus_cosine']:.3e}")
 
 
-def main(argv=None):
+def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
     p.add_argument("--pth_result_path", default="./pth_result/", help="PyTorch reference outputs (dcgan_pth_result.py)")
     p.add_argument("--om_result_path", default="./result/",
@@ -48,7 +48,11 @@ def main(argv=None):
     p.add_argument("--pictures", default="./acc_compare/",
                    help="folder for reference | offline | difference pictures of the first files ('' for none)")
     report.add_options(p)
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     json_path = args.json or str(Path(args.log_save_name).with_suffix(".json"))
     accuracy.check_against_reference(args.pth_result_path, args.om_result_path, IMAGE_SHAPE,
                                      threshold=args.threshold, log_path=args.log_save_name, json_path=json_path,

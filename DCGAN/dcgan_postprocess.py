@@ -15,7 +15,7 @@ from common import cli, images
 from dcgan_model import IMAGE_SHAPE
 
 
-def main(argv=None):
+def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
     p.add_argument("--benchmark_result_path", "--result_path", dest="result_path", default="./result/",
                    help="offline output folder (result/<dirname>, an ais_bench --output folder with timestamped "
@@ -23,7 +23,11 @@ def main(argv=None):
     p.add_argument("--save_path", default="./postprocess_img/", help="folder for the PNG images")
     p.add_argument("--grid_size", type=cli.positive_int, default=64, help="images in grid.png")
     p.add_argument("--minmax", action="store_true", help="stretch each image to its own min-max range")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     count, grids = images.outputs_to_images(args.result_path, args.save_path, IMAGE_SHAPE, ext=".png",
                                             minmax=args.minmax, grid_limit=args.grid_size)
     print(f"{count} images in {args.save_path}; grid: {', '.join(str(g) for g in grids)}")

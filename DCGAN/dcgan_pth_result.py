@@ -15,13 +15,17 @@ from common import cli, reference
 from dcgan_model import NOISE_SHAPE, load_generator
 
 
-def main(argv=None):
+def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint_path", "--checkpoint", default="./checkpoint-amp-epoch_200.pth",
                    help="DCGAN checkpoint (.pth)")
     p.add_argument("--dataset_path", "--input", default="./prep_dataset/", help="folder of noise .bin files")
     p.add_argument("--save_path", "--output", default="./pth_result/", help="folder for the reference outputs")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     model = load_generator(args.checkpoint_path)
     count = reference.write_reference_outputs(model, [args.dataset_path], args.save_path, [NOISE_SHAPE],
                                                files_per_batch=64)

@@ -23,7 +23,7 @@ UPSTREAM_FILE = Path("implementations/gan/gan.py")
 PATCHED_MARKER = 'if __name__ == "__main__":'
 
 
-def main(argv=None):
+def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
     p.add_argument("--upstream", required=True, help="PyTorch-GAN checkout (36d3c77) with GAN.patch applied")
     p.add_argument("--checkpoint", default=None, help="checkpoint to compare on (default: seeded random weights "
@@ -31,7 +31,11 @@ def main(argv=None):
     p.add_argument("--num", type=int, default=64, help="input samples")
     p.add_argument("--seed", type=cli.seed, default=0, help="seed of the inputs and of the random checkpoint")
     p.add_argument("--atol", type=float, default=1e-5, help="largest accepted |upstream - ours|")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     module = upstream.import_script(args.upstream, UPSTREAM_FILE, "pytorch_gan_gan", PATCHED_MARKER, "GAN.patch")
     with tempfile.TemporaryDirectory() as tmp:
         path = args.checkpoint or str(Path(tmp) / "random-generator.pth")

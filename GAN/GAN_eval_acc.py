@@ -19,7 +19,7 @@ from common import accuracy, cli, report
 from GAN_model import IMAGE_SHAPE
 
 
-def main(argv=None):
+def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
     p.add_argument("--pth_result_path", default="./pth_result", help="PyTorch reference outputs (GAN_pth_result.py)")
     p.add_argument("--om_result_path", default="./result",
@@ -31,7 +31,11 @@ def main(argv=None):
     p.add_argument("--pictures", default="./acc_compare",
                    help="folder for reference | offline | difference pictures of the first files ('' for none)")
     report.add_options(p)
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     json_path = args.json or str(Path(args.log_save_name).with_suffix(".json"))
     accuracy.check_against_reference(args.pth_result_path, args.om_result_path, IMAGE_SHAPE,
                                      threshold=args.threshold, log_path=args.log_save_name, json_path=json_path,

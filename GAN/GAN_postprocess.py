@@ -20,7 +20,7 @@ from common.cli import UserError
 from GAN_model import IMAGE_SHAPE
 
 
-def main(argv=None):
+def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
     p.add_argument("--txt_path", "--result_path", dest="result_path", default="./result",
                    help="offline output folder (result/<dirname>; or an ais_bench or msame --output folder: the "
@@ -29,7 +29,11 @@ def main(argv=None):
                    help="folder for the PNG images")
     p.add_argument("--grid_size", type=cli.positive_int, default=64, help="images in grid.png when files hold one sample")
     p.add_argument("--minmax", action="store_true", help="stretch each image to its own min-max range")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     result_dir = binio.resolve_result_dir(args.result_path)
     first = next(iter(binio.output_files(result_dir).values()), None)
     if first is None:

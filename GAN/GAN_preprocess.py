@@ -26,7 +26,7 @@ from common.cli import UserError
 from GAN_model import LATENT_DIM, load_generator
 
 
-def main(argv=None):
+def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
     p.add_argument("--offline_path", default="vectors", help="folder for the input files <i>.bin")
     p.add_argument("--online_path", default=None,
@@ -35,7 +35,11 @@ def main(argv=None):
     p.add_argument("--iters", type=int, default=1, help="number of files (batches)")
     p.add_argument("--batch_size", type=int, default=1, help="samples per file")
     p.add_argument("--seed", type=cli.seed, default=0, help="random seed")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     if args.iters < 1 or args.batch_size < 1:
         raise UserError(f"--iters {args.iters} --batch_size {args.batch_size}: both must be positive")
     samples = args.iters * args.batch_size

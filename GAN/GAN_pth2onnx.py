@@ -17,13 +17,17 @@ from common import cli, onnx_utils
 from GAN_model import INPUT_NAME, LATENT_DIM, OUTPUT_NAME, load_generator
 
 
-def main(argv=None):
+def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
     p.add_argument("--input_file", default="generator_8p_0.0008_128.pth", help="generator checkpoint (.pth)")
     p.add_argument("--output_file", default="GAN.onnx", help="ONNX file to write")
     p.add_argument("--opset", type=int, default=onnx_utils.DEFAULT_OPSET, help="ONNX opset (11 for ATC)")
     p.add_argument("--atol", type=float, default=1e-4, help="largest accepted |ONNX Runtime - PyTorch|")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     model = load_generator(args.input_file)
     feeds = onnx_utils.seeded_feeds({INPUT_NAME: [4, LATENT_DIM]})
     diff = onnx_utils.export_verified(model, (torch.zeros(1, LATENT_DIM),), args.output_file, [INPUT_NAME],

@@ -17,13 +17,17 @@ from common import cli, reference
 from GAN_model import LATENT_DIM, load_generator
 
 
-def main(argv=None):
+def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
     p.add_argument("--pth_path", "--checkpoint_path", default="generator_8p_0.0008_128.pth",
                    help="generator checkpoint (.pth)")
     p.add_argument("--dataset_path", "--offline_path", default="./vectors", help="folder of input vectors <i>.bin")
     p.add_argument("--save_path", default="./pth_result", help="folder for the reference outputs")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     model = load_generator(args.pth_path)
     count = reference.write_reference_outputs(model, [args.dataset_path], args.save_path, [(LATENT_DIM,)],
                                                files_per_batch=64)

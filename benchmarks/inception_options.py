@@ -57,16 +57,21 @@ def variants(path, batch, chunks):
     return found
 
 
-def main(argv=None):
+def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
     p.add_argument("--batch", type=cli.positive_int, default=16, help="images per batch")
     p.add_argument("--chunks", default="4,8", help="comma list of chunk sizes to split the batch into")
     p.add_argument("--runs", type=cli.positive_int, default=3, help="timed rounds (after one untimed)")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
         chunks = [cli.positive_int(c) for c in args.chunks.split(",") if c.strip()]
     except argparse.ArgumentTypeError as err:
-        p.error(f"argument --chunks: {err}")
+        parser.error(f"argument --chunks: {err}")
     with tempfile.TemporaryDirectory() as tmp:
         weights = metrics.write_random_inception_weights(Path(tmp) / "inception_v3_google.pth")
         net = metrics.InceptionFeatures(weights)  # exports, caches and verifies the ONNX file

@@ -50,7 +50,7 @@ def timed_triage(model, groups, names, threshold):
     return seconds, precision.verdict(first)[0], added, report, evaluator.trials
 
 
-def main(argv=None):
+def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
     p.add_argument("--num", type=cli.positive_int, default=64, help="DCGAN samples (noise vectors), at least --batch")
     p.add_argument("--batch", type=cli.positive_int, default=16, help="DCGAN batch")
@@ -58,9 +58,14 @@ def main(argv=None):
                    help="timed passes of each variant (after one untimed)")
     p.add_argument("--triage_threshold", type=float, default=0.9999999,
                    help="threshold for the DCGAN triage (above its force_fp16 cosine, so a search runs)")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.num < args.batch:
-        p.error(f"--num {args.num} is below --batch {args.batch}: no whole batch to time")
+        parser.error(f"--num {args.num} is below --batch {args.batch}: no whole batch to time")
     torch.set_num_threads(1)
     print(f"CPU: {cpu_name()}; onnxruntime CPU provider, default threads")
     with tempfile.TemporaryDirectory() as tmp:
