@@ -307,16 +307,12 @@ def load_batch(lists, indices, backend, shapes):
 
 
 def pure_data(backend, shapes, kind, seed=0):
-    rng = np.random.default_rng(seed)
-    feeds = []
-    for (_, _, dtype), shape in zip(backend.inputs, shapes):
-        if kind == "zero":
-            feeds.append(np.zeros(shape, dtype))
-        elif np.issubdtype(dtype, np.floating):
-            feeds.append(rng.standard_normal(shape).astype(dtype))
-        else:
-            feeds.append(rng.integers(0, 2, size=shape).astype(dtype))
-    return feeds
+    """--pure_data_type: zeros, or the seeded inputs the export checks use (onnx_utils.seeded_feeds)."""
+    if kind == "zero":
+        return [np.zeros(shape, dtype) for (_, _, dtype), shape in zip(backend.inputs, shapes)]
+    feeds = onnx_utils.seeded_feeds({name: shape for (name, _, _), shape in zip(backend.inputs, shapes)}, seed,
+                                    dtypes={name: dtype for name, _, dtype in backend.inputs})
+    return list(feeds.values())
 
 
 # ------------------------------------------------------------------------------------------------ outputs
