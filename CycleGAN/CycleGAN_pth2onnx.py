@@ -64,8 +64,8 @@ def build_parser():
     p.add_argument("--model_gb_path", default="./checkpoints/maps_cycle_gan/latest_net_G_B.pth",
                    help="G_B checkpoint (map -> aerial photo)")
     p.add_argument("--onnx_path", default="./onnxmodel/", help="folder for the ONNX files")
-    p.add_argument("--model_ga_onnx_name", default="model_Ga.onnx", help="G_A's ONNX file name in --onnx_path")
-    p.add_argument("--model_gb_onnx_name", default="model_Gb.onnx", help="G_B's ONNX file name in --onnx_path")
+    p.add_argument("--model_ga_onnx_name", default=DIRECTIONS["A"].onnx_file, help="G_A's ONNX file name in --onnx_path")
+    p.add_argument("--model_gb_onnx_name", default=DIRECTIONS["B"].onnx_file, help="G_B's ONNX file name in --onnx_path")
     p.add_argument("--opset", type=int, default=onnx_utils.DEFAULT_OPSET, help="ONNX opset (ATC accepts 11)")
     p.add_argument("--seed", type=cli.seed, default=0, help="seed of the export and verification inputs")
     p.add_argument("--atol", type=float, default=1e-4,

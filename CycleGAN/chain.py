@@ -5,12 +5,13 @@ from pathlib import Path
 from common import driver
 from common.cli import UserError
 from cyclegan_data import write_synthetic_maps
-from cyclegan_model import random_checkpoint
+from cyclegan_model import DIRECTIONS, random_checkpoint
 
 CHECKPOINT = "checkpoints/maps_cycle_gan/latest_net_G_A.pth"  # and latest_net_G_B.pth beside it
 README_PARAMS = {"bs": 1, "num": 4}
 DRIVER_PARAMS = {"bs": 1, "num": 1}  # num: synthetic 600x600 image pairs the driver writes
-_SIDES = {"A": ("Ga", "img_sat_maps"), "B": ("Gb", "img_maps_sat")}
+# side -> (the tag of its ONNX file names, model_<tag>.onnx, and its input name)
+_SIDES = {side: (Path(d.onnx_file).stem.split("_", 1)[1], d.input) for side, d in DIRECTIONS.items()}
 
 STEPS = [
     ("preprocess", "python3 CycleGAN_preprocess.py --src_path_testA=./datasets/maps/testA/ "

@@ -25,10 +25,11 @@ from common import checkpoint
 SIZE = 256  # upstream's test-time load_size = crop_size
 SAMPLE_SHAPE = (3, SIZE, SIZE)
 
-Direction = namedtuple("Direction", "net input output")
+# net, ONNX input and output names, and the original's ONNX file name (./onnxmodel/model_Ga.onnx ...)
+Direction = namedtuple("Direction", "net input output onnx_file")
 DIRECTIONS = {  # by test split: testA holds aerial photos (G_A's input), testB maps (G_B's input)
-    "A": Direction("G_A", "img_sat_maps", "maps"),
-    "B": Direction("G_B", "img_maps_sat", "sat"),
+    "A": Direction("G_A", "img_sat_maps", "maps", "model_Ga.onnx"),
+    "B": Direction("G_B", "img_maps_sat", "sat", "model_Gb.onnx"),
 }
 
 

@@ -53,8 +53,8 @@ def build_parser():
                    help="offline outputs: benchmark dumpOutput_device<d>, an ais_bench/infer.py run folder, or "
                         "their --output folder (the newest run is taken when dumpOutput_device<d> is missing)")
     p.add_argument("--onnx_path", default="./onnxmodel/", help="folder holding the ONNX models")
-    p.add_argument("--model_ga_onnx_name", default="model_Ga.onnx", help="G_A's ONNX file in --onnx_path")
-    p.add_argument("--model_gb_onnx_name", default="model_Gb.onnx", help="G_B's ONNX file in --onnx_path")
+    p.add_argument("--model_ga_onnx_name", default=DIRECTIONS["A"].onnx_file, help="G_A's ONNX file in --onnx_path")
+    p.add_argument("--model_gb_onnx_name", default=DIRECTIONS["B"].onnx_file, help="G_B's ONNX file in --onnx_path")
     p.add_argument("--direction", choices=sorted(SIDES), default="AtoB",
                    help="AtoB: testA through G_A (the original's check); BtoA: testB through G_B")
     p.add_argument("--threshold", type=float, default=accuracy.DEFAULT_THRESHOLD,
