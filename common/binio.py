@@ -19,6 +19,7 @@ import secrets
 import shutil
 import signal
 import sys
+import threading
 import zipfile
 from pathlib import Path
 
@@ -208,13 +209,7 @@ def atomic_path(path):
     errors, and leave the old file as it was.
     """
     path = Path(path)
-    if path.is_dir():
-        raise UserError(f"{path}: is a folder, a file was expected")
-    _check_writable(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise _os_error(err, path, "create its folder") from None
+    _prepare_file_target(path)
     tmp = _temporary_sibling(path, "tmp")
     try:
         try:
@@ -307,6 +302,15 @@ def _make_parents(path):
     except OSError as err:
         raise _os_error(err, path, "create its folder") from None
     return made
+
+
+def _prepare_file_target(path):
+    """Before writing the file `path`: refuse a folder there or an unwritable place, create the missing folders
+    above it; returns those (as _make_parents)."""
+    if Path(path).is_dir():
+        raise UserError(f"{path}: is a folder, a file was expected")
+    _check_writable(path)
+    return _make_parents(path)
 
 
 def remove_made_parents(made):
@@ -441,7 +445,30 @@ def _complete_commit(journal):
             os.unlink(copy)
 
 
-_COMMIT_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+_COMMIT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Hold Ctrl-C (and SIGTERM, SIGHUP) until the block ends, then act on the first one as it would have
+    been. A signal mask is not enough: the kernel gives a process's signal to any thread not masking it (ONNX
+    Runtime's worker threads, say), and Python then runs its handler in the main thread at once. So the main
+    thread's handlers are swapped for one that only records the signal."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers; Python runs them there anyway
+        return
+    received = []
+    previous = {}
+    for number in _COMMIT_SIGNALS:
+        if signal.getsignal(number) is not None:  # None: a handler set outside Python, left alone
+            previous[number] = signal.signal(number, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        if received:
+            signal.raise_signal(received[0])
 
 
 class OutputSet:
@@ -490,10 +517,7 @@ class OutputSet:
     def file(self, final):
         """Stage a file output; returns the temporary path to write."""
         final = self._add(final)
-        if final.is_dir():
-            raise UserError(f"{final}: is a folder, a file was expected")
-        _check_writable(final)
-        self.made += _make_parents(final)
+        self.made += _prepare_file_target(final)
         staged = _temporary_sibling(final, "tmp")
         self.parts.append((final, staged, False))
         return staged
@@ -548,11 +572,8 @@ class OutputSet:
                 fcntl.flock(fd, fcntl.LOCK_EX)
             for copy in journals:
                 write_text(copy, journal)
-            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _COMMIT_SIGNALS)
-            try:
+            with _signals_held():
                 _complete_commit(journals[0])
-            finally:
-                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 def finish_interrupted_commits(*paths):
@@ -681,14 +702,20 @@ def _scan_outputs(result_dir):
     return convention, found
 
 
+def run_summary_path(result_dir):
+    """Where the runner (and ais_bench) put the summary of the run that wrote `result_dir`: beside it, as
+    `<folder name>_summary.json`."""
+    result_dir = Path(result_dir)
+    return result_dir.parent / f"{result_dir.name}_summary.json"
+
+
 _recorded = {}  # (summary path, its mtime) -> {output file name: shape the runner wrote it with}
 
 
 def _recorded_shapes(folder):
     """The shape of each output file as the runner recorded it in `<folder>_summary.json` ("outshapes"; ais_bench,
     msame and the benchmark tool record none)."""
-    folder = Path(folder).resolve()
-    summary_path = folder.parent / f"{folder.name}_summary.json"
+    summary_path = run_summary_path(Path(folder).resolve())
     try:
         key = (summary_path, summary_path.stat().st_mtime_ns)
     except OSError:

@@ -445,16 +445,16 @@ def run_batches(backend, groups, lists, shapes, factor, args, outdir, out_parent
         stems = [binio.stem(lists[0][i]) for i in indices[:n_real]] if lists else [PURE_INFER_STEM]
         saved = save_outputs(outdir, outputs, stems, factor, n_real, args.outfmt,
                              args.output_batchsize_axis, backend.outputs)
-        # Each file's shape, so that the steps reading the outputs can insist on exactly these samples.
-        outshapes = [list(np.shape(a)) for a in outputs]
-        for shape in outshapes:
-            shape[args.output_batchsize_axis] //= factor
+        # Each file's shape (the batch split along axis 0), so that the steps reading the outputs can insist on
+        # exactly these samples; with another batch axis the files are not sample-major and no shape is kept.
+        outshapes = ([[np.shape(a)[0] // factor, *np.shape(a)[1:]] for a in outputs]
+                     if args.output_batchsize_axis == 0 else None)
         for j, outfiles in enumerate(saved):
             infiles = [str(files[indices[j]]) for files in lists] if lists else []
-            filesinfo[len(filesinfo)] = {"infiles": infiles,
-                                         "outfiles": [str(out_parent / dirname / p.name) for p in outfiles]}
-            if args.output_batchsize_axis == 0:
-                filesinfo[len(filesinfo) - 1]["outshapes"] = outshapes
+            info = {"infiles": infiles, "outfiles": [str(out_parent / dirname / p.name) for p in outfiles]}
+            if outshapes is not None:
+                info["outshapes"] = outshapes
+            filesinfo[len(filesinfo)] = info
     return times, filesinfo, non_finite
 
 

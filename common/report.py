@@ -490,7 +490,6 @@ def write_report(path, title, verdict, *, passed=None, headline=(), histogram=No
     document = _html(title, verdict, passed, headline, parts, list(notes))
     sheet = _sheet(pngs)
     target_png = png_path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     if staged is not None:
         Path(staged[1]).write_bytes(sheet)
         Path(staged[0]).write_text(document, encoding="utf-8")
@@ -535,12 +534,10 @@ def worst_files(per_file, key):
 
 def offline_label(offline_dir):
     """'offline (<backend>)' from the runner's <folder>_summary.json beside the offline folder, if it says."""
-    offline_dir = Path(offline_dir)
-    summary = offline_dir.parent / f"{offline_dir.name}_summary.json"
     try:
         import json
 
-        backend = json.loads(summary.read_text(encoding="utf-8")).get("backend")
+        backend = json.loads(binio.run_summary_path(offline_dir).read_text(encoding="utf-8")).get("backend")
     except (OSError, ValueError, AttributeError):
         backend = None
     return f"offline ({backend})" if backend else "offline"

@@ -8,6 +8,7 @@ and every watched path (the outputs the step would write) exactly as it was befo
 """
 import hashlib
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -387,7 +388,7 @@ def test_bad_input_is_one_line_and_touches_nothing(case, world, tmp_path, capsys
     assert "Traceback" not in err
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and err.rstrip().endswith(errors[0]), err
-    assert __import__("re").search(expected, errors[0]), errors[0]
+    assert re.search(expected, errors[0]), errors[0]
     assert digest(watched(world, tmp_path)) == before
 
 
