@@ -13,7 +13,7 @@ import os
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 import torch
 
@@ -85,7 +85,7 @@ def main(argv=None):
         pth = args.pth
         if pth is None:
             pth = os.path.join(tmp, "G_ema_random.pth")
-            biggan_model.save_random_checkpoint(pth, args.g_ch, args.seed)
+            biggan_model.random_checkpoint(pth, args.g_ch, args.seed)
         config, diffs, rounding = compare(upstream, pth, args.batch, args.seed)
     what = args.pth or f"seeded random weights (seed {args.seed})"
     print(f"checkpoint: {what}, G_ch {config.ch}; {args.batch} seeded sample(s); "

@@ -10,9 +10,9 @@ offline partner, and the report says how many of the offline files were checked.
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
-import biggan_model
+from biggan_facts import OUTPUT_SHAPE
 from common import accuracy, cli, report
 
 
@@ -30,7 +30,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    accuracy.check_against_reference(args.reference, args.result_path, biggan_model.OUTPUT_SHAPE,
+    accuracy.check_against_reference(args.reference, args.result_path, OUTPUT_SHAPE,
                                      threshold=args.threshold, log_path=args.log, json_path=args.json,
                                      pictures_dir=args.pictures, reference_subset=True,
                                      report_path=report.target(args, args.log), title="BigGAN: PyTorch vs offline")

@@ -14,11 +14,6 @@ weight once, at load time, with exactly upstream's float32 operations, so the fo
 are plain convolutions and linears. Unfolded, the power iteration runs in the forward as upstream's does and
 exports as ReduceL2/Clip/Div nodes (the original Ascend graph).
 """
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
-
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,23 +24,21 @@ import torch.nn.functional as F
 from common import checkpoint
 from common.cli import UserError
 
-RESOLUTION = 128
+from biggan_facts import FACTS, LABEL_SHAPE, NOISE_SHAPE
+
 BOTTOM_WIDTH = 4
 IN_MULT = (16, 16, 8, 4, 2)   # arch[128] in_channels / G_ch
 OUT_MULT = (16, 8, 4, 2, 1)   # arch[128] out_channels / G_ch
 ATTENTION_BLOCK = 3           # the block that ends at 64x64 carries self-attention (G_attn '64')
 SN_EPS = 1e-6
 BN_EPS = 1e-5
-INPUT_NAMES = ("noise", "label")
-OUTPUT_NAMES = ("image",)
-OUTPUT_SHAPE = (3, RESOLUTION, RESOLUTION)
 
 
 @dataclass(frozen=True)
 class Config:
     ch: int = 96           # G_ch
-    z_chunk: int = 20      # dim_z // (number of blocks + 1)
-    shared_dim: int = 128  # class embedding size
+    z_chunk: int = NOISE_SHAPE[-1]                     # dim_z // (number of blocks + 1): 20
+    shared_dim: int = LABEL_SHAPE[-1] - NOISE_SHAPE[-1]  # class embedding size: 128
     n_classes: int = 1000
 
     @property
@@ -249,7 +242,7 @@ class Generator(nn.Module):
 
 def load_state_dict_file(path):
     """The plain state_dict of a G_ema.pth (a DataParallel `module.` prefix is stripped)."""
-    return checkpoint.strip_prefix(checkpoint.unwrap(checkpoint.load_file(path), ("state_dict",), path))
+    return checkpoint.strip_prefix(checkpoint.unwrap(checkpoint.load_file(path), FACTS.container_keys, path))
 
 
 def load_generator(path, fold_sn=True):
@@ -375,7 +368,7 @@ def random_state_dict(ch=8, seed=0, calibration_batch=2):
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 
-def save_random_checkpoint(path, ch=8, seed=0, legacy_format=False):
+def random_checkpoint(path, ch=8, seed=0, legacy_format=False):
     """A seeded random G_ema.pth of width `ch` (plain state_dict; `legacy_format`: pre-1.6 non-zip file)."""
     torch.save(random_state_dict(ch, seed), path, _use_new_zipfile_serialization=not legacy_format)
     return path

@@ -13,16 +13,16 @@ import contextlib
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 import numpy as np
 from tqdm import tqdm
 
-import biggan_model
+from biggan_facts import OUTPUT_SHAPE
 from common import binio, cli, images
 from common.cli import UserError
 
-SAMPLE_BYTES = int(np.prod(biggan_model.OUTPUT_SHAPE)) * 4
+SAMPLE_BYTES = int(np.prod(OUTPUT_SHAPE)) * 4
 
 
 def build_parser():
@@ -51,7 +51,7 @@ def list_outputs(result_path):
     counts = []
     for _, path in files:
         if path.suffix.lower() != ".bin":
-            counts.append(binio.read_array(path, np.float32, (-1, *biggan_model.OUTPUT_SHAPE)).shape[0])
+            counts.append(binio.read_array(path, np.float32, (-1, *OUTPUT_SHAPE)).shape[0])
             continue
         size = path.stat().st_size
         if size == 0 or size % SAMPLE_BYTES:
@@ -75,28 +75,25 @@ def main(argv=None):
     with binio.OutputSet("biggan_postprocess.py") as outputs, contextlib.ExitStack() as stack:
         tmp = outputs.folder(img_dir, replaceable=(".jpg", ".png")) if args.save_img else None
         grid_tmp = outputs.file(grid_path) if args.save_img else None
-        writer = (stack.enter_context(binio.NpzArrayWriter(npz_path, "x", (total, *biggan_model.OUTPUT_SHAPE),
+        writer = (stack.enter_context(binio.NpzArrayWriter(npz_path, "x", (total, *OUTPUT_SHAPE),
                                                            staged=outputs.file(npz_path)))
                   if args.save_npz else None)
         index = 0
         for (sample_stem, path), count in zip(tqdm(files, desc="Postprocess", unit="file"), counts):
-            samples = binio.read_output(path, biggan_model.OUTPUT_SHAPE, count=count)
+            samples = binio.read_output(path, OUTPUT_SHAPE, count=count)
             if writer is not None:
                 writer.write(samples)
-            if tmp is not None:
-                for sample in samples:
-                    picture = images.to_uint8(sample, minmax=args.minmax)
-                    images.save_image(tmp / f"{sample_stem}_0_{index}.jpg", picture, atomic=False)
-                    if len(sheet) < args.grid_size:
-                        sheet.append(picture)
-                    index += 1
+            if tmp is not None:  # named by the sample's index in gen_y.npz
+                names = [f"{sample_stem}_0_{index + k}.jpg" for k in range(len(samples))]
+                images.save_pictures(samples, tmp, names, args.minmax, sheet, args.grid_size)
+            index += len(samples)
         if grid_tmp is not None:
             images.save_image(grid_tmp, images.grid(sheet, nrow=8), atomic=False, ext=".png")
     if args.save_img:
         mapping = "per-image min-max" if args.minmax else "fixed [-1, 1] mapping"
         print(f"{total} image(s) in {img_dir} ({mapping}); contact sheet {grid_path}")
     if args.save_npz:
-        print(f"{total} raw output(s) in {npz_path} (key 'x', float32 {(total, *biggan_model.OUTPUT_SHAPE)})")
+        print(f"{total} raw output(s) in {npz_path} (key 'x', float32 {(total, *OUTPUT_SHAPE)})")
     return 0
 
 

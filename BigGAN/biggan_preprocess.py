@@ -11,7 +11,7 @@ and appear together once complete, or not at all.
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 import numpy as np
 from tqdm import tqdm
@@ -70,8 +70,7 @@ def main(argv=None):
                     binio.write_array(noise_dir / name, noise[j:j + args.batch_size], atomic=False)
                     binio.write_array(label_dir / name, label[j:j + args.batch_size], atomic=False)
                 bar.update(noise.shape[0] // args.batch_size)
-        with open(gen_y_path, "wb") as handle:
-            np.savez(handle, y=y)
+        binio.write_npz(gen_y_path, atomic=False, y=y)
     truncation = f", z truncated at {args.truncation:g}" if args.truncation is not None else ""
     print(f"{num_files} file(s) of {args.batch_size} sample(s) in {args.prep_noise} (noise {config.noise_shape}) "
           f"and {args.prep_label} (label {config.label_shape}); labels in {args.gen_y} "

@@ -11,11 +11,12 @@ PyTorch on a seeded batch of inputs built as biggan_preprocess.py builds them.
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 import torch
 
 import biggan_model
+from biggan_facts import FACTS
 from common import cli, onnx_utils
 
 
@@ -37,9 +38,10 @@ def main(argv=None):
     config = model.config
     dummy = (torch.zeros(1, *config.noise_shape), torch.zeros(1, *config.label_shape))
     noise, label = biggan_model.seeded_inputs(model, 2, args.seed)
-    feeds = {"noise": noise, "label": label}
-    diff = onnx_utils.export_verified(model, dummy, args.target, biggan_model.INPUT_NAMES,
-                                      biggan_model.OUTPUT_NAMES, feeds, atol=args.atol)
+    graph = FACTS.graph
+    feeds = dict(zip([t.name for t in graph.inputs], (noise, label)))
+    diff = onnx_utils.export_verified(model, dummy, args.target, [t.name for t in graph.inputs],
+                                      [t.name for t in graph.outputs], feeds, atol=args.atol)
     ops = onnx_utils.count_ops(onnx_utils.load(args.target))
     print(f"{args.target}: G_ch {config.ch}, noise (batch, {', '.join(map(str, config.noise_shape))}), label "
           f"(batch, {', '.join(map(str, config.label_shape))}) -> image (batch, 3, 128, 128); "

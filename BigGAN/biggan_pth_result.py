@@ -9,7 +9,7 @@ the first files (natural order): enough to catch a numeric regression without ru
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 import biggan_model
 from common import cli, reference

@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 
 import biggan_model
+from biggan_facts import FACTS
 from common import driver, metrics
 
-CHECKPOINT = "G_ema.pth"
+(CHECKPOINT,) = FACTS.checkpoints
 INCEPTION = "inception_v3_google.pth"
 MOMENTS = "I128_inception_moments.npz"
 RANDOM_G_CH = 8
@@ -51,7 +52,7 @@ def synthetic_moments(path, seed=0):
 def prepare(folder, params, checkpoint):
     folder = Path(folder)
     notes = [driver.place_weights(folder / CHECKPOINT, checkpoint,
-                                  lambda path: biggan_model.save_random_checkpoint(path, RANDOM_G_CH, seed=0))]
+                                  lambda path: biggan_model.random_checkpoint(path, RANDOM_G_CH, seed=0))]
     siblings = [Path(checkpoint).parent / name for name in (INCEPTION, MOMENTS)] if checkpoint else []
     if siblings and all(p.is_file() for p in siblings):
         for path in siblings:

@@ -12,10 +12,10 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 from common import accuracy, binio, cli, report
-from cyclegan_model import SAMPLE_SHAPE
+from cyclegan_facts import SAMPLE_SHAPE
 
 METRICS = {"cosine": "mean_cosine", "pixel_cosine": "mean_pixel_cosine", "min_cosine": "min_cosine"}
 

@@ -7,9 +7,9 @@
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # CycleGAN_pth2onnx beside this file
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
-from CycleGAN_pth2onnx import main  # noqa: E402  (it puts common/ on the path)
+from CycleGAN_pth2onnx import main  # noqa: E402  (beside this file, first on sys.path when run)
 from common import cli  # noqa: E402
 
 if __name__ == "__main__":

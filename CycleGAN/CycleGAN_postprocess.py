@@ -12,11 +12,11 @@ image, as the original paired them (<n>_A.jpg -> <n>_A_0.bin, or the benchmark t
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 from common import binio, cli, images
 from cyclegan_data import list_images, outputs_of_images
-from cyclegan_model import SAMPLE_SHAPE
+from cyclegan_facts import SAMPLE_SHAPE
 
 
 def build_parser():

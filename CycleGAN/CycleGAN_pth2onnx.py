@@ -17,13 +17,14 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 import torch
 
 from common import binio, cli, onnx_utils
 from common.cli import CheckFailed
-from cyclegan_model import DIRECTIONS, SAMPLE_SHAPE, load_generator
+from cyclegan_facts import DIRECTIONS, SAMPLE_SHAPE
+from cyclegan_model import load_generator
 
 VERIFY_BATCH = 2  # > 1, so the dynamic batch axis is exercised too
 OUT_NODE = "Tanh_156"  # the original ATC commands' --out_nodes="Tanh_156:0"

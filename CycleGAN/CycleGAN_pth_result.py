@@ -10,10 +10,11 @@ with. Use G_A on testA and G_B on testB.
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 from common import cli, reference
-from cyclegan_model import SAMPLE_SHAPE, load_generator
+from cyclegan_facts import SAMPLE_SHAPE
+from cyclegan_model import load_generator
 
 
 def build_parser():

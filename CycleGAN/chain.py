@@ -5,9 +5,10 @@ from pathlib import Path
 from common import driver
 from common.cli import UserError
 from cyclegan_data import write_synthetic_maps
-from cyclegan_model import DIRECTIONS, random_checkpoint
+from cyclegan_facts import DIRECTIONS, FACTS
+from cyclegan_model import random_checkpoint
 
-CHECKPOINT = "checkpoints/maps_cycle_gan/latest_net_G_A.pth"  # and latest_net_G_B.pth beside it
+CHECKPOINT = "checkpoints/maps_cycle_gan/" + FACTS.checkpoints[0]  # G_A, with G_B beside it
 README_PARAMS = {"bs": 1, "num": 4}
 DRIVER_PARAMS = {"bs": 1, "num": 1}  # num: synthetic 600x600 image pairs the driver writes
 # side -> (the tag of its ONNX file names, model_<tag>.onnx, and its input name)
@@ -47,15 +48,15 @@ def prepare(folder, params, checkpoint):
     """Weights (seeded random G_A, and G_B in the legacy InstanceNorm layout, unless given) and a synthetic
     maps-like test split of `num` 600x600 pairs."""
     folder = Path(folder)
+    name_a, name_b = FACTS.checkpoints
     target_a = folder / CHECKPOINT
-    target_b = target_a.with_name("latest_net_G_B.pth")
+    target_b = target_a.with_name(name_b)
     partner = None
     if checkpoint is not None:
         checkpoint = Path(checkpoint)
         partner = checkpoint.with_name(checkpoint.name.replace("G_A", "G_B"))
         if partner == checkpoint or not partner.is_file():
-            raise UserError(f"{checkpoint}: give the G_A checkpoint (latest_net_G_A.pth) with its "
-                            f"latest_net_G_B.pth beside it")
+            raise UserError(f"{checkpoint}: give the G_A checkpoint ({name_a}) with its {name_b} beside it")
     # Without weights, G_B is written in the legacy InstanceNorm layout, so the run exercises that loader too.
     notes = [driver.place_weights(target_a, checkpoint, lambda path: random_checkpoint(path, seed=0)),
              driver.place_weights(target_b, partner, lambda path: random_checkpoint(path, seed=1, legacy=True))]

@@ -16,12 +16,8 @@ DVPP's own decoder and chroma handling differ from libjpeg's by a few levels; th
 it shows the model the pixels (16..271, 16..271) of the 512x512 thumbnail, a quarter of the image, where the
 float path (CycleGAN_preprocess.py) resizes the whole 600x600 image to 256x256.
 """
-import os
 import re
-import sys
 from pathlib import Path
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
 
 import numpy as np
 

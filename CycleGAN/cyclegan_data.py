@@ -3,17 +3,13 @@
 The maps dataset (efrosgans.eecs.berkeley.edu/cyclegan/datasets/maps.zip) holds 600x600 JPEGs:
 testA/<n>_A.jpg (aerial photos, G_A's input) and testB/<n>_B.jpg (maps, G_B's input), 1098 each.
 """
-import os
-import sys
 from pathlib import Path
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
 
 import numpy as np
 
 from common import binio, images
 from common.cli import UserError
-from cyclegan_model import SIZE
+from cyclegan_facts import SIZE
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 

@@ -6,31 +6,15 @@ The module tree and therefore every state_dict key (`model.1.weight`, `model.10.
 upstream's, so the official files load strictly. Old files that still carry InstanceNorm running_mean /
 running_var / num_batches_tracked keys load too: those keys are dropped, as upstream's loader does.
 
-For the maps dataset, A is the aerial photo and B the map: G_A turns a photo into a map (ONNX input
-`img_sat_maps`, output `maps`), G_B a map into a photo (`img_maps_sat` -> `sat`), the names the Ascend
-ModelZoo export used.
+For the maps dataset, A is the aerial photo and B the map: G_A turns a photo into a map, G_B a map into a
+photo (ONNX names and files in cyclegan_facts.py).
 """
-import os
-import sys
-from collections import namedtuple
 from pathlib import Path
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
 
 import torch
 from torch import nn
 
 from common import checkpoint
-
-SIZE = 256  # upstream's test-time load_size = crop_size
-SAMPLE_SHAPE = (3, SIZE, SIZE)
-
-# net, ONNX input and output names, and the original's ONNX file name (./onnxmodel/model_Ga.onnx ...)
-Direction = namedtuple("Direction", "net input output onnx_file")
-DIRECTIONS = {  # by test split: testA holds aerial photos (G_A's input), testB maps (G_B's input)
-    "A": Direction("G_A", "img_sat_maps", "maps", "model_Ga.onnx"),
-    "B": Direction("G_B", "img_maps_sat", "sat", "model_Gb.onnx"),
-}
 
 
 def _norm(channels):
@@ -94,22 +78,8 @@ def random_state_dict(seed=0, legacy=False):
         else:
             state[name] = (torch.rand(tensor.shape, generator=generator) - 0.5) * 0.2
     if legacy:
-        for key in sorted(checkpoint.instance_norm_legacy_keys(model)):
-            layer = key.rsplit(".", 1)[0]
-            channels = len(state[_conv_bias_before(layer)])
-            if key.endswith("num_batches_tracked"):
-                state[key] = torch.tensor(0, dtype=torch.long)
-            elif key.endswith("running_mean"):
-                state[key] = torch.rand(channels, generator=generator) - 0.5
-            else:
-                state[key] = torch.rand(channels, generator=generator) + 0.5
+        state.update(checkpoint.instance_norm_legacy_entries(model, generator))
     return state
-
-
-def _conv_bias_before(norm_name):
-    """'model.2' -> 'model.1.bias', 'model.10.conv_block.6' -> 'model.10.conv_block.5.bias'."""
-    head, index = norm_name.rsplit(".", 1)
-    return f"{head}.{int(index) - 1}.bias"
 
 
 def random_checkpoint(path, seed=0, legacy=False):

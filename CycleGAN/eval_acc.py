@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 import numpy as np
 from tqdm import tqdm
@@ -25,7 +25,7 @@ from tqdm import tqdm
 from common import accuracy, binio, cli, onnx_utils, report, similarity
 from common.cli import CheckFailed
 from cyclegan_data import list_images, load_image, outputs_of_images
-from cyclegan_model import DIRECTIONS, SAMPLE_SHAPE
+from cyclegan_facts import DIRECTIONS, SAMPLE_SHAPE
 
 SIDES = {"AtoB": ("A", "testA"), "BtoA": ("B", "testB")}
 

@@ -3,9 +3,10 @@ import json
 from pathlib import Path
 
 from common import driver
+from dcgan_facts import FACTS
 from dcgan_model import random_checkpoint
 
-CHECKPOINT = "checkpoint-amp-epoch_200.pth"
+(CHECKPOINT,) = FACTS.checkpoints
 README_PARAMS = {"num": 8192, "bs": 16, "loop": 1000}
 DRIVER_PARAMS = {"num": 128, "bs": 16, "loop": 50}
 STEPS = [

@@ -13,10 +13,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 from common import checkpoint, cli, upstream
-from dcgan_model import CONTAINER_KEYS, NOISE_SHAPE, load_generator, random_checkpoint
+from dcgan_facts import FACTS, NOISE_SHAPE
+from dcgan_model import load_generator, random_checkpoint
 
 UPSTREAM_FILE = Path("implementations/dcgan/dcgan.py")
 # Only the patched file runs its training under `if __name__ == "__main__":`; the original trains at import.
@@ -42,7 +43,7 @@ def main(argv=None):
         if args.checkpoint is None:
             random_checkpoint(path, seed=args.seed)
         theirs = module.Generator()
-        checkpoint.load_into(theirs, path, container_keys=CONTAINER_KEYS)
+        checkpoint.load_into(theirs, path, container_keys=FACTS.container_keys)
         figures = upstream.compare_generators(theirs, load_generator(path),
                                               [upstream.seeded_normal((args.num, *NOISE_SHAPE), args.seed)])
     what = args.checkpoint or f"seeded random checkpoint (seed {args.seed}, official container)"

@@ -6,24 +6,15 @@ narrows the second convolution to 32 channels (upstream: 64) and flattens a (B, 
 module indices below are upstream's, so the checkpoint's keys (l1.0.*, conv_blocks.N.*) load strictly.
 """
 import math
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
 
 import torch
 from torch import nn
 
 from common import checkpoint
 
-LATENT_DIM = 100
-IMG_SIZE = 32
-CHANNELS = 1
-NOISE_SHAPE = (LATENT_DIM, 1, 1)  # one sample as the Ascend scripts store it
-IMAGE_SHAPE = (CHANNELS, IMG_SIZE, IMG_SIZE)
-INPUT_NAME, OUTPUT_NAME = "noise", "image"
-# Ascend's training main.py saves {'epoch', 'arch', 'G', 'D', 'optimizer_G', 'optimizer_D', 'amp'}.
-CONTAINER_KEYS = ("G",)
+from dcgan_facts import FACTS, IMAGE_SHAPE, LATENT_DIM
+
+CHANNELS, IMG_SIZE, _ = IMAGE_SHAPE
 
 
 class DCGANGenerator(nn.Module):
@@ -66,7 +57,7 @@ class DCGANGenerator(nn.Module):
 def load_generator(path):
     """The generator of a checkpoint file (Ascend's dict with 'G', or a plain state_dict), in eval mode."""
     model = DCGANGenerator()
-    checkpoint.load_into(model, path, container_keys=CONTAINER_KEYS)
+    checkpoint.load_into(model, path, container_keys=FACTS.container_keys)
     return model.eval()
 
 
@@ -82,19 +73,22 @@ def _ascend_discriminator():
     return disc
 
 
-def random_checkpoint(path, seed=0, prefix="module.", container=True):
-    """Write seeded random weights in the official container: Ascend's training dict with 'G' (8p DDP keys
-    carry `prefix`), or, with container=False, a plain state_dict as upstream-style code saves it.
-
-    BatchNorm layers get non-default affine parameters and running statistics, and weights unit gain
-    (checkpoint.randomize_for_tests).
-    """
+def random_generator(seed=0):
+    """A generator with seeded random weights: BatchNorm layers get non-default affine parameters and running
+    statistics, and weights unit gain (checkpoint.randomize_weights). Leaves torch's RNG seeded state moved on."""
     torch.manual_seed(seed)
-    model = checkpoint.randomize_for_tests(DCGANGenerator())
+    return checkpoint.randomize_weights(DCGANGenerator()).eval()
+
+
+def random_checkpoint(path, seed=0, prefix="module.", container=True):
+    """Write random_generator(seed) in the official container: Ascend's training dict with 'G' (8p DDP keys
+    carry `prefix`), or, with container=False, a plain state_dict as upstream-style code saves it. Returns
+    `path`."""
+    model = random_generator(seed)
     state = {prefix + k: v for k, v in model.state_dict().items()}
     if not container:
         torch.save(state, path)
-        return model.eval()
+        return path
     disc = _ascend_discriminator()
     opt_g = torch.optim.Adam(model.parameters(), lr=0.0002, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(disc.parameters(), lr=0.0002, betas=(0.5, 0.999))
@@ -102,4 +96,4 @@ def random_checkpoint(path, seed=0, prefix="module.", container=True):
                 "D": {prefix + k: v for k, v in disc.state_dict().items()},
                 "optimizer_G": opt_g.state_dict(), "optimizer_D": opt_d.state_dict(),
                 "amp": {"loss_scaler0": {"loss_scale": 65536.0, "unskipped": 0}}}, path)
-    return model.eval()
+    return path

@@ -9,10 +9,10 @@ stretches each image to its own range instead, as the original's save_image(norm
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 from common import cli, images
-from dcgan_model import IMAGE_SHAPE
+from dcgan_facts import IMAGE_SHAPE
 
 
 def build_parser():

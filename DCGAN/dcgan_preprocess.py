@@ -9,14 +9,14 @@ byte-identical files. The folder is written under a temporary name and renamed w
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 import numpy as np
 from tqdm import tqdm
 
 from common import binio, cli
 from common.cli import UserError
-from dcgan_model import NOISE_SHAPE
+from dcgan_facts import NOISE_SHAPE
 
 
 def build_parser():

@@ -9,12 +9,13 @@ against PyTorch on seeded noise; a difference above --atol is an error and no fi
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 import torch
 
 from common import cli, onnx_utils
-from dcgan_model import INPUT_NAME, NOISE_SHAPE, OUTPUT_NAME, load_generator
+from dcgan_facts import FACTS, NOISE_SHAPE
+from dcgan_model import load_generator
 
 
 def build_parser():
@@ -29,11 +30,12 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     model = load_generator(args.pth)
-    feeds = onnx_utils.seeded_feeds({INPUT_NAME: [4, *NOISE_SHAPE]})
-    diff = onnx_utils.export_verified(model, (torch.zeros(1, *NOISE_SHAPE),), args.onnx, [INPUT_NAME],
-                                      [OUTPUT_NAME], feeds, atol=args.atol, opset=args.opset)
+    noise, image = FACTS.graph.input.name, FACTS.graph.output.name
+    feeds = onnx_utils.seeded_feeds({noise: [4, *NOISE_SHAPE]})
+    diff = onnx_utils.export_verified(model, (torch.zeros(1, *NOISE_SHAPE),), args.onnx, [noise],
+                                      [image], feeds, atol=args.atol, opset=args.opset)
     print(f"{args.onnx}: opset {args.opset}, dynamic batch; ONNX Runtime vs PyTorch max abs diff "
-          f"{diff[OUTPUT_NAME]:.2g} (batch 4)")
+          f"{diff[image]:.2g} (batch 4)")
     return 0
 
 

@@ -9,10 +9,11 @@ gives all of their outputs), so dcgan_acc_eval.py pairs the two folders by name.
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 from common import cli, reference
-from dcgan_model import NOISE_SHAPE, load_generator
+from dcgan_facts import NOISE_SHAPE
+from dcgan_model import load_generator
 
 
 def build_parser():

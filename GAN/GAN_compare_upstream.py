@@ -13,10 +13,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 from common import checkpoint, cli, upstream
-from GAN_model import LATENT_DIM, load_generator, random_checkpoint
+from GAN_facts import LATENT_DIM
+from GAN_model import load_generator, random_checkpoint
 
 UPSTREAM_FILE = Path("implementations/gan/gan.py")
 # Only the patched file runs its training under `if __name__ == "__main__":`; the original trains at import.

@@ -13,10 +13,10 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 from common import accuracy, cli, report
-from GAN_model import IMAGE_SHAPE
+from GAN_facts import IMAGE_SHAPE
 
 
 def build_parser():

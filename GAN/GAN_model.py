@@ -6,19 +6,13 @@ Z (B, 100) -> Linear 128, LeakyReLU -> [Linear, BatchNorm1d(eps 0.8), LeakyReLU]
 `module.` prefixes of 8p DDP training, which are stripped.
 """
 import math
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
 
 import torch
 from torch import nn
 
 from common import checkpoint
 
-LATENT_DIM = 100
-IMAGE_SHAPE = (1, 28, 28)
-INPUT_NAME, OUTPUT_NAME = "Z", "generateimg"
+from GAN_facts import IMAGE_SHAPE, LATENT_DIM
 
 
 class GANGenerator(nn.Module):
@@ -68,13 +62,15 @@ def load_generator(path):
     return model.eval()
 
 
-def random_checkpoint(path, seed=0, prefix="module."):
-    """Write seeded random weights as the official file is: a plain state_dict, keys with `prefix`.
-
-    BatchNorm layers get non-default affine parameters and running statistics, and weights unit gain
-    (checkpoint.randomize_for_tests).
-    """
+def random_generator(seed=0):
+    """A generator with seeded random weights: BatchNorm layers get non-default affine parameters and running
+    statistics, and weights unit gain (checkpoint.randomize_weights)."""
     torch.manual_seed(seed)
-    model = checkpoint.randomize_for_tests(GANGenerator())
-    torch.save({prefix + k: v for k, v in model.state_dict().items()}, path)
-    return model.eval()
+    return checkpoint.randomize_weights(GANGenerator()).eval()
+
+
+def random_checkpoint(path, seed=0, prefix="module."):
+    """Write random_generator(seed) as the official file is: a plain state_dict, keys with `prefix`. Returns
+    `path`."""
+    torch.save({prefix + k: v for k, v in random_generator(seed).state_dict().items()}, path)
+    return path

@@ -13,11 +13,11 @@ range; --minmax stretches each image to its own range, as the original's save_im
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 from common import binio, cli, images
 from common.cli import UserError
-from GAN_model import IMAGE_SHAPE
+from GAN_facts import IMAGE_SHAPE
 
 
 def build_parser():

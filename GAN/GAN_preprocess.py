@@ -15,7 +15,7 @@ complete.
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 import numpy as np
 import torch
@@ -23,7 +23,8 @@ from tqdm import tqdm
 
 from common import binio, cli, images
 from common.cli import UserError
-from GAN_model import LATENT_DIM, load_generator
+from GAN_facts import LATENT_DIM
+from GAN_model import load_generator
 
 
 def build_parser():

@@ -9,12 +9,13 @@ ONNX Runtime against PyTorch on seeded vectors; a difference above --atol is an 
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 import torch
 
 from common import cli, onnx_utils
-from GAN_model import INPUT_NAME, LATENT_DIM, OUTPUT_NAME, load_generator
+from GAN_facts import FACTS, LATENT_DIM
+from GAN_model import load_generator
 
 
 def build_parser():
@@ -29,11 +30,12 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     model = load_generator(args.input_file)
-    feeds = onnx_utils.seeded_feeds({INPUT_NAME: [4, LATENT_DIM]})
-    diff = onnx_utils.export_verified(model, (torch.zeros(1, LATENT_DIM),), args.output_file, [INPUT_NAME],
-                                      [OUTPUT_NAME], feeds, atol=args.atol, opset=args.opset)
+    z, image = FACTS.graph.input.name, FACTS.graph.output.name
+    feeds = onnx_utils.seeded_feeds({z: [4, LATENT_DIM]})
+    diff = onnx_utils.export_verified(model, (torch.zeros(1, LATENT_DIM),), args.output_file, [z],
+                                      [image], feeds, atol=args.atol, opset=args.opset)
     print(f"{args.output_file}: opset {args.opset}, dynamic batch; ONNX Runtime vs PyTorch max abs diff "
-          f"{diff[OUTPUT_NAME]:.2g} (batch 4)")
+          f"{diff[image]:.2g} (batch 4)")
     return 0
 
 

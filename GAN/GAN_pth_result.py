@@ -11,10 +11,11 @@ writes one 1-sample output per file, and so does this), so GAN_eval_acc.py pairs
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 from common import cli, reference
-from GAN_model import LATENT_DIM, load_generator
+from GAN_facts import LATENT_DIM
+from GAN_model import load_generator
 
 
 def build_parser():

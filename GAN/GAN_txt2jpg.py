@@ -8,7 +8,7 @@ ais_bench's and common/infer.py's (TXT, BIN or NPY).
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 from common import cli
 from GAN_postprocess import main

@@ -3,9 +3,10 @@ import json
 from pathlib import Path
 
 from common import driver
+from GAN_facts import FACTS
 from GAN_model import random_checkpoint
 
-CHECKPOINT = "generator_8p_0.0008_128.pth"
+(CHECKPOINT,) = FACTS.checkpoints
 README_PARAMS = {"iters": 100, "bs": 64, "loop": 1000}
 DRIVER_PARAMS = {"iters": 20, "bs": 64, "loop": 50}
 STEPS = [

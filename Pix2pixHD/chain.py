@@ -8,10 +8,11 @@ import json
 from pathlib import Path
 
 from common import driver
+from pix2pixhd_facts import FACTS
 from pix2pixhd_model import random_checkpoint
 from pix2pixhd_synthetic import write_cityscapes
 
-CHECKPOINT = "pix2pixHD/checkpoints/label2city_1024p/latest_net_G.pth"
+CHECKPOINT = "pix2pixHD/checkpoints/label2city_1024p/" + FACTS.checkpoints[0]
 SPLIT_DIR = "datasets/gtFine/val"
 README_PARAMS = {"height": 1024, "width": 2048}
 DRIVER_PARAMS = {"height": 64, "width": 128}

@@ -6,18 +6,14 @@ Upstream (data/aligned_dataset.py and Pix2PixHDModel.encode_input/get_edges at 5
 is 1 wherever a pixel's instance id differs from its left, right, upper or lower neighbour. Instance ids are
 16-bit (labelId * 1000 + k, e.g. 33001 for a bicycle), so they are read at full width, never as 8-bit.
 """
-import os
-import sys
 from pathlib import Path
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
 
 import numpy as np
 from PIL import Image
 
 from common import binio, images
 from common.cli import UserError
-from pix2pixhd_model import LABEL_NC, SIZE_MULTIPLE
+from pix2pixhd_facts import LABEL_NC, SIZE_MULTIPLE
 
 LABEL_DIR = "test_label"
 INST_DIR = "test_inst"
@@ -52,6 +48,13 @@ def paired_maps(dataset_dir):
             raise UserError(f"{folder}: no such folder; expected {LABEL_DIR}/ and {INST_DIR}/ in {dataset_dir} "
                             f"(datasets_deal.py makes them from gtFine/<split>)")
     return binio.pair_by_name(label_dir, inst_dir, exts=(".png",), partner_name=inst_partner)
+
+
+def check_size(height, width):
+    """The generator halves the input 5 times and reflect-pads the result by 1, which needs 2 pixels."""
+    if min(height, width) < 2 * SIZE_MULTIPLE or height % SIZE_MULTIPLE or width % SIZE_MULTIPLE:
+        raise UserError(f"image size {height}x{width}: height and width must be multiples of {SIZE_MULTIPLE}, "
+                        f"at least {2 * SIZE_MULTIPLE}")
 
 
 def target_size(width, height, base=SIZE_MULTIPLE):

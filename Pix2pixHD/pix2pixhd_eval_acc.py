@@ -14,13 +14,15 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 import numpy as np
 
 from common import accuracy, cli, reference, report
 from common.cli import UserError
 import pix2pixhd_model as p2p
+from pix2pixhd_data import check_size
+from pix2pixhd_facts import COMPACT, FULL, HEIGHT, OUTPUT_NC, WIDTH
 
 
 def image_line(figures):
@@ -46,8 +48,8 @@ def build_parser():
     p.add_argument("--num", type=int, default=None,
                    help="check only the first NUM input files (natural order; about 30 s each at 1024x2048 on "
                         "a 2-core CPU); default: all")
-    p.add_argument("--height", type=int, default=1024, help="image height of the input files")
-    p.add_argument("--width", type=int, default=2048, help="image width of the input files")
+    p.add_argument("--height", type=int, default=HEIGHT, help="image height of the input files")
+    p.add_argument("--width", type=int, default=WIDTH, help="image width of the input files")
     p.add_argument("--threshold", type=float, default=accuracy.DEFAULT_THRESHOLD,
                    help="lowest accepted mean cosine")
     p.add_argument("--log", default="pix2pixhd_acc.log", help="per-image figures and the verdict")
@@ -60,7 +62,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    p2p.check_size(args.height, args.width)
+    check_size(args.height, args.width)
     input_dirs = [Path(d) for d in args.input.split(",") if d.strip()]
     if len(input_dirs) not in (1, 2):
         raise UserError(f"--input {args.input!r}: expected one folder (input_concat) or two, label,edge "
@@ -71,16 +73,14 @@ def main(argv=None):
     compact = len(input_dirs) == 2
     size = (args.height, args.width)
     model = p2p.load_generator(args.load_pretrain, args.which_epoch, compact=compact)
-    if compact:
-        shapes, dtypes = [(1, *size), (1, *size)], [np.uint8, np.uint8]
-    else:
-        shapes, dtypes = [(p2p.INPUT_NC, *size)], [np.float32]
+    inputs = (COMPACT if compact else FULL).inputs
+    shapes, dtypes = [(t.shape[1], *size) for t in inputs], [np.dtype(t.dtype) for t in inputs]
     count = reference.write_reference_outputs(model, input_dirs, args.pth_result, shapes, dtypes, limit=args.num)
     print(f"{count} PyTorch outputs in {args.pth_result}")
     extra = {"checkpoint": str(p2p.checkpoint_path(args.load_pretrain, args.which_epoch)),
              "input": [str(d) for d in input_dirs], "compact": compact}
     accuracy.check_against_reference(
-        args.pth_result, args.result, (p2p.OUTPUT_NC, *size), threshold=args.threshold, log_path=args.log,
+        args.pth_result, args.result, (OUTPUT_NC, *size), threshold=args.threshold, log_path=args.log,
         json_path=args.json, line=image_line, summary_line=summary_line, pictures_dir=args.pictures,
         n_pictures=args.n_pictures, reference_subset=args.num is not None, extra=extra,
         report_path=report_path, title="Pix2pixHD: PyTorch vs offline")

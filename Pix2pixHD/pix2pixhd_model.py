@@ -6,11 +6,7 @@ downsamplings and 9 residual blocks, minus its last three layers) run on the inp
 size, then one local enhancer (ngf 32, 3 residual blocks) at full size. Module indices here are upstream's,
 so the keys (`model.*`, `model1_1.*`, `model1_2.*`) match the file one for one and it loads strictly.
 """
-import os
-import sys
 from pathlib import Path
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
 
 import torch
 from torch import nn
@@ -18,11 +14,7 @@ from torch import nn
 from common import checkpoint
 from common.cli import UserError
 
-LABEL_NC = 35          # Cityscapes label ids 0..33 plus one unused id, as upstream's --label_nc
-INPUT_NC = LABEL_NC + 1  # one-hot labels + the instance-edge channel
-OUTPUT_NC = 3
-SIZE_MULTIPLE = 32     # 2**n_downsample_global * 2**n_local_enhancers: H and W must be multiples of it
-CHECKPOINT_NAME = "{epoch}_net_G.pth"  # upstream save_network's name, e.g. latest_net_G.pth
+from pix2pixhd_facts import CHECKPOINT_NAME, INPUT_NC, LABEL_NC, OUTPUT_NC
 
 
 def _norm(channels):
@@ -139,13 +131,6 @@ def load_generator(load_pretrain, which_epoch="latest", compact=False):
     return CompactInputGenerator(model).eval() if compact else model
 
 
-def check_size(height, width):
-    """The generator halves the input 5 times and reflect-pads the result by 1, which needs 2 pixels."""
-    if min(height, width) < 2 * SIZE_MULTIPLE or height % SIZE_MULTIPLE or width % SIZE_MULTIPLE:
-        raise UserError(f"image size {height}x{width}: height and width must be multiples of {SIZE_MULTIPLE}, "
-                        f"at least {2 * SIZE_MULTIPLE}")
-
-
 def random_state_dict(seed=0):
     """Seeded random weights with the official keys: fan-in scaled conv weights and non-zero biases, so the
     outputs are far from constant and a wrong layer shows."""
@@ -161,24 +146,14 @@ def random_state_dict(seed=0):
     return state
 
 
-def legacy_instance_norm_entries():
-    """The running_mean/running_var entries that files saved before PyTorch 0.4 hold for every InstanceNorm."""
-    with torch.device("meta"):
-        norms = [(name, m.num_features) for name, m in LocalEnhancer().named_modules()
-                 if isinstance(m, nn.InstanceNorm2d)]
-    entries = {}
-    for name, channels in norms:
-        entries[f"{name}.running_mean"] = torch.zeros(channels)
-        entries[f"{name}.running_var"] = torch.ones(channels)
-    return entries
-
-
 def random_checkpoint(path, seed=0, legacy_instance_norm=False):
     """Write seeded random weights as upstream's save_network does: a plain state_dict; optionally with the
     InstanceNorm running-stat keys that files saved before PyTorch 0.4 carry."""
     state = random_state_dict(seed)
     if legacy_instance_norm:
-        state.update(legacy_instance_norm_entries())
+        with torch.device("meta"):
+            skeleton = LocalEnhancer()
+        state.update(checkpoint.instance_norm_legacy_entries(skeleton))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(state, path)

@@ -10,33 +10,34 @@ first four. <bin_dir> may also be an ais_bench --output folder holding timestamp
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 import numpy as np
 from common import binio, cli, images
 from common.cli import UserError
-import pix2pixhd_model as p2p
+from pix2pixhd_data import check_size
+from pix2pixhd_facts import HEIGHT, OUTPUT_NC, WIDTH
 
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
     p.add_argument("bin_dir", help="folder of the offline outputs (<label stem>_0.bin)")
     p.add_argument("save_dir", help="folder for the images")
-    p.add_argument("--height", type=int, default=1024, help="image height the model was exported with")
-    p.add_argument("--width", type=int, default=2048, help="image width the model was exported with")
+    p.add_argument("--height", type=int, default=HEIGHT, help="image height the model was exported with")
+    p.add_argument("--width", type=int, default=WIDTH, help="image width the model was exported with")
     return p
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    p2p.check_size(args.height, args.width)
+    check_size(args.height, args.width)
     bin_dir = binio.resolve_result_dir(args.bin_dir)
-    expected = p2p.OUTPUT_NC * args.height * args.width * np.dtype(np.float32).itemsize
+    expected = OUTPUT_NC * args.height * args.width * np.dtype(np.float32).itemsize
     for path in binio.output_files(bin_dir).values():
         if path.suffix.lower() == ".bin" and path.stat().st_size != expected:  # one image per file, as ais_bench splits a batch's outputs
             raise UserError(f"{path}: {path.stat().st_size} bytes, expected {expected} for one "
-                            f"({p2p.OUTPUT_NC}, {args.height}, {args.width}) float32 image (--height/--width)")
-    count, grids = images.outputs_to_images(bin_dir, args.save_dir, (p2p.OUTPUT_NC, args.height, args.width),
+                            f"({OUTPUT_NC}, {args.height}, {args.width}) float32 image (--height/--width)")
+    count, grids = images.outputs_to_images(bin_dir, args.save_dir, (OUTPUT_NC, args.height, args.width),
                                             ext=".jpg", grid_name="grid.jpg", grid_limit=4, nrow=2)
     print(f"{count} images in {args.save_dir} (grid: {', '.join(str(g) for g in grids)})")
     return 0

@@ -18,15 +18,14 @@ import sys
 import warnings
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 import torch
 
 from common import binio, cli, onnx_utils
 import pix2pixhd_model as p2p
-
-FULL_NAMES = (["input_concat"], ["fake_image"])
-COMPACT_NAMES = (["label_map", "edge_map"], ["fake_image"])
+from pix2pixhd_data import check_size
+from pix2pixhd_facts import COMPACT, FULL, HEIGHT, LABEL_NC, SIZE_MULTIPLE, WIDTH
 # The trace and verification size: small (one 1024x2048 pass costs 1.5 TFLOPs), and batch 2 in the check
 # shows that the batch axis is really dynamic.
 TRACE_SIZE = (64, 128)
@@ -34,17 +33,22 @@ VERIFY_BATCH = 2
 
 
 def input_shapes(compact, batch, height, width):
-    if compact:
-        return {"label_map": [batch, 1, height, width], "edge_map": [batch, 1, height, width]}
-    return {"input_concat": [batch, p2p.INPUT_NC, height, width]}
+    """{input name: [batch, channels, height, width]} of the full or the compact graph."""
+    return {t.name: [batch, t.shape[1], height, width] for t in (COMPACT if compact else FULL).inputs}
 
 
 def verification_feeds(compact, batch, height, width, seed):
     shapes = input_shapes(compact, batch, height, width)
     if compact:  # label ids 0..34 and edges 0/1, as the preprocess writes them
-        return onnx_utils.seeded_feeds(shapes, seed, dtypes={n: "uint8" for n in shapes},
-                                       int_high={"label_map": p2p.LABEL_NC, "edge_map": 2})
+        label_map, edge_map = (t.name for t in COMPACT.inputs)
+        return onnx_utils.seeded_feeds(shapes, seed, dtypes={t.name: t.dtype for t in COMPACT.inputs},
+                                       int_high={label_map: LABEL_NC, edge_map: 2})
     return onnx_utils.seeded_feeds(shapes, seed)
+
+
+def tensor_names(compact):
+    graph = COMPACT if compact else FULL
+    return [t.name for t in graph.inputs], [t.name for t in graph.outputs]
 
 
 def set_spatial_dims(model, height, width):
@@ -61,7 +65,7 @@ def export(model, output_file, height, width, compact, opset=onnx_utils.DEFAULT_
 
     Returns the largest |ONNX Runtime - PyTorch| of the verification."""
     output_file = Path(output_file)
-    inputs, outputs = COMPACT_NAMES if compact else FULL_NAMES
+    inputs, outputs = tensor_names(compact)
     dtype = torch.uint8 if compact else torch.float32
     dummy = [torch.zeros(shape, dtype=dtype) for shape in input_shapes(compact, 1, *TRACE_SIZE).values()]
     with binio.atomic_path(output_file) as traced:
@@ -86,8 +90,8 @@ def build_parser():
     p.add_argument("--which_epoch", default="latest", help="checkpoint epoch name inside the --load_pretrain folder")
     p.add_argument("--output_file", "--output-file", dest="output_file", default="pix2pixhd.onnx",
                    help="ONNX file to write")
-    p.add_argument("--height", type=int, default=1024, help="input height, a multiple of 32")
-    p.add_argument("--width", type=int, default=2048, help="input width, a multiple of 32")
+    p.add_argument("--height", type=int, default=HEIGHT, help=f"input height, a multiple of {SIZE_MULTIPLE}")
+    p.add_argument("--width", type=int, default=WIDTH, help=f"input width, a multiple of {SIZE_MULTIPLE}")
     p.add_argument("--compact", action="store_true",
                    help="inputs label_map and edge_map (uint8, B x 1 x H x W) with the one-hot map built inside "
                         "the graph, instead of input_concat (float32, B x 36 x H x W)")
@@ -98,10 +102,10 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    p2p.check_size(args.height, args.width)
+    check_size(args.height, args.width)
     model = p2p.load_generator(args.load_pretrain, args.which_epoch, compact=args.compact)
     worst = export(model, args.output_file, args.height, args.width, args.compact, args.opset, args.seed)
-    inputs, outputs = COMPACT_NAMES if args.compact else FULL_NAMES
+    _, outputs = tensor_names(args.compact)
     shapes = "; ".join(f"{name} {shape}" for name, shape in
                        input_shapes(args.compact, "batch", args.height, args.width).items())
     print(f"{args.output_file}: inputs {shapes}, output {outputs[0]}; ONNX Runtime vs PyTorch max abs diff "

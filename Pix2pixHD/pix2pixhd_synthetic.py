@@ -9,11 +9,7 @@ bicycle, ids 24..33) carry labelId * 1000 + k, so bicycles (33) give ids above 3
 16-bit reading. The same seed gives byte-identical files.
 """
 import io
-import os
-import sys
 from pathlib import Path
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
 
 import numpy as np
 from PIL import Image

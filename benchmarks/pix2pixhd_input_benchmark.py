@@ -16,15 +16,18 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the folder holding common/
-sys.path.insert(0, str(ROOT / "Pix2pixHD"))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
+
+from common import driver  # noqa: E402
+
+driver.put_model_folders_on_path()
 
 import numpy as np
 
 import pix2pixhd_model as p2p
+from pix2pixhd_facts import INPUT_NC
 from common import binio, cli, onnx_utils
-from pix2pixhd_data import edge_map, input_concat
+from pix2pixhd_data import check_size, edge_map, input_concat
 from pix2pixhd_pth2onnx import export
 from pix2pixhd_synthetic import synthetic_maps
 
@@ -48,7 +51,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    p2p.check_size(args.height, args.width)
+    check_size(args.height, args.width)
     h, w = args.height, args.width
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -62,7 +65,7 @@ def main(argv=None):
         binio.write_array(tmp / "edge.bin", edges.astype(np.uint8))
         variants = {
             "36-channel float32 input": (onnx_utils.make_session(tmp / "compact0.onnx"), [tmp / "frame.bin"],
-                                         np.float32, [(1, p2p.INPUT_NC, h, w)]),
+                                         np.float32, [(1, INPUT_NC, h, w)]),
             "compact uint8 inputs": (onnx_utils.make_session(tmp / "compact1.onnx"),
                                      [tmp / "label.bin", tmp / "edge.bin"], np.uint8, [(1, 1, h, w)] * 2),
         }

@@ -10,6 +10,7 @@ triage: on the collapsing graph of tests/test_precision.py (an overflow between 
 DCGAN with a threshold above what its fp16 build reaches (--triage_threshold), so that a keep list is searched
 for. A measurement, not a test: timings depend on the machine's load.
 """
+import os
 import platform
 import statistics
 import sys
@@ -17,17 +18,20 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the folder holding common/
-sys.path.insert(0, str(ROOT / "DCGAN"))
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
+
+from common import driver  # noqa: E402
+
+driver.put_model_folders_on_path()
+ROOT = driver.ROOT
+sys.path.insert(0, str(ROOT / "tests"))  # test_precision's collapsing_model, shared with its tests
 
 import numpy as np
 import onnx
 import torch
 
 from common import cli, onnx_utils, precision
-from dcgan_model import random_checkpoint
+from dcgan_model import random_generator
 from test_precision import collapsing_model
 
 
@@ -70,7 +74,7 @@ def main(argv=None):
     print(f"CPU: {cpu_name()}; onnxruntime CPU provider, default threads")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        generator = random_checkpoint(tmp / "ck.pth")
+        generator = random_generator()
         onnx_utils.export(generator, (torch.zeros(1, 100, 1, 1),), tmp / "dcgan.onnx", ["noise"], ["image"])
         model = onnx.load(tmp / "dcgan.onnx")
     rng = np.random.default_rng(0)

@@ -25,10 +25,12 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the folder holding common/
-for _folder in ("BigGAN", "DCGAN", "GAN", "CycleGAN", "Pix2pixHD"):
-    sys.path.insert(0, str(ROOT / _folder))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
+
+from common import driver  # noqa: E402
+
+driver.put_model_folders_on_path()
+ROOT = driver.ROOT
 
 import numpy as np
 from tqdm import tqdm
@@ -97,40 +99,44 @@ def gemm_ceiling(runs, n=2048):
 def _biggan(tmp, quick):
     import torch
 
+    import biggan_facts
     import biggan_model
 
-    path = biggan_model.save_random_checkpoint(tmp / "G_ema.pth", ch=96, seed=0)
+    path = biggan_model.random_checkpoint(tmp / "G_ema.pth", ch=96, seed=0)
     model = biggan_model.load_generator(path)
     noise, label = biggan_model.seeded_inputs(model, 1)
-    return model, [torch.from_numpy(noise), torch.from_numpy(label)], list(biggan_model.INPUT_NAMES), \
-        list(biggan_model.OUTPUT_NAMES), "BigGAN G_ch 96, bs1", path
+    return model, [torch.from_numpy(noise), torch.from_numpy(label)], biggan_facts.FACTS.graph, \
+        "BigGAN G_ch 96, bs1", path
 
 
 def _dcgan(tmp, quick):
     import torch
 
+    import dcgan_facts
     import dcgan_model
 
-    model = dcgan_model.random_checkpoint(tmp / "dcgan.pth")
-    return model, [torch.randn(64, *dcgan_model.NOISE_SHAPE)], ["noise"], ["generateimg"], "DCGAN bs64", None
+    model = dcgan_model.load_generator(dcgan_model.random_checkpoint(tmp / "dcgan.pth"))
+    return model, [torch.randn(64, *dcgan_facts.NOISE_SHAPE)], dcgan_facts.FACTS.graph, "DCGAN bs64", None
 
 
 def _gan(tmp, quick):
     import torch
 
+    import GAN_facts
     import GAN_model
 
-    model = GAN_model.random_checkpoint(tmp / "gan.pth")
-    return model, [torch.randn(64, GAN_model.LATENT_DIM)], ["Z"], ["generateimg"], "GAN bs64", None
+    model = GAN_model.load_generator(GAN_model.random_checkpoint(tmp / "gan.pth"))
+    return model, [torch.randn(64, GAN_facts.LATENT_DIM)], GAN_facts.FACTS.graph, "GAN bs64", None
 
 
 def _cyclegan(tmp, quick):
     import torch
 
+    import cyclegan_facts
     import cyclegan_model
 
     model = cyclegan_model.load_generator(cyclegan_model.random_checkpoint(tmp / "latest_net_G_A.pth"))
-    return model, [torch.randn(1, *cyclegan_model.SAMPLE_SHAPE)], ["img_sat_maps"], ["maps"], \
+    return model, [torch.randn(1, *cyclegan_facts.SAMPLE_SHAPE)], cyclegan_facts.GRAPH_A, \
         "CycleGAN 256x256, bs1", None
 
 
@@ -138,22 +144,23 @@ def _pix2pixhd(height, width):
     def build(tmp, quick):
         import torch
 
+        import pix2pixhd_facts
         import pix2pixhd_model as p2p
 
         p2p.random_checkpoint(tmp / "latest_net_G.pth")
         model = p2p.load_generator(tmp)
-        return model, [torch.randn(1, p2p.INPUT_NC, height, width)], ["input_concat"], ["fake_image"], \
+        return model, [torch.randn(1, pix2pixhd_facts.INPUT_NC, height, width)], pix2pixhd_facts.FULL, \
             f"Pix2pixHD {height}x{width}, bs1", None
     return build
 
 
-def _export(model, args, path, names_in, names_out, label):
+def _export(model, args, path, graph, label):
     if label.startswith("Pix2pixHD"):  # traced at a small size, declared at the run size
         from pix2pixhd_pth2onnx import export
 
         export(model, path, args[0].shape[2], args[0].shape[3], compact=False)
     else:
-        onnx_utils.export(model, args, path, names_in, names_out)
+        onnx_utils.export(model, args, path, [t.name for t in graph.inputs], [t.name for t in graph.outputs])
 
 
 def flop_count(model, args):
@@ -169,10 +176,11 @@ def flop_count(model, args):
 def bench_generator(build, tmp, runs, files, ceiling):
     import torch
 
-    model, args, names_in, names_out, label, checkpoint = build(tmp, False)
+    model, args, graph, label, checkpoint = build(tmp, False)
+    names_in = [t.name for t in graph.inputs]
     model.eval()
     onnx_path = tmp / "model.onnx"
-    _export(model, args, onnx_path, names_in, names_out, label)
+    _export(model, args, onnx_path, graph, label)
     feeds = {name: a.numpy() for name, a in zip(names_in, args)}
     batch = int(args[0].shape[0])
     row = {"model": label, "batch": batch}
@@ -444,7 +452,7 @@ def main(argv=None):
             if biggan_pth is None:  # preprocessing reads only the class embedding: its cost does not depend on G_ch
                 import biggan_model
 
-                biggan_pth = biggan_model.save_random_checkpoint(tmp / "G_ema.pth", ch=8 if args.quick else 96,
+                biggan_pth = biggan_model.random_checkpoint(tmp / "G_ema.pth", ch=8 if args.quick else 96,
                                                                  seed=0)
             (tmp / "pre").mkdir()
             report["preprocess"] = bench_preprocess(tmp / "pre", biggan_pth, count)

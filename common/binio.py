@@ -11,6 +11,7 @@ import contextlib
 import datetime
 import errno
 import fcntl
+import io
 import itertools
 import json
 import os
@@ -1000,6 +1001,18 @@ def _json_safe(obj):
     if isinstance(obj, Path):
         return str(obj)
     return obj
+
+
+def write_npz(path, atomic=True, **arrays):
+    """Write `arrays` as an uncompressed .npz at exactly `path` (np.savez adds .npz to a name without it);
+    atomically unless the path is already a temporary one (an OutputSet part). An array too large for
+    memory goes through NpzArrayWriter instead."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    if not atomic:
+        Path(path).write_bytes(buffer.getvalue())
+        return Path(path)
+    return write_bytes(path, buffer.getvalue())
 
 
 def write_json(path, obj, atomic=True):

@@ -105,6 +105,26 @@ def instance_norm_legacy_keys(model):
     return keys
 
 
+def instance_norm_legacy_entries(model, generator=None):
+    """The entries of instance_norm_legacy_keys(model) as a pre-0.4 file holds them, for writing checkpoints in
+    that layout: num_batches_tracked 0, and running statistics drawn from `generator` (mean in [-0.5, 0.5),
+    var in [0.5, 1.5); a loader that used them would show) or, without one, their initial 0 and 1. `model`
+    may live on the meta device."""
+    channels = {name: m.num_features for name, m in model.named_modules()
+                if isinstance(m, torch.nn.modules.instancenorm._InstanceNorm)}
+    entries = {}
+    for key in sorted(instance_norm_legacy_keys(model)):
+        layer, buffer = key.rsplit(".", 1)
+        n = channels[layer]
+        if buffer == "num_batches_tracked":
+            entries[key] = torch.tensor(0, dtype=torch.long)
+        elif buffer == "running_mean":
+            entries[key] = torch.rand(n, generator=generator) - 0.5 if generator is not None else torch.zeros(n)
+        else:
+            entries[key] = torch.rand(n, generator=generator) + 0.5 if generator is not None else torch.ones(n)
+    return entries
+
+
 def _listing(keys):
     keys = sorted(keys)
     shown = ", ".join(keys[:_LIST_LIMIT])
@@ -154,8 +174,9 @@ def load_into(model, path, container_keys=("state_dict",), prefix="module.", leg
     return load_strict(model, state_dict, path, legacy_keys)
 
 
-def randomize_for_tests(model):
-    """Turn default-initialised weights into a demanding test case (draws from torch's RNG: seed it first).
+def randomize_weights(model):
+    """Turn default-initialised weights into seeded stand-ins for trained ones, as the driver (run without
+    weights) and the tests use them (draws from torch's RNG: seed it first).
 
     BatchNorm layers get non-default affine parameters and running statistics, so a test sees every buffer
     loaded; Linear and Conv weights get unit gain instead of PyTorch's default 1/sqrt(3), so the signal does not

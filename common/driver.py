@@ -26,12 +26,12 @@ import re
 import shlex
 import shutil
 import subprocess
+import os
 import sys
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make the folder holding common/ importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 from common import binio, cli
 from common.cli import CheckFailed, UserError
@@ -49,13 +49,26 @@ def _copy_ignore(directory, names):
             or ((Path(directory) / n).is_file() and Path(n).suffix.lower() not in _SHIPPED)]
 
 
+def model_folders():
+    """The registered model folders: those beside common/ holding a chain.py."""
+    return sorted(p.parent for p in ROOT.glob("*/chain.py"))
+
+
+def put_model_folders_on_path():
+    """Make every model folder's modules importable in one process (the tests and the benchmarks use several
+    folders; a script needs only its own, which Python puts first on sys.path)."""
+    for folder in model_folders():
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+
+
 def find_model_folder(name):
     """A registered model folder by name (e.g. DCGAN) or any folder path holding a chain.py."""
     candidate = Path(name)
     if not (candidate / "chain.py").is_file():
         candidate = ROOT / name
     if not (candidate / "chain.py").is_file():
-        known = ", ".join(sorted(p.parent.name for p in ROOT.glob("*/chain.py")))
+        known = ", ".join(p.name for p in model_folders())
         raise UserError(f"{name}: not a model folder with a chain.py (known: {known or 'none'})")
     return candidate.resolve()
 

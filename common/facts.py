@@ -66,7 +66,7 @@ class Graph:
 @dataclass(frozen=True)
 class ModelFacts:
     name: str                           # the folder name, as in ModelZoo
-    upstream: Upstream
+    upstream: Optional[Upstream]      # None only for the tests' toy chain
     checkpoints: Tuple[str, ...]        # official checkpoint file names
     container_keys: Tuple[str, ...]     # keys a container dict may wrap the generator's state_dict in
     graphs: Tuple[Graph, ...]

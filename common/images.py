@@ -107,6 +107,17 @@ def side_by_side(reference, candidate, minmax=False):
     return grid(panels, nrow=3, padding=4, pad_value=255), max_abs
 
 
+def save_pictures(samples, folder, names, minmax=False, sheet=None, sheet_limit=0):
+    """Save each (C, H, W) sample in [-1, 1] as `folder/<name>` (to_uint8's mapping) inside a folder being
+    staged, and add the first pictures to `sheet` until it holds `sheet_limit`. Returns the pictures."""
+    pictures = [to_uint8(sample, minmax) for sample in samples]
+    for name, picture in zip(names, pictures):
+        save_image(Path(folder) / name, picture, atomic=False)
+    if sheet is not None and len(sheet) < sheet_limit:
+        sheet.extend(pictures[:sheet_limit - len(sheet)])
+    return pictures
+
+
 def outputs_to_images(result_dir, save_dir, sample_shape, ext=".png", minmax=False, grid_name="grid.png",
                       grid_limit=64, nrow=8, grid_per_file=False, index=0):
     """Turn output `index` of every sample in `result_dir` into image files in `save_dir`.
@@ -132,18 +143,14 @@ def outputs_to_images(result_dir, save_dir, sample_shape, ext=".png", minmax=Fal
     with binio.AtomicDir(save_dir, replaceable=(".png", ".jpg", ".jpeg")) as tmp:
         for sample, path in tqdm(files.items(), desc="Images", unit="file", disable=len(files) < 2):
             samples = binio.read_output(path, sample_shape)
-            pictures = [to_uint8(sample, minmax) for sample in samples]
             stem = f"{sample}_{index}"
-            for j, picture in enumerate(pictures):
-                name = f"{stem}{ext}" if len(pictures) == 1 else f"{stem}_{j}{ext}"
-                save_image(tmp / name, picture)
+            names = [f"{stem}{ext}"] if len(samples) == 1 else [f"{stem}_{j}{ext}" for j in range(len(samples))]
+            pictures = save_pictures(samples, tmp, names, minmax, None if grid_per_file else sheet, grid_limit)
             count += len(pictures)
             if grid_per_file:
-                save_image(tmp / f"{stem}_grid{ext}", grid(pictures, nrow))
+                save_image(tmp / f"{stem}_grid{ext}", grid(pictures, nrow), atomic=False)
                 grids.append(save_dir / f"{stem}_grid{ext}")
-            elif len(sheet) < grid_limit:
-                sheet.extend(pictures[:grid_limit - len(sheet)])
         if sheet and grid_name:
-            save_image(tmp / grid_name, grid(sheet, nrow))
+            save_image(tmp / grid_name, grid(sheet, nrow), atomic=False)
             grids.append(save_dir / grid_name)
     return count, grids

@@ -355,10 +355,7 @@ def feature_moments(features):
 def save_moments(path, mu, sigma):
     """Write a moments file (npz with `mu` and `sigma`, as BigGAN's I128_inception_moments.npz), atomically."""
     mu, sigma = _check_moments(mu, sigma, "moments")
-    buffer = io.BytesIO()
-    np.savez(buffer, mu=mu, sigma=sigma)
-    binio.write_bytes(path, buffer.getvalue())
-    return Path(path)
+    return binio.write_npz(path, mu=mu, sigma=sigma)
 
 
 def load_moments(path):

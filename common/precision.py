@@ -24,12 +24,12 @@ per-node error of the emulation along the graph on the first sample (where the d
 and its effect, and the worst image samples.
 """
 import math
+import os
 import sys
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make the folder holding common/ importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 import numpy as np
 import onnx

@@ -6,11 +6,10 @@ The simplified graph is compared with the source on a seeded input (ONNX Runtime
 --atol is an error and nothing is written. The result is always a single file (onnxsim's own command line
 splits models over 100 MB into external data, which converters and copy scripts then lose).
 """
+import os
 import sys
-from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make the folder holding common/ importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 from common import cli, onnx_utils
 from common.cli import UserError

@@ -1,11 +1,12 @@
 """Make `common` and every model folder importable, as the scripts find them when run from their folder."""
+import os
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-for path in [ROOT, *sorted(p.parent for p in ROOT.glob("*/chain.py"))]:
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
+
+from common import driver  # noqa: E402
+
+driver.put_model_folders_on_path()
 
 
 # The five driver chains are the longest tests (a minute or two each, every README step a subprocess): start

@@ -38,6 +38,7 @@ import pix2pixhd_eval_acc
 import pix2pixhd_pth2onnx
 import datasets_deal
 import dcgan_acc_eval
+import dcgan_facts
 import dcgan_model
 import dcgan_postprocess
 import dcgan_preprocess
@@ -101,10 +102,10 @@ class World:
         rng = np.random.default_rng(0)
         for i in range(3):
             binio.write_array(self.dcgan_result / f"noise_{i:04d}_0.bin",
-                              np.tanh(rng.standard_normal((1, *dcgan_model.IMAGE_SHAPE))).astype(np.float32))
+                              np.tanh(rng.standard_normal((1, *dcgan_facts.IMAGE_SHAPE))).astype(np.float32))
         self.dcgan_nan = root / "result_nan" / "bs1"
         shutil.copytree(self.dcgan_result, self.dcgan_nan)
-        binio.write_array(self.dcgan_nan / "noise_0001_0.bin", np.full((1, *dcgan_model.IMAGE_SHAPE), np.inf, np.float32))
+        binio.write_array(self.dcgan_nan / "noise_0001_0.bin", np.full((1, *dcgan_facts.IMAGE_SHAPE), np.inf, np.float32))
         self.dcgan_short = root / "result_short"
         shutil.copytree(self.dcgan_result, self.dcgan_short)
         (self.dcgan_short / "noise_0002_0.bin").write_bytes(b"\x00" * 100)
@@ -120,7 +121,7 @@ class World:
                            str(root / "gan_result"), "--output_dirname", "bs64"]) == 0
         self.gan_result = root / "gan_result" / "bs64"
         # BigGAN: checkpoint and preprocessed inputs
-        self.biggan_pth = biggan_model.save_random_checkpoint(root / "G_ema.pth", 8, seed=0)
+        self.biggan_pth = biggan_model.random_checkpoint(root / "G_ema.pth", 8, seed=0)
         self.biggan = root / "biggan"
         assert biggan_preprocess.main(["--pth", str(self.biggan_pth), "--prep-noise", str(self.biggan / "prep_noise"),
                                        "--prep-label", str(self.biggan / "prep_label"), "--gen-y",

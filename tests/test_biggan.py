@@ -18,7 +18,7 @@ CH = 8
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    return biggan_model.save_random_checkpoint(tmp_path_factory.mktemp("biggan") / "G_ema.pth", CH, seed=0)
+    return biggan_model.random_checkpoint(tmp_path_factory.mktemp("biggan") / "G_ema.pth", CH, seed=0)
 
 
 def outputs(model, seed=1, count=2):
@@ -41,7 +41,7 @@ def test_checkpoint_containers_load_and_give_identical_outputs(checkpoint, tmp_p
 
 
 def test_width_is_read_from_the_checkpoint(tmp_path):
-    path = biggan_model.save_random_checkpoint(tmp_path / "g12.pth", ch=12, seed=1)
+    path = biggan_model.random_checkpoint(tmp_path / "g12.pth", ch=12, seed=1)
     model = biggan_model.load_generator(path)
     assert model.config == biggan_model.Config(ch=12)
     assert model.blocks[3][1].theta.weight.shape == (3, 24, 1, 1)

@@ -35,7 +35,7 @@ CH = 8
 def models(tmp_path_factory):
     """A random checkpoint, both exports, clip_edit on both, and the simplified batch-2 graphs."""
     folder = tmp_path_factory.mktemp("biggan_models")
-    pth = biggan_model.save_random_checkpoint(folder / "G_ema.pth", CH, seed=0)
+    pth = biggan_model.random_checkpoint(folder / "G_ema.pth", CH, seed=0)
     paths = {"pth": pth}
     for kind, extra in (("folded", []), ("sn", ["--sn-graph"])):
         raw, edited, simple = (folder / f"{kind}.onnx", folder / f"{kind}_edit.onnx", folder / f"{kind}_sim_bs2.onnx")

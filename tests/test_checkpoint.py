@@ -121,10 +121,10 @@ def test_load_into_round_trip(tmp_path):
         checkpoint.load_into(Net(), tmp_path / "wide.pth")
 
 
-def test_randomize_for_tests_sets_every_buffer_reproducibly():
+def test_randomize_weights_sets_every_buffer_reproducibly():
     def build():
         torch.manual_seed(3)
-        return checkpoint.randomize_for_tests(Net())
+        return checkpoint.randomize_weights(Net())
 
     a, b = build(), build()
     assert all(torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in a.state_dict())

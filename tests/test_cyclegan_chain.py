@@ -17,11 +17,15 @@ import CycleGAN_preprocess as preprocess
 import CycleGAN_pth2onnx as pth2onnx
 import CycleGAN_pth_result as pth_result
 import CycleGAN_ReflectpadDeal as reflectpad
+import cyclegan_facts
 from common import binio, cli, infer, onnx_utils, simplify
 from cyclegan_data import write_synthetic_maps
+from cyclegan_facts import DIRECTIONS
 from cyclegan_model import random_checkpoint
+from facts_check import assert_graph_matches
 
-SIDES = {"A": ("Ga", "img_sat_maps", "maps"), "B": ("Gb", "img_maps_sat", "sat")}
+# side -> (the tag of its ONNX file names, model_<tag>.onnx; its input and output names)
+SIDES = {side: (d.onnx_file[len("model_"):-len(".onnx")], d.input, d.output) for side, d in DIRECTIONS.items()}
 
 
 def run_cli(main, argv, capsys=None):
@@ -88,10 +92,9 @@ def edits(chain):
 
 
 def test_onnx_names_and_dynamic_batch(chain):
-    for g, name, output in SIDES.values():
-        model = onnx.load(str(chain.onnx / f"model_{g}.onnx"))
-        assert [i.name for i in model.graph.input] == [name]
-        assert [o.name for o in model.graph.output] == [output]
+    for graph in cyclegan_facts.FACTS.graphs:
+        model = onnx.load(str(chain.onnx / graph.onnx_file))
+        assert_graph_matches(model, graph)
         assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
         assert model.opset_import[0].version == 11
 

@@ -18,6 +18,7 @@ from common.cli import CheckFailed, UserError
 
 import GAN_compare_upstream
 import GAN_eval_acc
+import GAN_facts
 import GAN_model
 import GAN_postprocess
 import GAN_preprocess
@@ -25,7 +26,7 @@ import GAN_pth_result
 
 FOLDER = Path(GAN_model.__file__).resolve().parent
 UPSTREAM_REPO = upstream_mirror("eriklindernoren+PyTorch-GAN")
-UPSTREAM_COMMIT = "36d3c77e5ff20ebe0aeefd322326a134a279b93e"
+UPSTREAM_COMMIT = GAN_facts.FACTS.upstream.commit
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +129,8 @@ def test_preprocess_seed_and_errors(tmp_path):
 
 def test_checkpoint_formats(tmp_path):
     z = torch.from_numpy(np.random.default_rng(2).standard_normal((1, 100)).astype(np.float32))
-    saved = GAN_model.random_checkpoint(tmp_path / "ddp.pth", seed=5)
+    GAN_model.random_checkpoint(tmp_path / "ddp.pth", seed=5)
+    saved = GAN_model.random_generator(seed=5)
     assert all(k.startswith("module.") for k in torch.load(tmp_path / "ddp.pth", weights_only=True))
     GAN_model.random_checkpoint(tmp_path / "plain.pth", seed=5, prefix="")
     with torch.no_grad():

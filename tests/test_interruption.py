@@ -26,6 +26,7 @@ import biggan_postprocess
 import biggan_preprocess
 import CycleGAN_preprocess
 import datasets_deal
+import GAN_facts
 import GAN_model
 import GAN_preprocess
 import GAN_pth2onnx
@@ -70,7 +71,7 @@ def leftovers(parts):
 # different contents into the same paths.
 
 def biggan_case(data):
-    pth = biggan_model.save_random_checkpoint(data / "G_ema.pth", 8, seed=0)
+    pth = biggan_model.random_checkpoint(data / "G_ema.pth", 8, seed=0)
 
     def argv(work, variant):
         return ["--pth", str(pth), "--prep-noise", str(work / "prep_noise"), "--prep-label", str(work / "prep_label"),
@@ -164,7 +165,7 @@ def infer_case(data):
                 "--output_dirname", "bs2"]
 
     def next_step(work):  # what a postprocess reads: the folder and, through it, the summary's shapes
-        binio.read_output(binio.resolve_result_dir(work / "bs2") / "0_0.bin", GAN_model.IMAGE_SHAPE)
+        binio.read_output(binio.resolve_result_dir(work / "bs2") / "0_0.bin", GAN_facts.IMAGE_SHAPE)
     return infer.main, argv, ("bs2", "bs2_summary.json"), next_step
 
 

@@ -13,12 +13,14 @@ import torch
 
 import datasets_deal
 import pix2pixhd_eval_acc
+import pix2pixhd_facts
 import pix2pixhd_model as p2p
 import pix2pixhd_postprocess
 import pix2pixhd_preprocess
 import pix2pixhd_pth2onnx
 from common import cli, infer, onnx_utils
 from common.cli import UserError
+from facts_check import assert_graph_matches
 from pix2pixhd_synthetic import write_cityscapes
 from test_report import check_accuracy_report
 
@@ -50,11 +52,11 @@ def work(tmp_path_factory):
 def test_onnx_models_have_the_original_interface(work):
     full = onnx_utils.load(work / "pix2pixhd.onnx")
     assert onnx_utils.input_shapes(full) == {"input_concat": ["batch", 36, H, W]}
-    assert [o.name for o in full.graph.output] == ["fake_image"]
+    assert_graph_matches(full, pix2pixhd_facts.FULL, size=(H, W))
     assert full.opset_import[0].version == 11
     compact = onnx_utils.load(work / "pix2pixhd_compact.onnx")
     assert onnx_utils.input_shapes(compact) == {"label_map": ["batch", 1, H, W], "edge_map": ["batch", 1, H, W]}
-    assert {str(t) for t in onnx_utils.input_dtypes(compact).values()} == {"uint8"}
+    assert_graph_matches(compact, pix2pixhd_facts.COMPACT, size=(H, W))
     # The compact model adds only Cast/Equal/Concat in front of the same generator graph.
     added = onnx_utils.count_ops(compact) - onnx_utils.count_ops(full)
     assert set(added) <= {"Cast", "Equal", "Concat", "Constant"} and added["Equal"] == 1

@@ -13,13 +13,13 @@ import pytest
 from PIL import Image
 
 import biggan_cosine_acc
-import biggan_model
+import biggan_facts
 import CycleGAN_eval_acc
-import cyclegan_model
+import cyclegan_facts
 import dcgan_acc_eval
-import dcgan_model
+import dcgan_facts
 import GAN_eval_acc
-import GAN_model
+import GAN_facts
 from common import accuracy, binio, cli, report
 from common.cli import UserError
 
@@ -116,7 +116,7 @@ def write_pair(tmp_path, shape, n, per_file=1):
 
 
 def test_dcgan_report_beside_the_log(tmp_path):
-    ref, off = write_pair(tmp_path, dcgan_model.IMAGE_SHAPE, 14)
+    ref, off = write_pair(tmp_path, dcgan_facts.IMAGE_SHAPE, 14)
     log = tmp_path / "dcgan_acc_eval_bs1.log"
     assert dcgan_acc_eval.main([f"--pth_result_path={ref}", f"--om_result_path={off}", f"--log_save_name={log}",
                                 "--pictures", ""]) == 0
@@ -129,7 +129,7 @@ def test_dcgan_report_beside_the_log(tmp_path):
 
 
 def test_gan_report_of_batched_files_and_no_report(tmp_path):
-    ref, off = write_pair(tmp_path, GAN_model.IMAGE_SHAPE, 3, per_file=64)
+    ref, off = write_pair(tmp_path, GAN_facts.IMAGE_SHAPE, 3, per_file=64)
     log = tmp_path / "GAN_eval_acc_bs64.log"
     argv = [f"--pth_result_path={ref}", f"--om_result_path={off}", f"--log_save_name={log}", "--pictures", ""]
     assert GAN_eval_acc.main([*argv, "--report", str(tmp_path / "out" / "gan.html")]) == 0
@@ -143,7 +143,7 @@ def test_gan_report_of_batched_files_and_no_report(tmp_path):
 
 
 def test_cyclegan_report_of_a_failed_check(tmp_path, capsys):
-    ref, off = write_pair(tmp_path, cyclegan_model.SAMPLE_SHAPE, 3)
+    ref, off = write_pair(tmp_path, cyclegan_facts.SAMPLE_SHAPE, 3)
     out = tmp_path / "acc_result"
     argv = [f"--pth_result={ref}", f"--npu_bin_file={off}", f"--out_dir={out}", "--metric", "pixel_cosine",
             "--threshold", "1.5", "--pictures", "0"]
@@ -155,8 +155,8 @@ def test_cyclegan_report_of_a_failed_check(tmp_path, capsys):
 
 
 def test_biggan_cosine_report_of_a_reference_subset(tmp_path):
-    ref, off = write_pair(tmp_path, biggan_model.OUTPUT_SHAPE, 2)
-    binio.write_array(off / "input_2_0.bin", np.zeros((1, *biggan_model.OUTPUT_SHAPE), np.float32))
+    ref, off = write_pair(tmp_path, biggan_facts.OUTPUT_SHAPE, 2)
+    binio.write_array(off / "input_2_0.bin", np.zeros((1, *biggan_facts.OUTPUT_SHAPE), np.float32))
     assert biggan_cosine_acc.main(["--reference", str(ref), "--result-path", str(off), "--log",
                                    str(tmp_path / "cos.log"), "--json", str(tmp_path / "cos.json"),
                                    "--pictures", str(tmp_path / "compare")]) == 0

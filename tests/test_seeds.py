@@ -324,7 +324,7 @@ def test_biggan_seed(tmp_path, capsys):
     import biggan_model
 
     def downloads(folder):
-        biggan_model.save_random_checkpoint(folder / "G_ema.pth", 8, seed=0)
+        biggan_model.random_checkpoint(folder / "G_ema.pth", 8, seed=0)
         metrics.write_random_inception_weights(folder / "inception_v3_google.pth", seed=1)
         rng = np.random.default_rng(0)
         metrics.save_moments(folder / "I128_inception_moments.npz",

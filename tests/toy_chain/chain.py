@@ -3,9 +3,10 @@ import json
 from pathlib import Path
 
 from common import driver
+from toy_facts import FACTS
 from toy_model import random_checkpoint
 
-CHECKPOINT = "toy.pth"
+(CHECKPOINT,) = FACTS.checkpoints
 README_PARAMS = {"num": 10, "bs": 4}
 DRIVER_PARAMS = {"num": 10, "bs": 4}
 STEPS = [

@@ -2,21 +2,26 @@
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 from common import accuracy, cli, images
+from toy_facts import IMAGE_SHAPE
 
 
-def main(argv=None):
+def build_parser():
     p = cli.parser(__doc__)
     p.add_argument("reference", help="PyTorch reference folder")
     p.add_argument("offline", help="offline result folder")
     p.add_argument("--threshold", type=float, default=accuracy.DEFAULT_THRESHOLD, help="lowest mean cosine")
-    args = p.parse_args(argv)
-    accuracy.check_against_reference(args.reference, args.offline, (1, 4, 4), threshold=args.threshold,
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    accuracy.check_against_reference(args.reference, args.offline, IMAGE_SHAPE, threshold=args.threshold,
                                      log_path="toy_acc.log", json_path="toy_acc.json", pictures_dir="compare",
                                      report_path="toy_acc_report.html")
-    count, _ = images.outputs_to_images(args.offline, "toy_images", (1, 4, 4))
+    count, _ = images.outputs_to_images(args.offline, "toy_images", IMAGE_SHAPE)
     print(f"{count} images in toy_images")
 
 

@@ -1,0 +1,20 @@
+"""BigGAN's facts, stated once (types in common/facts.py; no torch here)."""
+from common.facts import Graph, ModelFacts, Upstream, batched
+
+RESOLUTION = 128
+# The export layout (biggan.patch): z (B, 120) in 6 chunks of 20; `noise` is chunk 0, `label` holds for each of
+# the 5 blocks [shared(y) (128) | its z chunk (20)].
+NOISE_SHAPE = (1, 20)
+LABEL_SHAPE = (5, 148)
+OUTPUT_SHAPE = (3, RESOLUTION, RESOLUTION)
+
+FACTS = ModelFacts(
+    name="BigGAN",
+    upstream=Upstream("https://github.com/ajbrock/BigGAN-PyTorch", "98459431a5d618d644d54cd1e9fceb1e5045648d",
+                      generator="BigGAN.py", patch="biggan.patch"),
+    checkpoints=("G_ema.pth",),
+    container_keys=("state_dict",),
+    graphs=(Graph("biggan.onnx", inputs=(batched("noise", *NOISE_SHAPE), batched("label", *LABEL_SHAPE)),
+                  outputs=(batched("image", *OUTPUT_SHAPE),)),),
+    metric="IS and FID (biggan_eval_acc.py; read against published figures), cosine vs PyTorch (biggan_cosine_acc.py)",
+)

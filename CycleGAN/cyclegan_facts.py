@@ -1,0 +1,27 @@
+"""CycleGAN's (maps) facts, stated once (types in common/facts.py; no torch here)."""
+from collections import namedtuple
+
+from common.facts import Graph, ModelFacts, Upstream, batched
+
+SIZE = 256  # upstream's test-time load_size = crop_size
+SAMPLE_SHAPE = (3, SIZE, SIZE)
+
+# The names the Ascend ModelZoo export used: G_A turns an aerial photo into a map, G_B a map into a photo.
+GRAPH_A = Graph("model_Ga.onnx", inputs=(batched("img_sat_maps", *SAMPLE_SHAPE),), outputs=(batched("maps", *SAMPLE_SHAPE),))
+GRAPH_B = Graph("model_Gb.onnx", inputs=(batched("img_maps_sat", *SAMPLE_SHAPE),), outputs=(batched("sat", *SAMPLE_SHAPE),))
+
+FACTS = ModelFacts(
+    name="CycleGAN",
+    upstream=Upstream("https://github.com/junyanz/pytorch-CycleGAN-and-pix2pix",
+                      "9bcef69d5b39385d18afad3d5a839a02ae0b43e7", generator="models/networks.py", patch="CycleGAN.patch"),
+    checkpoints=("latest_net_G_A.pth", "latest_net_G_B.pth"),
+    container_keys=(),  # plain state_dicts, as upstream's save_networks writes them
+    graphs=(GRAPH_A, GRAPH_B),
+    metric="cosine vs PyTorch (CycleGAN_eval_acc.py)",
+)
+
+# net, ONNX input and output names, and the original's ONNX file name, by test split: testA holds aerial photos
+# (G_A's input), testB maps (G_B's input).
+Direction = namedtuple("Direction", "net input output onnx_file")
+DIRECTIONS = {side: Direction(net, graph.input.name, graph.output.name, graph.onnx_file)
+              for side, net, graph in (("A", "G_A", GRAPH_A), ("B", "G_B", GRAPH_B))}

@@ -1,0 +1,27 @@
+"""Pix2pixHD's (label2city 1024p) facts, stated once (types in common/facts.py; no torch here)."""
+from common.facts import Graph, ModelFacts, Upstream, batched
+
+LABEL_NC = 35            # Cityscapes label ids 0..33 plus one unused id, as upstream's --label_nc
+INPUT_NC = LABEL_NC + 1  # one-hot labels + the instance-edge channel
+OUTPUT_NC = 3
+SIZE_MULTIPLE = 32       # 2**n_downsample_global * 2**n_local_enhancers: H and W must be multiples of it
+HEIGHT, WIDTH = 1024, 2048  # the README's size (--height/--width of the export)
+CHECKPOINT_NAME = "{epoch}_net_G.pth"  # upstream save_network's name, e.g. latest_net_G.pth
+
+FULL = Graph("pix2pixhd.onnx", inputs=(batched("input_concat", INPUT_NC, HEIGHT, WIDTH),),
+             outputs=(batched("fake_image", OUTPUT_NC, HEIGHT, WIDTH),))
+# --compact: label ids and the instance-edge map as uint8, the one-hot map built inside the graph
+COMPACT = Graph("pix2pixhd_compact.onnx",
+                inputs=(batched("label_map", 1, HEIGHT, WIDTH, dtype="uint8"),
+                        batched("edge_map", 1, HEIGHT, WIDTH, dtype="uint8")),
+                outputs=FULL.outputs)
+
+FACTS = ModelFacts(
+    name="Pix2pixHD",
+    upstream=Upstream("https://github.com/NVIDIA/pix2pixHD", "5a2c87201c5957e2bf51d79b8acddb9cc1920b26",
+                      generator="models/networks.py", patch="pix2pixhd.patch"),
+    checkpoints=(CHECKPOINT_NAME.format(epoch="latest"),),
+    container_keys=(),  # a plain state_dict, as upstream's save_network writes it
+    graphs=(FULL, COMPACT),
+    metric="cosine vs PyTorch (pix2pixhd_eval_acc.py)",
+)

@@ -1,0 +1,89 @@
+"""Each model folder states its facts once (`<model>_facts.py`), and the README and the exported graphs agree."""
+import importlib
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import onnx
+import pytest
+
+from common.facts import ModelFacts
+from facts_check import assert_graph_matches
+
+ROOT = Path(__file__).resolve().parents[1]
+FOLDERS = sorted(p.parent.name for p in ROOT.glob("*/chain.py"))
+
+# Steps that need only names and shapes: they must not pay for importing torch (about 4 s per step).
+TORCH_FREE = ["dcgan_preprocess", "dcgan_postprocess", "dcgan_acc_eval", "GAN_postprocess", "GAN_eval_acc",
+              "biggan_postprocess", "biggan_cosine_acc", "biggan_eval_acc", "CycleGAN_preprocess",
+              "CycleGAN_postprocess", "CycleGAN_eval_acc", "pix2pixhd_preprocess", "pix2pixhd_postprocess",
+              "datasets_deal"]
+
+
+def facts_module(folder):
+    (path,) = (ROOT / folder).glob("*_facts.py")  # exactly one per folder
+    return importlib.import_module(path.stem)
+
+
+def test_the_five_folders_are_found():
+    assert FOLDERS == ["BigGAN", "CycleGAN", "DCGAN", "GAN", "Pix2pixHD"]
+
+
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_each_folder_declares_its_facts(folder):
+    facts = facts_module(folder).FACTS
+    assert isinstance(facts, ModelFacts) and facts.name == folder
+    assert re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", facts.upstream.repository)
+    assert re.fullmatch(r"[0-9a-f]{40}", facts.upstream.commit)
+    assert (ROOT / folder / facts.upstream.patch).is_file()
+    assert facts.checkpoints and all(name.endswith(".pth") for name in facts.checkpoints)
+    assert facts.opset == 11 and facts.graphs
+    for graph in facts.graphs:
+        names = [t.name for t in (*graph.inputs, *graph.outputs)]
+        assert len(set(names)) == len(names), names
+        assert all(t.shape[0] is None for t in (*graph.inputs, *graph.outputs))  # a free batch axis
+
+
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_the_readme_states_the_facts(folder):
+    """Pinned commit, repository, weights, ONNX files and tensor names appear in the README as declared."""
+    facts = facts_module(folder).FACTS
+    readme = (ROOT / folder / "README.md").read_text(encoding="utf-8")
+    stated = [facts.upstream.repository, facts.upstream.commit, facts.upstream.patch, *facts.checkpoints]
+    for graph in facts.graphs:
+        stated += [graph.onnx_file, *(f"`{t.name}`" for t in (*graph.inputs, *graph.outputs))]
+    missing = [text for text in stated if text not in readme]
+    assert not missing, f"{folder}/README.md does not state {missing}"
+
+
+def test_facts_and_name_only_steps_load_no_torch():
+    modules = [facts_module(folder).__name__ for folder in FOLDERS] + TORCH_FREE
+    code = (f"import sys; sys.path[:0] = {[str(ROOT)] + [str(ROOT / f) for f in FOLDERS]!r}\n"
+            f"for name in {modules!r}: __import__(name)\n"
+            "heavy = sorted({'torch', 'torchvision'} & set(sys.modules)); print(heavy); sys.exit(bool(heavy))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_exported_graphs_have_the_declared_tensors(tmp_path):
+    """The export scripts take their names from the facts; this checks the files they write (CycleGAN and
+    Pix2pixHD: their own tests check theirs with the same helper)."""
+    import biggan_facts
+    import biggan_model
+    import biggan_pth2onnx
+    import dcgan_facts
+    import dcgan_model
+    import dcgan_pth2onnx
+    import GAN_facts
+    import GAN_model
+    import GAN_pth2onnx
+
+    dcgan_model.random_checkpoint(tmp_path / "dcgan.pth")
+    assert dcgan_pth2onnx.main([str(tmp_path / "dcgan.pth"), str(tmp_path / "dcgan.onnx")]) == 0
+    GAN_model.random_checkpoint(tmp_path / "gan.pth")
+    assert GAN_pth2onnx.main(["--input_file", str(tmp_path / "gan.pth"), "--output_file", str(tmp_path / "gan.onnx")]) == 0
+    biggan_model.random_checkpoint(tmp_path / "G_ema.pth", ch=8)
+    assert biggan_pth2onnx.main(["--source", str(tmp_path / "G_ema.pth"), "--target", str(tmp_path / "biggan.onnx")]) == 0
+    for name, facts in (("dcgan", dcgan_facts), ("gan", GAN_facts), ("biggan", biggan_facts)):
+        assert_graph_matches(onnx.load(str(tmp_path / f"{name}.onnx")), facts.FACTS.graph)
