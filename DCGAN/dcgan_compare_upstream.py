@@ -18,9 +18,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 from common import checkpoint, cli, upstream
 from dcgan_model import CONTAINER_KEYS, NOISE_SHAPE, load_generator, random_checkpoint
 
-UPSTREAM_FILE = Path("implementations/dcgan/dcgan.py")
 # Only the patched file runs its training under `if __name__ == "__main__":`; the original trains at import.
-PATCHED_MARKER = 'if __name__ == "__main__":'
+UPSTREAM = upstream.Checkout("PyTorch-GAN", patched="implementations/dcgan/dcgan.py",
+                             marker='if __name__ == "__main__":', patch="dcgan.patch")
+UPSTREAM_FILE = Path(UPSTREAM.patched)
 
 
 def build_parser():
@@ -36,7 +37,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    module = upstream.import_script(args.upstream, UPSTREAM_FILE, "pytorch_gan_dcgan", PATCHED_MARKER, "dcgan.patch")
+    module = UPSTREAM.script(args.upstream, "pytorch_gan_dcgan")
     with tempfile.TemporaryDirectory() as tmp:
         path = args.checkpoint or str(Path(tmp) / "random-checkpoint-amp.pth")
         if args.checkpoint is None:

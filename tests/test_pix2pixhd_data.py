@@ -202,13 +202,15 @@ def test_datasets_deal_refuses_duplicate_frames_and_empty_splits(tmp_path):
 
 
 def test_compare_upstream_needs_a_patched_checkout(tmp_path):
-    with pytest.raises(UserError, match="not a pix2pixHD checkout"):
+    with pytest.raises(UserError, match=r"not a pix2pixHD checkout "
+                                        r"\(no options/test_options\.py, models/networks\.py\)"):
         pix2pixhd_compare_upstream.main(["--upstream", str(tmp_path)])
     (tmp_path / "models").mkdir()
     (tmp_path / "options").mkdir()
     (tmp_path / "models" / "networks.py").write_text("")
     (tmp_path / "options" / "test_options.py").write_text("class TestOptions: pass\n")
-    with pytest.raises(UserError, match="pix2pixhd.patch is not applied"):
+    with pytest.raises(UserError, match=r"test_options\.py: not patched \(no 'load_pretrain'\); "
+                                        r"run `git apply pix2pixhd\.patch`"):
         pix2pixhd_compare_upstream.main(["--upstream", str(tmp_path)])
 
 
