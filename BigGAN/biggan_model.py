@@ -249,7 +249,7 @@ class Generator(nn.Module):
 
 def load_state_dict_file(path):
     """The plain state_dict of a G_ema.pth (a DataParallel `module.` prefix is stripped)."""
-    return checkpoint.strip_prefix(checkpoint.unwrap(checkpoint.load_file(path), ("state_dict",), path))
+    return checkpoint.read_state_dict(path)
 
 
 def load_generator(path, fold_sn=True):
