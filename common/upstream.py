@@ -41,7 +41,7 @@ class Checkout(NamedTuple):
         if missing:
             raise UserError(f"{root}: not a {self.name} checkout (no {', '.join(missing)}); --upstream must be a "
                             f"checkout of the upstream repository")
-        if self.marker not in (root / self.patched).read_text(encoding="utf-8"):
+        if self.marker not in (root / self.patched).read_text(encoding="utf-8", errors="replace"):
             raise UserError(f"{root / self.patched}: not patched (no {self.marker!r}); run "
                             f"`git apply {self.patch}` in {root} first")
         return root
@@ -78,10 +78,10 @@ def imported_from(root, names):
     root = Path(root).resolve()
     tops = _top_level_names(root) | {name.split(".")[0] for name in names}
 
-    def ours(module_name):
+    def shadowed(module_name):  # a module of a name the checkout provides
         return module_name.split(".")[0] in tops
 
-    saved = {name: module for name, module in sys.modules.items() if ours(name)}
+    saved = {name: module for name, module in sys.modules.items() if shadowed(name)}
     for name in saved:
         del sys.modules[name]
     sys.path.insert(0, str(root))
@@ -94,7 +94,7 @@ def imported_from(root, names):
         yield modules
     finally:
         sys.path.remove(str(root))
-        for name in [name for name in sys.modules if ours(name)]:
+        for name in [name for name in sys.modules if shadowed(name)]:
             del sys.modules[name]
         sys.modules.update(saved)
 

@@ -214,6 +214,36 @@ def test_compare_upstream_needs_a_patched_checkout(tmp_path):
         pix2pixhd_compare_upstream.main(["--upstream", str(tmp_path)])
 
 
+def test_compare_upstream_on_the_patched_mirror(tmp_path, capsys):
+    """Opt-in (UPSTREAM_MIRRORS; about a minute): upstream's own test path, imported as a package-style checkout
+    (options, data, models, util), agrees with ours, and leaves none of its modules behind."""
+    import shutil
+    import subprocess
+    import sys
+
+    from chainrun import upstream_mirror
+
+    mirror = upstream_mirror("NVIDIA+pix2pixHD")
+    if not (mirror / "HEAD").exists() or not shutil.which("git"):
+        pytest.skip("the pix2pixHD mirror (or git) is not available here")
+    checkout = tmp_path / "pix2pixHD"
+    checkout.mkdir()
+    archive = subprocess.run(["git", f"--git-dir={mirror}", "archive", "5a2c87201c5957e2bf51d79b8acddb9cc1920b26",
+                              "options", "data", "models", "util"], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(checkout)], input=archive, check=True)
+    patch = pix2pixhd_compare_upstream.__file__.replace("pix2pixhd_compare_upstream.py", "pix2pixhd.patch")
+    subprocess.run(["git", "apply", patch], cwd=checkout, check=True, capture_output=True)
+    def upstream_names():
+        return {name for name in sys.modules if name.split(".")[0] in ("options", "data", "models", "util")}
+
+    before = upstream_names()
+    assert pix2pixhd_compare_upstream.main(["--upstream", str(checkout)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("input identical, max |ours - upstream| 0 (compact 0), uint8 values differing 0 of") == 3
+    assert "all 3 frames agree with upstream" in out
+    assert upstream_names() == before
+
+
 def test_seed_diffs_apply_to_upstream(tmp_path):
     """The seed's `patch -p1 < ../pix2pixhd_npu.diff` at 5a2c872 (pix2pixhd.patch is the same file), then
     pix2pixhd_gpu.diff, on the files they touch, taken from the upstream mirror."""
