@@ -18,13 +18,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 import torch
 
 import biggan_model
-from common import cli
-from common.cli import CheckFailed, UserError
+from biggan_facts import FACTS
+from common import cli, upstream
 
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
-    p.add_argument("--upstream", required=True, help="BigGAN-PyTorch checkout with biggan.patch applied")
+    p.add_argument("--upstream", required=True, help=f"{UPSTREAM.name} checkout ({FACTS.upstream.short_commit}) with {UPSTREAM.patch} applied")
     p.add_argument("--pth", default=None, help="checkpoint to compare on (default: seeded random weights)")
     p.add_argument("--G-ch", "--g-ch", dest="g_ch", type=int, default=96, help="width of the random weights")
     p.add_argument("--batch", type=int, default=2, help="number of samples")
@@ -33,20 +33,8 @@ def build_parser():
     return p
 
 
-def import_upstream(path):
-    if not os.path.isfile(os.path.join(path, "BigGAN.py")):
-        raise UserError(f"{path}: no BigGAN.py here; expected a BigGAN-PyTorch checkout")
-    for name in ("BigGAN", "layers"):
-        sys.modules.pop(name, None)  # import this checkout's files, not ones imported earlier in this process
-    sys.path.insert(0, os.path.abspath(path))  # upstream imports its own layers and sync_batchnorm
-    try:
-        import BigGAN  # noqa: E402  (upstream module, found through --upstream)
-    finally:
-        sys.path.remove(os.path.abspath(path))
-
-    if not hasattr(BigGAN.Generator, "forward_export"):
-        raise UserError(f"{path}/BigGAN.py: has no forward_export; apply biggan.patch first (git apply biggan.patch)")
-    return BigGAN
+# biggan.patch adds forward_export (the export layout); upstream's forward(z, shared(y)) stays as it was.
+UPSTREAM = upstream.Checkout.of(FACTS.upstream, marker="def forward_export(", files=("layers.py",))
 
 
 def upstream_generator(module, path, config):
@@ -57,11 +45,11 @@ def upstream_generator(module, path, config):
     return net.eval()
 
 
-def compare(upstream, pth, batch, seed):
+def compare(module, pth, batch, seed):
     ours = biggan_model.load_generator(pth)
     ours_sn = biggan_model.load_generator(pth, fold_sn=False)
     config = ours.config
-    net = upstream_generator(upstream, pth, config)
+    net = upstream_generator(module, pth, config)
     z, y = biggan_model.sample_latents(batch, config, seed)
     z = torch.from_numpy(z)
     with torch.no_grad():
@@ -80,23 +68,19 @@ def compare(upstream, pth, batch, seed):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    upstream = import_upstream(args.upstream)
-    with tempfile.TemporaryDirectory() as tmp:
+    with UPSTREAM.modules(args.upstream, ["BigGAN"]) as (module,), tempfile.TemporaryDirectory() as tmp:
         pth = args.pth
         if pth is None:
             pth = os.path.join(tmp, "G_ema_random.pth")
             biggan_model.random_checkpoint(pth, args.g_ch, args.seed)
-        config, diffs, rounding = compare(upstream, pth, args.batch, args.seed)
+        config, diffs, rounding = compare(module, pth, args.batch, args.seed)
     what = args.pth or f"seeded random weights (seed {args.seed})"
     print(f"checkpoint: {what}, G_ch {config.ch}; {args.batch} seeded sample(s); "
           f"reference: upstream forward(z, shared(y)) in float32")
     for name, diff in diffs.items():
         print(f"  {name:<40} max |diff| {diff:.3g}")
     print(f"  {'float32 rounding (upstream fp64 vs fp32)':<40} max |diff| {rounding:.3g}")
-    worst = max(diffs.values())
-    if worst > args.atol:
-        raise CheckFailed(f"outputs differ from upstream by {worst:.3g} (max abs), tolerance {args.atol:g}")
-    print(f"PASS: every output within {args.atol:g} of upstream")
+    upstream.verdict(diffs, args.atol, f"PASS: every output within {args.atol:g} of upstream")
     return 0
 
 

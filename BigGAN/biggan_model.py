@@ -242,7 +242,7 @@ class Generator(nn.Module):
 
 def load_state_dict_file(path):
     """The plain state_dict of a G_ema.pth (a DataParallel `module.` prefix is stripped)."""
-    return checkpoint.strip_prefix(checkpoint.unwrap(checkpoint.load_file(path), FACTS.container_keys, path))
+    return checkpoint.read_state_dict(path, FACTS.container_keys)
 
 
 def load_generator(path, fold_sn=True):

@@ -19,14 +19,14 @@ from common import checkpoint, cli, upstream
 from dcgan_facts import FACTS, NOISE_SHAPE
 from dcgan_model import load_generator, random_checkpoint
 
-UPSTREAM_FILE = Path("implementations/dcgan/dcgan.py")
 # Only the patched file runs its training under `if __name__ == "__main__":`; the original trains at import.
-PATCHED_MARKER = 'if __name__ == "__main__":'
+UPSTREAM = upstream.Checkout.of(FACTS.upstream, marker='if __name__ == "__main__":')
+UPSTREAM_FILE = Path(UPSTREAM.patched)
 
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
-    p.add_argument("--upstream", required=True, help="PyTorch-GAN checkout (36d3c77) with dcgan.patch applied")
+    p.add_argument("--upstream", required=True, help=f"{UPSTREAM.name} checkout ({FACTS.upstream.short_commit}) with {UPSTREAM.patch} applied")
     p.add_argument("--checkpoint", default=None, help="checkpoint to compare on (default: seeded random weights "
                                                       "in the official container)")
     p.add_argument("--num", type=int, default=64, help="input samples")
@@ -37,7 +37,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    module = upstream.import_script(args.upstream, UPSTREAM_FILE, "pytorch_gan_dcgan", PATCHED_MARKER, "dcgan.patch")
+    module = UPSTREAM.script(args.upstream, "pytorch_gan_dcgan")
     with tempfile.TemporaryDirectory() as tmp:
         path = args.checkpoint or str(Path(tmp) / "random-checkpoint-amp.pth")
         if args.checkpoint is None:

@@ -16,17 +16,17 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 from common import checkpoint, cli, upstream
-from GAN_facts import LATENT_DIM
+from GAN_facts import FACTS, LATENT_DIM
 from GAN_model import load_generator, random_checkpoint
 
-UPSTREAM_FILE = Path("implementations/gan/gan.py")
 # Only the patched file runs its training under `if __name__ == "__main__":`; the original trains at import.
-PATCHED_MARKER = 'if __name__ == "__main__":'
+UPSTREAM = upstream.Checkout.of(FACTS.upstream, marker='if __name__ == "__main__":')
+UPSTREAM_FILE = Path(UPSTREAM.patched)
 
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
-    p.add_argument("--upstream", required=True, help="PyTorch-GAN checkout (36d3c77) with GAN.patch applied")
+    p.add_argument("--upstream", required=True, help=f"{UPSTREAM.name} checkout ({FACTS.upstream.short_commit}) with {UPSTREAM.patch} applied")
     p.add_argument("--checkpoint", default=None, help="checkpoint to compare on (default: seeded random weights "
                                                       "in the official format)")
     p.add_argument("--num", type=int, default=64, help="input samples")
@@ -37,7 +37,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    module = upstream.import_script(args.upstream, UPSTREAM_FILE, "pytorch_gan_gan", PATCHED_MARKER, "GAN.patch")
+    module = UPSTREAM.script(args.upstream, "pytorch_gan_gan")
     with tempfile.TemporaryDirectory() as tmp:
         path = args.checkpoint or str(Path(tmp) / "random-generator.pth")
         if args.checkpoint is None:

@@ -14,7 +14,6 @@ output differs by more than --atol.
 Without --dataroot the data is a synthetic gtFine-like set written to a temporary folder: frames at
 --height x --width and one frame of a size that is not a multiple of 32, which both sides resize with NEAREST.
 """
-import contextlib
 import os
 import shutil
 import sys
@@ -26,72 +25,49 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 import numpy as np
 import torch
 
-from common import cli, images
-from common.cli import CheckFailed, UserError
+from common import cli, images, upstream
+from common.cli import CheckFailed
 import pix2pixhd_data as data
 import pix2pixhd_model as p2p
+from pix2pixhd_facts import FACTS
 from pix2pixhd_synthetic import write_cityscapes
 
-UPSTREAM_MODULES = ("options", "data", "models", "util")
+# pix2pixhd.patch makes upstream's test path run on the CPU (its loader needs CUDA otherwise) and adds
+# TestOptions --load_pretrain.
+UPSTREAM = upstream.Checkout.of(FACTS.upstream, patched="options/test_options.py", marker="load_pretrain",
+                                files=(FACTS.upstream.generator,))
 
 
-def check_upstream(upstream):
-    """The checkout must be pix2pixHD with pix2pixhd.patch applied (upstream's loader needs CUDA otherwise)."""
-    upstream = Path(upstream)
-    if not (upstream / "models" / "networks.py").is_file() or not (upstream / "options" / "test_options.py").is_file():
-        raise UserError(f"{upstream}: not a pix2pixHD checkout (models/networks.py, options/test_options.py)")
-    if "load_pretrain" not in (upstream / "options" / "test_options.py").read_text():
-        raise UserError(f"{upstream}: pix2pixhd.patch is not applied (TestOptions has no --load_pretrain); "
-                        f"run git apply pix2pixhd.patch in it")
-
-
-@contextlib.contextmanager
-def upstream_on_path(upstream):
-    """Import upstream's top-level packages (options, data, models, util) from `upstream`, then forget them."""
-    upstream = Path(upstream).resolve()
-    saved = {name: mod for name, mod in sys.modules.items() if name.split(".")[0] in UPSTREAM_MODULES}
-    sys.path.insert(0, str(upstream))
-    try:
-        yield
-    finally:
-        sys.path.remove(str(upstream))
-        for name in [n for n in sys.modules if n.split(".")[0] in UPSTREAM_MODULES]:
-            del sys.modules[name]
-        sys.modules.update(saved)
-
-
-def upstream_outputs(upstream, dataroot, checkpoints_dir):
-    """[(label path, input_concat, fake_image, tensor2im picture)] from upstream's own test path."""
-    with upstream_on_path(upstream):
-        from data.data_loader import CreateDataLoader
-        from models.models import create_model
-        from options.test_options import TestOptions
+def upstream_outputs(root, dataroot, checkpoints_dir):
+    """[(label path, input_concat, fake_image, tensor2im picture)] from upstream's own test path at `root`."""
+    names = ["data.data_loader", "models.models", "options.test_options", "util.util"]
+    with upstream.imported_from(root, names) as (data_loader, models, test_options, util):
         from torch.autograd import Variable
-        from util.util import tensor2im
 
         argv = ["test.py", "--name", "label2city_1024p", "--netG", "local", "--ngf", "32", "--resize_or_crop",
                 "none", "--dataroot", str(dataroot), "--checkpoints_dir", str(checkpoints_dir),
                 "--load_pretrain", str(Path(checkpoints_dir) / "label2city_1024p"), "--how_many", "1000000"]
         saved_argv, sys.argv = sys.argv, argv
         try:
-            opt = TestOptions().parse(save=False)
+            opt = test_options.TestOptions().parse(save=False)
         finally:
             sys.argv = saved_argv
         opt.nThreads, opt.batchSize, opt.serial_batches, opt.no_flip = 0, 1, True, True  # as test.py (in-process)
-        model = create_model(opt)
+        model = models.create_model(opt)
         results = []
         with torch.no_grad():
-            for item in CreateDataLoader(opt).load_data():
+            for item in data_loader.CreateDataLoader(opt).load_data():
                 label, inst = Variable(item["label"]), Variable(item["inst"])
                 input_concat = model.encode_input(label, inst, None, infer=True)[0]
                 fake = model.inference(item["label"], item["inst"], item["image"])
-                results.append((Path(item["path"][0]), input_concat.numpy(), fake.numpy(), tensor2im(fake.data[0])))
+                results.append((Path(item["path"][0]), input_concat.numpy(), fake.numpy(),
+                                util.tensor2im(fake.data[0])))
     return results
 
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
-    p.add_argument("--upstream", required=True, help="pix2pixHD checkout at 5a2c872 with pix2pixhd.patch applied")
+    p.add_argument("--upstream", required=True, help=f"{UPSTREAM.name} checkout ({FACTS.upstream.short_commit}) with {UPSTREAM.patch} applied")
     p.add_argument("--dataroot", default=None,
                    help="folder with test_label/ and test_inst/ (e.g. the checkout's datasets/cityscapes, 15 "
                         "frames of 1024x2048: about a minute each); default: synthetic frames")
@@ -104,7 +80,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    check_upstream(args.upstream)
+    root = UPSTREAM.root(args.upstream)  # refused before anything is written
     work = Path(tempfile.mkdtemp(prefix="pix2pixhd_compare_"))
     try:
         ckpt_dir = work / "checkpoints" / "label2city_1024p"
@@ -123,11 +99,11 @@ def main(argv=None):
                 shutil.copyfile(label, dataroot / data.LABEL_DIR / label.name)
                 inst = label.with_name(data.inst_partner(label.name))
                 shutil.copyfile(inst, dataroot / data.INST_DIR / inst.name)
-        theirs = upstream_outputs(args.upstream, dataroot, work / "checkpoints")
+        theirs = upstream_outputs(root, dataroot, work / "checkpoints")
         full = p2p.load_generator(ckpt_dir)
         compact = p2p.CompactInputGenerator(full).eval()
         ours = {label.name: (label, inst) for label, inst in data.paired_maps(dataroot)}
-        failures = []
+        diffs, different_inputs = {}, []
         with torch.no_grad():
             for label_path, their_input, their_fake, their_picture in theirs:
                 label_ids, inst_ids = data.read_maps(*ours[label_path.name])
@@ -143,14 +119,16 @@ def main(argv=None):
                 print(f"{label_path.name} {their_input.shape[2]}x{their_input.shape[3]}: input "
                       f"{'identical' if same_input else 'DIFFERENT'}, max |ours - upstream| {diff_full:.3g} "
                       f"(compact {diff_compact:.3g}), uint8 values differing {pixels} of {their_fake[0].size}")
-                if not same_input or not max(diff_full, diff_compact) <= args.atol:
-                    failures.append(label_path.name)
+                diffs[label_path.name] = max(diff_full, diff_compact)
+                if not same_input:
+                    different_inputs.append(label_path.name)
         if len(theirs) != len(ours):
             raise CheckFailed(f"upstream read {len(theirs)} frames from {dataroot}, ours {len(ours)}")
-        if failures:
-            raise CheckFailed(f"{len(failures)} of {len(theirs)} frames differ from upstream (atol {args.atol:g}): "
-                              f"{', '.join(failures)}")
-        print(f"all {len(theirs)} frames agree with upstream {args.upstream} (atol {args.atol:g})")
+        if different_inputs:
+            raise CheckFailed(f"{len(different_inputs)} of {len(theirs)} frames get a different input from "
+                              f"upstream's: {', '.join(different_inputs)}")
+        upstream.verdict(diffs, args.atol, f"all {len(theirs)} frames agree with upstream {args.upstream} "
+                                           f"(atol {args.atol:g})")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -166,12 +166,16 @@ def load_strict(model, state_dict, path="checkpoint", legacy_keys=()):
     return dropped
 
 
-def load_into(model, path, container_keys=("state_dict",), prefix="module.", legacy_keys=()):
-    """Read `path`, unwrap it, strip `prefix`, and load it strictly into `model` (see load_strict)."""
+def read_state_dict(path, container_keys=("state_dict",), prefix="module."):
+    """The plain state_dict in the checkpoint file `path`, without loading it into a model: load_file, unwrap
+    the container, strip `prefix` (a DataParallel `module.`; none when empty)."""
     state_dict = unwrap(load_file(path), container_keys, path)
-    if prefix:
-        state_dict = strip_prefix(state_dict, prefix)
-    return load_strict(model, state_dict, path, legacy_keys)
+    return strip_prefix(state_dict, prefix) if prefix else state_dict
+
+
+def load_into(model, path, container_keys=("state_dict",), prefix="module.", legacy_keys=()):
+    """read_state_dict(path), loaded strictly into `model` (see load_strict)."""
+    return load_strict(model, read_state_dict(path, container_keys, prefix), path, legacy_keys)
 
 
 def randomize_weights(model):

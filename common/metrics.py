@@ -61,7 +61,7 @@ def load_inception(path):
 
     from common import checkpoint
 
-    state = checkpoint.strip_prefix(checkpoint.unwrap(checkpoint.load_file(path), ("state_dict",), path))
+    state = checkpoint.read_state_dict(path)
     if "fc.weight" not in state or "Mixed_7c.branch_pool.conv.weight" not in state:
         raise UserError(f"{path}: not Inception v3 weights (no fc.weight / Mixed_7c keys); expected "
                         f"torchvision's inception_v3_google.pth")

@@ -7,6 +7,7 @@ import inspect
 import warnings
 from collections import Counter
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import onnx
@@ -208,11 +209,52 @@ def input_dtypes(model):
     return {v.name: helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type) for v in model.graph.input}
 
 
+def verification_feeds(session, shapes=None, seed=0):
+    """The seeded inputs an edited graph is checked on, chosen one way for every edit: each input of
+    `session` (an ONNX Runtime session of the graph before the edit) at its shape in `shapes` when given
+    there, else at its declared shape with each free axis (a symbolic or unknown dimension: the dynamic
+    batch) set to 1; of its declared dtype; seeded_feeds values."""
+    full = {}
+    for value in session.get_inputs():
+        dims = (shapes or {}).get(value.name, value.shape)
+        full[value.name] = [d if isinstance(d, int) and d > 0 else 1 for d in dims]
+    return seeded_feeds(full, seed, dtypes={v.name: numpy_dtype(v.type) for v in session.get_inputs()})
+
+
+class VerifiedEdit(NamedTuple):
+    diffs: dict       # {output name: max |edited - original|} on the verification input
+    reference: list   # the original graph's outputs there
+    edited: list      # the edited graph's outputs there
+
+
+def save_verified_edit(original, edited, path, atol, shapes=None, seed=0, feeds=None):
+    """Save the edited ModelProto `edited` of the graph in file `original` to `path`, checked and verified.
+
+    The file is written under a temporary name (path may be `original`: an edit in place) and gets its name
+    only once onnx.checker accepts it and ONNX Runtime computes on it what `original` computes, output by
+    output within `atol` on seeded inputs (`feeds`, or verification_feeds(shapes, seed)); a failure is one
+    CheckFailed line naming both files, and nothing is written. An edit that changes the outputs on purpose
+    states atol=inf: shapes and finiteness are still checked, and the caller reads the outputs returned.
+    """
+    path = Path(path)
+    reference_session = make_session(original)
+    if feeds is None:
+        feeds = verification_feeds(reference_session, shapes, seed)
+    names = [o.name for o in reference_session.get_outputs()]
+    with atomic_path(path) as tmp:
+        save(edited, tmp)
+        check(tmp)
+        reference, candidate = run(reference_session, feeds), run(tmp, feeds)
+        diffs = compare_outputs(reference, candidate, names, f"{path} vs {original}", atol)
+    return VerifiedEdit(diffs, reference, candidate)
+
+
 def simplify(src, dst, shapes, atol=1e-4, feeds=None, seed=0):
     """onnxsim with fixed input shapes, then a check that the result computes what the source did.
 
-    `shapes` maps every input name to its fixed shape. `feeds` gives the verification inputs (seeded normal
-    floats by default). Errors name the file: an unknown input name, an onnxsim failure, a numeric drift.
+    `shapes` maps every input name to its fixed shape. `feeds` gives the verification inputs (default: seeded
+    ones at `shapes`; save_verified_edit writes and verifies). Errors name the file: an unknown input name, an
+    onnxsim failure, a numeric drift.
     """
     import onnxsim
 
@@ -246,14 +288,7 @@ def simplify(src, dst, shapes, atol=1e-4, feeds=None, seed=0):
         raise CheckFailed(f"{src}: onnxsim failed ({type(err).__name__}: {str(err).splitlines()[0]})") from None
     if not ok:
         raise CheckFailed(f"{src}: onnxsim could not validate the simplified model")
-    if feeds is None:
-        full = {**declared, **shapes}
-        feeds = seeded_feeds(full, seed, dtypes=input_dtypes(model))
-    with atomic_path(dst) as tmp:
-        save(simplified, tmp)
-        check(tmp)
-        names = [o.name for o in model.graph.output]
-        compare_outputs(run(src, feeds), run(tmp, feeds), names, f"{dst} vs {src}", atol)
+    save_verified_edit(src, simplified, dst, atol, shapes=shapes, seed=seed, feeds=feeds)
     return count_ops(model), count_ops(simplified)
 
 
@@ -385,6 +420,48 @@ def _prune_dead_nodes(model, candidates):
             model.graph.node.remove(node)
             candidates.remove(node)
     _prune_unused(model)
+
+
+def _signature(node):
+    return node.SerializeToString(deterministic=True)
+
+
+def _feeds_only_pads(source):
+    """Indices of the nodes whose outputs are read only as a Pad's pads/value inputs, directly or through
+    other such nodes (the exporter's pads chains): the edit may fold them away."""
+    nodes = list(source.graph.node)
+    readers = {}
+    for i, node in enumerate(nodes):
+        for k, name in enumerate(node.input):
+            readers.setdefault(name, []).append((i, k))
+    outputs = {o.name for o in source.graph.output}
+    only = set()
+    for i in reversed(range(len(nodes))):  # readers come after their producers
+        if any(out in outputs for out in nodes[i].output):
+            continue
+        uses = [use for out in nodes[i].output for use in readers.get(out, [])]
+        if uses and all((nodes[r].op_type == "Pad" and k >= 1) or r in only for r, k in uses):
+            only.add(i)
+    return only
+
+
+def check_only_pads_changed(source, edited, path):
+    """Every node of `source` other than a Pad must be in `edited`, byte for byte, and the graph's inputs
+    and outputs must be the same: the edit may replace Pad nodes (and drop the nodes that only compute their
+    pads), nothing else."""
+    pads_only = _feeds_only_pads(source)
+    kept = Counter(_signature(n) for n in edited.graph.node)
+    for i, node in enumerate(source.graph.node):
+        if node.op_type == "Pad" or i in pads_only:
+            continue
+        if kept[_signature(node)] <= 0:
+            raise CheckFailed(f"{path}: the edit changed node {node.name or node.output[0]!r} "
+                              f"({node.op_type}), which is not a Pad")
+        kept[_signature(node)] -= 1
+    for what in ("input", "output"):
+        ours, theirs = getattr(source.graph, what), getattr(edited.graph, what)
+        if [_signature(v) for v in ours] != [_signature(v) for v in theirs]:
+            raise CheckFailed(f"{path}: the edit changed the graph's {what}s")
 
 
 def reflect_pads(model):

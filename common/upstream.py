@@ -1,11 +1,17 @@
 """Checking a folder's generator against the upstream code it reimplements (the `*_compare_upstream.py` tools).
 
 Upstream code is never shipped here: the user clones the upstream repository at the pinned commit, applies
-the folder's `.patch`, and points the compare tool at the checkout. These helpers import from it and report
-the differences with one verdict.
+the folder's `.patch`, and points the compare tool at the checkout. These helpers check the checkout (one
+"not a checkout" and one "not patched" refusal, both before anything of it runs), import from it without
+leaving its modules behind, and give one verdict.
 """
+import contextlib
+import importlib
 import importlib.util
+import sys
+import types
 from pathlib import Path
+from typing import NamedTuple, Tuple
 
 import numpy as np
 import torch
@@ -14,21 +20,107 @@ from common import similarity
 from common.cli import CheckFailed, UserError
 
 
-def import_script(root, relpath, module_name, patched_marker, patch_name):
-    """Import the single file `<root>/<relpath>` as `module_name`.
+class Checkout(NamedTuple):
+    """What a compare tool needs of an upstream checkout, declared once per script.
 
-    `patched_marker` is text that only the patched file holds: an unpatched file is refused with a message
-    naming the patch, before importing it can run anything (PyTorch-GAN's scripts train at import).
+    `name` is the repository's name for messages; `patched` is the file (relative path) the folder's `patch`
+    changes and `marker` text that only the patched file holds; `files` are other files that must be there.
     """
-    path = Path(root) / relpath
-    if not path.is_file():
-        raise UserError(f"{path}: no such file; --upstream must be a checkout of the upstream repository")
-    if patched_marker not in path.read_text(encoding="utf-8"):
-        raise UserError(f"{path}: not patched; run `git apply {patch_name}` in {root} first")
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    name: str
+    patched: str
+    marker: str
+    patch: str
+    files: Tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, facts, marker, patched=None, files=()):
+        """The checkout of a folder's `facts.upstream` (common.facts.Upstream): named after its repository,
+        patched by its patch; `patched` defaults to the generator file."""
+        return cls(facts.repository.rsplit("/", 1)[-1], patched or facts.generator, marker, facts.patch, tuple(files))
+
+    def root(self, given):
+        """The checkout `given` with --upstream, resolved, once it has the files and holds the patch: an
+        unpatched checkout is refused before importing it can run anything (PyTorch-GAN's scripts train at
+        import)."""
+        root = Path(given).resolve()
+        missing = [str(f) for f in (self.patched, *self.files) if not (root / f).is_file()]
+        if missing:
+            raise UserError(f"{root}: not a {self.name} checkout (no {', '.join(missing)}); --upstream must be a "
+                            f"checkout of the upstream repository")
+        if self.marker not in (root / self.patched).read_text(encoding="utf-8", errors="replace"):
+            raise UserError(f"{root / self.patched}: not patched (no {self.marker!r}); run "
+                            f"`git apply {self.patch}` in {root} first")
+        return root
+
+    def modules(self, given, names):
+        """imported_from(root(given), names): a context manager yielding the modules."""
+        return imported_from(self.root(given), names)
+
+    def script(self, given, module_name):
+        """The patched file itself imported as `module_name` (a single script, not registered in sys.modules)."""
+        spec = importlib.util.spec_from_file_location(module_name, self.root(given) / self.patched)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+
+def _top_level_names(root):
+    """The names a checkout's root makes importable: its .py files and its folders (packages or namespaces)."""
+    return {p.stem if p.suffix == ".py" else p.name for p in root.iterdir()
+            if (p.suffix == ".py" and p.is_file()) or (p.is_dir() and p.name.isidentifier())}
+
+
+@contextlib.contextmanager
+def imported_from(root, names):
+    """Import the modules `names` (dotted) from the checkout at `root`; yield them as a list.
+
+    Inside the block the checkout is first on sys.path, so upstream's own absolute imports (BigGAN's
+    `layers`, pix2pixHD's `models.models` importing lazily) find its files. Modules of the same top-level
+    names imported earlier in this process (another checkout's, or a `models` package of ours) are set
+    aside for the block and put back after it; what the checkout brought is forgotten, so a second checkout
+    in the same process imports its own files. An exception while importing is the checkout's (a missing
+    dependency, a broken file): one UserError line naming it.
+    """
+    root = Path(root).resolve()
+    tops = _top_level_names(root) | {name.split(".")[0] for name in names}
+
+    def shadowed(module_name):  # a module of a name the checkout provides
+        return module_name.split(".")[0] in tops
+
+    saved = {name: module for name, module in sys.modules.items() if shadowed(name)}
+    for name in saved:
+        del sys.modules[name]
+    sys.path.insert(0, str(root))
+    try:
+        try:
+            modules = [importlib.import_module(name) for name in names]
+        except Exception as err:  # whatever the checkout's imports raise, report it in one line
+            raise UserError(f"{root}: importing upstream's {', '.join(names)} failed "
+                            f"({type(err).__name__}: {(str(err).splitlines() or [''])[0]})") from None
+        yield modules
+    finally:
+        sys.path.remove(str(root))
+        for name in [name for name in sys.modules if shadowed(name)]:
+            del sys.modules[name]
+        sys.modules.update(saved)
+
+
+def call_on_stand_in(cls, method, attributes, *args, **kwargs):
+    """Call `cls.method` with `self` a stand-in holding only `attributes`, without constructing `cls`.
+
+    Upstream model classes cannot be built outside their training setup (options objects, GPU ids), yet
+    some of their methods are the reference for a step (pytorch-CycleGAN-and-pix2pix's
+    BaseModel.load_networks). Those methods call the class's private methods as `self.__name`, which Python
+    stores as `_<Class>__name`: the stand-in gets each of them bound to itself, so the method runs unchanged.
+    Returns (the method's result, the stand-in).
+    """
+    stand_in = types.SimpleNamespace(**attributes)
+    for klass in cls.__mro__:
+        prefix = f"_{klass.__name__}__"
+        for name, value in vars(klass).items():
+            if name.startswith(prefix) and not name.endswith("__") and callable(value):
+                setattr(stand_in, name, types.MethodType(value, stand_in))
+    return getattr(cls, method)(stand_in, *args, **kwargs), stand_in
 
 
 def compare_generators(upstream, ours, inputs):
@@ -45,11 +137,23 @@ def seeded_normal(shape, seed):
     return torch.from_numpy(np.random.default_rng(seed).standard_normal(shape).astype(np.float32))
 
 
+def verdict(diffs, atol, passed=None):
+    """The one verdict: `diffs` maps what was compared to its max |ours - upstream|. CheckFailed (exit
+    status 1) when any exceeds `atol` (NaN included), naming the worst and, when several were compared,
+    which; otherwise prints `passed` (when given) and returns the worst difference."""
+    worst = max(diffs.values(), key=lambda d: d if d == d else float("inf"))
+    over = [str(name) for name, diff in diffs.items() if not diff <= atol]
+    if over:
+        which = f"; {len(over)} of {len(diffs)}: {', '.join(over)}" if len(diffs) > 1 else ""
+        raise CheckFailed(f"outputs differ from upstream by {worst:.3g} (max abs), tolerance {atol:g}{which}")
+    if passed:
+        print(passed)
+    return worst
+
+
 def report(header, figures, atol):
-    """Print the comparison and fail (CheckFailed, exit status 1) when max |difference| exceeds `atol`."""
+    """Print one comparison's figures and give the verdict on its max |difference|."""
     print(header)
     print(f"  max abs diff {figures['max_abs']:.3g}, mean abs diff {figures['mean_abs']:.3g}, "
           f"1 - cosine {figures['one_minus_cosine']:.3g}")
-    if not figures["max_abs"] <= atol:
-        raise CheckFailed(f"outputs differ from upstream by {figures['max_abs']:.3g} (max abs), tolerance {atol:g}")
-    print(f"PASS: max abs diff <= {atol:g}")
+    verdict({"output": figures["max_abs"]}, atol, f"PASS: max abs diff <= {atol:g}")

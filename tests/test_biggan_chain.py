@@ -146,8 +146,9 @@ def upstream_checkout(tmp_path_factory):
 
 
 def test_patch_applies_and_patched_upstream_matches_ours(upstream_checkout, capsys):
-    with pytest.raises(UserError, match="has no forward_export; apply biggan.patch first"):
-        biggan_compare_upstream.import_upstream(str(upstream_checkout))
+    with pytest.raises(UserError, match=r"BigGAN\.py: not patched \(no 'def forward_export\('\); "
+                                        r"run `git apply biggan\.patch`"):
+        biggan_compare_upstream.main(["--upstream", str(upstream_checkout)])
     patch = ROOT / "BigGAN" / "biggan.patch"
     subprocess.run(["git", "apply", "--check", str(patch)], cwd=upstream_checkout, check=True)
     subprocess.run(["git", "apply", str(patch)], cwd=upstream_checkout, check=True)

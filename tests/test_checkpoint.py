@@ -68,6 +68,9 @@ def test_unwrap_containers_and_prefixes(tmp_path):
     torch.save(dcgan_like, tmp_path / "ckpt.pth")
     out = checkpoint.strip_prefix(checkpoint.unwrap(checkpoint.load_file(tmp_path / "ckpt.pth"), ("G",)))
     assert list(out) == list(sd) and all(torch.equal(out[k], sd[k]) for k in sd)
+    read = checkpoint.read_state_dict(tmp_path / "ckpt.pth", ("G",))  # the same in one call
+    assert list(read) == list(sd) and all(torch.equal(read[k], sd[k]) for k in sd)
+    assert list(checkpoint.read_state_dict(tmp_path / "ckpt.pth", ("G",), prefix="")) == ["module." + k for k in sd]
 
     nested = {"state_dict": {"model": collections.OrderedDict(sd)}}
     assert list(checkpoint.unwrap(nested, ("state_dict", "model"))) == list(sd)

@@ -208,7 +208,8 @@ def test_reflectpad_pads_that_depend_on_the_input(tmp_path, capsys):
 def test_compare_upstream_reports_a_broken_checkout(tmp_path, capsys, monkeypatch):
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "__init__.py").write_text("")
-    (tmp_path / "models" / "networks.py").write_text("import a_module_that_is_not_installed\n")
+    (tmp_path / "models" / "networks.py").write_text("import a_module_that_is_not_installed\n"
+                                                     "class ReflectionPad2d(nn.ReflectionPad2d): pass\n")
     (tmp_path / "models" / "base_model.py").write_text("")
     monkeypatch.setattr(sys, "path", list(sys.path))
     try:
@@ -217,7 +218,7 @@ def test_compare_upstream_reports_a_broken_checkout(tmp_path, capsys, monkeypatc
         for name in [n for n in sys.modules if n == "models" or n.startswith("models.")]:
             del sys.modules[name]
     assert status == 2
-    assert "importing upstream's models package failed (ModuleNotFoundError" in err
+    assert "importing upstream's models.networks, models.base_model failed (ModuleNotFoundError" in err
 
 
 def test_driver_checkpoint_needs_its_g_b_partner(tmp_path):
@@ -231,7 +232,14 @@ def test_driver_checkpoint_needs_its_g_b_partner(tmp_path):
 def test_compare_upstream_needs_a_checkout(tmp_path, capsys):
     status, _, err = run_cli(compare_upstream.main, ["--upstream", tmp_path], capsys)
     assert status == 2
-    assert "not a pytorch-CycleGAN-and-pix2pix checkout" in err
+    assert "not a pytorch-CycleGAN-and-pix2pix checkout (no models/networks.py, models/base_model.py)" in err
+    (tmp_path / "models").mkdir()
+    for name in ("__init__.py", "networks.py", "base_model.py"):
+        (tmp_path / "models" / name).write_text("")
+    status, _, err = run_cli(compare_upstream.main, ["--upstream", tmp_path], capsys)
+    assert status == 2
+    assert ("networks.py: not patched (no 'class ReflectionPad2d(nn.ReflectionPad2d)'); "
+            "run `git apply CycleGAN.patch`") in err
 
 
 def test_readme_holds_the_chain():

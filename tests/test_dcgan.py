@@ -166,10 +166,12 @@ def _patched_upstream(tmp_path):
 
 
 def test_compare_upstream(tmp_path, capsys):
-    with pytest.raises(UserError, match="no such file; --upstream must be a checkout of the upstream repository"):
+    with pytest.raises(UserError, match=r"not a PyTorch-GAN checkout \(no implementations/dcgan/dcgan\.py\); "
+                                        r"--upstream must be a checkout of the upstream repository"):
         dcgan_compare_upstream.main(["--upstream", str(tmp_path)])
     root = _patched_upstream(tmp_path)
-    with pytest.raises(UserError, match=r"not patched; run `git apply dcgan\.patch`"):
+    with pytest.raises(UserError, match=r"dcgan\.py: not patched \(no 'if __name__ == \"__main__\":'\); "
+                                        r"run `git apply dcgan\.patch`"):
         dcgan_compare_upstream.main(["--upstream", str(root)])
     subprocess.run(["git", "apply", str(FOLDER / "dcgan.patch")], cwd=root, check=True)
     assert dcgan_compare_upstream.main(["--upstream", str(root), "--num", "8"]) == 0

@@ -183,14 +183,16 @@ def test_accuracy_errors(chain_runs, tmp_path):
 
 
 def test_compare_upstream(tmp_path, capsys):
-    with pytest.raises(UserError, match="no such file; --upstream must be a checkout of the upstream repository"):
+    with pytest.raises(UserError, match=r"not a PyTorch-GAN checkout \(no implementations/gan/gan\.py\); "
+                                        r"--upstream must be a checkout of the upstream repository"):
         GAN_compare_upstream.main(["--upstream", str(tmp_path)])
     if not (UPSTREAM_REPO / "HEAD").exists():
         pytest.skip(f"PyTorch-GAN mirror not at {UPSTREAM_REPO} (set UPSTREAM_MIRRORS)")
     archive = subprocess.run(["git", f"--git-dir={UPSTREAM_REPO}", "archive", UPSTREAM_COMMIT, "implementations/gan"],
                              check=True, capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(tmp_path)], input=archive, check=True)
-    with pytest.raises(UserError, match=r"not patched; run `git apply GAN\.patch`"):
+    with pytest.raises(UserError, match=r"gan\.py: not patched \(no 'if __name__ == \"__main__\":'\); "
+                                        r"run `git apply GAN\.patch`"):
         GAN_compare_upstream.main(["--upstream", str(tmp_path)])
     subprocess.run(["git", "apply", str(FOLDER / "GAN.patch")], cwd=tmp_path, check=True)
     assert GAN_compare_upstream.main(["--upstream", str(tmp_path), "--num", "8"]) == 0

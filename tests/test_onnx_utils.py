@@ -106,6 +106,39 @@ def test_fill_clip_max(tmp_path, max_input):
     assert onnx_utils.fill_clip_max(model, 5.0) == []  # already filled: nothing to do
 
 
+def test_save_verified_edit(tmp_path):
+    """One path for every graph edit: checked, verified on seeded inputs (a free axis at 1, static dims as
+    declared), renamed into place only then; a drift is one CheckFailed line and writes nothing."""
+    model = clip_model()
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "n"  # a free axis
+    onnx.save(model, tmp_path / "c.onnx")
+    session = onnx_utils.make_session(tmp_path / "c.onnx")
+    feeds = onnx_utils.verification_feeds(session, seed=4)
+    assert feeds["x"].shape == (1,) and feeds["x"].dtype == np.float32
+    assert onnx_utils.verification_feeds(session, {"x": [5]}, seed=4)["x"].shape == (5,)
+    assert np.array_equal(feeds["x"], onnx_utils.seeded_feeds({"x": [1]}, seed=4)["x"])
+
+    exact = onnx.ModelProto()
+    exact.CopyFrom(model)
+    onnx_utils.fill_clip_max(exact, 1e30)  # never bites: the same outputs
+    result = onnx_utils.save_verified_edit(tmp_path / "c.onnx", exact, tmp_path / "c.onnx", 0.0, shapes={"x": [64]})
+    assert result.diffs == {"y": 0.0} and result.reference[0].shape == (64,)
+    assert onnx_utils.fill_clip_max(onnx_utils.load(tmp_path / "c.onnx"), 5.0) == []  # written in place
+
+    onnx.save(model, tmp_path / "c.onnx")
+    before = (tmp_path / "c.onnx").read_bytes()
+    biting = onnx.ModelProto()
+    biting.CopyFrom(model)
+    onnx_utils.fill_clip_max(biting, 0.0)  # clips every positive value: a drift
+    with pytest.raises(CheckFailed, match=r"^\S*d\.onnx vs \S*c\.onnx: output 'y' differs from the reference by "
+                                          r"[0-9.e+-]+ \(max abs\), tolerance 1e-06$"):
+        onnx_utils.save_verified_edit(tmp_path / "c.onnx", biting, tmp_path / "d.onnx", 1e-6, shapes={"x": [64]})
+    assert not (tmp_path / "d.onnx").exists() and (tmp_path / "c.onnx").read_bytes() == before
+    drift = onnx_utils.save_verified_edit(tmp_path / "c.onnx", biting, tmp_path / "d.onnx", float("inf"), seed=1,
+                                          shapes={"x": [64]})  # an edit that changes the model on purpose
+    assert drift.diffs["y"] > 0 and np.all(drift.edited[0] <= 1e-6)
+
+
 def test_fill_clip_max_leaves_explicit_max_alone():
     model = clip_model("hi")
     assert onnx_utils.fill_clip_max(model, 5.0) == []

@@ -202,14 +202,46 @@ def test_datasets_deal_refuses_duplicate_frames_and_empty_splits(tmp_path):
 
 
 def test_compare_upstream_needs_a_patched_checkout(tmp_path):
-    with pytest.raises(UserError, match="not a pix2pixHD checkout"):
+    with pytest.raises(UserError, match=r"not a pix2pixHD checkout "
+                                        r"\(no options/test_options\.py, models/networks\.py\)"):
         pix2pixhd_compare_upstream.main(["--upstream", str(tmp_path)])
     (tmp_path / "models").mkdir()
     (tmp_path / "options").mkdir()
     (tmp_path / "models" / "networks.py").write_text("")
     (tmp_path / "options" / "test_options.py").write_text("class TestOptions: pass\n")
-    with pytest.raises(UserError, match="pix2pixhd.patch is not applied"):
+    with pytest.raises(UserError, match=r"test_options\.py: not patched \(no 'load_pretrain'\); "
+                                        r"run `git apply pix2pixhd\.patch`"):
         pix2pixhd_compare_upstream.main(["--upstream", str(tmp_path)])
+
+
+def test_compare_upstream_on_the_patched_mirror(tmp_path, capsys):
+    """Opt-in (UPSTREAM_MIRRORS; about a minute): upstream's own test path, imported as a package-style checkout
+    (options, data, models, util), agrees with ours, and leaves none of its modules behind."""
+    import shutil
+    import subprocess
+    import sys
+
+    from chainrun import upstream_mirror
+
+    mirror = upstream_mirror("NVIDIA+pix2pixHD")
+    if not (mirror / "HEAD").exists() or not shutil.which("git"):
+        pytest.skip("the pix2pixHD mirror (or git) is not available here")
+    checkout = tmp_path / "pix2pixHD"
+    checkout.mkdir()
+    archive = subprocess.run(["git", f"--git-dir={mirror}", "archive", "5a2c87201c5957e2bf51d79b8acddb9cc1920b26",
+                              "options", "data", "models", "util"], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(checkout)], input=archive, check=True)
+    patch = pix2pixhd_compare_upstream.__file__.replace("pix2pixhd_compare_upstream.py", "pix2pixhd.patch")
+    subprocess.run(["git", "apply", patch], cwd=checkout, check=True, capture_output=True)
+    def upstream_names():
+        return {name for name in sys.modules if name.split(".")[0] in ("options", "data", "models", "util")}
+
+    before = upstream_names()
+    assert pix2pixhd_compare_upstream.main(["--upstream", str(checkout)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("input identical, max |ours - upstream| 0 (compact 0), uint8 values differing 0 of") == 3
+    assert "all 3 frames agree with upstream" in out
+    assert upstream_names() == before
 
 
 def test_seed_diffs_apply_to_upstream(tmp_path):
