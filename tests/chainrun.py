@@ -22,13 +22,28 @@ def working_directory(folder):
         os.chdir(previous)
 
 
-def run_steps(chain, params):
-    """Call each step's script `main` with the README's arguments, from the current folder."""
-    for name, command in driver.render(chain, params):
-        argv = shlex.split(command)
-        script = Path(argv[1])
-        module = importlib.import_module(f"common.{script.stem}" if script.parent.name == "common" else script.stem)
-        assert module.main(argv[2:]) == 0, name
+def call_script(argv):
+    """Call the `main` of the script that `python3 <script> args...` names, in-process; return its exit status.
+    A script under common/ is the `common` package's module, any other one the module of its name (conftest.py
+    puts every model folder on sys.path)."""
+    script = Path(argv[1])
+    module = importlib.import_module(f"common.{script.stem}" if script.parent.name == "common" else script.stem)
+    return module.main(argv[2:])
+
+
+def run_steps(chain, params, only=None, extra=None):
+    """Call each step's script `main` with the README's arguments (chain.STEPS formatted with `params`), from the
+    current folder. `only` names the steps to run (in chain order; default all); `extra` appends arguments to
+    named steps, {name: [args]}, for what a test changes (say, no warm-up run). The one way a test runs a chain's
+    commands in-process: fixtures take their steps from here instead of retyping them."""
+    steps = driver.render(chain, params)
+    names = [name for name, _ in steps]
+    unknown = sorted(set(only or ()) - set(names)) + sorted(set(extra or {}) - set(only or names))
+    assert not unknown, f"not steps that run here: {unknown} (the chain has {names})"
+    for name, command in steps:
+        if only is None or name in only:
+            argv = shlex.split(command) + [str(a) for a in (extra or {}).get(name, [])]
+            assert call_script(argv) == 0, name
 
 
 def upstream_mirror(repo):
