@@ -1,7 +1,9 @@
 """Run a model chain's README commands in-process (for tests that inspect every file the steps write).
 
 common/driver.py runs the same commands as subprocesses from a copy of the folder, as a user would; this
-runs their `main` functions directly, which is faster and shows a failing step's traceback.
+runs their `main` functions directly, which is faster and shows a failing step's traceback. Both take the
+commands from the folder's chain.STEPS (driver.render): a fixture that needs some of a chain's steps runs them
+with run_steps(chain, params, only=[...]) rather than typing their arguments again.
 """
 import contextlib
 import importlib
@@ -25,10 +27,11 @@ def working_directory(folder):
 def call_script(argv):
     """Call the `main` of the script that `python3 <script> args...` names, in-process; return its exit status.
     A script under common/ is the `common` package's module, any other one the module of its name (conftest.py
-    puts every model folder on sys.path)."""
+    puts every model folder on sys.path). A `main` that returns None succeeded, as sys.exit(None) does."""
     script = Path(argv[1])
     module = importlib.import_module(f"common.{script.stem}" if script.parent.name == "common" else script.stem)
-    return module.main(argv[2:])
+    status = module.main(argv[2:])
+    return 0 if status is None else status
 
 
 def run_steps(chain, params, only=None, extra=None):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from chainrun import run_steps, working_directory
 from common import driver
 from common.cli import CheckFailed, UserError
 
@@ -83,6 +84,20 @@ def test_readme_drift_is_detected(tmp_path):
     assert driver.readme_drift(copy) == ["python3 toy_preprocess.py ./prep --num 10"]
     with pytest.raises(CheckFailed, match="1 chain command"):
         driver.main([str(copy), "--check-readme"])
+
+
+def test_run_steps_runs_the_named_steps_with_the_added_arguments(tmp_path, monkeypatch):
+    """chainrun.run_steps, the tests' in-process way to run chain steps: only the named ones, with `extra`."""
+    monkeypatch.syspath_prepend(str(TOY))
+    chain = driver.load_chain(TOY)
+    with working_directory(tmp_path):
+        run_steps(chain, chain.README_PARAMS, only=["preprocess"], extra={"preprocess": ["--seed", 3]})
+    assert len(list((tmp_path / "prep").iterdir())) == chain.README_PARAMS["num"]
+    assert not (tmp_path / "toy.onnx").exists()  # pth2onnx was not run
+    with pytest.raises(AssertionError, match=r"not steps that run here: \['nope'\]"):
+        run_steps(chain, chain.README_PARAMS, only=["preprocess", "nope"])
+    with pytest.raises(AssertionError, match=r"not steps that run here: \['infer'\]"):
+        run_steps(chain, chain.README_PARAMS, only=["preprocess"], extra={"infer": ["--loop", "2"]})
 
 
 def test_workdir_and_param_errors(tmp_path):
