@@ -5,6 +5,7 @@ import io
 import json
 import shutil
 import types
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -13,19 +14,18 @@ from PIL import Image
 
 import CycleGAN_eval_acc as eval_acc
 import CycleGAN_postprocess as postprocess
-import CycleGAN_preprocess as preprocess
-import CycleGAN_pth2onnx as pth2onnx
-import CycleGAN_pth_result as pth_result
 import CycleGAN_ReflectpadDeal as reflectpad
 import cyclegan_facts
-from common import binio, cli, infer, onnx_utils, simplify
-from cyclegan_data import write_synthetic_maps
+from chainrun import run_steps, working_directory
+from common import binio, cli, driver, onnx_utils
 from cyclegan_facts import DIRECTIONS
-from cyclegan_model import random_checkpoint
 from facts_check import assert_graph_matches
 
 # side -> (the tag of its ONNX file names, model_<tag>.onnx; its input and output names)
 SIDES = {side: (d.onnx_file[len("model_"):-len(".onnx")], d.input, d.output) for side, d in DIRECTIONS.items()}
+FOLDER = Path(reflectpad.__file__).resolve().parent
+STEPS_RUN = ["preprocess", "pth2onnx", "simplify_Ga", "simplify_Gb", "reflectpad", "infer_A", "infer_B",
+             "pth_result_A", "pth_result_B"]  # the chain up to the offline outputs and their references
 
 
 def run_cli(main, argv, capsys=None):
@@ -39,30 +39,17 @@ def run_cli(main, argv, capsys=None):
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
+    """chain.prepare's layout (2 synthetic pairs, seeded random G_A and G_B, G_B in the legacy InstanceNorm
+    layout), then the README chain's steps from preprocess to the PyTorch references (chainrun.run_steps)."""
     root = tmp_path_factory.mktemp("cyclegan")
-    ckpt = root / "checkpoints"
-    random_checkpoint(ckpt / "latest_net_G_A.pth", seed=0)
-    random_checkpoint(ckpt / "latest_net_G_B.pth", seed=1, legacy=True)
-    maps = write_synthetic_maps(root / "maps", 2, seed=0)
-    prep, onnx_dir = root / "prep", root / "onnx"
-    run_cli(preprocess.main, ["--src_path_testA", maps / "testA", "--save_pathTestA_dst", prep / "testA",
-                              "--src_path_testB", maps / "testB", "--save_pathTestB_dst", prep / "testB"])
-    run_cli(pth2onnx.main, ["--model_ga_path", ckpt / "latest_net_G_A.pth", "--model_gb_path",
-                            ckpt / "latest_net_G_B.pth", "--onnx_path", onnx_dir])
-    for g, name, _ in SIDES.values():
-        run_cli(simplify.main, [onnx_dir / f"model_{g}.onnx", onnx_dir / f"model_{g}_bs1.onnx",
-                                "--input-shape", f"{name}:1,3,256,256"])
-    run_cli(reflectpad.main, ["--onnx_path", onnx_dir, "--model_ga_onnx_name", "model_Ga_bs1.onnx",
-                              "--model_gb_onnx_name", "model_Gb_bs1.onnx", "--output_ga_name",
-                              "model_Ga_bs1_exact.onnx", "--output_gb_name", "model_Gb_bs1_exact.onnx"])
-    for side, (g, _, _) in SIDES.items():
-        run_cli(infer.main, ["--model", onnx_dir / f"model_{g}_bs1_exact.onnx", "--input", prep / f"test{side}",
-                             "--output", root / "result", "--output_dirname", f"{side}bs1", "--batchsize", "1",
-                             "--warmup_count", "0"])
-        run_cli(pth_result.main, ["--model_path", ckpt / f"latest_net_G_{side}.pth", "--input", prep / f"test{side}",
-                                  "--output", root / "pth_result" / f"test{side}"])
-    return types.SimpleNamespace(root=root, maps=maps, prep=prep, onnx=onnx_dir, result=root / "result",
-                                 pth=root / "pth_result")
+    readme_chain = driver.load_chain(FOLDER)
+    params = {**readme_chain.DRIVER_PARAMS, "num": 2}
+    with working_directory(root):
+        readme_chain.prepare(root, params, None)
+        run_steps(readme_chain, params, only=STEPS_RUN, extra={f"infer_{side}": ["--warmup_count", "0"]
+                                                                for side in SIDES})
+    return types.SimpleNamespace(root=root, maps=root / "datasets" / "maps", prep=root / "datasetsDst" / "maps",
+                                 onnx=root / "onnxmodel", result=root / "result", pth=root / "pth_result")
 
 
 def _run_graph(path, side, chain):

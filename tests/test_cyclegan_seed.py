@@ -54,7 +54,7 @@ SEED_BENCHMARK = [
 ]
 SEED_EVAL = "python3 eval_acc.py --dataroot=./datasets/maps --npu_bin_file=./result/dumpOutput_device0/"
 
-# What our README gives for each benchmark run on a CPU (section 3.8).
+# What our README gives for each benchmark run on a CPU (section 4.9).
 CPU_BENCHMARK = [
     ["python3 CycleGAN_aipp_preprocess.py --info=testA_prep.info --save_path=./datasetsDst/maps/testA_aipp/",
      "python3 ../common/infer.py --model ./onnxmodel/model_Ga.onnx --input ./datasetsDst/maps/testA_aipp/ "

@@ -1,16 +1,45 @@
-"""The pipeline driver: the toy chain, README agreement, and every registered model chain end to end."""
+"""The pipeline driver: the toy chain, README agreement (commands and skeleton), and every registered model chain
+end to end."""
 import json
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
+from chainrun import run_steps, working_directory
 from common import driver
 from common.cli import CheckFailed, UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 TOY = ROOT / "tests" / "toy_chain"
 MODELS = sorted(p.parent.name for p in ROOT.glob("*/chain.py"))
+# Every model README has exactly these ## and ### headings, in this order (CONTRIBUTING.md, "Adding a model"); a
+# model's own subsections are #### headings inside them.
+README_SKELETON = [
+    "## 1 Overview", "### 1.1 Inputs and outputs", "## 2 Files", "## 3 Environment", "## 4 Quick start",
+    "### 4.1 Get the source and weights", "### 4.2 Prepare the data", "### 4.3 Convert the model",
+    "### 4.4 Offline inference", "### 4.5 Postprocess", "### 4.6 Accuracy", "### 4.7 Performance",
+    "### 4.8 Precision on the NPU (predicted)", "### 4.9 The original README's commands",
+    "### 4.10 The whole chain in one command", "## 5 Results", "## 6 Notes and differences from the original",
+]
+
+
+def readme_sections(text):
+    """The ## and ### headings of a Markdown text, code blocks left out."""
+    headings, fenced = [], False
+    for line in text.splitlines():
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        elif not fenced and re.match(r"#{2,3} ", line):
+            headings.append(line.rstrip())
+    return headings
+
+
+def toc_anchor(heading):
+    """The GitHub anchor of a heading: '### 4.1 Get the source' -> '#41-get-the-source'."""
+    title = heading.lstrip("#").strip().lower()
+    return "#" + re.sub(r"[^\w\- ]", "", title).replace(" ", "-")
 
 
 def test_toy_chain_end_to_end_with_the_given_checkpoint(tmp_path, capsys):
@@ -57,6 +86,20 @@ def test_readme_drift_is_detected(tmp_path):
         driver.main([str(copy), "--check-readme"])
 
 
+def test_run_steps_runs_the_named_steps_with_the_added_arguments(tmp_path, monkeypatch):
+    """chainrun.run_steps, the tests' in-process way to run chain steps: only the named ones, with `extra`."""
+    monkeypatch.syspath_prepend(str(TOY))
+    chain = driver.load_chain(TOY)
+    with working_directory(tmp_path):
+        run_steps(chain, chain.README_PARAMS, only=["preprocess"], extra={"preprocess": ["--seed", 3]})
+    assert len(list((tmp_path / "prep").iterdir())) == chain.README_PARAMS["num"]
+    assert not (tmp_path / "toy.onnx").exists()  # pth2onnx was not run
+    with pytest.raises(AssertionError, match=r"not steps that run here: \['nope'\]"):
+        run_steps(chain, chain.README_PARAMS, only=["preprocess", "nope"])
+    with pytest.raises(AssertionError, match=r"not steps that run here: \['infer'\]"):
+        run_steps(chain, chain.README_PARAMS, only=["preprocess"], extra={"infer": ["--loop", "2"]})
+
+
 def test_workdir_and_param_errors(tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.tex").write_text("keep me")
@@ -80,6 +123,23 @@ def test_workdir_and_param_errors(tmp_path):
 @pytest.mark.parametrize("model", MODELS)
 def test_model_readme_holds_the_chain(model):
     assert driver.readme_drift(ROOT / model) == []
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_model_readme_follows_the_skeleton(model):
+    text = (ROOT / model / "README.md").read_text(encoding="utf-8")
+    assert readme_sections(text) == README_SKELETON
+    contents = [line.strip() for line in text.split("\n## ", 1)[0].splitlines() if line.strip().startswith("- [")]
+    assert contents == [f"- [{h.lstrip('#').strip()}]({toc_anchor(h)})" for h in README_SKELETON]
+
+
+def test_the_skeleton_check_sees_drift():
+    text = (ROOT / "DCGAN" / "README.md").read_text(encoding="utf-8")
+    assert readme_sections(text) == README_SKELETON
+    swapped = text.replace("### 4.5 Postprocess", "### 4.5 Pictures")
+    assert readme_sections(swapped) != README_SKELETON
+    assert "### 4.5 Postprocess" not in readme_sections("```\n### 4.5 Postprocess\n```\n")  # code is not a heading
+    assert toc_anchor("### 4.9 The original README's commands") == "#49-the-original-readmes-commands"
 
 
 @pytest.mark.parametrize("model", MODELS)

@@ -6,46 +6,45 @@ saves latest_net_G.pth; only the resolution is reduced. The exports are shared b
 the saved graph with its declared size computes what PyTorch computes at that size.
 """
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-import datasets_deal
 import pix2pixhd_eval_acc
 import pix2pixhd_facts
 import pix2pixhd_model as p2p
 import pix2pixhd_postprocess
 import pix2pixhd_preprocess
 import pix2pixhd_pth2onnx
-from common import cli, infer, onnx_utils
+from chainrun import run_steps, working_directory
+from common import cli, driver, infer, onnx_utils
 from common.cli import UserError
 from facts_check import assert_graph_matches
 from pix2pixhd_synthetic import write_cityscapes
 from test_report import check_accuracy_report
 
 H, W = 96, 160
+CHAIN = driver.load_chain(Path(p2p.__file__).resolve().parent)
+CHECKPOINTS = Path(CHAIN.CHECKPOINT).parent  # the folder --load_pretrain takes, relative to the work folder
 SIZE = ["--height", str(H), "--width", str(W)]
 
 
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
     """Checkpoint, synthetic Cityscapes (2 frames), both preprocessed inputs, both ONNX models and the offline
-    outputs of the 36-channel model, in one folder."""
+    outputs of the 36-channel model, in one folder laid out as the README's (the chain's steps up to the offline
+    run, chainrun.run_steps, then the compact input's commands)."""
     root = tmp_path_factory.mktemp("pix2pixhd")
-    p2p.random_checkpoint(root / "checkpoints" / "latest_net_G.pth", seed=0)
+    p2p.random_checkpoint(root / CHAIN.CHECKPOINT, seed=0)
     write_cityscapes(root / "datasets", per_city=1, height=H, width=W, seed=0)
-    cityscapes = root / "cityscapes"
-    datasets_deal.main([str(cityscapes / "test_inst"), str(cityscapes / "test_label"),
-                        str(root / "datasets" / "gtFine" / "val")])
-    pix2pixhd_preprocess.main([str(cityscapes), str(root / "prep_datasets")])
-    pix2pixhd_preprocess.main([str(cityscapes), str(root / "prep_compact"), "--compact"])
-    pix2pixhd_pth2onnx.main(["--load_pretrain", str(root / "checkpoints"), "--output_file",
-                             str(root / "pix2pixhd.onnx"), *SIZE])
-    pix2pixhd_pth2onnx.main(["--load_pretrain", str(root / "checkpoints" / "latest_net_G.pth"), "--output_file",
+    with working_directory(root):
+        run_steps(CHAIN, {"height": H, "width": W}, only=["datasets_deal", "preprocess", "pth2onnx", "infer"])
+    pix2pixhd_preprocess.main([str(root / "pix2pixHD" / "datasets" / "cityscapes"), str(root / "prep_compact"),
+                               "--compact"])
+    pix2pixhd_pth2onnx.main(["--load_pretrain", str(root / CHAIN.CHECKPOINT), "--output_file",
                              str(root / "pix2pixhd_compact.onnx"), "--compact", *SIZE])
-    infer.main(["--model", str(root / "pix2pixhd.onnx"), "--input", str(root / "prep_datasets"),
-                "--output", str(root / "result"), "--output_dirname", "bs1", "--outfmt", "BIN", "--batchsize", "1"])
     return root
 
 
@@ -71,7 +70,7 @@ def test_end_to_end(work):
     pictures = sorted(p.name for p in (work / "generated").iterdir())
     assert pictures == sorted([n.replace(".bin", ".jpg") for n in outputs] + ["grid.jpg"])
 
-    pix2pixhd_eval_acc.main(["--load_pretrain", str(work / "checkpoints"), "--input", str(work / "prep_datasets"),
+    pix2pixhd_eval_acc.main(["--load_pretrain", str(work / CHECKPOINTS), "--input", str(work / "prep_datasets"),
                              "--result", str(work / "result" / "bs1"), "--pth_result", str(work / "pth_result"),
                              "--log", str(work / "acc.log"), "--json", str(work / "acc.json"),
                              "--pictures", str(work / "compare"), *SIZE])
@@ -104,7 +103,7 @@ def test_compact_input_gives_the_same_output(work, capsys):
 
     # The offline check of the compact chain on its first image, with an unreachable threshold: the figures
     # are written and the exit status is 1.
-    argv = ["--load_pretrain", str(work / "checkpoints"), "--input", f"{prep / 'label'},{prep / 'edge'}",
+    argv = ["--load_pretrain", str(work / CHECKPOINTS), "--input", f"{prep / 'label'},{prep / 'edge'}",
             "--result", str(work / "result" / "compact"), "--pth_result", str(work / "pth_compact"),
             "--log", str(work / "compact.log"), "--json", str(work / "compact.json"),
             "--pictures", str(work / "compare_compact"), "--num", "1", "--threshold", "1.5", *SIZE]
@@ -121,7 +120,7 @@ def test_postprocess_and_eval_refuse_wrong_sizes(work, capsys):
                                                 "--height", "64", "--width", "128"]) == 2
     assert "bytes, expected 98304 for one (3, 64, 128) float32 image" in capsys.readouterr().err
     with pytest.raises(UserError, match="expected one folder .* or two, label,edge"):
-        pix2pixhd_eval_acc.main(["--load_pretrain", str(work / "checkpoints"), "--input", "a,b,c",
+        pix2pixhd_eval_acc.main(["--load_pretrain", str(work / CHECKPOINTS), "--input", "a,b,c",
                                  "--result", str(work / "result" / "bs1")])
 
 
@@ -133,14 +132,14 @@ def test_legacy_instance_norm_keys_are_tolerated(work, tmp_path):
     with pytest.raises(RuntimeError, match="Unexpected running stats buffer"):
         p2p.empty_generator().load_state_dict(state, strict=True)
     ours = p2p.load_generator(legacy).state_dict()
-    official = torch.load(work / "checkpoints" / "latest_net_G.pth", weights_only=True, mmap=True)
+    official = torch.load(work / CHECKPOINTS / "latest_net_G.pth", weights_only=True, mmap=True)
     assert ours.keys() == official.keys()
     assert all(torch.equal(ours[k], official[k]) for k in official)
 
 
 def test_wrong_architecture_is_an_error(work, tmp_path, capsys):
     """A GlobalGenerator (label2city_512p layout) file: upstream's loader would leave layers random."""
-    state = torch.load(work / "checkpoints" / "latest_net_G.pth", weights_only=True, mmap=True)
+    state = torch.load(work / CHECKPOINTS / "latest_net_G.pth", weights_only=True, mmap=True)
     state = {k: v for k, v in state.items() if k.startswith("model.")}
     state["model.38.weight"], state["model.38.bias"] = torch.zeros(3, 64, 7, 7), torch.zeros(3)
     torch.save(state, tmp_path / "latest_net_G.pth")

@@ -23,7 +23,6 @@ Commands run in-process (each script's `main`, `python3 -m onnxsim` through onnx
 the copy's model folder; `../common/infer.py` is the copy's. BigGAN runs at G_ch 8 (its scripts read the width
 from the checkpoint), Pix2pixHD at full width and 64x128.
 """
-import importlib
 import json
 import os
 import re
@@ -35,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from chainrun import working_directory
+from chainrun import call_script, working_directory
 from common import binio, metrics
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -219,9 +218,7 @@ def run_command(command, folder):
         return
     script = (folder / argv[1]).resolve()
     assert script.is_file(), f"{command}: {script} is not in the ModelZoo-shaped copy"
-    package = "common." if script.parent.name == "common" else ""
-    module = importlib.import_module(package + script.stem)
-    assert module.main(argv[2:]) == 0, command
+    assert call_script(argv) == 0, command
 
 
 def modelzoo_copy(tmp_path, model):
