@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
 
-from common import accuracy, binio, cli, report
+from common import accuracy, cli, report
 from cyclegan_model import SAMPLE_SHAPE
 
 METRICS = {"cosine": "mean_cosine", "pixel_cosine": "mean_pixel_cosine", "min_cosine": "min_cosine"}
@@ -31,6 +31,11 @@ def summary_line(agg):
             f"(min {agg['min_psnr']:.2f}), max abs diff {agg['max_abs']:.3g}")
 
 
+# --metric chooses the metric, --pictures the number of pictures (main)
+CHECK = accuracy.AccuracyCheck(SAMPLE_SHAPE, title=f"CycleGAN {accuracy.OFFLINE}: PyTorch vs offline",
+                               pixel_axis=1, line=line, summary_line=summary_line)
+
+
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
     p.add_argument("--pth_result", "--reference", dest="reference", default="./pth_result/testA/",
@@ -41,7 +46,7 @@ def build_parser():
     p.add_argument("--metric", choices=sorted(METRICS), default="cosine",
                    help="figure the verdict uses: cosine (flattened, mean over images), pixel_cosine (the "
                         "original's per-pixel channel cosine), min_cosine (worst image)")
-    p.add_argument("--threshold", type=float, default=accuracy.DEFAULT_THRESHOLD,
+    p.add_argument("--threshold", type=float, default=CHECK.threshold,
                    help="lowest accepted --metric (0.99 is the bar for float16 NPU builds)")
     p.add_argument("--out_dir", default="./acc_result/", help="folder for the log, the JSON and the pictures")
     p.add_argument("--pictures", type=int, default=4, help="number of side-by-side comparison pictures")
@@ -51,15 +56,13 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    offline = binio.resolve_result_dir(args.offline)
     out = Path(args.out_dir)
-    log = out / f"{offline.name}.log"
+    named = out / accuracy.OFFLINE  # the files are named after the offline folder the check resolves
+    log = f"{named}.log"
     accuracy.check_against_reference(
-        args.reference, offline, SAMPLE_SHAPE, threshold=args.threshold, metric=METRICS[args.metric],
-        log_path=log, json_path=out / f"{offline.name}.json", line=line,
-        summary_line=summary_line, pixel_axis=1, n_pictures=args.pictures,
-        pictures_dir=out / f"{offline.name}_compare" if args.pictures else None,
-        report_path=report.target(args, log), title=f"CycleGAN {offline.name}: PyTorch vs offline")
+        CHECK.but(metric=METRICS[args.metric], n_pictures=args.pictures), args.reference, args.offline,
+        threshold=args.threshold, log_path=log, json_path=f"{named}.json",
+        pictures_dir=f"{named}_compare" if args.pictures else None, report_path=report.target(args, log))
     return 0
 
 

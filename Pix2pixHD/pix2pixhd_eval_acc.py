@@ -34,6 +34,11 @@ def summary_line(agg):
             f"max abs diff {agg['max_abs']:.3g}, PSNR {agg['psnr']:.2f} dB (min {agg['min_psnr']:.2f} dB)")
 
 
+# the sample shape follows --height/--width, the pictures --n_pictures, reference_subset --num (main)
+CHECK = accuracy.AccuracyCheck((p2p.OUTPUT_NC, 1024, 2048), title="Pix2pixHD: PyTorch vs offline", line=image_line,
+                               summary_line=summary_line)
+
+
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
     p.add_argument("--load_pretrain", required=True,
@@ -48,7 +53,7 @@ def build_parser():
                         "a 2-core CPU); default: all")
     p.add_argument("--height", type=int, default=1024, help="image height of the input files")
     p.add_argument("--width", type=int, default=2048, help="image width of the input files")
-    p.add_argument("--threshold", type=float, default=accuracy.DEFAULT_THRESHOLD,
+    p.add_argument("--threshold", type=float, default=CHECK.threshold,
                    help="lowest accepted mean cosine")
     p.add_argument("--log", default="pix2pixhd_acc.log", help="per-image figures and the verdict")
     p.add_argument("--json", default="pix2pixhd_acc.json", help="all figures as JSON")
@@ -79,11 +84,11 @@ def main(argv=None):
     print(f"{count} PyTorch outputs in {args.pth_result}")
     extra = {"checkpoint": str(p2p.checkpoint_path(args.load_pretrain, args.which_epoch)),
              "input": [str(d) for d in input_dirs], "compact": compact}
-    accuracy.check_against_reference(
-        args.pth_result, args.result, (p2p.OUTPUT_NC, *size), threshold=args.threshold, log_path=args.log,
-        json_path=args.json, line=image_line, summary_line=summary_line, pictures_dir=args.pictures,
-        n_pictures=args.n_pictures, reference_subset=args.num is not None, extra=extra,
-        report_path=report_path, title="Pix2pixHD: PyTorch vs offline")
+    check = CHECK.but(sample_shape=(p2p.OUTPUT_NC, *size), n_pictures=args.n_pictures,
+                      reference_subset=args.num is not None)
+    accuracy.check_against_reference(check, args.pth_result, args.result, threshold=args.threshold,
+                                     log_path=args.log, json_path=args.json, pictures_dir=args.pictures,
+                                     report_path=report_path, extra=extra)
     return 0
 
 
