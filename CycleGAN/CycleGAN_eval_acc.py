@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
 
-from common import accuracy, cli, report
+from common import accuracy, binio, cli, report
 from cyclegan_model import SAMPLE_SHAPE
 
 METRICS = {"cosine": "mean_cosine", "pixel_cosine": "mean_pixel_cosine", "min_cosine": "min_cosine"}
@@ -31,9 +31,8 @@ def summary_line(agg):
             f"(min {agg['min_psnr']:.2f}), max abs diff {agg['max_abs']:.3g}")
 
 
-# --metric chooses the metric, --pictures the number of pictures (main)
-CHECK = accuracy.AccuracyCheck(SAMPLE_SHAPE, title=f"CycleGAN {accuracy.OFFLINE}: PyTorch vs offline",
-                               pixel_axis=1, line=line, summary_line=summary_line)
+# --metric chooses the metric, --pictures the number of pictures, the offline folder the title (main)
+CHECK = accuracy.AccuracyCheck(SAMPLE_SHAPE, pixel_axis=1, line=line, summary_line=summary_line)
 
 
 def build_parser():
@@ -56,13 +55,14 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    offline = binio.resolve_result_dir(args.offline)
     out = Path(args.out_dir)
-    named = out / accuracy.OFFLINE  # the files are named after the offline folder the check resolves
-    log = f"{named}.log"
+    log = out / f"{offline.name}.log"
+    check = CHECK.but(metric=METRICS[args.metric], n_pictures=args.pictures,
+                      title=f"CycleGAN {offline.name}: PyTorch vs offline")
     accuracy.check_against_reference(
-        CHECK.but(metric=METRICS[args.metric], n_pictures=args.pictures), args.reference, args.offline,
-        threshold=args.threshold, log_path=log, json_path=f"{named}.json",
-        pictures_dir=f"{named}_compare" if args.pictures else None, report_path=report.target(args, log))
+        check, args.reference, offline, threshold=args.threshold, log_path=log, json_path=out / f"{offline.name}.json",
+        pictures_dir=out / f"{offline.name}_compare" if args.pictures else None, report_path=report.target(args, log))
     return 0
 
 

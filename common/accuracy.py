@@ -1,7 +1,8 @@
 """The PyTorch-vs-offline accuracy check every model folder runs: figures, log, JSON, pictures, verdict.
 
-The offline folder may be given the way users meet it (result/bs1, an ais_bench --output folder with a
-timestamped run, an msame run, or an old dumpOutput_device0). Reference and offline files are paired by sample
+The script resolves the offline folder the user named, once (binio.resolve_result_dir: result/bs1, an ais_bench
+--output folder with a timestamped run, an msame run, or an old dumpOutput_device0), and passes the folder it
+found. Reference and offline files are paired by sample
 stem, whatever tool named them (binio.pair_outputs); a missing or extra file is an error. The verdict compares
 the chosen metric with --threshold (0.99 by default, the bar for float16 NPU builds; ONNX Runtime in float32
 reaches 0.9999 or better) and fails with exit status 1 below it.
@@ -20,7 +21,6 @@ from common import binio, images, report, similarity
 from common.cli import CheckFailed
 
 DEFAULT_THRESHOLD = 0.99
-OFFLINE = "{offline}"  # in an output path or a title: the name of the offline folder the check resolved
 
 
 def default_line(figures):
@@ -52,10 +52,10 @@ class AccuracyCheck:
     (e.g. DCGAN's acc = 100 * (cos + 1) / 2). n_pictures: reference | offline | difference pictures of the
     first files. reference_subset: the reference covers only the first files of a larger offline run (every
     reference file still needs its offline partner; the report says how many offline files were checked).
-    title: the HTML report's title; {offline} stands for the offline folder's name.
+    title: the HTML report's title (None: "<offline folder name>: PyTorch vs offline").
     """
     sample_shape: Tuple[int, ...]
-    title: str = OFFLINE + ": PyTorch vs offline"
+    title: Optional[str] = None
     metric: str = "mean_cosine"
     threshold: float = DEFAULT_THRESHOLD
     pixel_axis: Optional[int] = None
@@ -77,27 +77,19 @@ class AccuracyCheck:
                 + f", max abs diff {agg['max_abs']:.3g}, PSNR {agg['psnr']:.2f} dB")
 
 
-def _named(path, offline_dir):
-    if path is None or OFFLINE not in str(path):
-        return path
-    return Path(str(path).replace(OFFLINE, offline_dir.name))
-
-
 def check_against_reference(check, reference_dir, offline_dir, *, threshold=None, log_path=None, json_path=None,
                             pictures_dir=None, report_path=None, extra=None):
-    """Run `check` (an AccuracyCheck): compare `offline_dir` with `reference_dir` file by file and write the
-    results where asked.
+    """Run `check` (an AccuracyCheck): compare `offline_dir` (a folder binio.resolve_result_dir returned) with
+    `reference_dir` file by file and write the results where asked.
 
     threshold: the bar (default: the check's). log_path, json_path, pictures_dir, report_path: where the log,
     the JSON, the comparison pictures and the HTML report (its PNG sheet beside it, see common.report) go, or
-    None for none; {offline} in them stands for the offline folder's name. extra: more JSON fields of this run.
+    None for none. extra: more JSON fields of this run.
     Returns the aggregate figures; raises CheckFailed when the metric is below the threshold.
     """
     threshold = check.threshold if threshold is None else threshold
     metric, sample_shape, pixel_axis = check.metric, check.sample_shape, check.pixel_axis
-    offline_dir = binio.resolve_result_dir(offline_dir)
-    log_path, json_path, pictures_dir, report_path = (_named(p, offline_dir) for p in (log_path, json_path,
-                                                                                        pictures_dir, report_path))
+    offline_dir = Path(offline_dir)
     shape = (-1, *sample_shape)
     per_file, agg = similarity.compare_dirs(reference_dir, offline_dir, shape, pixel_axis=pixel_axis,
                                             progress=lambda pairs: tqdm(pairs, desc="Comparing", unit="file"),
@@ -130,7 +122,7 @@ def check_against_reference(check, reference_dir, offline_dir, *, threshold=None
                         binio.read_array(figures["path"], shape=shape))
 
             report.accuracy_report(
-                report_path, check.title.replace(OFFLINE, offline_dir.name), per_file, agg, metric=metric,
+                report_path, check.title or f"{offline_dir.name}: PyTorch vs offline", per_file, agg, metric=metric,
                 threshold=threshold, passed=passed, verdict=verdict_line, read_pair=read_pair,
                 label=report.offline_label(offline_dir), extra=extra, staged=staged_report,
                 notes=[f"reference: {reference_dir}", f"offline:   {offline_dir}", f"log:       {log_path}",

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from common import accuracy, binio, reference
+from common import accuracy, binio, images, reference
 from common.cli import CheckFailed, UserError
 
 
@@ -113,7 +113,7 @@ def test_reference_with_nan_output_is_an_error_and_writes_nothing(tmp_path):
     assert not (tmp_path / "ref").exists()
 
 
-def test_outputs_named_after_the_offline_folder_the_check_resolved_once(tmp_path, monkeypatch):
+def test_the_script_resolves_the_offline_folder_once_and_the_check_and_images_take_it(tmp_path, monkeypatch):
     rng = np.random.default_rng(3)
     run = tmp_path / "result" / "2026_01_02-03_04_05"  # an ais_bench --output folder holding one timestamped run
     for folder in (tmp_path / "ref", run):
@@ -125,14 +125,16 @@ def test_outputs_named_after_the_offline_folder_the_check_resolved_once(tmp_path
     calls = []
     resolve = binio.resolve_result_dir
     monkeypatch.setattr(binio, "resolve_result_dir", lambda *a, **k: calls.append(a) or resolve(*a, **k))
-    named = tmp_path / "out" / accuracy.OFFLINE
-    accuracy.check_against_reference(accuracy.AccuracyCheck((1, 2, 2), n_pictures=1), tmp_path / "ref",
-                                     tmp_path / "result", log_path=f"{named}.log", json_path=f"{named}.json",
-                                     pictures_dir=f"{named}_compare")
+    offline = binio.resolve_result_dir(tmp_path / "result")  # as the accuracy and postprocess scripts do
+    out = tmp_path / "out"
+    accuracy.check_against_reference(accuracy.AccuracyCheck((1, 2, 2), n_pictures=1), tmp_path / "ref", offline,
+                                     log_path=out / f"{offline.name}.log", json_path=out / f"{offline.name}.json",
+                                     pictures_dir=out / f"{offline.name}_compare")
+    assert images.outputs_to_images(offline, tmp_path / "img", (1, 2, 2))[0] == 2
     assert calls == [(tmp_path / "result",)]
-    written = json.loads((tmp_path / "out" / f"{run.name}.json").read_text())
+    written = json.loads((out / f"{run.name}.json").read_text())
     assert written["offline"] == str(run) and written["passed"] is True
-    assert written["pictures"] == [str(tmp_path / "out" / f"{run.name}_compare" / "s_0_0_compare.png")]
-    assert (tmp_path / "out" / f"{run.name}.log").read_text().splitlines()[-1].startswith("PASS: mean_cosine 1.0")
-    assert sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")) == [
+    assert written["pictures"] == [str(out / f"{run.name}_compare" / "s_0_0_compare.png")]
+    assert (out / f"{run.name}.log").read_text().splitlines()[-1].startswith("PASS: mean_cosine 1.0")
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
         f"{run.name}.json", f"{run.name}.log", f"{run.name}_compare"]

@@ -4,7 +4,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # common/ beside this folder
 
-from common import accuracy, cli, images
+from common import accuracy, binio, cli, images
 
 CHECK = accuracy.AccuracyCheck((1, 4, 4))  # one sample's shape; the rest as most models check
 
@@ -15,10 +15,11 @@ def main(argv=None):
     p.add_argument("offline", help="offline result folder")
     p.add_argument("--threshold", type=float, default=CHECK.threshold, help="lowest mean cosine")
     args = p.parse_args(argv)
-    accuracy.check_against_reference(CHECK, args.reference, args.offline, threshold=args.threshold,
+    offline = binio.resolve_result_dir(args.offline)  # once: the folder the user named may hold timestamped runs
+    accuracy.check_against_reference(CHECK, args.reference, offline, threshold=args.threshold,
                                      log_path="toy_acc.log", json_path="toy_acc.json", pictures_dir="compare",
                                      report_path="toy_acc_report.html")
-    count, _ = images.outputs_to_images(args.offline, "toy_images", (1, 4, 4))
+    count, _ = images.outputs_to_images(offline, "toy_images", (1, 4, 4))
     print(f"{count} images in toy_images")
 
 
