@@ -34,7 +34,8 @@ def summary_line(agg):
             f"max abs diff {agg['max_abs']:.3g}, PSNR {agg['psnr']:.2f} dB (min {agg['min_psnr']:.2f} dB)")
 
 
-# the sample shape follows --height/--width, the pictures --n_pictures, reference_subset --num (main)
+# label2city_1024p's image (the defaults of --height/--width, which main applies), --n_pictures the pictures,
+# --num reference_subset
 CHECK = accuracy.AccuracyCheck((p2p.OUTPUT_NC, 1024, 2048), title="Pix2pixHD: PyTorch vs offline", line=image_line,
                                summary_line=summary_line)
 
@@ -51,8 +52,8 @@ def build_parser():
     p.add_argument("--num", type=int, default=None,
                    help="check only the first NUM input files (natural order; about 30 s each at 1024x2048 on "
                         "a 2-core CPU); default: all")
-    p.add_argument("--height", type=int, default=1024, help="image height of the input files")
-    p.add_argument("--width", type=int, default=2048, help="image width of the input files")
+    p.add_argument("--height", type=int, default=CHECK.sample_shape[1], help="image height of the input files")
+    p.add_argument("--width", type=int, default=CHECK.sample_shape[2], help="image width of the input files")
     p.add_argument("--threshold", type=float, default=CHECK.threshold,
                    help="lowest accepted mean cosine")
     p.add_argument("--log", default="pix2pixhd_acc.log", help="per-image figures and the verdict")
