@@ -13,14 +13,17 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 from biggan_facts import OUTPUT_SHAPE
-from common import accuracy, cli, report
+from common import accuracy, binio, cli, report
+
+# the reference usually covers the first files of the run (biggan_pth_result.py --num)
+CHECK = accuracy.AccuracyCheck(OUTPUT_SHAPE, title="BigGAN: PyTorch vs offline", reference_subset=True)
 
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
     p.add_argument("--reference", default="./pth_result", help="PyTorch reference folder (biggan_pth_result.py)")
     p.add_argument("--result-path", default="./result/bs1", help="offline result folder")
-    p.add_argument("--threshold", type=float, default=accuracy.DEFAULT_THRESHOLD, help="lowest accepted mean cosine")
+    p.add_argument("--threshold", type=float, default=CHECK.threshold, help="lowest accepted mean cosine")
     p.add_argument("--log", default="./biggan_cosine_acc.log", help="per-file log")
     p.add_argument("--json", default="./biggan_cosine_acc.json", help="results as JSON")
     p.add_argument("--pictures", default="./compare", help="folder for reference | offline | difference pictures")
@@ -30,10 +33,10 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    accuracy.check_against_reference(args.reference, args.result_path, OUTPUT_SHAPE,
-                                     threshold=args.threshold, log_path=args.log, json_path=args.json,
-                                     pictures_dir=args.pictures, reference_subset=True,
-                                     report_path=report.target(args, args.log), title="BigGAN: PyTorch vs offline")
+    accuracy.check_against_reference(CHECK, args.reference, binio.resolve_result_dir(args.result_path),
+                                     threshold=args.threshold,
+                                     log_path=args.log, json_path=args.json, pictures_dir=args.pictures,
+                                     report_path=report.target(args, args.log))
     return 0
 
 

@@ -31,6 +31,10 @@ def summary_line(agg):
             f"(min {agg['min_psnr']:.2f}), max abs diff {agg['max_abs']:.3g}")
 
 
+# --metric chooses the metric, --pictures the number of pictures, the offline folder the title (main)
+CHECK = accuracy.AccuracyCheck(SAMPLE_SHAPE, pixel_axis=1, line=line, summary_line=summary_line)
+
+
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
     p.add_argument("--pth_result", "--reference", dest="reference", default="./pth_result/testA/",
@@ -41,7 +45,7 @@ def build_parser():
     p.add_argument("--metric", choices=sorted(METRICS), default="cosine",
                    help="figure the verdict uses: cosine (flattened, mean over images), pixel_cosine (the "
                         "original's per-pixel channel cosine), min_cosine (worst image)")
-    p.add_argument("--threshold", type=float, default=accuracy.DEFAULT_THRESHOLD,
+    p.add_argument("--threshold", type=float, default=CHECK.threshold,
                    help="lowest accepted --metric (0.99 is the bar for float16 NPU builds)")
     p.add_argument("--out_dir", default="./acc_result/", help="folder for the log, the JSON and the pictures")
     p.add_argument("--pictures", type=int, default=4, help="number of side-by-side comparison pictures")
@@ -54,12 +58,11 @@ def main(argv=None):
     offline = binio.resolve_result_dir(args.offline)
     out = Path(args.out_dir)
     log = out / f"{offline.name}.log"
+    check = CHECK.but(metric=METRICS[args.metric], n_pictures=args.pictures,
+                      title=f"CycleGAN {offline.name}: PyTorch vs offline")
     accuracy.check_against_reference(
-        args.reference, offline, SAMPLE_SHAPE, threshold=args.threshold, metric=METRICS[args.metric],
-        log_path=log, json_path=out / f"{offline.name}.json", line=line,
-        summary_line=summary_line, pixel_axis=1, n_pictures=args.pictures,
-        pictures_dir=out / f"{offline.name}_compare" if args.pictures else None,
-        report_path=report.target(args, log), title=f"CycleGAN {offline.name}: PyTorch vs offline")
+        check, args.reference, offline, threshold=args.threshold, log_path=log, json_path=out / f"{offline.name}.json",
+        pictures_dir=out / f"{offline.name}_compare" if args.pictures else None, report_path=report.target(args, log))
     return 0
 
 

@@ -85,9 +85,7 @@ def main(argv=None):
         lines.append(f"{path.name} : cosine_similarity ==> {figures['pixel_cosine']:.6f}")
     values = [f["pixel_cosine"] for f in per_image]
     average = float(np.mean(values))
-    passed = average >= args.threshold
-    verdict = (f"{'PASS' if passed else 'FAIL'}: average cosine_similarity {average:.6f} "
-               f"{'>=' if passed else '<'} threshold {args.threshold}")
+    passed, verdict = accuracy.verdict("average cosine_similarity", average, args.threshold)
 
     out = Path(args.out_dir)
     report_path = report.target(args, out / "cosine_similarity.log")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
-from common import accuracy, cli, report
+from common import accuracy, binio, cli, report
 from dcgan_facts import IMAGE_SHAPE
 
 
@@ -35,6 +35,11 @@ def result_lines(agg):
             f"max 1-cos : {agg['max_one_minus_cosine']:.3e}")
 
 
+CHECK = accuracy.AccuracyCheck(IMAGE_SHAPE, title="DCGAN: PyTorch vs offline", line=file_line,
+                               summary_line=result_lines,
+                               fields=lambda agg: {"acc": 100 * (agg["mean_cosine"] + 1) / 2})
+
+
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
     p.add_argument("--pth_result_path", default="./pth_result/", help="PyTorch reference outputs (dcgan_pth_result.py)")
@@ -43,7 +48,7 @@ def build_parser():
                         "or dumpOutput_device0 (when missing, as after ais_bench: the newest run beside it)")
     p.add_argument("--log_save_name", default="dcgan_acc_eval.log", help="log file to write")
     p.add_argument("--json", default=None, help="JSON file to write (omitted: the log name with .json)")
-    p.add_argument("--threshold", type=float, default=accuracy.DEFAULT_THRESHOLD,
+    p.add_argument("--threshold", type=float, default=CHECK.threshold,
                    help="lowest accepted mean cosine (0.99: float16 NPU builds; float32 ONNX Runtime reaches 0.9999)")
     p.add_argument("--pictures", default="./acc_compare/",
                    help="folder for reference | offline | difference pictures of the first files ('' for none)")
@@ -54,12 +59,11 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     json_path = args.json or str(Path(args.log_save_name).with_suffix(".json"))
-    accuracy.check_against_reference(args.pth_result_path, args.om_result_path, IMAGE_SHAPE,
-                                     threshold=args.threshold, log_path=args.log_save_name, json_path=json_path,
-                                     line=file_line, summary_line=result_lines, pictures_dir=args.pictures or None,
-                                     extra=lambda agg: {"acc": 100 * (agg["mean_cosine"] + 1) / 2},
-                                     report_path=report.target(args, args.log_save_name),
-                                     title="DCGAN: PyTorch vs offline")
+    accuracy.check_against_reference(CHECK, args.pth_result_path, binio.resolve_result_dir(args.om_result_path),
+                                     threshold=args.threshold,
+                                     log_path=args.log_save_name, json_path=json_path,
+                                     pictures_dir=args.pictures or None,
+                                     report_path=report.target(args, args.log_save_name))
     return 0
 
 

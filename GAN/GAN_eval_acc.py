@@ -15,8 +15,10 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
-from common import accuracy, cli, report
+from common import accuracy, binio, cli, report
 from GAN_facts import IMAGE_SHAPE
+
+CHECK = accuracy.AccuracyCheck(IMAGE_SHAPE, title="GAN: PyTorch vs offline")
 
 
 def build_parser():
@@ -26,7 +28,7 @@ def build_parser():
                    help="offline outputs (result/<dirname>, or an ais_bench --output folder with timestamped runs)")
     p.add_argument("--log_save_name", default="GAN_eval_acc.log", help="log file to write")
     p.add_argument("--json", default=None, help="JSON file to write (omitted: the log name with .json)")
-    p.add_argument("--threshold", type=float, default=accuracy.DEFAULT_THRESHOLD,
+    p.add_argument("--threshold", type=float, default=CHECK.threshold,
                    help="lowest accepted mean cosine (0.99: float16 NPU builds; float32 ONNX Runtime reaches 0.9999)")
     p.add_argument("--pictures", default="./acc_compare",
                    help="folder for reference | offline | difference pictures of the first files ('' for none)")
@@ -37,11 +39,11 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     json_path = args.json or str(Path(args.log_save_name).with_suffix(".json"))
-    accuracy.check_against_reference(args.pth_result_path, args.om_result_path, IMAGE_SHAPE,
-                                     threshold=args.threshold, log_path=args.log_save_name, json_path=json_path,
+    accuracy.check_against_reference(CHECK, args.pth_result_path, binio.resolve_result_dir(args.om_result_path),
+                                     threshold=args.threshold,
+                                     log_path=args.log_save_name, json_path=json_path,
                                      pictures_dir=args.pictures or None,
-                                     report_path=report.target(args, args.log_save_name),
-                                     title="GAN: PyTorch vs offline")
+                                     report_path=report.target(args, args.log_save_name))
     return 0
 
 

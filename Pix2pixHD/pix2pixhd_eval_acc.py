@@ -18,11 +18,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 import numpy as np
 
-from common import accuracy, cli, reference, report
+from common import accuracy, binio, cli, reference, report
 from common.cli import UserError
 import pix2pixhd_model as p2p
 from pix2pixhd_data import check_size
-from pix2pixhd_facts import COMPACT, FULL, HEIGHT, OUTPUT_NC, WIDTH
+from pix2pixhd_facts import COMPACT, FULL, OUTPUT_NC
 
 
 def image_line(figures):
@@ -34,6 +34,12 @@ def summary_line(agg):
     checked = f"{agg['count']}" + (f" of {agg['offline_files']}" if agg["offline_files"] != agg["count"] else "")
     return (f"mean cosine {agg['mean_cosine']:.6f} (min {agg['min_cosine']:.6f}) over {checked} images, "
             f"max abs diff {agg['max_abs']:.3g}, PSNR {agg['psnr']:.2f} dB (min {agg['min_psnr']:.2f} dB)")
+
+
+# label2city_1024p's image (the defaults of --height/--width, which main applies), --n_pictures the pictures,
+# --num reference_subset
+CHECK = accuracy.AccuracyCheck(FULL.output.sample_shape, title="Pix2pixHD: PyTorch vs offline", line=image_line,
+                               summary_line=summary_line)
 
 
 def build_parser():
@@ -48,9 +54,9 @@ def build_parser():
     p.add_argument("--num", type=int, default=None,
                    help="check only the first NUM input files (natural order; about 30 s each at 1024x2048 on "
                         "a 2-core CPU); default: all")
-    p.add_argument("--height", type=int, default=HEIGHT, help="image height of the input files")
-    p.add_argument("--width", type=int, default=WIDTH, help="image width of the input files")
-    p.add_argument("--threshold", type=float, default=accuracy.DEFAULT_THRESHOLD,
+    p.add_argument("--height", type=int, default=CHECK.sample_shape[1], help="image height of the input files")
+    p.add_argument("--width", type=int, default=CHECK.sample_shape[2], help="image width of the input files")
+    p.add_argument("--threshold", type=float, default=CHECK.threshold,
                    help="lowest accepted mean cosine")
     p.add_argument("--log", default="pix2pixhd_acc.log", help="per-image figures and the verdict")
     p.add_argument("--json", default="pix2pixhd_acc.json", help="all figures as JSON")
@@ -79,11 +85,12 @@ def main(argv=None):
     print(f"{count} PyTorch outputs in {args.pth_result}")
     extra = {"checkpoint": str(p2p.checkpoint_path(args.load_pretrain, args.which_epoch)),
              "input": [str(d) for d in input_dirs], "compact": compact}
-    accuracy.check_against_reference(
-        args.pth_result, args.result, (OUTPUT_NC, *size), threshold=args.threshold, log_path=args.log,
-        json_path=args.json, line=image_line, summary_line=summary_line, pictures_dir=args.pictures,
-        n_pictures=args.n_pictures, reference_subset=args.num is not None, extra=extra,
-        report_path=report_path, title="Pix2pixHD: PyTorch vs offline")
+    check = CHECK.but(sample_shape=(OUTPUT_NC, *size), n_pictures=args.n_pictures,
+                      reference_subset=args.num is not None)
+    accuracy.check_against_reference(check, args.pth_result, binio.resolve_result_dir(args.result),
+                                     threshold=args.threshold,
+                                     log_path=args.log, json_path=args.json, pictures_dir=args.pictures,
+                                     report_path=report_path, extra=extra)
     return 0
 
 

@@ -1,12 +1,19 @@
 """The PyTorch-vs-offline accuracy check every model folder runs: figures, log, JSON, pictures, verdict.
 
-The offline folder may be given the way users meet it (result/bs1, an ais_bench --output folder with a
-timestamped run, an msame run, or an old dumpOutput_device0). Reference and offline files are paired by sample
+The script resolves the offline folder the user named, once (binio.resolve_result_dir: result/bs1, an ais_bench
+--output folder with a timestamped run, an msame run, or an old dumpOutput_device0), and passes the folder it
+found. Reference and offline files are paired by sample
 stem, whatever tool named them (binio.pair_outputs); a missing or extra file is an error. The verdict compares
 the chosen metric with --threshold (0.99 by default, the bar for float16 NPU builds; ONNX Runtime in float32
 reaches 0.9999 or better) and fails with exit status 1 below it.
+
+Each model's accuracy script declares its settings once, `CHECK = AccuracyCheck(sample shape, title, metric, log
+formats, ...)`, and runs `check_against_reference(CHECK, reference, offline, threshold=..., log_path=..., ...)`
+with where this run writes.
 """
+import dataclasses
 from pathlib import Path
+from typing import Callable, Optional, Tuple
 
 from tqdm import tqdm
 
@@ -21,39 +28,80 @@ def default_line(figures):
             f"max ==> {figures['max_abs']:.3g}")
 
 
-def check_against_reference(reference_dir, offline_dir, sample_shape, *, threshold=DEFAULT_THRESHOLD,
-                            metric="mean_cosine", log_path=None, json_path=None, line=default_line,
-                            summary_line=None, pixel_axis=None, pictures_dir=None, n_pictures=4, extra=None,
-                            reference_subset=False, report_path=None, title=None):
-    """Compare `offline_dir` with `reference_dir` file by file and write the report.
+def verdict(what, value, threshold):
+    """(passed, 'PASS: <what> <value> >= threshold <t>' or 'FAIL: ... < ...'): the verdict line every check prints."""
+    passed = value >= threshold
+    return passed, f"{'PASS' if passed else 'FAIL'}: {what} {value:.6f} {'>=' if passed else '<'} threshold {threshold}"
+
+
+def no_fields(figures):
+    return {}
+
+
+@dataclasses.dataclass(frozen=True)
+class AccuracyCheck:
+    """One model's accuracy check: what a sample is, which figure decides, how the log reads. Each accuracy
+    script declares one (`CHECK = AccuracyCheck(...)`) and, where an option changes a setting, runs
+    `CHECK.but(setting=...)`.
 
     sample_shape: shape of one sample (files may hold several). metric: the aggregate figure the verdict
-    uses ('mean_cosine', 'mean_pixel_cosine', ...). line / summary_line: format per-file lines and the final
-    line of the log (the originals' formats). pictures_dir: write reference | offline | difference pictures
-    of the first `n_pictures` files there. extra: more fields for the JSON, or a callable making them from the
-    aggregate figures (e.g. DCGAN's acc = 100 * (cos + 1) / 2). reference_subset: the reference covers only the
-    first files of a large offline run (every reference file still needs its offline partner); the report
-    says how many of the offline files were checked. report_path: write the HTML report there (and its PNG
-    sheet beside it, see common.report) under `title`.
-    Returns the aggregate figures; raises CheckFailed when the metric is below `threshold`.
+    compares with the threshold ('mean_cosine', 'mean_pixel_cosine', 'min_cosine', ...); threshold: the
+    default of the script's --threshold. pixel_axis: the channel axis for the per-pixel cosine (None: none).
+    line / summary_line: the log's per-file lines and its final line (the originals' formats; None: the
+    metric, the count, the max difference and PSNR). fields: JSON fields computed from the aggregate figures
+    (e.g. DCGAN's acc = 100 * (cos + 1) / 2). n_pictures: reference | offline | difference pictures of the
+    first files. reference_subset: the reference covers only the first files of a larger offline run (every
+    reference file still needs its offline partner; the report says how many offline files were checked).
+    title: the HTML report's title (None: "<offline folder name>: PyTorch vs offline").
     """
-    offline_dir = binio.resolve_result_dir(offline_dir)
+    sample_shape: Tuple[int, ...]
+    title: Optional[str] = None
+    metric: str = "mean_cosine"
+    threshold: float = DEFAULT_THRESHOLD
+    pixel_axis: Optional[int] = None
+    line: Callable[[dict], str] = default_line
+    summary_line: Optional[Callable[[dict], str]] = None
+    fields: Callable[[dict], dict] = no_fields
+    n_pictures: int = 4
+    reference_subset: bool = False
+
+    def but(self, **changes):
+        """This check with some settings changed (for options such as --metric or --num)."""
+        return dataclasses.replace(self, **changes)
+
+    def summary(self, agg):
+        if self.summary_line is not None:
+            return self.summary_line(agg)
+        return (f"{self.metric} : {agg[self.metric]:.6f} over {agg['count']} files"
+                + (f" (of {agg['offline_files']} offline)" if agg["offline_files"] != agg["count"] else "")
+                + f", max abs diff {agg['max_abs']:.3g}, PSNR {agg['psnr']:.2f} dB")
+
+
+def check_against_reference(check, reference_dir, offline_dir, *, threshold=None, log_path=None, json_path=None,
+                            pictures_dir=None, report_path=None, extra=None):
+    """Run `check` (an AccuracyCheck): compare `offline_dir` (a folder binio.resolve_result_dir returned) with
+    `reference_dir` file by file and write the results where asked.
+
+    threshold: the bar (default: the check's). log_path, json_path, pictures_dir, report_path: where the log,
+    the JSON, the comparison pictures and the HTML report (its PNG sheet beside it, see common.report) go, or
+    None for none. extra: more JSON fields of this run.
+    Returns the aggregate figures; raises CheckFailed when the metric is below the threshold.
+    """
+    threshold = check.threshold if threshold is None else threshold
+    metric, sample_shape, pixel_axis = check.metric, check.sample_shape, check.pixel_axis
+    offline_dir = Path(offline_dir)
     shape = (-1, *sample_shape)
     per_file, agg = similarity.compare_dirs(reference_dir, offline_dir, shape, pixel_axis=pixel_axis,
                                             progress=lambda pairs: tqdm(pairs, desc="Comparing", unit="file"),
-                                            reference_subset=reference_subset)
+                                            reference_subset=check.reference_subset)
     agg["offline_files"] = len(binio.list_data_files(offline_dir, binio.OUTPUT_EXTS))
     if metric not in agg:
         raise ValueError(f"unknown metric {metric!r}; one of {', '.join(agg)}")
-    passed = agg[metric] >= threshold
-    final = summary_line(agg) if summary_line else (
-        f"{metric} : {agg[metric]:.6f} over {agg['count']} files"
-        + (f" (of {agg['offline_files']} offline)" if agg["offline_files"] != agg["count"] else "")
-        + f", max abs diff {agg['max_abs']:.3g}, PSNR {agg['psnr']:.2f} dB")
-    verdict = f"{'PASS' if passed else 'FAIL'}: {metric} {agg[metric]:.6f} {'>=' if passed else '<'} threshold {threshold}"
+    passed, verdict_line = verdict(metric, agg[metric], threshold)
+    final = check.summary(agg)
 
     pictures = []
-    extra = extra(agg) if callable(extra) else (extra or {})
+    extra = {**check.fields(agg), **(extra or {})}
     # The pictures, the report, the log and the JSON appear together, or none of them does.
     with binio.OutputSet("the accuracy check") as outputs:
         staged_pictures = outputs.folder(pictures_dir, replaceable=(".png",)) if pictures_dir is not None else None
@@ -61,7 +109,7 @@ def check_against_reference(reference_dir, offline_dir, sample_shape, *, thresho
         staged_log = outputs.file(log_path) if log_path is not None else None
         staged_json = outputs.file(json_path) if json_path is not None else None
         if staged_pictures is not None:
-            for figures in per_file[:n_pictures]:  # the files the comparison paired
+            for figures in per_file[:check.n_pictures]:  # the files the comparison paired
                 ref = binio.read_array(figures["reference_path"], shape=shape)[0]
                 off = binio.read_array(figures["path"], shape=shape)[0]
                 picture, _ = images.side_by_side(ref, off)
@@ -74,13 +122,13 @@ def check_against_reference(reference_dir, offline_dir, sample_shape, *, thresho
                         binio.read_array(figures["path"], shape=shape))
 
             report.accuracy_report(
-                report_path, title or f"{offline_dir.name}: PyTorch vs offline", per_file, agg, metric=metric,
-                threshold=threshold, passed=passed, verdict=verdict, read_pair=read_pair,
+                report_path, check.title or f"{offline_dir.name}: PyTorch vs offline", per_file, agg, metric=metric,
+                threshold=threshold, passed=passed, verdict=verdict_line, read_pair=read_pair,
                 label=report.offline_label(offline_dir), extra=extra, staged=staged_report,
                 notes=[f"reference: {reference_dir}", f"offline:   {offline_dir}", f"log:       {log_path}",
                        f"JSON:      {json_path}"])
         if staged_log is not None:
-            Path(staged_log).write_text("\n".join([*(line(f) for f in per_file), final, verdict]) + "\n")
+            Path(staged_log).write_text("\n".join([*(check.line(f) for f in per_file), final, verdict_line]) + "\n")
         if staged_json is not None:
             binio.write_json(staged_json, {"reference": str(reference_dir), "offline": str(offline_dir),
                                            "metric": metric, "threshold": threshold, "passed": passed,
@@ -94,6 +142,6 @@ def check_against_reference(reference_dir, offline_dir, sample_shape, *, thresho
         if path is not None:
             print(f"written: {path}" + (f" (and {report.png_path(path).name})" if path is report_path else ""))
     if not passed:
-        raise CheckFailed(verdict)
-    print(verdict)
+        raise CheckFailed(verdict_line)
+    print(verdict_line)
     return agg

@@ -120,7 +120,8 @@ def save_pictures(samples, folder, names, minmax=False, sheet=None, sheet_limit=
 
 def outputs_to_images(result_dir, save_dir, sample_shape, ext=".png", minmax=False, grid_name="grid.png",
                       grid_limit=64, nrow=8, grid_per_file=False, index=0):
-    """Turn output `index` of every sample in `result_dir` into image files in `save_dir`.
+    """Turn output `index` of every sample in `result_dir` (the folder binio.resolve_result_dir found; the
+    script resolves the one the user named, once) into image files in `save_dir`.
 
     The outputs are found whatever tool wrote them (binio.output_files: ais_bench, msame, the benchmark tool;
     .bin, .npy or .txt) and named as ais_bench names them, `<stem>_<index>`. Each file holds one or more
@@ -133,7 +134,7 @@ def outputs_to_images(result_dir, save_dir, sample_shape, ext=".png", minmax=Fal
     """
     from common import binio
 
-    result_dir = binio.resolve_result_dir(result_dir)
+    result_dir = Path(result_dir)
     files = binio.output_files(result_dir, index)
     if not files:
         raise UserError(f"{result_dir}: holds no output {index} files")

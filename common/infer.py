@@ -26,10 +26,12 @@ What it does, as ais_bench does (Ascend/tools ais-bench_workload/tool/ais_bench)
   one `i:<k> device_<id> throughput:...` line per device and `[INFO] summary throughput:<sum>`.
 """
 import contextlib
+import copy
 import os
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
@@ -38,6 +40,7 @@ from tqdm import tqdm
 
 from common import binio, cli, onnx_utils
 from common.cli import UserError
+from common.facts import TensorSpec
 
 PURE_INFER_STEM = "pure_infer_data"
 
@@ -48,7 +51,40 @@ PRECISIONS = ("f32", "bf16", "f16")
 BACKENDS = ("onnxruntime", "openvino")
 
 
-class OnnxRuntimeBackend:
+def tensor_spec(name, dims, dtype):
+    """A TensorSpec from a runtime's description: positive int dims are static, anything else (a symbolic
+    name, -1, 0, None) is a free axis; `dtype` is anything numpy.dtype takes."""
+    dims = tuple(int(d) if isinstance(d, (int, np.integer)) and d > 0 else None for d in dims)
+    return TensorSpec(str(name), dims, np.dtype(dtype).name)
+
+
+class Backend:
+    """What the runner needs of a runtime; each backend is a small subclass.
+
+    inputs, outputs: TensorSpecs in the model's order (shape with None for a free axis, numpy dtype name).
+    label: the runtime, its version and its device, as the summary records it.
+    precision: the arithmetic it runs at ('f32', 'bf16', 'f16', 'om'); None until known (after prepare).
+    prepare(shapes): get ready for these static input shapes (one per input), before anything is timed.
+    run(feeds): arrays in input order -> (output arrays in output order, compute time in ms).
+    """
+
+    inputs = ()
+    outputs = ()
+    label = ""
+    precision = None
+
+    def prepare(self, shapes):
+        """Nothing to do for runtimes that take any shape the model allows."""
+
+    def run(self, feeds):
+        raise NotImplementedError
+
+    @property
+    def output_names(self):
+        return [spec.name for spec in self.outputs]
+
+
+class OnnxRuntimeBackend(Backend):
     """A .onnx model on ONNX Runtime (float32 arithmetic; `threads` intra-op threads, 0 = all cores)."""
 
     precision = "f32"
@@ -57,20 +93,20 @@ class OnnxRuntimeBackend:
         import onnxruntime as ort
 
         self.session = onnx_utils.make_session(path, provider, device, threads)
-        self.inputs = [(i.name, [d if isinstance(d, int) and d > 0 else None for d in i.shape],
-                        onnx_utils.numpy_dtype(i.type)) for i in self.session.get_inputs()]
-        self.outputs = [o.name for o in self.session.get_outputs()]
+        self.inputs = [tensor_spec(i.name, i.shape, onnx_utils.numpy_dtype(i.type))
+                       for i in self.session.get_inputs()]
+        self.outputs = [tensor_spec(o.name, o.shape, onnx_utils.numpy_dtype(o.type))
+                        for o in self.session.get_outputs()]
         self.label = f"onnxruntime {ort.__version__} {self.session.get_providers()[0]}"
 
     def run(self, feeds):
-        """feeds: arrays in input order -> (outputs, compute time in ms)."""
-        named = {name: array for (name, _, _), array in zip(self.inputs, feeds)}
+        named = {spec.name: array for spec, array in zip(self.inputs, feeds)}
         start = time.perf_counter()
         outputs = self.session.run(None, named)
         return outputs, (time.perf_counter() - start) * 1000.0
 
 
-class OpenVinoBackend:
+class OpenVinoBackend(Backend):
     """A .onnx model on OpenVINO's CPU plugin at an explicit inference precision.
 
     OpenVINO picks bf16 by itself on CPUs with AMX; here INFERENCE_PRECISION_HINT is always pinned to the
@@ -106,15 +142,17 @@ class OpenVinoBackend:
             raise UserError(f"{path}: OpenVINO could not read it ({str(err).splitlines()[0]})") from None
         self.requested = precision
         self.threads = int(threads)
-        self.inputs = []
-        for port in self.model.inputs:
-            dims = [d.get_length() if d.is_static and d.get_length() > 0 else None for d in port.get_partial_shape()]
-            self.inputs.append((port.get_any_name(), dims, np.dtype(port.get_element_type().to_dtype())))
-        self.outputs = [port.get_any_name() for port in self.model.outputs]
+        self.inputs = [self._spec(port) for port in self.model.inputs]
+        self.outputs = [self._spec(port) for port in self.model.outputs]
         self.capabilities = capabilities
         self.compiled_shapes = None
         self.precision = None  # known once compiled
         self.label = f"openvino {ov.__version__} CPU ({cpu})"
+
+    @staticmethod
+    def _spec(port):
+        dims = [d.get_length() if d.is_static else None for d in port.get_partial_shape()]
+        return tensor_spec(port.get_any_name(), dims, port.get_element_type().to_dtype())
 
     def prepare(self, shapes):
         """Compile for these static input shapes (one per input, in order)."""
@@ -142,17 +180,7 @@ class OpenVinoBackend:
         return [np.array(result[port]) for port in self.compiled.outputs], ms
 
 
-def _acl_dtype(datatype):
-    text = str(datatype).lower()
-    for name in ("float16", "float32", "float64", "uint8", "int8", "int32", "int64", "bool"):
-        if name in text:
-            return np.dtype(name)
-    if "float" in text:
-        return np.dtype(np.float32)
-    raise UserError(f"unsupported .om tensor type {datatype}")
-
-
-class AisBenchBackend:
+class AisBenchBackend(Backend):
     """A .om model through ais_bench's InferSession (ais_bench/infer/interface.py)."""
 
     precision = "om"  # whatever ATC built (fp16 by default; see common/precision.py)
@@ -167,10 +195,14 @@ class AisBenchBackend:
         if not Path(path).is_file():
             raise UserError(f"{path}: no such .om file")
         self.session = InferSession(int(device), str(path))
-        self.inputs = [(d.name, [int(x) if int(x) > 0 else None for x in d.shape], _acl_dtype(d.datatype))
-                       for d in self.session.get_inputs()]
-        self.outputs = [d.name for d in self.session.get_outputs()]
+        self.inputs = [self._spec(d) for d in self.session.get_inputs()]
+        self.outputs = [self._spec(d) for d in self.session.get_outputs()]
         self.label = f"ais_bench InferSession device {device}"
+
+    @staticmethod
+    def _spec(desc):
+        return tensor_spec(desc.name, [x if isinstance(x, str) else int(x) for x in desc.shape],
+                           onnx_utils.numpy_dtype(desc.datatype))
 
     def run(self, feeds):
         before = len(self.session.sumary().exec_time_list)
@@ -205,17 +237,19 @@ def open_backend(model, provider="cpu", device=0, backend="onnxruntime", precisi
 
 # ------------------------------------------------------------------------------------------------ inputs
 
-def resolve_shapes(backend, batchsize, first_file_bytes=None, first_file=None):
-    """Fix every input's shape: static dims from the model, a dynamic batch from --batchsize.
+def resolve_shapes(inputs, batchsize, first_file_bytes=None, first_file=None):
+    """Fix every input's shape (`inputs`: the backend's TensorSpecs): static dims from the model, a dynamic
+    batch from --batchsize.
 
     With a dynamic batch and no --batchsize, each file of input 0 is taken to hold one batch, so the batch
     is the number of samples in it (`first_file`, of `first_file_bytes`, named in the error if it is not).
     """
     shapes = []
     batch = None
-    for k, (name, dims, dtype) in enumerate(backend.inputs):
+    for k, spec in enumerate(inputs):
+        dims, dtype = list(spec.shape), np.dtype(spec.dtype)
         if any(d is None for d in dims[1:]):
-            raise UserError(f"model input {name!r} has dynamic dims {dims} beyond the batch axis; export or "
+            raise UserError(f"model input {spec.name!r} has dynamic dims {dims} beyond the batch axis; export or "
                             f"simplify it with a fixed shape (common/simplify.py)")
         if dims and dims[0] is None:
             if batch is None:
@@ -224,29 +258,28 @@ def resolve_shapes(backend, batchsize, first_file_bytes=None, first_file=None):
                 elif first_file_bytes is not None and k == 0:
                     per_sample = int(np.prod(dims[1:])) * dtype.itemsize
                     if first_file_bytes % per_sample:
-                        raise UserError(f"{first_file or f'input files of {name!r}'}: {first_file_bytes} bytes, "
-                                        f"not a whole number of {per_sample}-byte samples of {dims[1:]} "
-                                        f"{dtype.name} (model input {name!r})")
+                        raise UserError(f"{first_file or f'input files of {spec.name!r}'}: {first_file_bytes} "
+                                        f"bytes, not a whole number of {per_sample}-byte samples of {dims[1:]} "
+                                        f"{dtype.name} (model input {spec.name!r})")
                     batch = first_file_bytes // per_sample
                 else:
                     batch = 1
             dims = [batch, *dims[1:]]
         shapes.append([int(d) for d in dims])
     model_batch = shapes[0][0] if shapes and shapes[0] else 1
-    if batchsize and backend.inputs and backend.inputs[0][1] and backend.inputs[0][1][0] is not None \
-            and batchsize != model_batch:
+    if batchsize and inputs and inputs[0].shape and inputs[0].shape[0] is not None and batchsize != model_batch:
         raise UserError(f"--batchsize {batchsize} but the model's batch is fixed at {model_batch}")
     return shapes, model_batch
 
 
-def collect_inputs(spec, backend):
-    """--input -> one list of files per model input, checked for count and names."""
-    entries = [Path(e) for e in spec.split(",") if e.strip()]
-    n_inputs = len(backend.inputs)
+def collect_inputs(text, inputs):
+    """--input -> one list of files per model input (`inputs`: TensorSpecs), checked for count and names."""
+    entries = [Path(e) for e in text.split(",") if e.strip()]
+    n_inputs = len(inputs)
     if all(e.is_dir() for e in entries):
         if len(entries) != n_inputs:
             raise UserError(f"--input names {len(entries)} folder(s) but the model has {n_inputs} input(s) "
-                            f"({', '.join(n for n, _, _ in backend.inputs)}); give one folder per input, in order")
+                            f"({', '.join(spec.name for spec in inputs)}); give one folder per input, in order")
         return binio.pair_by_position(entries)
     missing = next((e for e in entries if not e.exists()), None)
     if missing is not None:
@@ -265,10 +298,11 @@ def _file_nbytes(path, dtype):
     return path.stat().st_size
 
 
-def files_per_batch(lists, backend, shapes):
+def files_per_batch(lists, inputs, shapes):
     """How many files fill one batch (the same for every input), checking every file's size."""
     factor = None
-    for files, (name, _, dtype), shape in zip(lists, backend.inputs, shapes):
+    for files, spec, shape in zip(lists, inputs, shapes):
+        name, dtype = spec.name, np.dtype(spec.dtype)
         tensor_bytes = int(np.prod(shape)) * dtype.itemsize
         sample_bytes = tensor_bytes // shape[0] if shape else tensor_bytes
         size = _file_nbytes(files[0], dtype)
@@ -289,29 +323,112 @@ def files_per_batch(lists, backend, shapes):
     return factor
 
 
+class Batch(NamedTuple):
+    """One run of the model: the file numbers that fill it, and how many of them are real; the rest pad a short
+    last batch with copies of its first file, and their outputs are dropped."""
+    indices: Tuple[int, ...]
+    n_real: int
+
+
 def batches(lists, factor):
-    """Group sample indices by batch; a short last group is padded with its own first index."""
+    """Group file numbers by batch, `factor` files each; a short last group is padded with its own first."""
     count = len(lists[0])
     for start in range(0, count, factor):
-        real = list(range(start, min(start + factor, count)))
-        yield real + [real[0]] * (factor - len(real)), len(real)
+        real = tuple(range(start, min(start + factor, count)))
+        yield Batch(real + (real[0],) * (factor - len(real)), len(real))
 
 
-def load_batch(lists, indices, backend, shapes):
+def load_batch(lists, indices, inputs, shapes):
     feeds = []
-    for files, (name, _, dtype), shape in zip(lists, backend.inputs, shapes):
-        parts = [binio.read_array(files[i], dtype).ravel() for i in indices]
+    for files, spec, shape in zip(lists, inputs, shapes):
+        parts = [binio.read_array(files[i], spec.dtype).ravel() for i in indices]
         feeds.append(np.concatenate(parts).reshape(shape))
     return feeds
 
 
-def pure_data(backend, shapes, kind, seed=0):
+def pure_data(inputs, shapes, kind, seed=0):
     """--pure_data_type: zeros, or the seeded inputs the export checks use (onnx_utils.seeded_feeds)."""
     if kind == "zero":
-        return [np.zeros(shape, dtype) for (_, _, dtype), shape in zip(backend.inputs, shapes)]
-    feeds = onnx_utils.seeded_feeds({name: shape for (name, _, _), shape in zip(backend.inputs, shapes)}, seed,
-                                    dtypes={name: dtype for name, _, dtype in backend.inputs})
+        return [np.zeros(shape, spec.dtype) for spec, shape in zip(inputs, shapes)]
+    feeds = onnx_utils.seeded_feeds({spec.name: shape for spec, shape in zip(inputs, shapes)}, seed,
+                                    dtypes={spec.name: spec.dtype for spec in inputs})
     return list(feeds.values())
+
+
+class FileInputs:
+    """The runner's input source for --input: one list of files per model input, the i-th file of every list
+    forming sample i, `factor` files filling a batch.
+
+    The interface the batch loop uses, shared with PureInputs: `shapes` (the static input shapes of a batch),
+    `model_batch` (its samples), `factor` (files per batch: each output is split into that many files),
+    `batches` (Batch list), `feeds(batch)` (arrays in input order), `stems(batch)` (output name stem of each
+    real file), `infiles(batch, j)` (the input files of its j-th real file, as the summary lists them) and
+    `where(batch)` (what a warning about the batch names). It holds no runtime, so a worker process can take it.
+    """
+
+    def __init__(self, text, inputs, batchsize=None):
+        self.inputs = list(inputs)
+        self.lists = collect_inputs(text, self.inputs)
+        first = self.lists[0][0]
+        self.shapes, self.model_batch = resolve_shapes(self.inputs, batchsize,
+                                                       _file_nbytes(first, self.inputs[0].dtype), first)
+        self.factor = files_per_batch(self.lists, self.inputs, self.shapes)
+        self.batches = list(batches(self.lists, self.factor))
+
+    @property
+    def files(self):
+        """Files per input."""
+        return len(self.lists[0])
+
+    def first(self, n_files):
+        """The same source over only the first `n_files` files of every input."""
+        head = copy.copy(self)
+        head.lists = [files[:n_files] for files in self.lists]
+        head.batches = list(batches(head.lists, self.factor))
+        return head
+
+    def feeds(self, batch):
+        return load_batch(self.lists, batch.indices, self.inputs, self.shapes)
+
+    def stems(self, batch):
+        return [binio.stem(self.lists[0][i]) for i in batch.indices[:batch.n_real]]
+
+    def infiles(self, batch, j):
+        return [str(files[batch.indices[j]]) for files in self.lists]
+
+    def where(self, batch):
+        return self.lists[0][batch.indices[0]]
+
+
+class PureInputs:
+    """The runner's input source without --input: one batch of zero (or seeded random) data, whose outputs are
+    `pure_infer_data_<i>`. Same interface as FileInputs."""
+
+    factor = 1
+
+    def __init__(self, inputs, batchsize=None, kind="zero", seed=0):
+        self.inputs, self.kind, self.seed = list(inputs), kind, seed
+        self.shapes, self.model_batch = resolve_shapes(self.inputs, batchsize)
+        self.batches = [Batch((0,), 1)]
+
+    def feeds(self, batch):
+        return pure_data(self.inputs, self.shapes, self.kind, self.seed)
+
+    def stems(self, batch):
+        return [PURE_INFER_STEM]
+
+    def infiles(self, batch, j):
+        return []
+
+    def where(self, batch):
+        return "pure inference data"
+
+
+def input_source(args, inputs):
+    """FileInputs for --input, else PureInputs."""
+    if args.input:
+        return FileInputs(args.input, inputs, args.batchsize)
+    return PureInputs(inputs, args.batchsize, args.pure_data_type, args.seed)
 
 
 # ------------------------------------------------------------------------------------------------ outputs
@@ -421,45 +538,38 @@ def parse_devices(text):
     return devices
 
 
-def run_batches(backend, groups, lists, shapes, factor, args, outdir, out_parent, dirname, progress=True):
-    """Run `groups` (from batches()) on `backend`, saving outputs into `outdir` when given.
+def run_batches(backend, source, batches, args, outdir, out_parent, dirname, progress=True):
+    """Run `batches` of `source` (FileInputs or PureInputs) on `backend`, saving outputs into `outdir` when given.
 
     Returns (compute times in ms, filesinfo {sample number: {infiles, outfiles, outshapes}} numbered from 0,
     number of batches whose outputs held NaN/Inf)."""
     times, filesinfo, non_finite = [], {}, 0
-    for g, (indices, n_real) in enumerate(tqdm(groups, desc="Inference", unit="batch",
-                                               disable=not progress or len(groups) < 2)):
-        feeds = (load_batch(lists, indices, backend, shapes) if lists
-                 else pure_data(backend, shapes, args.pure_data_type, args.seed))
+    names = backend.output_names
+    for g, batch in enumerate(tqdm(batches, desc="Inference", unit="batch",
+                                   disable=not progress or len(batches) < 2)):
+        feeds = source.feeds(batch)
         if g == 0:
             for _ in range(args.warmup_count):
                 backend.run(feeds)
         for _ in range(args.loop):
             outputs, ms = backend.run(feeds)
             times.append(ms)
-        non_finite += _warn_non_finite(outputs, backend.outputs,
-                                       lists[0][indices[0]] if lists else "pure inference data")
+        non_finite += _warn_non_finite(outputs, names, source.where(batch))
         if outdir is None:
             continue
-        stems = [binio.stem(lists[0][i]) for i in indices[:n_real]] if lists else [PURE_INFER_STEM]
-        saved = save_outputs(outdir, outputs, stems, factor, n_real, args.outfmt,
-                             args.output_batchsize_axis, backend.outputs)
+        saved = save_outputs(outdir, outputs, source.stems(batch), source.factor, batch.n_real, args.outfmt,
+                             args.output_batchsize_axis, names)
         # Each file's shape (the batch split along axis 0), so that the steps reading the outputs can insist on
         # exactly these samples; with another batch axis the files are not sample-major and no shape is kept.
-        outshapes = ([[np.shape(a)[0] // factor, *np.shape(a)[1:]] for a in outputs]
+        outshapes = ([[np.shape(a)[0] // source.factor, *np.shape(a)[1:]] for a in outputs]
                      if args.output_batchsize_axis == 0 else None)
         for j, outfiles in enumerate(saved):
-            infiles = [str(files[indices[j]]) for files in lists] if lists else []
-            info = {"infiles": infiles, "outfiles": [str(out_parent / dirname / p.name) for p in outfiles]}
+            info = {"infiles": source.infiles(batch, j),
+                    "outfiles": [str(out_parent / dirname / p.name) for p in outfiles]}
             if outshapes is not None:
                 info["outshapes"] = outshapes
             filesinfo[len(filesinfo)] = info
     return times, filesinfo, non_finite
-
-
-def _prepare(backend, shapes):
-    if hasattr(backend, "prepare"):
-        backend.prepare(shapes)
 
 
 def _summary(args, argv, stats, throughput, times, filesinfo, backend, batchsize, **extra):
@@ -469,13 +579,13 @@ def _summary(args, argv, stats, throughput, times, filesinfo, backend, batchsize
             "batchsize": batchsize, **extra}
 
 
-def _device_worker(args, device, threads, groups, lists, shapes, factor, outdir, out_parent, dirname):
-    """One device's share of a multi-device run, in its own process."""
+def _device_worker(args, device, threads, source, batches, outdir, out_parent, dirname):
+    """One device's share (`batches` of `source`) of a multi-device run, in its own process."""
     backend = open_backend(args.model, args.provider, device, args.backend, args.precision, threads)
-    _prepare(backend, shapes)
+    backend.prepare(source.shapes)
     start = time.time()
-    times, filesinfo, non_finite = run_batches(backend, groups, lists, shapes, factor, args, outdir, out_parent,
-                                               dirname, progress=False)
+    times, filesinfo, non_finite = run_batches(backend, source, batches, args, outdir, out_parent, dirname,
+                                               progress=False)
     return {"device": device, "times": times, "filesinfo": filesinfo, "non_finite": non_finite, "start_time": start,
             "end_time": time.time(), "pid": os.getpid(), "backend": backend.label, "precision": backend.precision}
 
@@ -491,8 +601,7 @@ def _shards(groups, count):
     return shards
 
 
-def _run_devices(args, argv, devices, threads, backend, groups, lists, shapes, factor, outdir, out_parent,
-                 dirname, batchsize):
+def _run_devices(args, argv, devices, threads, backend, source, outdir, out_parent, dirname, batchsize):
     """ais_bench's multidevice mode: one worker process per device, then per-device and total throughput.
 
     Returns (all compute times, merged filesinfo, NaN/Inf batch count, total throughput, per-device summary
@@ -500,14 +609,15 @@ def _run_devices(args, argv, devices, threads, backend, groups, lists, shapes, f
     import concurrent.futures
     import multiprocessing
 
+    groups = source.batches
     shards = _shards(groups, len(devices)) if args.divide_input else [groups] * len(devices)
     print(f"[INFO] multidevice:{devices} run begin ({len(groups)} batch(es)"
           f"{', divided' if args.divide_input else ' on every device'}; {threads or 'default'} thread(s) each)")
     # spawn: a worker must not inherit the parent's runtime thread pools (fork after ONNX Runtime is unsafe).
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(len(devices), mp_context=context) as pool:
-        futures = [pool.submit(_device_worker, args, device, threads, shard, lists, shapes, factor, outdir,
-                               out_parent, dirname) for device, shard in zip(devices, shards)]
+        futures = [pool.submit(_device_worker, args, device, threads, source, shard, outdir, out_parent, dirname)
+                   for device, shard in zip(devices, shards)]
         results = [future.result() for future in futures]
     throughputs, all_times, merged, device_summaries = [], [], {}, {}
     for result in results:
@@ -553,25 +663,17 @@ def main(argv=None):
     threads = max(1, (os.cpu_count() or 1) // len(devices)) if len(devices) > 1 and args.provider == "cpu" else 0
     backend = open_backend(args.model, args.provider, devices[0], args.backend, args.precision, threads)
 
-    lists = collect_inputs(args.input, backend) if args.input else None
-    first_bytes = _file_nbytes(lists[0][0], backend.inputs[0][2]) if lists else None
-    shapes, model_batch = resolve_shapes(backend, args.batchsize, first_bytes, lists[0][0] if lists else None)
+    source = input_source(args, backend.inputs)
     if len(devices) == 1:
-        _prepare(backend, shapes)
+        backend.prepare(source.shapes)
     if args.debug:
-        for (name, dims, dtype), shape in zip(backend.inputs, shapes):
-            print(f"[DEBUG] input {name}: model {dims} {dtype.name}, run as {shape}")
-        print(f"[DEBUG] outputs: {', '.join(backend.outputs)}; backend {backend.label}")
-
-    if lists:
-        factor = files_per_batch(lists, backend, shapes)
-        groups = list(batches(lists, factor))
-    else:
-        factor, groups = 1, [(None, 1)]
-    if len(devices) > 1 and args.divide_input and len(groups) < len(devices):
+        for spec, shape in zip(backend.inputs, source.shapes):
+            print(f"[DEBUG] input {spec.name}: model {list(spec.shape)} {spec.dtype}, run as {shape}")
+        print(f"[DEBUG] outputs: {', '.join(backend.output_names)}; backend {backend.label}")
+    if len(devices) > 1 and args.divide_input and len(source.batches) < len(devices):
         raise UserError(f"--divide_input over {len(devices)} devices needs at least {len(devices)} batches; "
-                        f"the input makes {len(groups)}")
-    batchsize = args.batchsize or model_batch
+                        f"the input makes {len(source.batches)}")
+    batchsize = args.batchsize or source.model_batch
     print(f"[INFO] backend {backend.label}, precision {backend.precision or args.precision}")
 
     dirname = args.output_dirname or time.strftime("%Y_%m_%d-%H_%M_%S")
@@ -582,21 +684,20 @@ def main(argv=None):
         outdir = outputs.folder(out_parent / dirname, replaceable=(".bin", ".npy", ".txt")) if outputs else None
         summaries = {}
         if len(devices) == 1:
-            times, filesinfo, non_finite = run_batches(backend, groups, lists, shapes, factor, args, outdir,
-                                                       out_parent, dirname)
+            times, filesinfo, non_finite = run_batches(backend, source, source.batches, args, outdir, out_parent,
+                                                       dirname)
             stats = statistics(times)
             throughput = print_summary(stats, batchsize)
             extra = {}
         else:
             times, filesinfo, non_finite, throughput, devices_info, summaries = _run_devices(
-                args, argv, devices, threads, backend, groups, lists, shapes, factor, outdir, out_parent, dirname,
-                batchsize)
+                args, argv, devices, threads, backend, source, outdir, out_parent, dirname, batchsize)
             stats = statistics(times)
             # each worker checked that it compiled at this precision
             extra = {"devices": devices_info, "precision": args.precision}
         if non_finite:
-            print(f"warning: {non_finite} of {len(groups)} batch(es) gave NaN/Inf outputs; the steps that read "
-                  f"them will refuse those files", file=sys.stderr)
+            print(f"warning: {non_finite} of {len(source.batches)} batch(es) gave NaN/Inf outputs; the steps that "
+                  f"read them will refuse those files", file=sys.stderr)
         if outputs:
             summaries[f"{dirname}_summary.json"] = {
                 **_summary(args, argv, stats, throughput, times, filesinfo, backend, batchsize), **extra,

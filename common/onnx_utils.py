@@ -4,6 +4,7 @@ Every export and every simplification verifies itself: ONNX Runtime is run on a 
 with PyTorch (or with the graph before simplification), and a difference above tolerance is an error.
 """
 import inspect
+import re
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -27,10 +28,11 @@ PROVIDERS = {
     "openvino": "OpenVINOExecutionProvider",
 }
 
-_ORT_TYPES = {
-    "tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
-    "tensor(uint8)": np.uint8, "tensor(int8)": np.int8, "tensor(int32)": np.int32,
-    "tensor(int64)": np.int64, "tensor(bool)": np.bool_,
+# Tensor type names -> numpy dtype names, as ONNX Runtime ('tensor(float)') and ACL / ais_bench ('dtype.float32')
+# spell them: the one table every backend of the runner reads its tensor types through (numpy_dtype).
+_TENSOR_TYPES = {
+    "float": "float32", "float32": "float32", "float16": "float16", "double": "float64", "float64": "float64",
+    "uint8": "uint8", "int8": "int8", "int32": "int32", "int64": "int64", "bool": "bool",
 }
 
 
@@ -119,12 +121,12 @@ def make_session(path, provider="cpu", device_id=0, threads=0):
     return session
 
 
-def numpy_dtype(ort_type):
-    """numpy dtype for an ONNX Runtime type string such as 'tensor(float)'."""
-    try:
-        return np.dtype(_ORT_TYPES[ort_type])
-    except KeyError:
-        raise UserError(f"unsupported tensor type {ort_type}") from None
+def numpy_dtype(type_name):
+    """numpy dtype for a tensor type named as ONNX Runtime ('tensor(float)') or ACL ('dtype.float32') names it."""
+    for word in re.findall(r"[a-z]+[0-9]*", str(type_name).lower()):
+        if word in _TENSOR_TYPES:
+            return np.dtype(_TENSOR_TYPES[word])
+    raise UserError(f"unsupported tensor type {type_name}")
 
 
 def run(path_or_session, feeds):

@@ -283,18 +283,14 @@ def input_batches(backend, spec, num, batchsize=None, seed=0):
 
     Returns (list of (feeds, number of real samples in it), description of the data)."""
     if spec:
-        lists = infer.collect_inputs(spec, backend)
-        shapes, batch = infer.resolve_shapes(backend, batchsize,
-                                             infer._file_nbytes(lists[0][0], backend.inputs[0][2]), lists[0][0])
-        factor = infer.files_per_batch(lists, backend, shapes)
-        per_file = max(1, batch // factor)
-        n_files = min(len(lists[0]), max(1, math.ceil(num / per_file)))
-        lists = [files[:n_files] for files in lists]
-        groups = [(infer.load_batch(lists, indices, backend, shapes), n_real * per_file)
-                  for indices, n_real in infer.batches(lists, factor)]
+        source = infer.FileInputs(spec, backend.inputs, batchsize)
+        per_file = max(1, source.model_batch // source.factor)
+        n_files = min(source.files, max(1, math.ceil(num / per_file)))
+        source = source.first(n_files)
+        groups = [(source.feeds(batch), batch.n_real * per_file) for batch in source.batches]
         return groups, f"{n_files} file(s) of {spec}"
-    shapes, batch = infer.resolve_shapes(backend, batchsize)
-    groups = [(infer.pure_data(backend, shapes, "random", seed + b), min(batch, num - b * batch))
+    shapes, batch = infer.resolve_shapes(backend.inputs, batchsize)
+    groups = [(infer.pure_data(backend.inputs, shapes, "random", seed + b), min(batch, num - b * batch))
               for b in range(math.ceil(num / batch))]
     return groups, f"seeded random data (seed {seed})"
 
@@ -755,7 +751,7 @@ def main(argv=None):
     groups, described = input_batches(backend, args.input, args.num, args.batchsize, args.seed)
     start = time.perf_counter()
     # the runner's session is the fp32 reference (the fp32 model needs no Cast-preserving options)
-    evaluator = Evaluator(model, groups, backend.outputs, reference_session=backend.session)
+    evaluator = Evaluator(model, groups, backend.output_names, reference_session=backend.session)
     print(f"{args.model}: {sum(n for _, n in groups)} sample(s) from {described}; mode {args.mode}"
           f"{'; keep list ' + args.keep_dtype if args.keep_dtype else ''}")
     if args.save_emulated:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from common import accuracy, binio, reference
+from common import accuracy, binio, images, reference
 from common.cli import CheckFailed, UserError
 
 
@@ -52,11 +52,11 @@ def test_check_against_reference_report_and_verdict(tmp_path):
         binio.write_array(tmp_path / "ref" / f"s_{i}_0.bin", ref)
         off = ref + (0.5 if i == 2 else 1e-6)
         binio.write_array(tmp_path / "result" / "bs1" / f"s_{i}_0.bin", off.astype(np.float32))
-    agg = accuracy.check_against_reference(tmp_path / "ref", tmp_path / "result" / "bs1", (3, 4, 4),
+    check = accuracy.AccuracyCheck((3, 4, 4), pixel_axis=1, n_pictures=2,
+                                   fields=lambda figures: {"acc": 100 * (figures["mean_cosine"] + 1) / 2})
+    agg = accuracy.check_against_reference(check, tmp_path / "ref", tmp_path / "result" / "bs1",
                                            threshold=0.5, log_path=tmp_path / "acc.log",
-                                           json_path=tmp_path / "acc.json", pixel_axis=1,
-                                           pictures_dir=tmp_path / "pics", n_pictures=2,
-                                           extra=lambda figures: {"acc": 100 * (figures["mean_cosine"] + 1) / 2})
+                                           json_path=tmp_path / "acc.json", pictures_dir=tmp_path / "pics")
     report = json.loads((tmp_path / "acc.json").read_text())
     assert report["acc"] == pytest.approx(100 * (agg["mean_cosine"] + 1) / 2)
     assert report["passed"] is True and report["aggregate"]["count"] == 3
@@ -68,8 +68,8 @@ def test_check_against_reference_report_and_verdict(tmp_path):
     assert sorted(p.name for p in (tmp_path / "pics").iterdir()) == ["s_0_0_compare.png", "s_1_0_compare.png"]
 
     with pytest.raises(CheckFailed, match=r"FAIL: mean_pixel_cosine 0\.\d+ < threshold 0\.9999"):
-        accuracy.check_against_reference(tmp_path / "ref", tmp_path / "result" / "bs1", (3, 4, 4), threshold=0.9999,
-                                         metric="mean_pixel_cosine", pixel_axis=1, json_path=tmp_path / "f.json")
+        accuracy.check_against_reference(check.but(metric="mean_pixel_cosine"), tmp_path / "ref",
+                                         tmp_path / "result" / "bs1", threshold=0.9999, json_path=tmp_path / "f.json")
     assert json.loads((tmp_path / "f.json").read_text())["passed"] is False
 
 
@@ -92,12 +92,13 @@ def test_reference_of_the_first_files_checks_part_of_a_run(tmp_path):
     assert [p.name for p in binio.list_data_files(tmp_path / "first")] == [
         "input_0_0.bin", "input_0_1.bin", "input_1_0.bin", "input_1_1.bin"]
     with pytest.raises(UserError, match=r"all/input_2_0\.bin: has no partner"):
-        accuracy.check_against_reference(tmp_path / "first", tmp_path / "all", (1, 2, 2))
-    agg = accuracy.check_against_reference(tmp_path / "first", tmp_path / "all", (1, 2, 2), reference_subset=True)
+        accuracy.check_against_reference(accuracy.AccuracyCheck((1, 2, 2)), tmp_path / "first", tmp_path / "all")
+    subset = accuracy.AccuracyCheck((1, 2, 2), reference_subset=True)
+    agg = accuracy.check_against_reference(subset, tmp_path / "first", tmp_path / "all")
     assert agg["count"] == 4 and agg["offline_files"] == 10
     (tmp_path / "all" / "input_1_1.bin").unlink()
     with pytest.raises(UserError, match=r"all/input_1_1\.bin: missing, expected as the partner"):
-        accuracy.check_against_reference(tmp_path / "first", tmp_path / "all", (1, 2, 2), reference_subset=True)
+        accuracy.check_against_reference(subset, tmp_path / "first", tmp_path / "all")
 
 
 def test_reference_with_nan_output_is_an_error_and_writes_nothing(tmp_path):
@@ -110,3 +111,30 @@ def test_reference_with_nan_output_is_an_error_and_writes_nothing(tmp_path):
         reference.write_reference_outputs(Double(), [tmp_path / "x", tmp_path / "y"], tmp_path / "ref",
                                           [(1, 2, 2), (1, 2, 2)], files_per_batch=2)
     assert not (tmp_path / "ref").exists()
+
+
+def test_the_script_resolves_the_offline_folder_once_and_the_check_and_images_take_it(tmp_path, monkeypatch):
+    rng = np.random.default_rng(3)
+    run = tmp_path / "result" / "2026_01_02-03_04_05"  # an ais_bench --output folder holding one timestamped run
+    for folder in (tmp_path / "ref", run):
+        folder.mkdir(parents=True)
+    for i in range(2):
+        x = rng.uniform(-1, 1, (1, 1, 2, 2)).astype(np.float32)
+        binio.write_array(tmp_path / "ref" / f"s_{i}_0.bin", x)
+        binio.write_array(run / f"s_{i}_0.bin", x)
+    calls = []
+    resolve = binio.resolve_result_dir
+    monkeypatch.setattr(binio, "resolve_result_dir", lambda *a, **k: calls.append(a) or resolve(*a, **k))
+    offline = binio.resolve_result_dir(tmp_path / "result")  # as the accuracy and postprocess scripts do
+    out = tmp_path / "out"
+    accuracy.check_against_reference(accuracy.AccuracyCheck((1, 2, 2), n_pictures=1), tmp_path / "ref", offline,
+                                     log_path=out / f"{offline.name}.log", json_path=out / f"{offline.name}.json",
+                                     pictures_dir=out / f"{offline.name}_compare")
+    assert images.outputs_to_images(offline, tmp_path / "img", (1, 2, 2))[0] == 2
+    assert calls == [(tmp_path / "result",)]
+    written = json.loads((out / f"{run.name}.json").read_text())
+    assert written["offline"] == str(run) and written["passed"] is True
+    assert written["pictures"] == [str(out / f"{run.name}_compare" / "s_0_0_compare.png")]
+    assert (out / f"{run.name}.log").read_text().splitlines()[-1].startswith("PASS: mean_cosine 1.0")
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        f"{run.name}.json", f"{run.name}.log", f"{run.name}_compare"]

@@ -11,6 +11,7 @@ import torch
 
 from common import binio, infer, onnx_utils
 from common.cli import UserError
+from common.facts import TensorSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -215,6 +216,8 @@ def test_ais_bench_backend_through_its_documented_interface(models, tmp_path, mo
     assert summary["NPU_compute_time"]["mean"] == 0.5 and summary["throughput"] == pytest.approx(8000.0)
     y = binio.read_array(tmp_path / "res" / "om" / "s_5_0.bin", np.float32, (1, 2))
     assert np.array_equal(y, onnx_utils.run(models / "one.onnx", {"x": data[5][None]})[0])
+    om = infer.open_backend(str(tmp_path / "one_bs4.om"), device=3)  # ACL's 'dtype.float32' read through the one table
+    assert om.inputs == [TensorSpec("x", (4, 3), "float32")] and om.output_names == ["y", "z"]
 
 
 def test_command_line_from_another_folder(models, tmp_path):
@@ -306,3 +309,41 @@ def test_output_dirname_stays_inside_output(models, tmp_path, dirname):
         infer.main(["--model", str(models / "one.onnx"), "--input", str(tmp_path / "in"), "--output",
                     str(tmp_path / "res"), "--output_dirname", dirname])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+
+
+def test_backends_describe_inputs_and_outputs_as_tensor_specs(models):
+    """name, shape with None for a free axis, numpy dtype name: the same on ONNX Runtime and OpenVINO."""
+    expected_inputs = [TensorSpec("noise", (None, 1, 2), "float32"), TensorSpec("label", (None, 2, 3), "float32")]
+    for backend in (infer.open_backend(str(models / "two.onnx")),
+                    infer.open_backend(str(models / "two.onnx"), backend="openvino")):
+        assert backend.inputs == expected_inputs
+        assert backend.outputs == [TensorSpec("out", (None, 2, 3), "float32")] and backend.output_names == ["out"]
+    fixed = infer.open_backend(str(models / "one_bs4.onnx"))
+    assert fixed.inputs == [TensorSpec("x", (4, 3), "float32")]
+    assert fixed.outputs == [TensorSpec("y", (4, 2), "float32"), TensorSpec("z", (4, 3), "float32")]
+
+
+def test_one_dtype_table_for_onnx_runtime_and_acl_type_names():
+    for name, dtype in (("tensor(float)", "float32"), ("tensor(float16)", "float16"), ("tensor(int64)", "int64"),
+                        ("tensor(bool)", "bool"), ("dtype.float32", "float32"), ("dtype.float16", "float16"),
+                        ("<dtype.int32: 3>", "int32"), ("dtype.uint8", "uint8")):
+        assert onnx_utils.numpy_dtype(name) == np.dtype(dtype), name
+    with pytest.raises(UserError, match=r"unsupported tensor type tensor\(string\)"):
+        onnx_utils.numpy_dtype("tensor(string)")
+
+
+def test_input_sources_share_one_interface(models, tmp_path):
+    write_samples(tmp_path / "in", 5, (3,), seed=11)
+    inputs = infer.open_backend(str(models / "one_bs4.onnx")).inputs
+    files = infer.FileInputs(str(tmp_path / "in"), inputs)
+    assert (files.shapes, files.model_batch, files.factor) == ([[4, 3]], 4, 4)
+    assert files.batches == [infer.Batch((0, 1, 2, 3), 4), infer.Batch((4, 4, 4, 4), 1)]  # the last one padded
+    last = files.batches[1]
+    assert files.stems(last) == ["s_4"] and files.infiles(last, 0) == [str(tmp_path / "in" / "s_4.bin")]
+    assert [f.shape for f in files.feeds(last)] == [(4, 3)]
+    assert np.array_equal(files.feeds(last)[0], np.repeat(binio.read_array(tmp_path / "in" / "s_4.bin")[None], 4, 0))
+    assert files.first(2).batches == [infer.Batch((0, 1, 0, 0), 2)] and files.files == 5
+    pure = infer.PureInputs(inputs, kind="random", seed=3)
+    (only,) = pure.batches
+    assert (pure.shapes, pure.factor, pure.stems(only), pure.infiles(only, 0)) == ([[4, 3]], 1, ["pure_infer_data"], [])
+    assert np.array_equal(pure.feeds(only)[0], onnx_utils.seeded_feeds({"x": [4, 3]}, 3)["x"])
