@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 import numpy as np
 
-from common import binio, cli, images, metrics, report
+from common import cli, fileio, images, metrics, report, staging
 from common.cli import UserError
 
 
@@ -44,12 +44,12 @@ def build_parser():
 
 def check_images(path, labels_path, wanted):
     """The images' count, checked against the request, their shape and the labels of the same run."""
-    shape, dtype = binio.npz_array_info(path, "x")
+    shape, dtype = fileio.npz_array_info(path, "x")
     if len(shape) != 4 or shape[1] != 3 or dtype != np.float32:
         raise UserError(f"{path}: array 'x' is {dtype} {shape}; expected float32 (N, 3, H, W) outputs in [-1, 1]")
     if shape[0] < wanted:
         raise UserError(f"{path}: holds {shape[0]} images, fewer than --num-inception-images {wanted}")
-    labels_shape, _ = binio.npz_array_info(labels_path, "y")
+    labels_shape, _ = fileio.npz_array_info(labels_path, "y")
     if labels_shape[0] != shape[0]:
         raise UserError(f"{labels_path}: holds {labels_shape[0]} labels but {path} holds {shape[0]} images; "
                         f"they are not from the same run")
@@ -60,7 +60,7 @@ def write_report(path, args, count, is_mean, is_std, fid, split_scores, images_p
     """Scores, their spread over the splits and a grid of the first images (no threshold: IS/FID are read
     against the paper's figures, not judged here)."""
     size = count // args.num_splits
-    grid = [images.to_uint8(x) for batch in binio.iter_npz_batches(images_path, "x", 64, limit=min(count, 64))
+    grid = [images.to_uint8(x) for batch in fileio.iter_npz_batches(images_path, "x", 64, limit=min(count, 64))
             for x in batch]
     report.write_report(
         path, "BigGAN: Inception Score and FID",
@@ -101,7 +101,7 @@ def main(argv=None):
     json_path = args.json or f"./biggan_acc_eval_bs{args.batch_size}.json"
     report_path = report.target(args, log_path)
     count = args.num_inception_images
-    binio.check_same_run(args.gen_y)  # the classes of the run that made the inputs, not another run's
+    staging.check_same_run(args.gen_y)  # the classes of the run that made the inputs, not another run's
     available = check_images(images_path, args.gen_y, count)
     mu_ref, sigma_ref = metrics.load_moments(moments_path)
     net = metrics.InceptionFeatures(args.inception_weights)
@@ -112,7 +112,7 @@ def main(argv=None):
     print("Calculating Inception metrics...")
     start = time.perf_counter()
     pool, logits = metrics.inception_features(
-        net, finite_batches(images_path, binio.iter_npz_batches(images_path, "x", args.inception_batch, limit=count)),
+        net, finite_batches(images_path, fileio.iter_npz_batches(images_path, "x", args.inception_batch, limit=count)),
         total=count)
     if pool.shape[1] != mu_ref.size:
         raise UserError(f"{moments_path}: statistics of {mu_ref.size} dimensions, the Inception pool has {pool.shape[1]}")
@@ -127,8 +127,8 @@ def main(argv=None):
         write_report(report_path, args, count, is_mean, is_std, fid["fid"], split_scores, images_path,
                      [f"images:  {images_path}", f"moments: {moments_path}",
                       f"Inception weights: {args.inception_weights}", f"log: {log_path}", f"JSON: {json_path}"])
-    binio.write_text(log_path, line + "\n")
-    binio.write_json(json_path, {
+    staging.write_text(log_path, line + "\n")
+    fileio.write_json(json_path, {
         "is_mean": is_mean, "is_std": is_std, "fid": fid["fid"], "num_images": count, "images_available": available,
         "num_splits": args.num_splits, "images": images_path, "labels": args.gen_y, "moments": moments_path,
         "inception_weights": args.inception_weights, "fid_details": fid, "seconds": seconds,

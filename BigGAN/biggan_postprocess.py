@@ -19,7 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from biggan_facts import OUTPUT_SHAPE
-from common import binio, cli, images
+from common import cli, fileio, images, staging
 from common.cli import UserError
 
 SAMPLE_BYTES = int(np.prod(OUTPUT_SHAPE)) * 4
@@ -42,16 +42,16 @@ def build_parser():
 
 
 def list_outputs(result_path):
-    """The outputs (binio.output_files: any tool's naming and format) in natural order and the number of samples
+    """The outputs (fileio.output_files: any tool's naming and format) in natural order and the number of samples
     they hold, checked before anything is written."""
-    result_dir = binio.resolve_result_dir(result_path)
-    files = list(binio.output_files(result_dir).items())
+    result_dir = fileio.resolve_result_dir(result_path)
+    files = list(fileio.output_files(result_dir).items())
     if not files:
         raise UserError(f"{result_dir}: holds no output 0 files")
     counts = []
     for _, path in files:
         if path.suffix.lower() != ".bin":
-            counts.append(binio.read_array(path, np.float32, (-1, *OUTPUT_SHAPE)).shape[0])
+            counts.append(fileio.read_array(path, np.float32, (-1, *OUTPUT_SHAPE)).shape[0])
             continue
         size = path.stat().st_size
         if size == 0 or size % SAMPLE_BYTES:
@@ -72,15 +72,15 @@ def main(argv=None):
     grid_path = os.path.join(args.save_path, f"grid_bs{args.batch_size}.png")
     sheet = []
     # The images, the contact sheet and the npz appear together, or none of them does.
-    with binio.OutputSet("biggan_postprocess.py") as outputs, contextlib.ExitStack() as stack:
+    with staging.OutputSet("biggan_postprocess.py") as outputs, contextlib.ExitStack() as stack:
         tmp = outputs.folder(img_dir, replaceable=(".jpg", ".png")) if args.save_img else None
         grid_tmp = outputs.file(grid_path) if args.save_img else None
-        writer = (stack.enter_context(binio.NpzArrayWriter(npz_path, "x", (total, *OUTPUT_SHAPE),
+        writer = (stack.enter_context(fileio.NpzArrayWriter(npz_path, "x", (total, *OUTPUT_SHAPE),
                                                            staged=outputs.file(npz_path)))
                   if args.save_npz else None)
         index = 0
         for (sample_stem, path), count in zip(tqdm(files, desc="Postprocess", unit="file"), counts):
-            samples = binio.read_output(path, OUTPUT_SHAPE, count=count)
+            samples = fileio.read_output(path, OUTPUT_SHAPE, count=count)
             if writer is not None:
                 writer.write(samples)
             if tmp is not None:  # named by the sample's index in gen_y.npz

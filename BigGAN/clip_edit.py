@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 import numpy as np
 
-from common import binio, cli, onnx_utils
+from common import cli, onnx_utils, staging
 
 # The Clip nodes bound the norms ||u W|| and ||v W^T|| of the power iteration from below by eps; their max
 # must never bite. The largest finite float32 is at least every finite float32 norm, so the edited Clip equals
@@ -42,7 +42,7 @@ def main(argv=None):
     if not changed:
         same = os.path.abspath(args.input_model) == os.path.abspath(args.output_model)
         if not same:
-            with binio.atomic_path(args.output_model) as tmp:  # never half a copy under the final name
+            with staging.atomic_path(args.output_model) as tmp:  # never half a copy under the final name
                 shutil.copyfile(args.input_model, tmp)
         print(f"{args.input_model}: nothing to do, no Clip node with an empty max (spectral norm is folded)"
               f"{'' if same else f'; copied unchanged to {args.output_model}'}")

@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 from tqdm import tqdm
 
-from common import binio, cli
+from common import cli, fileio, staging
 from common.cli import UserError
 from cyclegan_aipp import CONFIG, aipp_input, read_config, read_info
 
@@ -38,12 +38,12 @@ def main(argv=None):
     rows = read_info(args.info)
     stems = {}
     for _, path, _, _ in rows:
-        other = stems.setdefault(binio.stem(path), path)
+        other = stems.setdefault(fileio.stem(path), path)
         if other != path:
-            raise UserError(f"{args.info}: {path} and {other} would both be written as {binio.stem(path)}.bin")
-    with binio.AtomicDir(args.save_path, replaceable=(".bin",)) as tmp:
+            raise UserError(f"{args.info}: {path} and {other} would both be written as {fileio.stem(path)}.bin")
+    with staging.AtomicDir(args.save_path, replaceable=(".bin",)) as tmp:
         for _, path, _, _ in tqdm(rows, desc=f"AIPP inputs of {args.info}", unit="image"):
-            binio.write_array(tmp / f"{binio.stem(path)}.bin", aipp_input(path, config), atomic=False)
+            fileio.write_array(tmp / f"{fileio.stem(path)}.bin", aipp_input(path, config), atomic=False)
     print(f"{len(rows)} images of {args.info} -> {args.save_path}: (1, 3, {int(config['crop_size_h'])}, "
           f"{int(config['crop_size_w'])}) float32, as the AIPP of {args.config} computes them")
     return 0

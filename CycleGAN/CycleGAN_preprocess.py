@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 from tqdm import tqdm
 
-from common import binio, cli
+from common import cli, fileio, staging
 from cyclegan_data import add_split_arguments, list_images, load_image
 
 
@@ -23,7 +23,7 @@ def convert_folder(src, staged):
     """All images of `src` -> `staged`/<stem>.bin."""
     files = list_images(src)
     for path in tqdm(files, desc=f"Preprocessing {src}", unit="image"):
-        binio.write_array(staged / f"{binio.stem(path)}.bin", load_image(path), atomic=False)
+        fileio.write_array(staged / f"{fileio.stem(path)}.bin", load_image(path), atomic=False)
     return len(files)
 
 
@@ -37,7 +37,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     list_images(args.src_b)  # check both folders before writing anything
     # Both folders appear together when every image of both is converted, or neither does.
-    with binio.OutputSet("CycleGAN_preprocess.py") as outputs:
+    with staging.OutputSet("CycleGAN_preprocess.py") as outputs:
         staged = [outputs.folder(args.dst_a, replaceable=(".bin",)), outputs.folder(args.dst_b, replaceable=(".bin",))]
         counts = [convert_folder(args.src_a, staged[0]), convert_folder(args.src_b, staged[1])]
     for src, dst, count in zip((args.src_a, args.src_b), (args.dst_a, args.dst_b), counts):

@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 import torch
 
-from common import binio, cli, onnx_utils
+from common import cli, onnx_utils, staging
 from common.cli import CheckFailed
 from cyclegan_facts import DIRECTIONS, SAMPLE_SHAPE
 from cyclegan_model import load_generator
@@ -49,7 +49,7 @@ def export_generator(pth, onnx_file, direction, opset, seed, atol, staged=None):
     model = load_generator(pth)
     dummy = torch.randn((1, *SAMPLE_SHAPE), generator=torch.Generator().manual_seed(seed))
     feeds = onnx_utils.seeded_feeds({names.input: [VERIFY_BATCH, *SAMPLE_SHAPE]}, seed)
-    with binio.atomic_path(onnx_file) if staged is None else contextlib.nullcontext(staged) as tmp:
+    with staging.atomic_path(onnx_file) if staged is None else contextlib.nullcontext(staged) as tmp:
         # exported, named, verified and renamed, or not there at all
         onnx_utils.export(model, (dummy,), tmp, [names.input], [names.output], opset=opset)
         onnx_utils.save(name_output_node(onnx_utils.load(tmp), onnx_file), tmp)
@@ -81,7 +81,7 @@ def main(argv=None):
     for pth, _, _ in jobs:  # both checkpoints must load before anything is written
         load_generator(pth)
     # The two models appear together, each verified, or neither does.
-    with binio.OutputSet("CycleGAN_pth2onnx.py") as outputs:
+    with staging.OutputSet("CycleGAN_pth2onnx.py") as outputs:
         for pth, name, direction in jobs:
             export_generator(pth, out / name, direction, args.opset, args.seed, args.atol,
                              staged=outputs.file(out / name))

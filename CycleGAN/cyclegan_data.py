@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import binio, images
+from common import fileio, images
 from common.cli import UserError
 from cyclegan_facts import SIZE
 
@@ -34,7 +34,7 @@ def list_images(folder):
     if not folder.is_dir():
         raise UserError(f"{folder}: no such folder (expected test images such as testA/1_A.jpg)")
     files = sorted((p for p in folder.iterdir() if not p.name.startswith(".")),
-                   key=lambda p: binio.natural_key(p.name))
+                   key=lambda p: fileio.natural_key(p.name))
     for path in files:
         if not path.is_file() or path.suffix.lower() not in IMAGE_EXTS:
             raise UserError(f"{path}: not an image file; {folder} must hold only "
@@ -43,23 +43,23 @@ def list_images(folder):
         raise UserError(f"{folder}: no image files in this folder")
     stems = {}
     for path in files:
-        other = stems.setdefault(binio.stem(path), path)
+        other = stems.setdefault(fileio.stem(path), path)
         if other is not path:
             raise UserError(f"{path}: same name as {other.name} up to the first dot, so both would be "
-                            f"written as {binio.stem(path)}.bin; rename one")
+                            f"written as {fileio.stem(path)}.bin; rename one")
     return files
 
 
 def outputs_of_images(images, result_dir):
     """{image stem: output file} for the test `images` in `result_dir`, whatever tool named the outputs
-    (binio.output_files); every image must have its output and every output its image."""
-    outputs = binio.output_files(result_dir)
-    stems = [binio.stem(p) for p in images]
+    (fileio.output_files); every image must have its output and every output its image."""
+    outputs = fileio.output_files(result_dir)
+    stems = [fileio.stem(p) for p in images]
     missing = [p for p, s in zip(images, stems) if s not in outputs]
     if missing:
         raise UserError(f"{result_dir}: no output for {missing[0]} ({len(missing)} of {len(stems)} images have "
                         f"none); expected one output per test image")
-    extra = sorted(set(outputs) - set(stems), key=binio.natural_key)
+    extra = sorted(set(outputs) - set(stems), key=fileio.natural_key)
     if extra:
         raise UserError(f"{outputs[extra[0]]}: has no image in {Path(images[0]).parent} ({len(extra)} unpaired "
                         f"output(s)); the run did not see these test images")

@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 import numpy as np
 from tqdm import tqdm
 
-from common import accuracy, binio, cli, onnx_utils, report, similarity
+from common import accuracy, cli, fileio, onnx_utils, report, similarity, staging
 from common.cli import CheckFailed
 from cyclegan_data import list_images, load_image, outputs_of_images
 from cyclegan_facts import DIRECTIONS, SAMPLE_SHAPE
@@ -69,7 +69,7 @@ def main(argv=None):
     side, folder = SIDES[args.direction]
     names = DIRECTIONS[side]
     images = list_images(Path(args.dataroot) / folder)
-    offline_dir = binio.resolve_result_dir(args.npu_bin_file, exts=(*binio.DATA_EXTS, ".txt"))
+    offline_dir = fileio.resolve_result_dir(args.npu_bin_file, exts=(*fileio.DATA_EXTS, ".txt"))
     outputs = outputs_of_images(images, offline_dir)
     stems = list(outputs)
     model = Path(args.onnx_path) / (args.model_ga_onnx_name if side == "A" else args.model_gb_onnx_name)
@@ -78,7 +78,7 @@ def main(argv=None):
     per_image, lines = [], []
     for path, name in tqdm(list(zip(images, stems)), desc="Comparing", unit="image"):
         reference = session.run([names.output], {names.input: load_image(path)})[0]
-        offline = binio.read_output(outputs[name], SAMPLE_SHAPE, count=1)
+        offline = fileio.read_output(outputs[name], SAMPLE_SHAPE, count=1)
         figures = similarity.compare(reference, offline, pixel_axis=1)
         per_image.append({"file": path.name, "image": path.name, "output": str(outputs[name]),
                           "path": str(outputs[name]), "image_path": str(path), **figures})
@@ -90,21 +90,21 @@ def main(argv=None):
     out = Path(args.out_dir)
     report_path = report.target(args, out / "cosine_similarity.log")
     # The plot, the log, the JSON and the report appear together, or none of them does.
-    with binio.OutputSet("eval_acc.py") as staging:
-        staged = {name: staging.file(out / f"cosine_similarity.{name}") for name in ("jpg", "log", "json")}
+    with staging.OutputSet("eval_acc.py") as outputs:
+        staged = {name: outputs.file(out / f"cosine_similarity.{name}") for name in ("jpg", "log", "json")}
         if report_path is not None:
             def read_pair(figures):  # ONNX Runtime on the image again, and the offline output
                 reference = session.run([names.output], {names.input: load_image(figures["image_path"])})[0]
-                return reference, binio.read_array(figures["path"], shape=(1, *SAMPLE_SHAPE))
+                return reference, fileio.read_array(figures["path"], shape=(1, *SAMPLE_SHAPE))
 
             report.accuracy_report(report_path, f"{names.net} ({model.name}, ONNX Runtime) vs {offline_dir}",
                                    per_image, similarity.summarize(per_image), metric="mean_pixel_cosine",
                                    threshold=args.threshold, passed=passed, verdict=verdict, read_pair=read_pair,
-                                   label=report.offline_label(offline_dir), staged=report.report_parts(staging, report_path),
+                                   label=report.offline_label(offline_dir), staged=report.report_parts(outputs, report_path),
                                    notes=[f"dataroot: {args.dataroot}", f"offline:  {offline_dir}"])
         plot(values, stems, staged["jpg"], f"{names.net} ({model.name}) vs {offline_dir}: average {average:.6f}")
         staged["log"].write_text("\n".join([*lines, f"average cosine_similarity: {average}", verdict]) + "\n")
-        binio.write_json(staged["json"], {
+        fileio.write_json(staged["json"], {
             "dataroot": str(args.dataroot), "direction": args.direction, "onnx": str(model),
             "offline": str(offline_dir), "metric": "average per-pixel channel cosine", "threshold": args.threshold,
             "passed": passed, "average_cosine_similarity": average, "min_cosine_similarity": float(np.min(values)),

@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 from tqdm import tqdm
 
-from common import binio, cli
+from common import cli, fileio, staging
 from cyclegan_aipp import write_thumbnail
 from cyclegan_data import add_split_arguments, list_images, load_image
 
@@ -31,10 +31,10 @@ def thumbnails(src, dst, staged_dst, staged_info):
     files = list_images(src)
     lines = []
     for i, path in enumerate(tqdm(files, desc=f"Thumbnails of {src}", unit="image")):
-        name = f"{binio.stem(path)}.jpeg"
+        name = f"{fileio.stem(path)}.jpeg"
         width, height = write_thumbnail(path, staged_dst / name)
         lines.append(f"{i} {Path(dst) / name} {width} {height}")
-        binio.write_array(staged_dst / f"{binio.stem(path)}.bin", load_image(path), atomic=False)
+        fileio.write_array(staged_dst / f"{fileio.stem(path)}.bin", load_image(path), atomic=False)
     Path(staged_info).write_text("\n".join(lines) + "\n")
     return len(files)
 
@@ -53,7 +53,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     list_images(args.src_b)  # check both folders before writing anything
     # Both folders and both .info files appear together, or none of them does.
-    with binio.OutputSet("gen_dataset_info.py") as outputs:
+    with staging.OutputSet("gen_dataset_info.py") as outputs:
         staged = [(outputs.folder(dst, replaceable=(".jpeg", ".bin")), outputs.file(info))
                   for dst, info in ((args.dst_a, args.info_a), (args.dst_b, args.info_b))]
         counts = [thumbnails(src, dst, *parts) for src, dst, parts in

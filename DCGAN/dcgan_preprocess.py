@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 import numpy as np
 from tqdm import tqdm
 
-from common import binio, cli
+from common import cli, fileio, staging
 from common.cli import UserError
 from dcgan_facts import NOISE_SHAPE
 
@@ -32,13 +32,13 @@ def main(argv=None):
     if args.num < 1:
         raise UserError(f"--num {args.num}: expected a positive number of samples")
     # Each file takes at least a file-system block; the noise is drawn in float64 before the cast.
-    binio.check_room(args.save_path, args.num * 4096, f"--num {args.num}",
+    staging.check_room(args.save_path, args.num * 4096, f"--num {args.num}",
                      in_memory=args.num * int(np.prod(NOISE_SHAPE)) * 12)
     noise = np.random.default_rng(args.seed).standard_normal((args.num, *NOISE_SHAPE)).astype(np.float32)
     width = max(4, len(str(args.num - 1)))
-    with binio.AtomicDir(args.save_path, replaceable=(".bin",)) as tmp:
+    with staging.AtomicDir(args.save_path, replaceable=(".bin",)) as tmp:
         for i, sample in enumerate(tqdm(noise, desc="Noise", unit="file", disable=args.num < 100)):
-            binio.write_array(tmp / f"noise_{i:0{width}d}.bin", sample, atomic=False)
+            fileio.write_array(tmp / f"noise_{i:0{width}d}.bin", sample, atomic=False)
     print(f"{args.num} noise files of {NOISE_SHAPE} float32 in {args.save_path} (seed {args.seed})")
     return 0
 

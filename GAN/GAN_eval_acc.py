@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
-from common import accuracy, binio, cli, report
+from common import accuracy, cli, fileio, report
 from GAN_facts import IMAGE_SHAPE
 
 CHECK = accuracy.AccuracyCheck(IMAGE_SHAPE, title="GAN: PyTorch vs offline")
@@ -39,7 +39,7 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     json_path = args.json or str(Path(args.log_save_name).with_suffix(".json"))
-    accuracy.check_against_reference(CHECK, args.pth_result_path, binio.resolve_result_dir(args.om_result_path),
+    accuracy.check_against_reference(CHECK, args.pth_result_path, fileio.resolve_result_dir(args.om_result_path),
                                      threshold=args.threshold,
                                      log_path=args.log_save_name, json_path=json_path,
                                      pictures_dir=args.pictures or None,

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from common import binio, cli, images
+from common import cli, fileio, images, staging
 from common.cli import UserError
 from GAN_facts import LATENT_DIM
 from GAN_model import load_generator
@@ -44,7 +44,7 @@ def main(argv=None):
     if args.iters < 1 or args.batch_size < 1:
         raise UserError(f"--iters {args.iters} --batch_size {args.batch_size}: both must be positive")
     samples = args.iters * args.batch_size
-    binio.check_room(args.offline_path, args.iters * max(4096, args.batch_size * LATENT_DIM * 4),
+    staging.check_room(args.offline_path, args.iters * max(4096, args.batch_size * LATENT_DIM * 4),
                      f"--iters {args.iters} --batch_size {args.batch_size}", in_memory=samples * LATENT_DIM * 12)
     if args.online_path and not args.pth_path:
         raise UserError("--online_path needs --pth_path, the checkpoint that makes the online pictures")
@@ -53,11 +53,11 @@ def main(argv=None):
     vectors = np.random.default_rng(args.seed).standard_normal(
         (args.iters, args.batch_size, LATENT_DIM)).astype(np.float32)
     # The vectors and the pictures made from them appear together, or neither does.
-    with binio.OutputSet("GAN_preprocess.py") as outputs:
+    with staging.OutputSet("GAN_preprocess.py") as outputs:
         vectors_tmp = outputs.folder(args.offline_path, replaceable=(".bin",))
         pictures_tmp = outputs.folder(args.online_path, replaceable=(".png",)) if model is not None else None
         for i, batch in enumerate(vectors):
-            binio.write_array(vectors_tmp / f"{i}.bin", batch, atomic=False)
+            fileio.write_array(vectors_tmp / f"{i}.bin", batch, atomic=False)
         if model is not None:
             with torch.no_grad():
                 for i, batch in enumerate(tqdm(vectors, desc="Online (PyTorch)", unit="batch",

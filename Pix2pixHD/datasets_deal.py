@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
-from common import binio, cli
+from common import cli, fileio, staging
 from common.cli import UserError
 from pix2pixhd_data import INST_SUFFIX, LABEL_SUFFIX
 
@@ -25,7 +25,7 @@ def collect(split_dir):
     if not split_dir.is_dir():
         raise UserError(f"{split_dir}: no such folder; expected a Cityscapes gtFine split such as "
                         f"./datasets/gtFine/val")
-    cities = sorted((p for p in split_dir.iterdir() if p.is_dir()), key=lambda p: binio.natural_key(p.name))
+    cities = sorted((p for p in split_dir.iterdir() if p.is_dir()), key=lambda p: fileio.natural_key(p.name))
     labels, insts = {}, {}
     for city in cities:
         for path in city.iterdir():
@@ -38,11 +38,11 @@ def collect(split_dir):
                     found[frame] = path
     if not labels and not insts:
         raise UserError(f"{split_dir}: no <city>/*{LABEL_SUFFIX} or *{INST_SUFFIX} files in its city folders")
-    for frame in sorted(set(labels) ^ set(insts), key=binio.natural_key):
+    for frame in sorted(set(labels) ^ set(insts), key=fileio.natural_key):
         have, want = (labels[frame], INST_SUFFIX) if frame in labels else (insts[frame], LABEL_SUFFIX)
         raise UserError(f"{have}: its partner {have.parent / (frame + want)} is missing; every label map "
                         f"needs its instance map")
-    return {frame: (labels[frame], insts[frame]) for frame in sorted(labels, key=binio.natural_key)}
+    return {frame: (labels[frame], insts[frame]) for frame in sorted(labels, key=fileio.natural_key)}
 
 
 def build_parser():
@@ -59,7 +59,7 @@ def main(argv=None):
     pairs = collect(args.split_dir)
     # Both folders are filled under temporary names and appear together when complete; a folder holding
     # anything but .png files is refused untouched.
-    with binio.OutputSet("datasets_deal.py") as outputs:
+    with staging.OutputSet("datasets_deal.py") as outputs:
         inst_tmp = outputs.folder(args.test_inst, replaceable=(".png",))
         label_tmp = outputs.folder(args.test_label, replaceable=(".png",))
         for label, inst in pairs.values():

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from common import binio, images
+from common import fileio, images, staging
 from common.cli import UserError
 from pix2pixhd_facts import LABEL_NC, SIZE_MULTIPLE
 
@@ -42,12 +42,12 @@ def paired_maps(dataset_dir):
     label_dir, inst_dir = dataset_dir / LABEL_DIR, dataset_dir / INST_DIR
     # A datasets_deal.py killed mid-commit is finished first; the maps are then paired by name, which needs no
     # run record (the user may edit a dataset by hand).
-    binio.finish_interrupted_commits(label_dir, inst_dir)
+    staging.finish_interrupted_commits(label_dir, inst_dir)
     for folder in (label_dir, inst_dir):
         if not folder.is_dir():
             raise UserError(f"{folder}: no such folder; expected {LABEL_DIR}/ and {INST_DIR}/ in {dataset_dir} "
                             f"(datasets_deal.py makes them from gtFine/<split>)")
-    return binio.pair_by_name(label_dir, inst_dir, exts=(".png",), partner_name=inst_partner)
+    return fileio.pair_by_name(label_dir, inst_dir, exts=(".png",), partner_name=inst_partner)
 
 
 def check_size(height, width):

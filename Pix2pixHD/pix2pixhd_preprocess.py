@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 from tqdm import tqdm
 
-from common import binio, cli
+from common import cli, fileio, staging
 import pix2pixhd_data as data
 
 COMPACT_DIRS = ("label", "edge")  # one folder per input of the --compact model, in input order
@@ -44,21 +44,21 @@ def main(argv=None):
     shapes = set()
     if args.compact:
         # Both folders are filled under temporary names and appear together at the end.
-        with binio.OutputSet("pix2pixhd_preprocess.py") as outputs:
+        with staging.OutputSet("pix2pixhd_preprocess.py") as outputs:
             label_tmp = outputs.folder(save_dir / COMPACT_DIRS[0])
             edge_tmp = outputs.folder(save_dir / COMPACT_DIRS[1])
             for label_path, inst_path in tqdm(pairs, desc="Preprocess", unit="image"):
                 label_ids, inst_ids = data.read_maps(label_path, inst_path)
-                name = f"{binio.stem(label_path)}.bin"
-                binio.write_array(label_tmp / name, label_ids[None], atomic=False)
-                binio.write_array(edge_tmp / name, data.edge_map(inst_ids)[None], atomic=False)
+                name = f"{fileio.stem(label_path)}.bin"
+                fileio.write_array(label_tmp / name, label_ids[None], atomic=False)
+                fileio.write_array(edge_tmp / name, data.edge_map(inst_ids)[None], atomic=False)
                 shapes.add(label_ids.shape)
         written = f"{save_dir / COMPACT_DIRS[0]} and {save_dir / COMPACT_DIRS[1]}, (1, H, W) uint8 each"
     else:
-        with binio.AtomicDir(save_dir) as tmp:
+        with staging.AtomicDir(save_dir) as tmp:
             for label_path, inst_path in tqdm(pairs, desc="Preprocess", unit="image"):
                 label_ids, inst_ids = data.read_maps(label_path, inst_path)
-                binio.write_array(tmp / f"{binio.stem(label_path)}.bin",
+                fileio.write_array(tmp / f"{fileio.stem(label_path)}.bin",
                                   data.input_concat(label_ids, data.edge_map(inst_ids)), atomic=False)
                 shapes.add(label_ids.shape)
         written = f"{save_dir}, (36, H, W) float32"

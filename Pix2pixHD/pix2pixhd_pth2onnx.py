@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 import torch
 
-from common import binio, cli, onnx_utils
+from common import cli, onnx_utils, staging
 import pix2pixhd_model as p2p
 from pix2pixhd_data import check_size
 from pix2pixhd_facts import COMPACT, FULL, HEIGHT, LABEL_NC, SIZE_MULTIPLE, WIDTH
@@ -68,7 +68,7 @@ def export(model, output_file, height, width, compact, opset=onnx_utils.DEFAULT_
     inputs, outputs = tensor_names(compact)
     dtype = torch.uint8 if compact else torch.float32
     dummy = [torch.zeros(shape, dtype=dtype) for shape in input_shapes(compact, 1, *TRACE_SIZE).values()]
-    with binio.atomic_path(output_file) as traced:
+    with staging.atomic_path(output_file) as traced:
         with warnings.catch_warnings():
             # InstanceNorm's Python-side checks of the channel count and of a spatial size > 1 are traced as
             # constants, which holds for every input of this generator.

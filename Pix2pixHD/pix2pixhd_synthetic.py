@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from common import binio, images
+from common import images, staging
 
 STUFF_IDS = (0, 4, 6, 7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23)
 THING_IDS = tuple(range(24, 34))
@@ -57,4 +57,4 @@ def write_cityscapes(root, split="val", cities=("frankfurt", "lindau"), per_city
 def _save_16bit(path, array):
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="PNG")  # uint16 -> mode I;16 -> a 16-bit grayscale PNG
-    binio.write_bytes(path, buffer.getvalue())
+    staging.write_bytes(path, buffer.getvalue())

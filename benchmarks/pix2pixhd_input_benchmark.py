@@ -26,7 +26,7 @@ import numpy as np
 
 import pix2pixhd_model as p2p
 from pix2pixhd_facts import INPUT_NC
-from common import binio, cli, onnx_utils
+from common import cli, fileio, onnx_utils
 from pix2pixhd_data import check_size, edge_map, input_concat
 from pix2pixhd_pth2onnx import export
 from pix2pixhd_synthetic import synthetic_maps
@@ -34,7 +34,7 @@ from pix2pixhd_synthetic import synthetic_maps
 
 def timed(session, paths, dtype, shapes):
     start = time.perf_counter()
-    feeds = {i.name: binio.read_array(path, dtype, shape)
+    feeds = {i.name: fileio.read_array(path, dtype, shape)
              for i, path, shape in zip(session.get_inputs(), paths, shapes)}
     output = session.run(None, feeds)[0]
     return time.perf_counter() - start, output
@@ -60,9 +60,9 @@ def main(argv=None):
             export(p2p.load_generator(tmp, compact=compact), tmp / f"compact{int(compact)}.onnx", h, w, compact)
         labels, instances = synthetic_maps(h, w, np.random.default_rng(args.seed))
         edges = edge_map(instances)
-        binio.write_array(tmp / "frame.bin", input_concat(labels, edges))
-        binio.write_array(tmp / "label.bin", labels.astype(np.uint8))
-        binio.write_array(tmp / "edge.bin", edges.astype(np.uint8))
+        fileio.write_array(tmp / "frame.bin", input_concat(labels, edges))
+        fileio.write_array(tmp / "label.bin", labels.astype(np.uint8))
+        fileio.write_array(tmp / "edge.bin", edges.astype(np.uint8))
         variants = {
             "36-channel float32 input": (onnx_utils.make_session(tmp / "compact0.onnx"), [tmp / "frame.bin"],
                                          np.float32, [(1, INPUT_NC, h, w)]),

@@ -35,7 +35,7 @@ ROOT = driver.ROOT
 import numpy as np
 from tqdm import tqdm
 
-from common import binio, cli, infer, metrics, onnx_utils
+from common import cli, fileio, infer, metrics, onnx_utils, staging
 
 ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile",
              "amx_bf16", "amx_int8")
@@ -213,7 +213,7 @@ def bench_generator(build, tmp, runs, files, ceiling):
         folder = tmp / f"in_{name}"
         folder.mkdir()
         for i in range(files):
-            binio.write_array(folder / f"input_{i:05d}.bin", args[k].numpy(), atomic=False)
+            fileio.write_array(folder / f"input_{i:05d}.bin", args[k].numpy(), atomic=False)
         inputs.append(str(folder))
     start = time.perf_counter()
     infer.main(["--model", str(onnx_path), "--input", ",".join(inputs), "--output", str(out),
@@ -464,8 +464,8 @@ def main(argv=None):
     text = markdown(report)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    binio.write_json(out / "run_all.json", report)
-    binio.write_text(out / "run_all.md", text)
+    fileio.write_json(out / "run_all.json", report)
+    staging.write_text(out / "run_all.md", text)
     print(text)
     print(f"written: {out / 'run_all.json'}, {out / 'run_all.md'}")
     return 0

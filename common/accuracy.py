@@ -1,9 +1,9 @@
 """The PyTorch-vs-offline accuracy check every model folder runs: figures, log, JSON, pictures, verdict.
 
-The script resolves the offline folder the user named, once (binio.resolve_result_dir: result/bs1, an ais_bench
+The script resolves the offline folder the user named, once (fileio.resolve_result_dir: result/bs1, an ais_bench
 --output folder with a timestamped run, an msame run, or an old dumpOutput_device0), and passes the folder it
 found. Reference and offline files are paired by sample
-stem, whatever tool named them (binio.pair_outputs); a missing or extra file is an error. The verdict compares
+stem, whatever tool named them (fileio.pair_outputs); a missing or extra file is an error. The verdict compares
 the chosen metric with --threshold (0.99 by default, the bar for float16 NPU builds; ONNX Runtime in float32
 reaches 0.9999 or better) and fails with exit status 1 below it.
 
@@ -17,7 +17,7 @@ from typing import Callable, Optional, Tuple
 
 from tqdm import tqdm
 
-from common import binio, images, report, similarity
+from common import fileio, images, report, similarity, staging
 from common.cli import CheckFailed
 
 DEFAULT_THRESHOLD = 0.99
@@ -79,7 +79,7 @@ class AccuracyCheck:
 
 def check_against_reference(check, reference_dir, offline_dir, *, threshold=None, log_path=None, json_path=None,
                             pictures_dir=None, report_path=None, extra=None):
-    """Run `check` (an AccuracyCheck): compare `offline_dir` (a folder binio.resolve_result_dir returned) with
+    """Run `check` (an AccuracyCheck): compare `offline_dir` (a folder fileio.resolve_result_dir returned) with
     `reference_dir` file by file and write the results where asked.
 
     threshold: the bar (default: the check's). log_path, json_path, pictures_dir, report_path: where the log,
@@ -94,7 +94,7 @@ def check_against_reference(check, reference_dir, offline_dir, *, threshold=None
     per_file, agg = similarity.compare_dirs(reference_dir, offline_dir, shape, pixel_axis=pixel_axis,
                                             progress=lambda pairs: tqdm(pairs, desc="Comparing", unit="file"),
                                             reference_subset=check.reference_subset)
-    agg["offline_files"] = len(binio.list_data_files(offline_dir, binio.OUTPUT_EXTS))
+    agg["offline_files"] = len(fileio.list_data_files(offline_dir, fileio.OUTPUT_EXTS))
     if metric not in agg:
         raise ValueError(f"unknown metric {metric!r}; one of {', '.join(agg)}")
     passed, verdict_line = verdict(metric, agg[metric], threshold)
@@ -103,23 +103,23 @@ def check_against_reference(check, reference_dir, offline_dir, *, threshold=None
     pictures = []
     extra = {**check.fields(agg), **(extra or {})}
     # The pictures, the report, the log and the JSON appear together, or none of them does.
-    with binio.OutputSet("the accuracy check") as outputs:
+    with staging.OutputSet("the accuracy check") as outputs:
         staged_pictures = outputs.folder(pictures_dir, replaceable=(".png",)) if pictures_dir is not None else None
         staged_report = report.report_parts(outputs, report_path) if report_path is not None else None
         staged_log = outputs.file(log_path) if log_path is not None else None
         staged_json = outputs.file(json_path) if json_path is not None else None
         if staged_pictures is not None:
             for figures in per_file[:check.n_pictures]:  # the files the comparison paired
-                ref = binio.read_array(figures["reference_path"], shape=shape)[0]
-                off = binio.read_array(figures["path"], shape=shape)[0]
+                ref = fileio.read_array(figures["reference_path"], shape=shape)[0]
+                off = fileio.read_array(figures["path"], shape=shape)[0]
                 picture, _ = images.side_by_side(ref, off)
-                name = f"{binio.stem(figures['file'])}_compare.png"
+                name = f"{fileio.stem(figures['file'])}_compare.png"
                 images.save_image(staged_pictures / name, picture, atomic=False)
                 pictures.append(str(Path(pictures_dir) / name))
         if staged_report is not None:
             def read_pair(figures):  # the two files the comparison paired (their names may differ by tool)
-                return (binio.read_array(figures["reference_path"], shape=shape),
-                        binio.read_array(figures["path"], shape=shape))
+                return (fileio.read_array(figures["reference_path"], shape=shape),
+                        fileio.read_array(figures["path"], shape=shape))
 
             report.accuracy_report(
                 report_path, check.title or f"{offline_dir.name}: PyTorch vs offline", per_file, agg, metric=metric,
@@ -130,7 +130,7 @@ def check_against_reference(check, reference_dir, offline_dir, *, threshold=None
         if staged_log is not None:
             Path(staged_log).write_text("\n".join([*(check.line(f) for f in per_file), final, verdict_line]) + "\n")
         if staged_json is not None:
-            binio.write_json(staged_json, {"reference": str(reference_dir), "offline": str(offline_dir),
+            fileio.write_json(staged_json, {"reference": str(reference_dir), "offline": str(offline_dir),
                                            "metric": metric, "threshold": threshold, "passed": passed,
                                            "aggregate": agg, "pictures": pictures,
                                            "report": None if report_path is None else str(report_path), **extra,

@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
-from common import binio, cli
+from common import cli, fileio
 from common.cli import CheckFailed, UserError
 from common.report import default_path as readable_report_path
 
@@ -256,14 +256,14 @@ def main(argv=None):
             status, seconds = run_step(i, len(steps), name, command, model_dir, log)
             records.append({"step": name, "command": command, "seconds": round(seconds, 3), "exit": status})
             if status != 0:
-                binio.write_json(workdir / "driver_summary.json", {"model": folder.name, "steps": records,
+                fileio.write_json(workdir / "driver_summary.json", {"model": folder.name, "steps": records,
                                                                    "failed": name})
                 raise CheckFailed(f"step {name!r} failed with exit status {status}; full output in "
                                   f"{workdir / 'driver.log'}")
     results = chain.summarize(model_dir, params)
     summary = {"model": folder.name, "random_weights": checkpoint is None, "params": params,
                "steps": records, "results": results}
-    binio.write_json(workdir / "driver_summary.json", summary)
+    fileio.write_json(workdir / "driver_summary.json", summary)
     print(f"\n{folder.name} summary ({'random' if checkpoint is None else 'given'} weights):")
     for record in records:
         print(f"  {record['step']:<14} {record['seconds']:8.1f} s")

@@ -38,7 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 import numpy as np
 from tqdm import tqdm
 
-from common import binio, cli, onnx_utils
+from common import cli, fileio, onnx_utils, staging
 from common.cli import UserError
 from common.facts import TensorSpec
 
@@ -280,7 +280,7 @@ def collect_inputs(text, inputs):
         if len(entries) != n_inputs:
             raise UserError(f"--input names {len(entries)} folder(s) but the model has {n_inputs} input(s) "
                             f"({', '.join(spec.name for spec in inputs)}); give one folder per input, in order")
-        return binio.pair_by_position(entries)
+        return fileio.pair_by_position(entries)
     missing = next((e for e in entries if not e.exists()), None)
     if missing is not None:
         raise UserError(f"{missing}: no such file or folder (from --input)")
@@ -294,7 +294,7 @@ def collect_inputs(text, inputs):
 
 def _file_nbytes(path, dtype):
     if path.suffix.lower() == ".npy":
-        return binio.read_array(path, dtype).nbytes
+        return fileio.read_array(path, dtype).nbytes
     return path.stat().st_size
 
 
@@ -341,7 +341,7 @@ def batches(lists, factor):
 def load_batch(lists, indices, inputs, shapes):
     feeds = []
     for files, spec, shape in zip(lists, inputs, shapes):
-        parts = [binio.read_array(files[i], spec.dtype).ravel() for i in indices]
+        parts = [fileio.read_array(files[i], spec.dtype).ravel() for i in indices]
         feeds.append(np.concatenate(parts).reshape(shape))
     return feeds
 
@@ -391,7 +391,7 @@ class FileInputs:
         return load_batch(self.lists, batch.indices, self.inputs, self.shapes)
 
     def stems(self, batch):
-        return [binio.stem(self.lists[0][i]) for i in batch.indices[:batch.n_real]]
+        return [fileio.stem(self.lists[0][i]) for i in batch.indices[:batch.n_real]]
 
     def infiles(self, batch, j):
         return [str(files[batch.indices[j]]) for files in self.lists]
@@ -450,7 +450,7 @@ def save_outputs(outdir, outputs, stems, factor, n_real, outfmt, axis, output_na
         pieces = np.split(array, factor, axis=axis) if factor > 1 else [array]
         for j in range(n_real):
             target = outdir / f"{stems[j]}_{i}.{ext}"
-            binio.write_array(target, pieces[j], atomic=False)
+            fileio.write_array(target, pieces[j], atomic=False)
             per_sample[j].append(target)
     return per_sample
 
@@ -680,7 +680,7 @@ def main(argv=None):
     out_parent = Path(args.output) if args.output else None
     # The output folder and its summaries are written under temporary names and appear together when the run
     # completes (a summary beside a folder always describes that folder).
-    with binio.OutputSet("infer.py") if out_parent else contextlib.nullcontext() as outputs:
+    with staging.OutputSet("infer.py") if out_parent else contextlib.nullcontext() as outputs:
         outdir = outputs.folder(out_parent / dirname, replaceable=(".bin", ".npy", ".txt")) if outputs else None
         summaries = {}
         if len(devices) == 1:
@@ -703,7 +703,7 @@ def main(argv=None):
                 **_summary(args, argv, stats, throughput, times, filesinfo, backend, batchsize), **extra,
                 "non_finite_batches": non_finite}
             for name, content in summaries.items():
-                binio.write_json(outputs.file(out_parent / name), content, atomic=False)
+                fileio.write_json(outputs.file(out_parent / name), content, atomic=False)
     if out_parent is not None:
         written = sum(len(info["outfiles"]) for info in filesinfo.values())
         print(f"[INFO] {written} output file(s) in {out_parent / dirname}; "

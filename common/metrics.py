@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import binio
+from common import fileio, staging
 from common.cli import UserError
 
 POOL_DIM = 2048
@@ -281,7 +281,7 @@ def write_random_inception_weights(path, seed=0):
                 module.bias.normal_(0.0, 0.1, generator=generator)
     buffer = io.BytesIO()
     torch.save(net.state_dict(), buffer)
-    binio.write_bytes(path, buffer.getvalue())
+    staging.write_bytes(path, buffer.getvalue())
     return Path(path)
 
 
@@ -355,7 +355,7 @@ def feature_moments(features):
 def save_moments(path, mu, sigma):
     """Write a moments file (npz with `mu` and `sigma`, as BigGAN's I128_inception_moments.npz), atomically."""
     mu, sigma = _check_moments(mu, sigma, "moments")
-    return binio.write_npz(path, mu=mu, sigma=sigma)
+    return fileio.write_npz(path, mu=mu, sigma=sigma)
 
 
 def load_moments(path):

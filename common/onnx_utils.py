@@ -14,7 +14,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from common.binio import atomic_path
+from common.staging import atomic_path
 from common.cli import CheckFailed, UserError
 
 DEFAULT_OPSET = 11  # what ATC accepts

@@ -36,7 +36,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 from tqdm import tqdm
 
-from common import binio, cli, infer, onnx_utils, report, similarity
+from common import cli, fileio, infer, onnx_utils, report, similarity, staging
 from common.cli import UserError
 
 MODES = ("force_fp16", "allow_fp32_to_fp16", "must_keep_origin_dtype")
@@ -793,7 +793,7 @@ def main(argv=None):
                 status = 1
             else:
                 lines = keep.union(added.names, added.types).lines()
-                binio.write_text(args.keep_dtype_out, "\n".join(lines) + "\n")
+                staging.write_text(args.keep_dtype_out, "\n".join(lines) + "\n")
                 print_table(f"with {len(added.lines())} more kept in fp32 ({args.keep_dtype_out}):", kept_report)
                 cos_keep = verdict(kept_report)[0]
                 result.update(keep=lines, keep_dtype_out=str(args.keep_dtype_out), cosine_with_keep=cos_keep,
@@ -809,7 +809,7 @@ def main(argv=None):
     result["seconds"] = round(time.perf_counter() - start, 3)
     result["trials"] = evaluator.trials
     if args.report:
-        binio.write_json(args.report, result)
+        fileio.write_json(args.report, result)
         print(f"report written to {args.report}")
     if html is not None:
         final = keep.union(added.names, added.types) if added is not None else keep

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from common import binio
+from common import fileio, staging
 from common.cli import UserError
 
 
@@ -28,11 +28,11 @@ def write_reference_outputs(model, input_dirs, output_dir, sample_shapes, dtypes
     """
     input_dirs = list(input_dirs)
     dtypes = list(dtypes or [np.float32] * len(input_dirs))
-    samples = list(zip(*binio.pair_by_position(input_dirs)))[:limit]
+    samples = list(zip(*fileio.pair_by_position(input_dirs)))[:limit]
     groups = [samples[i:i + files_per_batch] for i in range(0, len(samples), files_per_batch)]
     model.eval()
     written = 0
-    with binio.AtomicDir(output_dir) as tmp, torch.no_grad(), \
+    with staging.AtomicDir(output_dir) as tmp, torch.no_grad(), \
             tqdm(total=len(samples), desc="PyTorch reference", unit="file") as bar:
         for group in groups:
             per_file = [_read_sample_files(files, dtypes, sample_shapes) for files in group]
@@ -50,7 +50,7 @@ def write_reference_outputs(model, input_dirs, output_dir, sample_shapes, dtypes
                                     f"the checkpoint or the input is broken (nothing written)")
                 pieces = torch.split(output, counts)
                 for files, piece in zip(group, pieces):
-                    binio.write_array(tmp / binio.output_name(files[0], k), piece.numpy(), atomic=False)
+                    fileio.write_array(tmp / fileio.output_name(files[0], k), piece.numpy(), atomic=False)
                     written += 1
             bar.update(len(group))
     return written
@@ -58,7 +58,7 @@ def write_reference_outputs(model, input_dirs, output_dir, sample_shapes, dtypes
 
 def _read_sample_files(files, dtypes, sample_shapes):
     """The arrays of one sample's files (one per model input), which must hold the same number of samples."""
-    arrays = [binio.read_array(path, dtype, (-1, *shape)) for path, dtype, shape in zip(files, dtypes, sample_shapes)]
+    arrays = [fileio.read_array(path, dtype, (-1, *shape)) for path, dtype, shape in zip(files, dtypes, sample_shapes)]
     if len({a.shape[0] for a in arrays}) != 1:
         raise UserError(f"{files[0]}: its sample count differs from that of {', '.join(map(str, files[1:]))}")
     return arrays

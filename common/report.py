@@ -28,7 +28,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 from PIL import Image
 
-from common import binio, images, similarity
+from common import fileio, images, similarity, staging
 from common.cli import UserError
 
 WIDTH_INCHES, DPI = 10.0, 100  # every part of the sheet is 1000 px wide
@@ -457,7 +457,7 @@ def write_report(path, title, verdict, *, passed=None, headline=(), histogram=No
     |difference|), under `worst_heading`, followed in the HTML by `worst_table` (a Table of their figures).
     sample: uint8 pictures (H, W) or (H, W, 3) of the same shape, tiled as a grid. tables: more Tables (in the
     HTML; the PNG holds the charts). notes: lines naming the inputs and the other outputs. staged: the
-    (html, png) temporary paths of a binio.OutputSet to write instead, when the report is one of several outputs
+    (html, png) temporary paths of a staging.OutputSet to write instead, when the report is one of several outputs
     of a step (report_parts gives them).
     Returns (html path, png path).
     """
@@ -494,15 +494,15 @@ def write_report(path, title, verdict, *, passed=None, headline=(), histogram=No
         Path(staged[1]).write_bytes(sheet)
         Path(staged[0]).write_text(document, encoding="utf-8")
         return path, target_png
-    with binio.atomic_path(path) as tmp_html:
-        with binio.atomic_path(target_png) as tmp_png:
+    with staging.atomic_path(path) as tmp_html:
+        with staging.atomic_path(target_png) as tmp_png:
             Path(tmp_png).write_bytes(sheet)
             Path(tmp_html).write_text(document, encoding="utf-8")
     return path, target_png
 
 
 def report_parts(outputs, path):
-    """Stage the report's two files (.html and its .png sheet) in the binio.OutputSet `outputs`."""
+    """Stage the report's two files (.html and its .png sheet) in the staging.OutputSet `outputs`."""
     _check_suffix(Path(path))
     return outputs.file(path), outputs.file(png_path(path))
 
@@ -537,7 +537,7 @@ def offline_label(offline_dir):
     try:
         import json
 
-        backend = json.loads(binio.run_summary_path(offline_dir).read_text(encoding="utf-8")).get("backend")
+        backend = json.loads(fileio.run_summary_path(offline_dir).read_text(encoding="utf-8")).get("backend")
     except (OSError, ValueError, AttributeError):
         backend = None
     return f"offline ({backend})" if backend else "offline"

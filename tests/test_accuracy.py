@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from common import accuracy, binio, images, reference
+from common import accuracy, fileio, images, reference
 from common.cli import CheckFailed, UserError
 
 
@@ -18,7 +18,7 @@ def make_inputs(tmp_path, n=3):
     for name in ("x", "y"):
         (tmp_path / name).mkdir()
         for i in range(n):
-            binio.write_array(tmp_path / name / f"input_{i}.bin", rng.standard_normal((2, 1, 2, 2)).astype(np.float32))
+            fileio.write_array(tmp_path / name / f"input_{i}.bin", rng.standard_normal((2, 1, 2, 2)).astype(np.float32))
 
 
 def test_reference_outputs_are_named_like_the_runner(tmp_path):
@@ -26,17 +26,17 @@ def test_reference_outputs_are_named_like_the_runner(tmp_path):
     n = reference.write_reference_outputs(Double(), [tmp_path / "x", tmp_path / "y"], tmp_path / "ref",
                                           [(1, 2, 2), (1, 2, 2)])
     assert n == 6
-    names = [p.name for p in binio.list_data_files(tmp_path / "ref")]
+    names = [p.name for p in fileio.list_data_files(tmp_path / "ref")]
     assert names == [f"input_{i}_{k}.bin" for i in range(3) for k in (0, 1)]
-    x = binio.read_array(tmp_path / "x" / "input_2.bin", np.float32, (2, 1, 2, 2))
-    y = binio.read_array(tmp_path / "y" / "input_2.bin", np.float32, (2, 1, 2, 2))
-    assert np.allclose(binio.read_array(tmp_path / "ref" / "input_2_0.bin", np.float32, (2, 1, 2, 2)),
+    x = fileio.read_array(tmp_path / "x" / "input_2.bin", np.float32, (2, 1, 2, 2))
+    y = fileio.read_array(tmp_path / "y" / "input_2.bin", np.float32, (2, 1, 2, 2))
+    assert np.allclose(fileio.read_array(tmp_path / "ref" / "input_2_0.bin", np.float32, (2, 1, 2, 2)),
                        np.tanh(x + y), atol=1e-6)
 
 
 def test_reference_refuses_unequal_sample_counts(tmp_path):
     make_inputs(tmp_path, n=1)
-    binio.write_array(tmp_path / "y" / "input_0.bin", np.zeros((3, 1, 2, 2), np.float32))
+    fileio.write_array(tmp_path / "y" / "input_0.bin", np.zeros((3, 1, 2, 2), np.float32))
     with pytest.raises(UserError, match=r"x/input_0\.bin: its sample count differs"):
         reference.write_reference_outputs(Double(), [tmp_path / "x", tmp_path / "y"], tmp_path / "ref",
                                           [(1, 2, 2), (1, 2, 2)])
@@ -49,9 +49,9 @@ def test_check_against_reference_report_and_verdict(tmp_path):
     (tmp_path / "result" / "bs1").mkdir(parents=True)
     for i in range(3):
         ref = rng.uniform(-1, 1, (1, 3, 4, 4)).astype(np.float32)
-        binio.write_array(tmp_path / "ref" / f"s_{i}_0.bin", ref)
+        fileio.write_array(tmp_path / "ref" / f"s_{i}_0.bin", ref)
         off = ref + (0.5 if i == 2 else 1e-6)
-        binio.write_array(tmp_path / "result" / "bs1" / f"s_{i}_0.bin", off.astype(np.float32))
+        fileio.write_array(tmp_path / "result" / "bs1" / f"s_{i}_0.bin", off.astype(np.float32))
     check = accuracy.AccuracyCheck((3, 4, 4), pixel_axis=1, n_pictures=2,
                                    fields=lambda figures: {"acc": 100 * (figures["mean_cosine"] + 1) / 2})
     agg = accuracy.check_against_reference(check, tmp_path / "ref", tmp_path / "result" / "bs1",
@@ -78,10 +78,10 @@ def test_reference_batches_files_with_identical_results(tmp_path):
     dirs = [tmp_path / "x", tmp_path / "y"]
     reference.write_reference_outputs(Double(), dirs, tmp_path / "one", [(1, 2, 2)] * 2)
     reference.write_reference_outputs(Double(), dirs, tmp_path / "three", [(1, 2, 2)] * 2, files_per_batch=3)
-    pairs = binio.pair_by_name(tmp_path / "one", tmp_path / "three")
+    pairs = fileio.pair_by_name(tmp_path / "one", tmp_path / "three")
     assert len(pairs) == 10
     for a, b in pairs:
-        assert np.array_equal(binio.read_array(a), binio.read_array(b))
+        assert np.array_equal(fileio.read_array(a), fileio.read_array(b))
 
 
 def test_reference_of_the_first_files_checks_part_of_a_run(tmp_path):
@@ -89,7 +89,7 @@ def test_reference_of_the_first_files_checks_part_of_a_run(tmp_path):
     dirs = [tmp_path / "x", tmp_path / "y"]
     reference.write_reference_outputs(Double(), dirs, tmp_path / "all", [(1, 2, 2)] * 2)
     reference.write_reference_outputs(Double(), dirs, tmp_path / "first", [(1, 2, 2)] * 2, limit=2)
-    assert [p.name for p in binio.list_data_files(tmp_path / "first")] == [
+    assert [p.name for p in fileio.list_data_files(tmp_path / "first")] == [
         "input_0_0.bin", "input_0_1.bin", "input_1_0.bin", "input_1_1.bin"]
     with pytest.raises(UserError, match=r"all/input_2_0\.bin: has no partner"):
         accuracy.check_against_reference(accuracy.AccuracyCheck((1, 2, 2)), tmp_path / "first", tmp_path / "all")
@@ -103,9 +103,9 @@ def test_reference_of_the_first_files_checks_part_of_a_run(tmp_path):
 
 def test_reference_with_nan_output_is_an_error_and_writes_nothing(tmp_path):
     make_inputs(tmp_path)
-    x = binio.read_array(tmp_path / "x" / "input_1.bin")
+    x = fileio.read_array(tmp_path / "x" / "input_1.bin")
     x[3] = np.nan
-    binio.write_array(tmp_path / "x" / "input_1.bin", x)
+    fileio.write_array(tmp_path / "x" / "input_1.bin", x)
     with pytest.raises(UserError, match=r"x/input_1\.bin: the PyTorch reference output 0 of this input holds NaN "
                                         r"or Inf; the checkpoint or the input is broken \(nothing written\)"):
         reference.write_reference_outputs(Double(), [tmp_path / "x", tmp_path / "y"], tmp_path / "ref",
@@ -120,12 +120,12 @@ def test_the_script_resolves_the_offline_folder_once_and_the_check_and_images_ta
         folder.mkdir(parents=True)
     for i in range(2):
         x = rng.uniform(-1, 1, (1, 1, 2, 2)).astype(np.float32)
-        binio.write_array(tmp_path / "ref" / f"s_{i}_0.bin", x)
-        binio.write_array(run / f"s_{i}_0.bin", x)
+        fileio.write_array(tmp_path / "ref" / f"s_{i}_0.bin", x)
+        fileio.write_array(run / f"s_{i}_0.bin", x)
     calls = []
-    resolve = binio.resolve_result_dir
-    monkeypatch.setattr(binio, "resolve_result_dir", lambda *a, **k: calls.append(a) or resolve(*a, **k))
-    offline = binio.resolve_result_dir(tmp_path / "result")  # as the accuracy and postprocess scripts do
+    resolve = fileio.resolve_result_dir
+    monkeypatch.setattr(fileio, "resolve_result_dir", lambda *a, **k: calls.append(a) or resolve(*a, **k))
+    offline = fileio.resolve_result_dir(tmp_path / "result")  # as the accuracy and postprocess scripts do
     out = tmp_path / "out"
     accuracy.check_against_reference(accuracy.AccuracyCheck((1, 2, 2), n_pictures=1), tmp_path / "ref", offline,
                                      log_path=out / f"{offline.name}.log", json_path=out / f"{offline.name}.json",

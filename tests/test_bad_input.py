@@ -54,7 +54,7 @@ import GAN_txt2jpg
 import gen_dataset_info
 import pix2pixhd_postprocess
 import pix2pixhd_preprocess
-from common import binio, cli, driver, infer, precision, simplify
+from common import cli, driver, fileio, infer, precision, simplify
 from cyclegan_data import write_synthetic_maps
 from pix2pixhd_synthetic import write_cityscapes
 
@@ -101,11 +101,11 @@ class World:
         self.dcgan_result = root / "result" / "bs1"
         rng = np.random.default_rng(0)
         for i in range(3):
-            binio.write_array(self.dcgan_result / f"noise_{i:04d}_0.bin",
+            fileio.write_array(self.dcgan_result / f"noise_{i:04d}_0.bin",
                               np.tanh(rng.standard_normal((1, *dcgan_facts.IMAGE_SHAPE))).astype(np.float32))
         self.dcgan_nan = root / "result_nan" / "bs1"
         shutil.copytree(self.dcgan_result, self.dcgan_nan)
-        binio.write_array(self.dcgan_nan / "noise_0001_0.bin", np.full((1, *dcgan_facts.IMAGE_SHAPE), np.inf, np.float32))
+        fileio.write_array(self.dcgan_nan / "noise_0001_0.bin", np.full((1, *dcgan_facts.IMAGE_SHAPE), np.inf, np.float32))
         self.dcgan_short = root / "result_short"
         shutil.copytree(self.dcgan_result, self.dcgan_short)
         (self.dcgan_short / "noise_0002_0.bin").write_bytes(b"\x00" * 100)
@@ -127,7 +127,7 @@ class World:
                                        "--prep-label", str(self.biggan / "prep_label"), "--gen-y",
                                        str(self.biggan / "gen_y.npz"), "--num-inputs", "2"]) == 0
         self.biggan_nan = root / "biggan_result"
-        binio.write_array(self.biggan_nan / "input_00000_0.bin", np.full((1, 3, 128, 128), np.nan, np.float32))
+        fileio.write_array(self.biggan_nan / "input_00000_0.bin", np.full((1, 3, 128, 128), np.nan, np.float32))
         # CycleGAN: maps test images, one folder with an image PIL refuses to decode
         self.maps = write_synthetic_maps(root / "maps", 1, seed=0, size=300)
         self.bomb_maps = root / "bomb_maps"
@@ -301,8 +301,8 @@ CASES = [
     ("CycleGAN_aipp_preprocess missing .info", CycleGAN_aipp_preprocess.main,
      lambda w, t: ["--info", str(t / "none.info"), "--save_path", str(t / "aipp")], r"none.info", lambda w, t: [t / "aipp"]),
     ("CycleGAN_eval_acc NaN/Inf offline output", CycleGAN_eval_acc.main,
-     lambda w, t: (binio.write_array(t / "off" / "1_A_0.bin", np.full((1, 3, 256, 256), np.nan, np.float32)),
-                   binio.write_array(t / "ref" / "1_A_0.bin", np.zeros((1, 3, 256, 256), np.float32)),
+     lambda w, t: (fileio.write_array(t / "off" / "1_A_0.bin", np.full((1, 3, 256, 256), np.nan, np.float32)),
+                   fileio.write_array(t / "ref" / "1_A_0.bin", np.zeros((1, 3, 256, 256), np.float32)),
                    ["--pth_result", str(t / "ref"), "--npu_bin_file", str(t / "off"), "--out_dir", str(t / "acc")])[-1],
      r"1_A_0.bin: holds NaN or Inf", lambda w, t: [t / "acc"]),
     ("CycleGAN_preprocess decompression bomb", CycleGAN_preprocess.main,
@@ -332,7 +332,7 @@ CASES = [
                    bomb_png(next((t / "ds" / "test_label").iterdir())), [str(t / "ds"), str(t / "prep")])[-1],
      r"labelIds.png: too large to decode safely", lambda w, t: [t / "prep"]),
     ("pix2pixhd_postprocess NaN/Inf output", pix2pixhd_postprocess.main,
-     lambda w, t: (binio.write_array(t / "res" / "f_0.bin", np.full((1, 3, 64, 128), np.nan, np.float32)),
+     lambda w, t: (fileio.write_array(t / "res" / "f_0.bin", np.full((1, 3, 64, 128), np.nan, np.float32)),
                    [str(t / "res"), str(t / "img"), "--height", "64", "--width", "128"])[-1],
      r"f_0.bin: 24576 of its 24576 values are NaN or Inf", lambda w, t: [t / "img"]),
     ("pix2pixhd_pth2onnx text file as checkpoint folder", pix2pixhd_pth2onnx.main,

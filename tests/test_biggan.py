@@ -10,7 +10,7 @@ import biggan_model
 import biggan_postprocess
 import biggan_preprocess
 import clip_edit
-from common import binio, metrics
+from common import fileio, metrics
 from common.cli import UserError
 
 CH = 8
@@ -90,8 +90,8 @@ def test_spectral_norm_is_one_non_updating_power_step_from_u0(checkpoint):
 # ------------------------------------------------------------------------------------------ preprocess
 
 def read_inputs(noise_dir, label_dir):
-    noise = np.concatenate([binio.read_array(p, shape=(-1, 1, 20)) for p in binio.list_data_files(noise_dir)])
-    label = np.concatenate([binio.read_array(p, shape=(-1, 5, 148)) for p in binio.list_data_files(label_dir)])
+    noise = np.concatenate([fileio.read_array(p, shape=(-1, 1, 20)) for p in fileio.list_data_files(noise_dir)])
+    label = np.concatenate([fileio.read_array(p, shape=(-1, 5, 148)) for p in fileio.list_data_files(label_dir)])
     return noise, label
 
 
@@ -105,9 +105,9 @@ def preprocess(checkpoint, folder, *extra):
 
 def test_preprocess_label_layout_and_determinism(checkpoint, tmp_path):
     noise, label, y = preprocess(checkpoint, tmp_path / "a", "--num-inputs", "6", "--batch-size", "2", "--seed", "3")
-    assert [p.name for p in binio.list_data_files(tmp_path / "a" / "noise")] == \
+    assert [p.name for p in fileio.list_data_files(tmp_path / "a" / "noise")] == \
         ["input_00000.bin", "input_00001.bin", "input_00002.bin"]
-    assert binio.read_array(tmp_path / "a" / "label" / "input_00001.bin").size == 2 * 5 * 148
+    assert fileio.read_array(tmp_path / "a" / "label" / "input_00001.bin").size == 2 * 5 * 148
     shared = torch.load(checkpoint, weights_only=True)["shared.weight"].numpy()
     config = biggan_model.Config(ch=CH)
     z, expected_y = biggan_model.sample_latents(6, config, seed=3)
@@ -121,7 +121,7 @@ def test_preprocess_label_layout_and_determinism(checkpoint, tmp_path):
 
     again = preprocess(checkpoint, tmp_path / "b", "--num-inputs", "6", "--batch-size", "2", "--seed", "3")
     for name in ("noise", "label"):
-        for first, second in zip(binio.list_data_files(tmp_path / "a" / name), binio.list_data_files(tmp_path / "b" / name)):
+        for first, second in zip(fileio.list_data_files(tmp_path / "a" / name), fileio.list_data_files(tmp_path / "b" / name)):
             assert first.read_bytes() == second.read_bytes()
     prefix = preprocess(checkpoint, tmp_path / "c", "--num-inputs", "2", "--seed", "3")
     np.testing.assert_array_equal(prefix[0], again[0][:2])  # the first samples do not depend on --num-inputs
@@ -178,7 +178,7 @@ def fake_results(folder, names, seed=0):
     for name, count in names:
         blocks = 0.5 * np.tanh(rng.standard_normal((count, 3, 8, 8))).astype(np.float32)
         data[name] = blocks.repeat(16, axis=2).repeat(16, axis=3)  # smooth enough for JPEG, range inside [-1, 1]
-        binio.write_array(folder / name, data[name])
+        fileio.write_array(folder / name, data[name])
     (folder / "sumary.json").write_text("{}")
     (folder / "notes.txt").write_text("not an output")
     return data
@@ -214,7 +214,7 @@ def test_postprocess_reads_only_bin_files_in_natural_order(tmp_path):
 ])
 def test_postprocess_rejects_bad_outputs(tmp_path, content, message):
     (tmp_path / "bs1").mkdir()
-    binio.write_array(tmp_path / "bs1" / "bad_0.bin", content)
+    fileio.write_array(tmp_path / "bs1" / "bad_0.bin", content)
     argv = ["--result-path", str(tmp_path / "bs1"), "--save-path", str(tmp_path / "img"), "--save-npz",
             "--gen-img", str(tmp_path / "gen.npz")]
     with pytest.raises(UserError, match=message):

@@ -22,7 +22,7 @@ import biggan_pth_result
 import clip_edit
 from chainrun import upstream_mirror
 from test_report import check_accuracy_report, check_report_file
-from common import binio, infer, metrics, onnx_utils, similarity, simplify
+from common import fileio, infer, metrics, onnx_utils, similarity, simplify
 from common.cli import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,7 +88,7 @@ def test_chain_end_to_end(models, tmp_path, capsys):
     assert len(list((w / "img" / "img_bs2").glob("*.jpg"))) == 6
     with np.load(w / "gen_img_bs2.npz") as npz:
         images = npz["x"]
-    np.testing.assert_array_equal(images[4], binio.read_array(w / "result" / "bs2" / "input_00004_0.bin",
+    np.testing.assert_array_equal(images[4], fileio.read_array(w / "result" / "bs2" / "input_00004_0.bin",
                                                               shape=(3, 128, 128)))
 
     inception = metrics.write_random_inception_weights(w / "inception.pth", seed=1)

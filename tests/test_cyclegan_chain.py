@@ -17,7 +17,7 @@ import CycleGAN_postprocess as postprocess
 import CycleGAN_ReflectpadDeal as reflectpad
 import cyclegan_facts
 from chainrun import run_steps, working_directory
-from common import binio, cli, driver, onnx_utils
+from common import cli, driver, fileio, onnx_utils
 from cyclegan_facts import DIRECTIONS
 from facts_check import assert_graph_matches
 
@@ -54,7 +54,7 @@ def chain(tmp_path_factory):
 
 def _run_graph(path, side, chain):
     """Run an ONNX generator on the first preprocessed image of test<side>."""
-    x = binio.read_array(chain.prep / f"test{side}" / f"1_{side}.bin", shape=(1, 3, 256, 256))
+    x = fileio.read_array(chain.prep / f"test{side}" / f"1_{side}.bin", shape=(1, 3, 256, 256))
     session = onnx_utils.make_session(path)
     return session.run(None, {session.get_inputs()[0].name: x})[0]
 
@@ -124,7 +124,7 @@ def test_constant_mode_is_the_original_edit_and_drifts(chain, edits, tmp_path, c
     (tmp_path / "ref").mkdir()
     (tmp_path / "const").mkdir()
     shutil.copy(chain.pth / "testA" / "1_A_0.bin", tmp_path / "ref")
-    binio.write_array(tmp_path / "const" / "1_A_0.bin", edits["A", "constant"])
+    fileio.write_array(tmp_path / "const" / "1_A_0.bin", edits["A", "constant"])
     status, _, err = run_cli(eval_acc.main, ["--pth_result", tmp_path / "ref", "--npu_bin_file", tmp_path / "const",
                                              "--out_dir", tmp_path / "acc", "--threshold", "0.9999"], capsys)
     assert status == 1
@@ -189,7 +189,7 @@ def test_postprocess_uses_upstreams_mapping(chain, capsys):
                                                 chain.result / "Abs1", "--bin2img_fie", save], capsys)
     assert status == 0 and "2 images" in out
     assert sorted(p.name for p in save.iterdir()) == ["1_A_0.png", "2_A_0.png", "grid.png"]
-    output = binio.read_array(chain.result / "Abs1" / "2_A_0.bin", shape=(1, 3, 256, 256))[0]
+    output = fileio.read_array(chain.result / "Abs1" / "2_A_0.bin", shape=(1, 3, 256, 256))[0]
     expected = ((np.transpose(output, (1, 2, 0)) + 1) / 2.0 * 255.0).astype(np.uint8)  # util.tensor2im
     assert np.array_equal(np.asarray(Image.open(save / "2_A_0.png")), expected)
 

@@ -21,7 +21,7 @@ import pytest
 from PIL import Image
 
 from chainrun import working_directory
-from common import binio, cli, driver, onnx_utils
+from common import cli, driver, fileio, onnx_utils
 from cyclegan_aipp import aipp_input, read_config, read_info
 from cyclegan_data import load_image, write_synthetic_maps
 from cyclegan_model import random_checkpoint
@@ -89,7 +89,7 @@ def run_python(command, capsys=None):
 def seed(tmp_path_factory):
     gan = tmp_path_factory.mktemp("seed") / "ACL_PyTorch" / "contrib" / "cv" / "gan"
     folder = driver.prepare_workdir(gan, driver.find_model_folder("CycleGAN"))
-    assert (folder.parent / "common" / "binio.py").is_file()
+    assert (folder.parent / "common" / "fileio.py").is_file()
     random_checkpoint(folder / "checkpoints" / "maps_cycle_gan" / "latest_net_G_A.pth", seed=0)
     random_checkpoint(folder / "checkpoints" / "maps_cycle_gan" / "latest_net_G_B.pth", seed=1, legacy=True)
     write_synthetic_maps(folder / "datasets" / "maps", N_PAIRS, seed=0)
@@ -152,7 +152,7 @@ def test_seed_sequence(seed, capsys):
             with Image.open(rows[0][1]) as image:
                 assert image.format == "JPEG" and image.size == (512, 512)
             # beside the thumbnails, the float path's inputs, for our chain's infer.py --input on this folder
-            assert np.array_equal(binio.read_array(f"datasetsDst/maps/test{side}/1_{side}.bin"),
+            assert np.array_equal(fileio.read_array(f"datasetsDst/maps/test{side}/1_{side}.bin"),
                                   load_image(f"datasets/maps/test{side}/1_{side}.jpg").ravel())
 
         # 5.2: each benchmark run, replaced by what our README gives for it
@@ -164,10 +164,10 @@ def test_seed_sequence(seed, capsys):
             rows = read_info(f["input_text_path"])
             run_python(replacement[0], capsys)
             target = shlex.split(replacement[0])[-1].split("=", 1)[1]
-            x = binio.read_array(f"{target}/{rows[0][1].stem}.bin", shape=(1, 3, 256, 256))
+            x = fileio.read_array(f"{target}/{rows[0][1].stem}.bin", shape=(1, 3, 256, 256))
             assert np.array_equal(x, aipp_input(rows[0][1], config))
             run_python(replacement[1], capsys)
-        runs = [p for p in (folder / "result").iterdir() if p.is_dir() and binio.AIS_TIMESTAMP.match(p.name)]
+        runs = [p for p in (folder / "result").iterdir() if p.is_dir() and fileio.AIS_TIMESTAMP.match(p.name)]
         assert len(runs) == 1 and sorted(p.name for p in runs[0].iterdir()) == ["1_A_0.bin", "2_A_0.bin"]
 
         # 6.1: the seed's accuracy command reads that run (dumpOutput_device0 is the benchmark tool's folder) and

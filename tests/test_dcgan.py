@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from common import binio, cli, driver
+from common import cli, driver, fileio
 from chainrun import run_steps, upstream_mirror, working_directory
 from common.cli import CheckFailed, UserError
 
@@ -47,9 +47,9 @@ def test_chain_end_to_end(chain_run):
     assert summary["max_abs"] < 1e-5
     assert summary["images"] == 40 and summary["grid"] and summary["throughput"] > 0
 
-    outputs = binio.list_data_files(folder / "result" / "bs16")
+    outputs = fileio.list_data_files(folder / "result" / "bs16")
     assert [p.name for p in outputs] == [f"noise_{i:04d}_0.bin" for i in range(40)]
-    ours = binio.read_array(outputs[39], shape=(1, 1, 32, 32))
+    ours = fileio.read_array(outputs[39], shape=(1, 1, 32, 32))
     assert np.all(np.abs(ours) <= 1) and ours.std() > 0.05  # a real, varied tanh output, not a constant
 
     log = (folder / "dcgan_acc_eval_bs16.log").read_text().splitlines()
@@ -131,7 +131,7 @@ def test_accuracy_errors(chain_run, tmp_path):
         dcgan_acc_eval.main(common)
 
     noise = np.random.default_rng(0).uniform(-1, 1, (1, 1, 32, 32)).astype(np.float32)
-    binio.write_array(offline / "noise_0007_0.bin", noise)  # one wrong output of 40: mean cosine about 0.975
+    fileio.write_array(offline / "noise_0007_0.bin", noise)  # one wrong output of 40: mean cosine about 0.975
     with pytest.raises(CheckFailed, match=r"FAIL: mean_cosine 0\.9[5-8]\d+ < threshold 0\.99"):
         dcgan_acc_eval.main(common)
     report = json.loads((tmp_path / "acc.json").read_text())
@@ -186,7 +186,7 @@ def test_accuracy_reads_every_tools_output_layout(chain_run, tmp_path):
     """The same outputs as ais_bench NPY/TXT, msame TXT in its timestamp folder and the benchmark tool's
     dumpOutput_device0/<stem>_1.bin: each pairs with pth_result/<stem>_0.bin and gives the same verdict."""
     folder, _, _ = chain_run
-    outputs = binio.output_files(folder / "result" / "bs16")
+    outputs = fileio.output_files(folder / "result" / "bs16")
     layouts = {"npy": ("npy", "{stem}_0.npy"), "txt": ("txt", "{stem}_0.txt"),
                "msame": ("msame/2021118_17_5_9_123456", "{stem}_output_0.txt"),
                "benchmark": ("result/dumpOutput_device0", "{stem}_1.bin")}
@@ -194,7 +194,7 @@ def test_accuracy_reads_every_tools_output_layout(chain_run, tmp_path):
         for stem, path in outputs.items():
             target = tmp_path / where / pattern.format(stem=stem)
             target.parent.mkdir(parents=True, exist_ok=True)
-            binio.write_array(target, binio.read_array(path, shape=(1, 1, 32, 32)))
+            fileio.write_array(target, fileio.read_array(path, shape=(1, 1, 32, 32)))
         given = tmp_path / where.split("/")[0]  # the --output folder, as users point at it
         log = tmp_path / f"{name}.log"
         assert dcgan_acc_eval.main(["--pth_result_path", str(folder / "pth_result"), "--om_result_path", str(given),

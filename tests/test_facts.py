@@ -57,6 +57,18 @@ def test_the_readme_states_the_facts(folder):
     assert not missing, f"{folder}/README.md does not state {missing}"
 
 
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_the_root_model_table_states_the_facts(folder):
+    facts = facts_module(folder).FACTS
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (row,) = [line for line in readme.splitlines() if line.startswith(f"| [{folder}](")]
+    repository = facts.upstream.repository.split("github.com/")[1]
+    stated = [repository, f"@{facts.upstream.short_commit}", *(f"`{name}`" for name in facts.checkpoints)]
+    stated += [f"`{t.name}`" for graph in facts.graphs for t in (*graph.inputs, *graph.outputs)]
+    missing = [text for text in stated if text not in row]
+    assert not missing, f"README.md's {folder} row does not state {missing}"
+
+
 def test_facts_and_name_only_steps_load_no_torch():
     modules = [facts_module(folder).__name__ for folder in FOLDERS] + TORCH_FREE
     code = (f"import sys; sys.path[:0] = {[str(ROOT)] + [str(ROOT / f) for f in FOLDERS]!r}\n"

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from common import binio, driver, images, infer
+from common import driver, fileio, images, infer
 from chainrun import run_steps, upstream_mirror, working_directory
 from common.cli import CheckFailed, UserError
 
@@ -53,14 +53,14 @@ def test_chain_at_batch_8_and_1(chain_runs):
     assert summaries[8]["images"] == 40 and summaries[8]["grids"] == 5
     assert summaries[1]["images"] == 5 and summaries[1]["grids"] == 1  # grid.png of all images
     for name in ("bs8", "bs1"):
-        outputs = binio.list_data_files(folder / "result" / name)
+        outputs = fileio.list_data_files(folder / "result" / name)
         assert [p.name for p in outputs] == [f"{i}_0.bin" for i in range(5)]
-    batch = binio.read_array(folder / "result" / "bs8" / "4_0.bin", shape=(8, 1, 28, 28))
+    batch = fileio.read_array(folder / "result" / "bs8" / "4_0.bin", shape=(8, 1, 28, 28))
     assert np.all(np.abs(batch) <= 1) and batch.std() > 0.05
     assert sorted(p.name for p in (folder / "genimg").iterdir()) == ["0_0.png", "1_0.png", "2_0.png", "3_0.png",
                                                                    "4_0.png", "grid.png"]
     # The online pictures are the eval-mode PyTorch outputs, i.e. what the offline run computes.
-    reference = binio.read_array(folder / "pth_result" / "3_0.bin", shape=(1, 1, 28, 28))
+    reference = fileio.read_array(folder / "pth_result" / "3_0.bin", shape=(1, 1, 28, 28))
     online = np.asarray(Image.open(folder / "images" / "3.png"))
     assert np.array_equal(online, images.grid([images.to_uint8(reference[0])]))
 
@@ -105,7 +105,7 @@ def test_original_script_names(chain_runs, tmp_path, monkeypatch, capsys):
         with pytest.raises(SystemExit) as exit_info:
             runpy.run_path(str(FOLDER / script), run_name="__main__")
         assert exit_info.value.code == 0, capsys.readouterr().err
-    assert binio.read_array(tmp_path / "vectors" / "1.bin", shape=(3, 100)).dtype == np.float32
+    assert fileio.read_array(tmp_path / "vectors" / "1.bin", shape=(3, 100)).dtype == np.float32
     assert sorted(p.name for p in (tmp_path / "images").iterdir()) == ["0.png", "1.png"]
     assert len(list((tmp_path / "genimg").glob("*_grid.png"))) == 5
     assert len(list((tmp_path / "genimg").glob("*.png"))) == 45
@@ -150,7 +150,7 @@ def test_postprocess_names_never_collide(tmp_path):
     run = tmp_path / "result" / "2023_05_06-07_08_09"
     run.mkdir(parents=True)
     for i in range(120):
-        binio.write_array(run / f"{i}_0.bin", np.full((1, 1, 28, 28), (i % 20) / 10 - 1, np.float32))
+        fileio.write_array(run / f"{i}_0.bin", np.full((1, 1, 28, 28), (i % 20) / 10 - 1, np.float32))
     (run / "sumary.json").write_text("{}")
     GAN_postprocess.main(["--txt_path", str(tmp_path / "result"), "--infer_results_path", str(tmp_path / "img")])
     names = {p.name for p in (tmp_path / "img").iterdir()}
@@ -174,7 +174,7 @@ def test_accuracy_errors(chain_runs, tmp_path):
         shutil.copy(folder / "result" / "bs1" / f"{i}_0.bin", offline)
     with pytest.raises(UserError, match=r"offline/4_0\.bin: missing, expected as the partner of .*pth_result/4_0\.bin"):
         GAN_eval_acc.main(common)
-    binio.write_array(offline / "4_0.bin", np.zeros((2, 1, 28, 28), np.float32))
+    fileio.write_array(offline / "4_0.bin", np.zeros((2, 1, 28, 28), np.float32))
     with pytest.raises(UserError, match=r"4_0\.bin: holds 2 samples, its reference .*4_0\.bin holds 1"):
         GAN_eval_acc.main(common)
     np.zeros(100, np.float32).tofile(offline / "4_0.bin")

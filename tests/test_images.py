@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from common import binio, images
+from common import fileio, images
 from common.cli import UserError
 
 
@@ -56,8 +56,8 @@ def test_side_by_side_marks_the_difference():
 def test_outputs_to_images_names_and_grid(tmp_path):
     out = tmp_path / "result"
     out.mkdir()
-    binio.write_array(out / "noise_0_0.bin", np.zeros((1, 1, 4, 4), np.float32))
-    binio.write_array(out / "batch_1_0.bin", np.ones((3, 1, 4, 4), np.float32))
+    fileio.write_array(out / "noise_0_0.bin", np.zeros((1, 1, 4, 4), np.float32))
+    fileio.write_array(out / "batch_1_0.bin", np.ones((3, 1, 4, 4), np.float32))
     (out / "sumary.json").write_text("{}")
     count, grids = images.outputs_to_images(out, tmp_path / "img", (1, 4, 4))
     assert count == 4
@@ -65,7 +65,7 @@ def test_outputs_to_images_names_and_grid(tmp_path):
     assert names == ["batch_1_0_0.png", "batch_1_0_1.png", "batch_1_0_2.png", "grid.png", "noise_0_0.png"]
     assert np.asarray(Image.open(tmp_path / "img" / "noise_0_0.png")).tolist() == [[127] * 4] * 4
     assert grids == [tmp_path / "img" / "grid.png"]
-    binio.write_array(out / "bad_0.bin", np.zeros(5, np.float32))
+    fileio.write_array(out / "bad_0.bin", np.zeros(5, np.float32))
     with pytest.raises(UserError, match=r"bad_0\.bin: 20 bytes is not a whole number of samples"):
         images.outputs_to_images(out, tmp_path / "img2", (1, 4, 4))
     assert not (tmp_path / "img2").exists()

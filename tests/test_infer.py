@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from common import binio, infer, onnx_utils
+from common import fileio, infer, onnx_utils
 from common.cli import UserError
 from common.facts import TensorSpec
 
@@ -47,7 +47,7 @@ def write_samples(folder, n, shape, seed, fmt="bin", names="s_{}"):
     data = []
     for i in range(n):
         x = rng.standard_normal(shape).astype(np.float32)
-        binio.write_array(folder / f"{names.format(i)}.{fmt}", x)
+        fileio.write_array(folder / f"{names.format(i)}.{fmt}", x)
         data.append(x)
     return data
 
@@ -58,13 +58,13 @@ def test_static_batch_with_padding_matches_direct_onnx_runtime(models, tmp_path)
                        "--output", str(tmp_path / "res"), "--output_dirname", "bs4", "--outfmt", "BIN",
                        "--batchsize", "4", "--loop", "2"]) == 0
     out = tmp_path / "res" / "bs4"
-    names = [p.name for p in binio.list_data_files(out)]
+    names = [p.name for p in fileio.list_data_files(out)]
     assert names == [f"s_{i}_{k}.bin" for i in range(10) for k in (0, 1)]  # padding of the last batch dropped
     session = onnx_utils.make_session(models / "one.onnx")
     for i, x in enumerate(data):
         y, z = session.run(None, {"x": x[None]})
-        assert np.array_equal(binio.read_array(out / f"s_{i}_0.bin", np.float32, (1, 2)), y)
-        assert np.array_equal(binio.read_array(out / f"s_{i}_1.bin", np.float32, (1, 3)), z)
+        assert np.array_equal(fileio.read_array(out / f"s_{i}_0.bin", np.float32, (1, 2)), y)
+        assert np.array_equal(fileio.read_array(out / f"s_{i}_1.bin", np.float32, (1, 3)), z)
 
     summary = json.loads((tmp_path / "res" / "bs4_summary.json").read_text())
     times = summary["npu_compute_time_list"]
@@ -92,7 +92,7 @@ def test_two_inputs_dynamic_batch_and_file_holding_a_batch(models, tmp_path):
     assert summary["batchsize"] == 2  # taken from the samples in one file
     for i in range(3):
         expected = np.tanh(noise[i].sum(2, keepdims=True) + label[i])
-        got = binio.read_array(tmp_path / "res" / "bs2" / f"input_{i:05d}_0.bin", np.float32, (2, 2, 3))
+        got = fileio.read_array(tmp_path / "res" / "bs2" / f"input_{i:05d}_0.bin", np.float32, (2, 2, 3))
         assert np.allclose(got, expected, atol=1e-6)
 
 
@@ -109,8 +109,8 @@ def test_dynamic_model_batches_single_sample_files(models, tmp_path):
 def test_pure_inference_mode_and_timestamp_folder(models, tmp_path, capsys):
     infer.main(["--model", str(models / "one_bs4.onnx"), "--output", str(tmp_path / "res"), "--loop", "5"])
     runs = [p for p in (tmp_path / "res").iterdir() if p.is_dir()]
-    assert len(runs) == 1 and binio.AIS_TIMESTAMP.match(runs[0].name)
-    y = binio.read_array(runs[0] / "pure_infer_data_0.bin", np.float32, (4, 2))
+    assert len(runs) == 1 and fileio.AIS_TIMESTAMP.match(runs[0].name)
+    y = fileio.read_array(runs[0] / "pure_infer_data_0.bin", np.float32, (4, 2))
     assert np.array_equal(y, onnx_utils.run(models / "one_bs4.onnx", {"x": np.zeros((4, 3), np.float32)})[0])
     assert (tmp_path / "res" / f"{runs[0].name}_summary.json").is_file()
     printed = capsys.readouterr().out
@@ -137,9 +137,9 @@ def test_txt_output_format(models, tmp_path):
 ])
 def test_errors(models, tmp_path, case, message):
     (tmp_path / "in").mkdir()
-    binio.write_array(tmp_path / "in" / "odd.bin", np.zeros(5, np.float32))
+    fileio.write_array(tmp_path / "in" / "odd.bin", np.zeros(5, np.float32))
     (tmp_path / "part").mkdir()
-    binio.write_array(tmp_path / "part" / "part.bin", np.zeros(2, np.float32))
+    fileio.write_array(tmp_path / "part" / "part.bin", np.zeros(2, np.float32))
     write_samples(tmp_path / "a", 1, (1, 2), seed=0, names="input_0")
     write_samples(tmp_path / "b", 1, (2, 3), seed=0, names="input_1")
     (tmp_path / "m.om").write_bytes(b"om")
@@ -214,7 +214,7 @@ def test_ais_bench_backend_through_its_documented_interface(models, tmp_path, mo
                 "--output", str(tmp_path / "res"), "--output_dirname", "om"])
     summary = json.loads((tmp_path / "res" / "om_summary.json").read_text())
     assert summary["NPU_compute_time"]["mean"] == 0.5 and summary["throughput"] == pytest.approx(8000.0)
-    y = binio.read_array(tmp_path / "res" / "om" / "s_5_0.bin", np.float32, (1, 2))
+    y = fileio.read_array(tmp_path / "res" / "om" / "s_5_0.bin", np.float32, (1, 2))
     assert np.array_equal(y, onnx_utils.run(models / "one.onnx", {"x": data[5][None]})[0])
     om = infer.open_backend(str(tmp_path / "one_bs4.om"), device=3)  # ACL's 'dtype.float32' read through the one table
     assert om.inputs == [TensorSpec("x", (4, 3), "float32")] and om.output_names == ["y", "z"]
@@ -241,11 +241,11 @@ def test_openvino_backend_same_layout_and_summary_with_the_precision_used(models
     infer.main(common + ["--output_dirname", "ort"])
     infer.main(common + ["--output_dirname", "ov", "--backend", "openvino"])
     assert "precision f32" in capsys.readouterr().out
-    ort_files = [p.name for p in binio.list_data_files(tmp_path / "res" / "ort")]
-    assert [p.name for p in binio.list_data_files(tmp_path / "res" / "ov")] == ort_files and len(ort_files) == 12
+    ort_files = [p.name for p in fileio.list_data_files(tmp_path / "res" / "ort")]
+    assert [p.name for p in fileio.list_data_files(tmp_path / "res" / "ov")] == ort_files and len(ort_files) == 12
     for name in ort_files:
-        a = binio.read_array(tmp_path / "res" / "ort" / name)
-        np.testing.assert_allclose(binio.read_array(tmp_path / "res" / "ov" / name), a, rtol=0, atol=1e-6)
+        a = fileio.read_array(tmp_path / "res" / "ort" / name)
+        np.testing.assert_allclose(fileio.read_array(tmp_path / "res" / "ov" / name), a, rtol=0, atol=1e-6)
     summary = json.loads((tmp_path / "res" / "ov_summary.json").read_text())
     assert summary["precision"] == "f32" and summary["backend"].startswith("openvino ")
     assert len(summary["filesinfo"]) == len(data) and summary["NPU_compute_time"]["count"] == 2
@@ -341,7 +341,7 @@ def test_input_sources_share_one_interface(models, tmp_path):
     last = files.batches[1]
     assert files.stems(last) == ["s_4"] and files.infiles(last, 0) == [str(tmp_path / "in" / "s_4.bin")]
     assert [f.shape for f in files.feeds(last)] == [(4, 3)]
-    assert np.array_equal(files.feeds(last)[0], np.repeat(binio.read_array(tmp_path / "in" / "s_4.bin")[None], 4, 0))
+    assert np.array_equal(files.feeds(last)[0], np.repeat(fileio.read_array(tmp_path / "in" / "s_4.bin")[None], 4, 0))
     assert files.first(2).batches == [infer.Batch((0, 1, 0, 0), 2)] and files.files == 5
     pure = infer.PureInputs(inputs, kind="random", seed=3)
     (only,) = pure.batches

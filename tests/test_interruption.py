@@ -33,7 +33,7 @@ import GAN_pth2onnx
 import gen_dataset_info
 import pix2pixhd_data
 import pix2pixhd_preprocess
-from common import binio, cli, infer
+from common import cli, fileio, infer, staging
 from cyclegan_data import write_synthetic_maps
 from pix2pixhd_synthetic import write_cityscapes
 
@@ -78,8 +78,8 @@ def biggan_case(data):
                 "--gen-y", str(work / "gen_y.npz"), "--num-inputs", "4", "--seed", str(variant)]
 
     def next_step(work):  # what the runner and biggan_eval_acc.py read
-        binio.pair_by_position([work / "prep_noise", work / "prep_label"])
-        binio.check_same_run(work / "gen_y.npz")
+        fileio.pair_by_position([work / "prep_noise", work / "prep_label"])
+        staging.check_same_run(work / "gen_y.npz")
     return biggan_preprocess.main, argv, ("prep_noise", "prep_label", "gen_y.npz"), next_step
 
 
@@ -92,8 +92,8 @@ def gan_case(data):
                 "--iters", "2", "--batch_size", "2", "--seed", str(variant)]
 
     def next_step(work):
-        binio.pair_by_position([work / "vectors"])
-        binio.check_same_run(work / "images")
+        fileio.pair_by_position([work / "vectors"])
+        staging.check_same_run(work / "images")
     return GAN_preprocess.main, argv, ("vectors", "images"), next_step
 
 
@@ -105,8 +105,8 @@ def cyclegan_case(data):
                 "--src_path_testB", str(sources[variant] / "testB"), "--save_pathTestB_dst", str(work / "testB")]
 
     def next_step(work):
-        binio.pair_by_position([work / "testA"])
-        binio.pair_by_position([work / "testB"])
+        fileio.pair_by_position([work / "testA"])
+        fileio.pair_by_position([work / "testB"])
     return CycleGAN_preprocess.main, argv, ("testA", "testB"), next_step
 
 
@@ -118,7 +118,7 @@ def gen_dataset_info_case(data):
                                            "--dataTestB_infoName", str(work / "testB_prep.info")]
 
     def next_step(work):
-        binio.check_same_run(work / "testA", work / "testB_prep.info")
+        staging.check_same_run(work / "testA", work / "testB_prep.info")
     return gen_dataset_info.main, argv, ("testA", "testB", "testA_prep.info", "testB_prep.info"), next_step
 
 
@@ -148,7 +148,7 @@ def pix2pixhd_compact_case(data):
         return [str(datasets[variant]), str(work), "--compact"]
 
     def next_step(work):
-        binio.pair_by_position([work / "label", work / "edge"])
+        fileio.pair_by_position([work / "label", work / "edge"])
     return pix2pixhd_preprocess.main, argv, ("label", "edge"), next_step
 
 
@@ -165,7 +165,7 @@ def infer_case(data):
                 "--output_dirname", "bs2"]
 
     def next_step(work):  # what a postprocess reads: the folder and, through it, the summary's shapes
-        binio.read_output(binio.resolve_result_dir(work / "bs2") / "0_0.bin", GAN_facts.IMAGE_SHAPE)
+        fileio.read_output(fileio.resolve_result_dir(work / "bs2") / "0_0.bin", GAN_facts.IMAGE_SHAPE)
     return infer.main, argv, ("bs2", "bs2_summary.json"), next_step
 
 
@@ -173,7 +173,7 @@ def biggan_postprocess_case(data):
     for variant in (0, 1):
         rng = np.random.default_rng(variant)
         for i in range(3):
-            binio.write_array(data / f"result{variant}" / f"input_{i:05d}_0.bin",
+            fileio.write_array(data / f"result{variant}" / f"input_{i:05d}_0.bin",
                               np.tanh(rng.standard_normal((1, 3, 128, 128))).astype(np.float32))
 
     def argv(work, variant):
@@ -181,7 +181,7 @@ def biggan_postprocess_case(data):
                 "--save-npz", "--gen-img", str(work / "gen_img_bs1.npz")]
 
     def next_step(work):  # what biggan_eval_acc.py reads
-        binio.finish_interrupted_commits(work / "gen_img_bs1.npz")
+        staging.finish_interrupted_commits(work / "gen_img_bs1.npz")
     return biggan_postprocess.main, argv, ("img_bs1", "grid_bs1.png", "gen_img_bs1.npz"), next_step
 
 
@@ -287,7 +287,7 @@ def test_sigkill_while_writing_leaves_the_old_set_and_the_next_run_cleans_up(tmp
     proc.wait()
     assert staged.is_dir(), "the run ended before it could be killed while writing"
     assert snapshot([work / n for n in part_names]) == old
-    binio._cleaned_folders.discard(work.resolve())  # as in the next process
+    staging._cleaned_folders.discard(work.resolve())  # as in the next process
     assert main(argv(work, 0)) == 0  # the next run removes what the dead one left
     assert not leftovers([work / n for n in part_names])
     next_step(work)
@@ -310,12 +310,12 @@ def test_same_path_for_two_outputs_is_refused_and_touches_nothing(tmp_path):
 
 def test_run_records_check_in_another_process(tmp_path):
     """The record's fingerprint must not depend on the process (Python's hash seed, say)."""
-    with binio.OutputSet("demo.py") as outputs:
+    with staging.OutputSet("demo.py") as outputs:
         folder = outputs.folder(tmp_path / "a")
         for i in range(7):
-            binio.write_array(folder / f"x_{i}.bin", np.full(3, i, np.float32), atomic=False)
+            fileio.write_array(folder / f"x_{i}.bin", np.full(3, i, np.float32), atomic=False)
         outputs.file(tmp_path / "b.npz").write_bytes(b"b")
-    check = f"from common import binio; binio.check_same_run({str(tmp_path / 'a')!r}, {str(tmp_path / 'b.npz')!r})"
+    check = f"from common import staging; staging.check_same_run({str(tmp_path / 'a')!r}, {str(tmp_path / 'b.npz')!r})"
     for seed in ("1", "2"):
         subprocess.run([sys.executable, "-c", check], cwd=ROOT, check=True,
                        env={**os.environ, "PYTHONHASHSEED": seed})

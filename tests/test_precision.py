@@ -11,7 +11,7 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from common import binio, cli, infer, precision, report, similarity
+from common import cli, fileio, infer, precision, report, similarity
 from test_report import check_report_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -137,7 +137,7 @@ def test_collapsing_graph_is_reported_and_fixed_by_a_small_keep_list(collapsing,
     # the saved emulated graph is what the om will compute, runnable by the runner
     assert infer.main(["--model", str(emulated), "--output", str(tmp_path / "res"), "--output_dirname", "emu",
                        "--pure_data_type", "random"]) == 0
-    out = binio.read_array(tmp_path / "res" / "emu" / "pure_infer_data_0.bin")
+    out = fileio.read_array(tmp_path / "res" / "emu" / "pure_infer_data_0.bin")
     assert out.size == 2 * 4 * 8 * 8 and np.all(np.isfinite(out))
     assert any(n.op_type == "Cast" for n in onnx.load(emulated).graph.node)
     # without triage the verdict is a failure
@@ -198,7 +198,7 @@ def test_bad_inputs_are_one_line_errors(collapsing, tmp_path, capsys):
     assert f"error: {bad}: node 'no_such_node' is not in the model" in capsys.readouterr().err
     folder = tmp_path / "in"
     folder.mkdir()
-    binio.write_array(folder / "x_0.bin", np.zeros(10, np.float32))
+    fileio.write_array(folder / "x_0.bin", np.zeros(10, np.float32))
     assert cli.run(precision.main, ["--model", str(collapsing), "--input", str(folder)]) == 2
     assert "x_0.bin: 40 bytes does not divide the input 'x'" in capsys.readouterr().err
     assert cli.run(precision.main, ["--model", str(tmp_path / "missing.onnx")]) == 2

@@ -20,7 +20,7 @@ import dcgan_acc_eval
 import dcgan_facts
 import GAN_eval_acc
 import GAN_facts
-from common import accuracy, binio, cli, report
+from common import accuracy, cli, fileio, report
 from common.cli import UserError
 
 
@@ -109,9 +109,9 @@ def write_pair(tmp_path, shape, n, per_file=1):
         name = f"input_{k}_0.bin"
         ref = np.tanh(rng.standard_normal((per_file, *shape))).astype(np.float32)
         off = np.clip(ref + 1e-4 * scales[k] * rng.standard_normal(ref.shape), -1, 1).astype(np.float32)
-        binio.write_array(ref_dir / name, ref)
-        binio.write_array(off_dir / name, off)
-    binio.write_json(off_dir.parent / "bs1_summary.json", {"backend": "onnxruntime test CPUExecutionProvider"})
+        fileio.write_array(ref_dir / name, ref)
+        fileio.write_array(off_dir / name, off)
+    fileio.write_json(off_dir.parent / "bs1_summary.json", {"backend": "onnxruntime test CPUExecutionProvider"})
     return ref_dir, off_dir
 
 
@@ -156,7 +156,7 @@ def test_cyclegan_report_of_a_failed_check(tmp_path, capsys):
 
 def test_biggan_cosine_report_of_a_reference_subset(tmp_path):
     ref, off = write_pair(tmp_path, biggan_facts.OUTPUT_SHAPE, 2)
-    binio.write_array(off / "input_2_0.bin", np.zeros((1, *biggan_facts.OUTPUT_SHAPE), np.float32))
+    fileio.write_array(off / "input_2_0.bin", np.zeros((1, *biggan_facts.OUTPUT_SHAPE), np.float32))
     assert biggan_cosine_acc.main(["--reference", str(ref), "--result-path", str(off), "--log",
                                    str(tmp_path / "cos.log"), "--json", str(tmp_path / "cos.json"),
                                    "--pictures", str(tmp_path / "compare")]) == 0
@@ -207,9 +207,9 @@ def test_report_draws_files_the_tools_named_differently(tmp_path):
     (tmp_path / "result" / "dumpOutput_device0").mkdir(parents=True)
     for i in range(3):
         x = np.tanh(rng.standard_normal((1, 1, 32, 32))).astype(np.float32)
-        binio.write_array(tmp_path / "ref" / f"noise_{i:04d}_0.bin", x)
-        binio.write_array(tmp_path / "result" / "dumpOutput_device0" / f"noise_{i:04d}_1.bin", x + 1e-3 * i)
-    offline = binio.resolve_result_dir(tmp_path / "result")  # the old tool's dumpOutput_device0
+        fileio.write_array(tmp_path / "ref" / f"noise_{i:04d}_0.bin", x)
+        fileio.write_array(tmp_path / "result" / "dumpOutput_device0" / f"noise_{i:04d}_1.bin", x + 1e-3 * i)
+    offline = fileio.resolve_result_dir(tmp_path / "result")  # the old tool's dumpOutput_device0
     accuracy.check_against_reference(accuracy.AccuracyCheck((1, 32, 32)), tmp_path / "ref", offline,
                                      json_path=tmp_path / "acc.json", report_path=tmp_path / "acc_report.html")
     check_accuracy_report(tmp_path / "acc_report.html", tmp_path / "acc.json")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from common import binio, similarity
+from common import fileio, similarity
 from common.cli import UserError
 
 
@@ -46,7 +46,7 @@ def test_differences_and_psnr_hand_checked():
 
 def write(folder, name, array):
     folder.mkdir(parents=True, exist_ok=True)
-    binio.write_array(folder / name, np.asarray(array, np.float32))
+    fileio.write_array(folder / name, np.asarray(array, np.float32))
 
 
 def test_compare_dirs_figures_and_refusals(tmp_path):

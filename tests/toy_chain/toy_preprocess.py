@@ -6,7 +6,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 import numpy as np
 
-from common import binio, cli
+from common import cli, fileio, staging
 from toy_facts import LATENT_DIM
 
 
@@ -21,9 +21,9 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     rng = np.random.default_rng(args.seed)
-    with binio.AtomicDir(args.save_path) as tmp:
+    with staging.AtomicDir(args.save_path) as tmp:
         for i in range(args.num):
-            binio.write_array(tmp / f"z_{i:03d}.bin", rng.standard_normal(LATENT_DIM).astype(np.float32), atomic=False)
+            fileio.write_array(tmp / f"z_{i:03d}.bin", rng.standard_normal(LATENT_DIM).astype(np.float32), atomic=False)
     print(f"{args.num} files in {args.save_path}")
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common import binio, cli
+from common import cli, fileio, staging
 from common.cli import UserError
 
 
@@ -20,69 +20,69 @@ def test_list_data_files_natural_order_and_filter(tmp_path):
     for name in ["noise_10.bin", "noise_2.bin", "noise_1.NPY", "sumary.json", "notes.txt", "noise_3.BIN"]:
         touch(tmp_path / name)
     (tmp_path / "sub.bin").mkdir()
-    names = [p.name for p in binio.list_data_files(tmp_path)]
+    names = [p.name for p in fileio.list_data_files(tmp_path)]
     assert names == ["noise_1.NPY", "noise_2.bin", "noise_3.BIN", "noise_10.bin"]
 
 
 def test_list_data_files_errors(tmp_path):
     with pytest.raises(UserError, match=r"missing: no such folder"):
-        binio.list_data_files(tmp_path / "missing")
+        fileio.list_data_files(tmp_path / "missing")
     touch(tmp_path / "a.json")
     with pytest.raises(UserError, match=r"no \.bin/\.npy files"):
-        binio.list_data_files(tmp_path)
-    assert binio.list_data_files(tmp_path, require=False) == []
+        fileio.list_data_files(tmp_path)
+    assert fileio.list_data_files(tmp_path, require=False) == []
 
 
 @pytest.mark.parametrize("ext", [".bin", ".npy"])
 def test_write_read_round_trip(tmp_path, ext):
     x = np.arange(24, dtype=np.float32).reshape(2, 3, 4) - 7.5
-    path = binio.write_array(tmp_path / f"x{ext}", x)
-    assert np.array_equal(binio.read_array(path, np.float32, (2, 3, 4)), x)
-    assert np.array_equal(binio.read_array(path, np.float32, (-1, 3, 4)), x)
-    assert binio.read_array(path).shape == ((24,) if ext == ".bin" else (2, 3, 4))
+    path = fileio.write_array(tmp_path / f"x{ext}", x)
+    assert np.array_equal(fileio.read_array(path, np.float32, (2, 3, 4)), x)
+    assert np.array_equal(fileio.read_array(path, np.float32, (-1, 3, 4)), x)
+    assert fileio.read_array(path).shape == ((24,) if ext == ".bin" else (2, 3, 4))
     assert [p.name for p in tmp_path.iterdir()] == [f"x{ext}"]  # no temporary left behind
 
 
 def test_bin_is_raw_little_endian(tmp_path):
     x = np.array([1.0, -2.5], dtype=np.float32)
-    binio.write_array(tmp_path / "x.bin", x.astype(">f4"))
+    fileio.write_array(tmp_path / "x.bin", x.astype(">f4"))
     assert (tmp_path / "x.bin").read_bytes() == x.astype("<f4").tobytes()
     u = np.array([0, 255, 7], dtype=np.uint8)
-    binio.write_array(tmp_path / "u.bin", u)
-    assert np.array_equal(binio.read_array(tmp_path / "u.bin", np.uint8, (3,)), u)
+    fileio.write_array(tmp_path / "u.bin", u)
+    assert np.array_equal(fileio.read_array(tmp_path / "u.bin", np.uint8, (3,)), u)
 
 
 def test_write_txt_rows_like_ais_bench(tmp_path):
-    binio.write_array(tmp_path / "y.txt", np.array([[1.0, 2.0], [3.0, 4.5]], np.float32))
+    fileio.write_array(tmp_path / "y.txt", np.array([[1.0, 2.0], [3.0, 4.5]], np.float32))
     assert (tmp_path / "y.txt").read_text().splitlines() == ["1.000000 2.000000", "3.000000 4.500000"]
 
 
 def test_read_txt_outputs_of_msame_and_ais_bench(tmp_path):
     x = (np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4) - 7.25) / 8
-    binio.write_array(tmp_path / "ais.txt", x)  # ais_bench / common/infer.py --outfmt TXT: a row per last dim
-    assert np.array_equal(binio.read_array(tmp_path / "ais.txt", np.float32, (-1, 3, 4)), x)
+    fileio.write_array(tmp_path / "ais.txt", x)  # ais_bench / common/infer.py --outfmt TXT: a row per last dim
+    assert np.array_equal(fileio.read_array(tmp_path / "ais.txt", np.float32, (-1, 3, 4)), x)
     # msame: space-separated, a newline after each innermost row and after each higher dimension
     text = "\n".join(" ".join(f"{v:g}" for v in row) + " " for row in x.reshape(-1, 4)) + "\n\n"
     (tmp_path / "msame.txt").write_text(text)
-    assert np.array_equal(binio.read_array(tmp_path / "msame.txt", np.float32, (2, 3, 4)), x)
+    assert np.array_equal(fileio.read_array(tmp_path / "msame.txt", np.float32, (2, 3, 4)), x)
     touch(tmp_path / "short.txt", b"1 2 3\n")
     with pytest.raises(UserError, match=r"short\.txt: 3 numbers, expected 24 numbers for \(2, 3, 4\) float32"):
-        binio.read_array(tmp_path / "short.txt", np.float32, (2, 3, 4))
+        fileio.read_array(tmp_path / "short.txt", np.float32, (2, 3, 4))
     touch(tmp_path / "words.txt", b"1.0 nope\n")
     with pytest.raises(UserError, match=r"words\.txt: expected whitespace-separated numbers"):
-        binio.read_array(tmp_path / "words.txt")
+        fileio.read_array(tmp_path / "words.txt")
 
 
 def test_output_files_detects_each_tools_naming(tmp_path):
     def folder(name, files):
         for f in files:
             touch(tmp_path / name / f)
-        return binio.output_files(tmp_path / name)
+        return fileio.output_files(tmp_path / name)
 
     ais = folder("bs1", ["n_2_0.bin", "n_10_0.bin", "n_2_1.bin", "n_10_1.bin", "n_1_0.npy"])
     assert {k: p.name for k, p in ais.items()} == {"n_1": "n_1_0.npy", "n_2": "n_2_0.bin", "n_10": "n_10_0.bin"}
     assert list(ais) == ["n_1", "n_2", "n_10"]  # natural order
-    assert binio.output_files(tmp_path / "bs1", index=1)["n_2"].name == "n_2_1.bin"
+    assert fileio.output_files(tmp_path / "bs1", index=1)["n_2"].name == "n_2_1.bin"
     bench = folder("dumpOutput_device1", ["noise_0000_1.bin", "noise_0001_1.bin"])  # first output is _1
     assert {k: p.name for k, p in bench.items()} == {"noise_0000": "noise_0000_1.bin", "noise_0001": "noise_0001_1.bin"}
     msame = folder("2021118_17_5_9_123456", ["7_output_0.txt", "12_output_0.txt", "12_output_1.txt"])
@@ -104,107 +104,107 @@ def test_pair_outputs_by_stem_across_tools(tmp_path):
         touch(tmp_path / "pth" / f"n_{i}_0.bin")
         touch(tmp_path / "dumpOutput_device0" / f"n_{i}_1.bin")
         touch(tmp_path / "npy" / f"n_{i}_0.npy")
-    pairs = binio.pair_outputs(tmp_path / "pth", tmp_path / "dumpOutput_device0")
+    pairs = fileio.pair_outputs(tmp_path / "pth", tmp_path / "dumpOutput_device0")
     assert [(a.name, b.name) for a, b in pairs] == [(f"n_{i}_0.bin", f"n_{i}_1.bin") for i in range(3)]
-    assert [b.name for _, b in binio.pair_outputs(tmp_path / "pth", tmp_path / "npy")] == [
+    assert [b.name for _, b in fileio.pair_outputs(tmp_path / "pth", tmp_path / "npy")] == [
         f"n_{i}_0.npy" for i in range(3)]
     (tmp_path / "npy" / "n_1_0.npy").unlink()
     with pytest.raises(UserError, match=r"npy/n_1_0\.npy: missing, expected as the partner of .*pth/n_1_0\.bin"):
-        binio.pair_outputs(tmp_path / "pth", tmp_path / "npy")
+        fileio.pair_outputs(tmp_path / "pth", tmp_path / "npy")
     (tmp_path / "dumpOutput_device0" / "n_2_1.bin").unlink()
     with pytest.raises(UserError, match=r"dumpOutput_device0/n_2_1\.bin: missing, expected as the partner"):
-        binio.pair_outputs(tmp_path / "pth", tmp_path / "dumpOutput_device0")
+        fileio.pair_outputs(tmp_path / "pth", tmp_path / "dumpOutput_device0")
     with pytest.raises(UserError, match=r"pth/n_2_0\.bin: has no partner in .*dumpOutput_device0"):
-        binio.pair_outputs(tmp_path / "dumpOutput_device0", tmp_path / "pth")
-    assert len(binio.pair_outputs(tmp_path / "dumpOutput_device0", tmp_path / "pth", subset=True)) == 2
+        fileio.pair_outputs(tmp_path / "dumpOutput_device0", tmp_path / "pth")
+    assert len(fileio.pair_outputs(tmp_path / "dumpOutput_device0", tmp_path / "pth", subset=True)) == 2
 
 
 def test_read_array_size_errors_name_file_and_expectation(tmp_path):
     path = touch(tmp_path / "bad.bin", b"\0" * 12)
     with pytest.raises(UserError, match=r"bad\.bin: 12 bytes, expected 16 bytes for \(4,\) float32"):
-        binio.read_array(path, np.float32, (4,))
+        fileio.read_array(path, np.float32, (4,))
     with pytest.raises(UserError, match=r"bad\.bin: 12 bytes is not a whole number of samples of \(8,\) float32"):
-        binio.read_array(path, np.float32, (-1, 8))
+        fileio.read_array(path, np.float32, (-1, 8))
     odd = touch(tmp_path / "odd.bin", b"\0" * 5)
     with pytest.raises(UserError, match=r"odd\.bin: 5 bytes is not a whole number of float32 values"):
-        binio.read_array(odd)
+        fileio.read_array(odd)
     with pytest.raises(UserError, match=r"nope\.bin: no such file"):
-        binio.read_array(tmp_path / "nope.bin")
+        fileio.read_array(tmp_path / "nope.bin")
 
 
 def test_read_npy_dtype_is_checked(tmp_path):
     np.save(tmp_path / "x.npy", np.zeros(3, np.float64))
     with pytest.raises(UserError, match=r"x\.npy: holds float64 data, expected float32"):
-        binio.read_array(tmp_path / "x.npy", np.float32)
+        fileio.read_array(tmp_path / "x.npy", np.float32)
 
 
 def test_interrupted_write_leaves_nothing(tmp_path, monkeypatch):
     def interrupted(src, dst):  # the data is written, the process dies before the rename
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(binio.os, "replace", interrupted)
+    monkeypatch.setattr(fileio.os, "replace", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        binio.write_array(tmp_path / "x.bin", np.zeros(4, np.float32))
+        fileio.write_array(tmp_path / "x.bin", np.zeros(4, np.float32))
     assert list(tmp_path.iterdir()) == []
 
 
 def test_output_names_follow_ais_bench():
-    assert binio.output_name("prep/input_00000.bin", 0) == "input_00000_0.bin"
-    assert binio.output_name("noise_0001.bin", 1, "NPY") == "noise_0001_1.npy"
-    assert binio.output_name("d/1_A.bin", 0) == "1_A_0.bin"
-    assert binio.output_name("a.b.bin", 2) == "a_2.bin"
+    assert fileio.output_name("prep/input_00000.bin", 0) == "input_00000_0.bin"
+    assert fileio.output_name("noise_0001.bin", 1, "NPY") == "noise_0001_1.npy"
+    assert fileio.output_name("d/1_A.bin", 0) == "1_A_0.bin"
+    assert fileio.output_name("a.b.bin", 2) == "a_2.bin"
 
 
 def test_pair_by_name(tmp_path):
     for name in ["n_1_0.bin", "n_2_0.bin"]:
         touch(tmp_path / "ref" / name)
         touch(tmp_path / "off" / name)
-    pairs = binio.pair_by_name(tmp_path / "ref", tmp_path / "off")
+    pairs = fileio.pair_by_name(tmp_path / "ref", tmp_path / "off")
     assert [(a.name, b.name) for a, b in pairs] == [("n_1_0.bin", "n_1_0.bin"), ("n_2_0.bin", "n_2_0.bin")]
 
     touch(tmp_path / "ref" / "n_3_0.bin")
     with pytest.raises(UserError, match=r"off/n_3_0\.bin: missing, expected as the partner of .*ref/n_3_0\.bin"):
-        binio.pair_by_name(tmp_path / "ref", tmp_path / "off")
+        fileio.pair_by_name(tmp_path / "ref", tmp_path / "off")
     touch(tmp_path / "off" / "n_3_0.bin")
     touch(tmp_path / "off" / "n_4_0.bin")
     with pytest.raises(UserError, match=r"off/n_4_0\.bin: has no partner in .*ref"):
-        binio.pair_by_name(tmp_path / "ref", tmp_path / "off")
+        fileio.pair_by_name(tmp_path / "ref", tmp_path / "off")
 
 
 def test_pair_by_position(tmp_path):
     for i in (1, 2, 10):
         touch(tmp_path / "noise" / f"input_{i}.bin")
         touch(tmp_path / "label" / f"input_{i}.bin")
-    lists = binio.pair_by_position([tmp_path / "noise", tmp_path / "label"])
+    lists = fileio.pair_by_position([tmp_path / "noise", tmp_path / "label"])
     assert [[p.name for p in files] for files in lists] == [["input_1.bin", "input_2.bin", "input_10.bin"]] * 2
 
     touch(tmp_path / "label" / "input_11.bin")
     with pytest.raises(UserError, match=r"label: holds 4 files but .*noise holds 3"):
-        binio.pair_by_position([tmp_path / "noise", tmp_path / "label"])
+        fileio.pair_by_position([tmp_path / "noise", tmp_path / "label"])
     (tmp_path / "label" / "input_11.bin").unlink()
     (tmp_path / "label" / "input_10.bin").rename(tmp_path / "label" / "input_9.bin")
     with pytest.raises(UserError, match=r"input_10\.bin: pairs by position with .*input_9\.bin|"
                                         r"input_9\.bin: pairs by position with .*input_(10|2)\.bin"):
-        binio.pair_by_position([tmp_path / "noise", tmp_path / "label"])
+        fileio.pair_by_position([tmp_path / "noise", tmp_path / "label"])
 
 
 def test_resolve_result_dir(tmp_path):
     touch(tmp_path / "bs1" / "x_0.bin")
-    assert binio.resolve_result_dir(tmp_path / "bs1") == tmp_path / "bs1"
+    assert fileio.resolve_result_dir(tmp_path / "bs1") == tmp_path / "bs1"
 
     touch(tmp_path / "out" / "2022_12_17-07_37_18" / "x_0.bin")
     touch(tmp_path / "out" / "2023_01_02-00_00_00" / "x_0.bin")
     touch(tmp_path / "out" / "2023_01_02-00_00_00_summary.json")
-    assert binio.resolve_result_dir(tmp_path / "out").name == "2023_01_02-00_00_00"
+    assert fileio.resolve_result_dir(tmp_path / "out").name == "2023_01_02-00_00_00"
 
     touch(tmp_path / "old" / "dumpOutput_device0" / "x_1.bin")
-    assert binio.resolve_result_dir(tmp_path / "old").name == "dumpOutput_device0"
+    assert fileio.resolve_result_dir(tmp_path / "old").name == "dumpOutput_device0"
 
     touch(tmp_path / "result" / "bs1" / "x_0.bin")
     with pytest.raises(UserError, match=r"result: no \.bin/\.npy/\.txt outputs here.*did you mean .*bs1"):
-        binio.resolve_result_dir(tmp_path / "result")
+        fileio.resolve_result_dir(tmp_path / "result")
     with pytest.raises(UserError, match=r"nowhere: no such folder"):
-        binio.resolve_result_dir(tmp_path / "nowhere")
+        fileio.resolve_result_dir(tmp_path / "nowhere")
 
 
 def test_resolve_result_dir_finds_msame_runs_by_parsed_time(tmp_path, capsys):
@@ -218,45 +218,45 @@ def test_resolve_result_dir_finds_msame_runs_by_parsed_time(tmp_path, capsys):
     now = time.mktime((2021, 11, 20, 0, 0, 0, 0, 0, -1))
     for d in out.iterdir():
         os.utime(d, (now, now))  # a November run: 2021118 reads as 8 Nov, 2021119 as 9 Nov
-    assert binio.resolve_result_dir(out).name == "20211110_1_2_3_4"
+    assert fileio.resolve_result_dir(out).name == "20211110_1_2_3_4"
     assert capsys.readouterr().err.strip().splitlines() == [
         f"note: using {out / '20211110_1_2_3_4'} (the newest of 4 timestamped runs)"]
     (out / "20211110_1_2_3_4" / "0_output_0.txt").unlink()
     (out / "20211110_1_2_3_4").rmdir()
-    assert binio.resolve_result_dir(out).name == "2021119_10_0_0_2"  # hour 10 after hour 9, unpadded
+    assert fileio.resolve_result_dir(out).name == "2021119_10_0_0_2"  # hour 10 after hour 9, unpadded
 
 
 def test_resolve_result_dir_falls_back_from_a_missing_dump_folder(tmp_path, capsys):
     touch(tmp_path / "result" / "2022_12_17-07_37_18" / "noise_0000_0.bin")
     touch(tmp_path / "result" / "2022_12_17-07_37_18_summary.json")
-    chosen = binio.resolve_result_dir(tmp_path / "result" / "dumpOutput_device0")
+    chosen = fileio.resolve_result_dir(tmp_path / "result" / "dumpOutput_device0")
     assert chosen == tmp_path / "result" / "2022_12_17-07_37_18"
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "dumpOutput_device0 does not exist" in err[0] and str(chosen) in err[0]
     with pytest.raises(UserError, match=r"empty/dumpOutput_device0: no such folder, and no run folder"):
         (tmp_path / "empty").mkdir()
-        binio.resolve_result_dir(tmp_path / "empty" / "dumpOutput_device0")
+        fileio.resolve_result_dir(tmp_path / "empty" / "dumpOutput_device0")
 
 
 def test_atomic_dir_replaces_a_previous_run_as_a_whole(tmp_path):
     final = tmp_path / "prep"
-    with binio.AtomicDir(final) as tmp:
+    with staging.AtomicDir(final) as tmp:
         for i in range(3):
-            binio.write_array(tmp / f"n_{i}.bin", np.full(2, i, np.float32), atomic=False)
+            fileio.write_array(tmp / f"n_{i}.bin", np.full(2, i, np.float32), atomic=False)
         assert not final.exists()
-    with binio.AtomicDir(final) as tmp:
-        binio.write_array(tmp / "n_0.bin", np.full(2, 9, np.float32), atomic=False)
+    with staging.AtomicDir(final) as tmp:
+        fileio.write_array(tmp / "n_0.bin", np.full(2, 9, np.float32), atomic=False)
     assert [p.name for p in final.iterdir()] == ["n_0.bin"]  # no stale n_1, n_2 from the bigger run
     assert sorted(p.name for p in tmp_path.iterdir()) == ["prep"]
 
 
 def test_atomic_dir_interrupted_keeps_old_and_leaves_no_partial(tmp_path):
     final = tmp_path / "prep"
-    with binio.AtomicDir(final) as tmp:
-        binio.write_array(tmp / "old.bin", np.zeros(1, np.float32), atomic=False)
+    with staging.AtomicDir(final) as tmp:
+        fileio.write_array(tmp / "old.bin", np.zeros(1, np.float32), atomic=False)
     with pytest.raises(KeyboardInterrupt):
-        with binio.AtomicDir(final) as tmp:
-            binio.write_array(tmp / "new.bin", np.zeros(1, np.float32), atomic=False)
+        with staging.AtomicDir(final) as tmp:
+            fileio.write_array(tmp / "new.bin", np.zeros(1, np.float32), atomic=False)
             raise KeyboardInterrupt
     assert [p.name for p in final.iterdir()] == ["old.bin"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["prep"]
@@ -265,13 +265,13 @@ def test_atomic_dir_interrupted_keeps_old_and_leaves_no_partial(tmp_path):
 def test_atomic_dir_refuses_a_folder_holding_other_files(tmp_path):
     touch(tmp_path / "prep" / "thesis.tex")
     with pytest.raises(UserError, match=r"prep: folder already holds 'thesis\.tex'"):
-        with binio.AtomicDir(tmp_path / "prep"):
+        with staging.AtomicDir(tmp_path / "prep"):
             pass
     assert (tmp_path / "prep" / "thesis.tex").exists()
 
 
 def test_write_json_handles_non_finite(tmp_path):
-    binio.write_json(tmp_path / "r.json", {"psnr": float("inf"), "x": np.float32(0.5), "n": np.int64(3)})
+    fileio.write_json(tmp_path / "r.json", {"psnr": float("inf"), "x": np.float32(0.5), "n": np.int64(3)})
     assert json.loads((tmp_path / "r.json").read_text()) == {"psnr": "inf", "x": 0.5, "n": 3}
 
 
@@ -299,28 +299,28 @@ def test_npz_writer_streams_an_array_that_numpy_reads(tmp_path):
     rng = np.random.default_rng(7)
     data = rng.standard_normal((7, 3, 4, 4)).astype(np.float32)
     path = tmp_path / "x.npz"
-    with binio.NpzArrayWriter(path, "x", data.shape) as writer:
+    with fileio.NpzArrayWriter(path, "x", data.shape) as writer:
         writer.write(data[:3])
         writer.write(data[3:])
     with np.load(path) as loaded:
         np.testing.assert_array_equal(loaded["x"], data)
-    batches = list(binio.iter_npz_batches(path, "x", 3))
+    batches = list(fileio.iter_npz_batches(path, "x", 3))
     assert [len(b) for b in batches] == [3, 3, 1]
     np.testing.assert_array_equal(np.concatenate(batches), data)
-    assert [len(b) for b in binio.iter_npz_batches(path, "x", 4, limit=5)] == [4, 1]
+    assert [len(b) for b in fileio.iter_npz_batches(path, "x", 4, limit=5)] == [4, 1]
     # Files written by numpy (compressed too) stream the same way.
     np.savez_compressed(tmp_path / "c.npz", x=data, y=np.arange(7))
-    np.testing.assert_array_equal(np.concatenate(list(binio.iter_npz_batches(tmp_path / "c.npz", "x", 2))), data)
-    assert binio.npz_array_info(tmp_path / "c.npz", "y") == ((7,), np.dtype(np.int64))
+    np.testing.assert_array_equal(np.concatenate(list(fileio.iter_npz_batches(tmp_path / "c.npz", "x", 2))), data)
+    assert fileio.npz_array_info(tmp_path / "c.npz", "y") == ((7,), np.dtype(np.int64))
 
 
 def test_npz_writer_leaves_nothing_behind_when_incomplete(tmp_path):
     path = tmp_path / "x.npz"
     with pytest.raises(ValueError, match="2 rows written, 3 declared"):
-        with binio.NpzArrayWriter(path, "x", (3, 2)) as writer:
+        with fileio.NpzArrayWriter(path, "x", (3, 2)) as writer:
             writer.write(np.zeros((2, 2)))
     with pytest.raises(ValueError, match="do not fit"):
-        with binio.NpzArrayWriter(path, "x", (3, 2)) as writer:
+        with fileio.NpzArrayWriter(path, "x", (3, 2)) as writer:
             writer.write(np.zeros((4, 2)))
     assert list(tmp_path.iterdir()) == []
 
@@ -328,16 +328,16 @@ def test_npz_writer_leaves_nothing_behind_when_incomplete(tmp_path):
 def test_npz_reading_errors_name_the_file(tmp_path):
     np.savez(tmp_path / "a.npz", y=np.zeros(3))
     with pytest.raises(UserError, match=r"a.npz: expected an array 'x', found 'y'"):
-        binio.npz_array_info(tmp_path / "a.npz", "x")
+        fileio.npz_array_info(tmp_path / "a.npz", "x")
     with pytest.raises(UserError, match="no such npz file"):
-        binio.npz_array_info(tmp_path / "b.npz", "x")
+        fileio.npz_array_info(tmp_path / "b.npz", "x")
     # A truncated member: the header promises more rows than the data holds.
     buffer = io.BytesIO()
     np.lib.format.write_array_header_2_0(buffer, {"descr": "<f4", "fortran_order": False, "shape": (4, 2)})
     with zipfile.ZipFile(tmp_path / "short.npz", "w") as archive:
         archive.writestr("x.npy", buffer.getvalue() + np.zeros((2, 2), np.float32).tobytes())
     with pytest.raises(UserError, match=r"short.npz: array 'x' ends after 2 of its 4 declared rows"):
-        list(binio.iter_npz_batches(tmp_path / "short.npz", "x", 2))
+        list(fileio.iter_npz_batches(tmp_path / "short.npz", "x", 2))
 
 
 def test_leftovers_of_a_killed_run_are_removed_by_the_next_run(tmp_path):
@@ -353,11 +353,11 @@ def test_leftovers_of_a_killed_run_are_removed_by_the_next_run(tmp_path):
         import sys, time
         sys.path.insert(0, {str(root)!r})
         import numpy as np
-        from common import binio
-        with binio.AtomicDir({str(tmp_path / 'prep')!r}) as tmp:
+        from common import fileio, staging
+        with staging.AtomicDir({str(tmp_path / 'prep')!r}) as tmp:
             for i in range(50):
-                binio.write_array(tmp / f"x_{{i}}.bin", np.zeros(4, np.float32), atomic=False)
-            with binio.atomic_path({str(tmp_path / 'gen_y.npz')!r}) as part:
+                fileio.write_array(tmp / f"x_{{i}}.bin", np.zeros(4, np.float32), atomic=False)
+            with staging.atomic_path({str(tmp_path / 'gen_y.npz')!r}) as part:
                 part.write_bytes(b"half")
                 print("ready", flush=True)
                 time.sleep(60)
@@ -369,18 +369,18 @@ def test_leftovers_of_a_killed_run_are_removed_by_the_next_run(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     alive = subprocess.Popen(["sleep", "60"])
-    binio._cleaned_folders.discard(tmp_path.resolve())  # as in a new process
+    staging._cleaned_folders.discard(tmp_path.resolve())  # as in a new process
     try:
         (tmp_path / f".prep.partial-{alive.pid}").mkdir()  # a run still under way: not ours to remove
-        with binio.AtomicDir(tmp_path / "prep") as tmp:
-            binio.write_array(tmp / "x_0.bin", np.ones(4, np.float32), atomic=False)
-        binio.write_bytes(tmp_path / "gen_y.npz", b"whole")
+        with staging.AtomicDir(tmp_path / "prep") as tmp:
+            fileio.write_array(tmp / "x_0.bin", np.ones(4, np.float32), atomic=False)
+        staging.write_bytes(tmp_path / "gen_y.npz", b"whole")
         assert sorted(p.name for p in tmp_path.iterdir()) == [f".prep.partial-{alive.pid}", "gen_y.npz", "prep"]
         assert [p.name for p in (tmp_path / "prep").iterdir()] == ["x_0.bin"]
     finally:
         alive.kill()
         alive.wait()
-    binio.remove_dead_leftovers(tmp_path)
+    staging.remove_dead_leftovers(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["gen_y.npz", "prep"]
 
 
