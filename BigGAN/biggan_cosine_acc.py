@@ -12,11 +12,12 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
-from biggan_facts import OUTPUT_SHAPE
+from biggan_facts import FACTS, OUTPUT_SHAPE
 from common import accuracy, cli, fileio, report
 
 # the reference usually covers the first files of the run (biggan_pth_result.py --num)
-CHECK = accuracy.AccuracyCheck(OUTPUT_SHAPE, title="BigGAN: PyTorch vs offline", reference_subset=True)
+CHECK = accuracy.AccuracyCheck(OUTPUT_SHAPE, title=f"{FACTS.name}: PyTorch vs offline",
+                               threshold=FACTS.threshold, reference_subset=True)
 
 
 def build_parser():

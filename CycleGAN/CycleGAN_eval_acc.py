@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 from common import accuracy, cli, fileio, report
-from cyclegan_facts import SAMPLE_SHAPE
+from cyclegan_facts import FACTS, SAMPLE_SHAPE
 
 METRICS = {"cosine": "mean_cosine", "pixel_cosine": "mean_pixel_cosine", "min_cosine": "min_cosine"}
 
@@ -32,7 +32,8 @@ def summary_line(agg):
 
 
 # --metric chooses the metric, --pictures the number of pictures, the offline folder the title (main)
-CHECK = accuracy.AccuracyCheck(SAMPLE_SHAPE, pixel_axis=1, line=line, summary_line=summary_line)
+CHECK = accuracy.AccuracyCheck(SAMPLE_SHAPE, threshold=FACTS.threshold, pixel_axis=1, line=line,
+                               summary_line=summary_line)
 
 
 def build_parser():

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from common import accuracy, cli, fileio, onnx_utils, report, similarity, staging
 from common.cli import CheckFailed
 from cyclegan_data import list_images, load_image, outputs_of_images
-from cyclegan_facts import DIRECTIONS, SAMPLE_SHAPE
+from cyclegan_facts import DIRECTIONS, FACTS, SAMPLE_SHAPE
 
 SIDES = {"AtoB": ("A", "testA"), "BtoA": ("B", "testB")}
 
@@ -57,7 +57,7 @@ def build_parser():
     p.add_argument("--model_gb_onnx_name", default=DIRECTIONS["B"].onnx_file, help="G_B's ONNX file in --onnx_path")
     p.add_argument("--direction", choices=sorted(SIDES), default="AtoB",
                    help="AtoB: testA through G_A (the original's check); BtoA: testB through G_B")
-    p.add_argument("--threshold", type=float, default=accuracy.DEFAULT_THRESHOLD,
+    p.add_argument("--threshold", type=float, default=FACTS.threshold,
                    help="lowest accepted average cosine_similarity (0.99, the original's bar)")
     p.add_argument("--out_dir", default="./", help="folder for cosine_similarity.jpg, .json and .log")
     report.add_options(p)

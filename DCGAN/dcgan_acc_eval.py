@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 from common import accuracy, cli, fileio, report
-from dcgan_facts import IMAGE_SHAPE
+from dcgan_facts import FACTS, IMAGE_SHAPE
 
 
 def file_line(figures):
@@ -35,7 +35,8 @@ def result_lines(agg):
             f"max 1-cos : {agg['max_one_minus_cosine']:.3e}")
 
 
-CHECK = accuracy.AccuracyCheck(IMAGE_SHAPE, title="DCGAN: PyTorch vs offline", line=file_line,
+CHECK = accuracy.AccuracyCheck(IMAGE_SHAPE, title=f"{FACTS.name}: PyTorch vs offline",
+                               threshold=FACTS.threshold, line=file_line,
                                summary_line=result_lines,
                                fields=lambda agg: {"acc": 100 * (agg["mean_cosine"] + 1) / 2})
 

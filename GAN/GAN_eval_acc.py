@@ -16,9 +16,10 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 from common import accuracy, cli, fileio, report
-from GAN_facts import IMAGE_SHAPE
+from GAN_facts import FACTS, IMAGE_SHAPE
 
-CHECK = accuracy.AccuracyCheck(IMAGE_SHAPE, title="GAN: PyTorch vs offline")
+CHECK = accuracy.AccuracyCheck(IMAGE_SHAPE, title=f"{FACTS.name}: PyTorch vs offline",
+                               threshold=FACTS.threshold)
 
 
 def build_parser():

@@ -22,7 +22,7 @@ from common import accuracy, cli, fileio, reference, report
 from common.cli import UserError
 import pix2pixhd_model as p2p
 from pix2pixhd_data import check_size
-from pix2pixhd_facts import COMPACT, FULL, OUTPUT_NC
+from pix2pixhd_facts import COMPACT, FACTS, FULL, OUTPUT_NC
 
 
 def image_line(figures):
@@ -38,7 +38,8 @@ def summary_line(agg):
 
 # label2city_1024p's image (the defaults of --height/--width, which main applies), --n_pictures the pictures,
 # --num reference_subset
-CHECK = accuracy.AccuracyCheck(FULL.output.sample_shape, title="Pix2pixHD: PyTorch vs offline", line=image_line,
+CHECK = accuracy.AccuracyCheck(FULL.output.sample_shape, title=f"{FACTS.name}: PyTorch vs offline",
+                               threshold=FACTS.threshold, line=image_line,
                                summary_line=summary_line)
 
 

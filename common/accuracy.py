@@ -19,8 +19,7 @@ from tqdm import tqdm
 
 from common import fileio, images, report, similarity, staging
 from common.cli import CheckFailed
-
-DEFAULT_THRESHOLD = 0.99
+from common.facts import DEFAULT_THRESHOLD
 
 
 def default_line(figures):

@@ -5,9 +5,9 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 from common import accuracy, cli, fileio, images
-from toy_facts import IMAGE_SHAPE
+from toy_facts import FACTS, IMAGE_SHAPE
 
-CHECK = accuracy.AccuracyCheck(IMAGE_SHAPE)  # one sample's shape; the rest as most models check
+CHECK = accuracy.AccuracyCheck(IMAGE_SHAPE, threshold=FACTS.threshold)  # the rest as most models check
 
 
 def build_parser():
