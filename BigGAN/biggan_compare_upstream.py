@@ -21,20 +21,19 @@ import biggan_model
 from biggan_facts import FACTS
 from common import cli, upstream
 
+# biggan.patch adds forward_export (the export layout); upstream's forward(z, shared(y)) stays as it was.
+UPSTREAM = upstream.Checkout.of(FACTS.upstream, marker="def forward_export(", files=("layers.py",))
+
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
-    p.add_argument("--upstream", required=True, help=f"{UPSTREAM.name} checkout ({FACTS.upstream.short_commit}) with {UPSTREAM.patch} applied")
+    UPSTREAM.add_option(p)
     p.add_argument("--pth", default=None, help="checkpoint to compare on (default: seeded random weights)")
     p.add_argument("--G-ch", "--g-ch", dest="g_ch", type=int, default=96, help="width of the random weights")
     p.add_argument("--batch", type=int, default=2, help="number of samples")
     p.add_argument("--seed", type=cli.seed, default=0, help="seed of the random weights and of the inputs")
     p.add_argument("--atol", type=float, default=1e-5, help="largest accepted max |ours - upstream|")
     return p
-
-
-# biggan.patch adds forward_export (the export layout); upstream's forward(z, shared(y)) stays as it was.
-UPSTREAM = upstream.Checkout.of(FACTS.upstream, marker="def forward_export(", files=("layers.py",))
 
 
 def upstream_generator(module, path, config):

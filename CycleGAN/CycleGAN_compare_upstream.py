@@ -75,8 +75,7 @@ def check_export(theirs, ours_output, x, folder, atol):
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
-    p.add_argument("--upstream", required=True,
-                   help=f"{UPSTREAM.name} checkout ({FACTS.upstream.short_commit}) with {UPSTREAM.patch} applied")
+    UPSTREAM.add_option(p)
     p.add_argument("--checkpoint", nargs="*", default=[],
                    help="checkpoints to compare on (default: two seeded random ones, plain and legacy layout)")
     p.add_argument("--seed", type=cli.seed, default=0, help="seed of the random checkpoints and the input")

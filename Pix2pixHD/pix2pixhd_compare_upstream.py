@@ -67,7 +67,7 @@ def upstream_outputs(root, dataroot, checkpoints_dir):
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
-    p.add_argument("--upstream", required=True, help=f"{UPSTREAM.name} checkout ({FACTS.upstream.short_commit}) with {UPSTREAM.patch} applied")
+    UPSTREAM.add_option(p)
     p.add_argument("--dataroot", default=None,
                    help="folder with test_label/ and test_inst/ (e.g. the checkout's datasets/cityscapes, 15 "
                         "frames of 1024x2048: about a minute each); default: synthetic frames")

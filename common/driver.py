@@ -22,11 +22,11 @@ Every STEPS command formatted with README_PARAMS must appear verbatim in `<Model
 """
 import importlib.util
 import json
+import os
 import re
 import shlex
 import shutil
 import subprocess
-import os
 import sys
 import time
 from pathlib import Path

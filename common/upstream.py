@@ -6,17 +6,19 @@ the folder's `.patch`, and points the compare tool at the checkout. These helper
 leaving its modules behind, and give one verdict.
 """
 import contextlib
+import dataclasses
 import importlib
 import importlib.util
 import sys
+import tempfile
 import types
 from pathlib import Path
-from typing import NamedTuple, Tuple
+from typing import Callable, NamedTuple, Tuple
 
 import numpy as np
 import torch
 
-from common import similarity
+from common import checkpoint, cli, similarity
 from common.cli import CheckFailed, UserError
 
 
@@ -24,19 +26,27 @@ class Checkout(NamedTuple):
     """What a compare tool needs of an upstream checkout, declared once per script.
 
     `name` is the repository's name for messages; `patched` is the file (relative path) the folder's `patch`
-    changes and `marker` text that only the patched file holds; `files` are other files that must be there.
+    changes and `marker` text that only the patched file holds; `files` are other files that must be there;
+    `commit` the pinned commit, for --help.
     """
     name: str
     patched: str
     marker: str
     patch: str
     files: Tuple[str, ...] = ()
+    commit: str = ""
 
     @classmethod
     def of(cls, facts, marker, patched=None, files=()):
         """The checkout of a folder's `facts.upstream` (common.facts.Upstream): named after its repository,
         patched by its patch; `patched` defaults to the generator file."""
-        return cls(facts.repository.rsplit("/", 1)[-1], patched or facts.generator, marker, facts.patch, tuple(files))
+        return cls(facts.repository.rsplit("/", 1)[-1], patched or facts.generator, marker, facts.patch, tuple(files),
+                   facts.short_commit)
+
+    def add_option(self, parser):
+        """--upstream, the option every compare tool takes."""
+        at = f" at {self.commit}" if self.commit else ""
+        parser.add_argument("--upstream", required=True, help=f"{self.name} checkout{at} with {self.patch} applied")
 
     def root(self, given):
         """The checkout `given` with --upstream, resolved, once it has the files and holds the patch: an
@@ -121,6 +131,48 @@ def call_on_stand_in(cls, method, attributes, *args, **kwargs):
             if name.startswith(prefix) and not name.endswith("__") and callable(value):
                 setattr(stand_in, name, types.MethodType(value, stand_in))
     return getattr(cls, method)(stand_in, *args, **kwargs), stand_in
+
+
+@dataclasses.dataclass(frozen=True)
+class ScriptGeneratorComparison:
+    """The compare tool of a folder whose upstream generator is the `Generator` class of one script, built
+    without arguments (PyTorch-GAN's dcgan.py and gan.py), declared once per tool: the same checkpoint is loaded
+    strictly into upstream's Generator and through `load_ours`, both run in eval mode on the same seeded
+    normal inputs of (--num, *sample_shape), and the outputs are compared.
+
+    checkout: the Checkout whose patched file is the script, imported as `module_name`. container_keys: the
+    checkpoint's container (common.checkpoint.load_into). load_ours: checkpoint path -> our generator.
+    write_random(path, seed=...): writes a seeded random checkpoint in the official format. ours: our class,
+    named in the report.
+    """
+    checkout: Checkout
+    module_name: str
+    sample_shape: Tuple[int, ...]
+    container_keys: Tuple[str, ...]
+    load_ours: Callable
+    write_random: Callable
+    ours: str
+
+    def add_options(self, parser, checkpoint_example):
+        self.checkout.add_option(parser)
+        parser.add_argument("--checkpoint", default=None, help=f"checkpoint to compare on, e.g. {checkpoint_example} "
+                                                               f"(default: seeded random weights in the official format)")
+        parser.add_argument("--num", type=cli.positive_int, default=64, help="input samples")
+        parser.add_argument("--seed", type=cli.seed, default=0, help="seed of the inputs and of the random checkpoint")
+        parser.add_argument("--atol", type=float, default=1e-5, help="largest accepted |upstream - ours|")
+
+    def run(self, args):
+        """The comparison the options ask for; prints its figures and the verdict (CheckFailed above --atol)."""
+        module = self.checkout.script(args.upstream, self.module_name)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = args.checkpoint or self.write_random(Path(tmp) / "random.pth", seed=args.seed)
+            theirs = module.Generator()
+            checkpoint.load_into(theirs, path, container_keys=self.container_keys)
+            figures = compare_generators(theirs, self.load_ours(path),
+                                         [seeded_normal((args.num, *self.sample_shape), args.seed)])
+        what = args.checkpoint or f"seeded random checkpoint (seed {args.seed}, official format)"
+        report(f"upstream {self.checkout.patched} vs {self.ours} on {args.num} samples, {what}:", figures, args.atol)
+        return 0
 
 
 def compare_generators(upstream, ours, inputs):

@@ -176,7 +176,7 @@ def test_compare_upstream(tmp_path, capsys):
     subprocess.run(["git", "apply", str(FOLDER / "dcgan.patch")], cwd=root, check=True)
     assert dcgan_compare_upstream.main(["--upstream", str(root), "--num", "8"]) == 0
     assert "max abs diff 0," in capsys.readouterr().out
-    upstream = root / dcgan_compare_upstream.UPSTREAM_FILE  # a generator that computes something else fails
+    upstream = root / dcgan_compare_upstream.UPSTREAM.patched  # a generator that computes something else fails
     upstream.write_text(upstream.read_text().replace("nn.Tanh()", "nn.Hardtanh()"))
     with pytest.raises(CheckFailed, match=r"outputs differ from upstream by 0\.\d+ \(max abs\), tolerance 1e-05"):
         dcgan_compare_upstream.main(["--upstream", str(root), "--num", "8"])

@@ -197,7 +197,7 @@ def test_compare_upstream(tmp_path, capsys):
     subprocess.run(["git", "apply", str(FOLDER / "GAN.patch")], cwd=tmp_path, check=True)
     assert GAN_compare_upstream.main(["--upstream", str(tmp_path), "--num", "8"]) == 0
     assert "max abs diff 0," in capsys.readouterr().out
-    upstream = tmp_path / GAN_compare_upstream.UPSTREAM_FILE  # a generator that computes something else fails
+    upstream = tmp_path / GAN_compare_upstream.UPSTREAM.patched  # a generator that computes something else fails
     upstream.write_text(upstream.read_text().replace("nn.Tanh()", "nn.Hardtanh()"))
     with pytest.raises(CheckFailed, match=r"outputs differ from upstream by 0\.\d+ \(max abs\), tolerance 1e-05"):
         GAN_compare_upstream.main(["--upstream", str(tmp_path), "--num", "8"])
