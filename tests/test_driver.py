@@ -3,6 +3,7 @@ end to end."""
 import json
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -131,6 +132,23 @@ def test_model_readme_follows_the_skeleton(model):
     assert readme_sections(text) == README_SKELETON
     contents = [line.strip() for line in text.split("\n## ", 1)[0].splitlines() if line.strip().startswith("- [")]
     assert contents == [f"- [{h.lstrip('#').strip()}]({toc_anchor(h)})" for h in README_SKELETON]
+
+
+def readme_files_section(text):
+    """The text of a README's '## 2 Files' section."""
+    return text.split("\n## 2 Files\n", 1)[1].split("\n## 3 ", 1)[0]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_model_readme_names_every_file_of_the_folder(model):
+    """Section 2 has a row for every file the folder ships (as git tracks it), the facts module included."""
+    listed = subprocess.run(["git", "ls-files", model], cwd=ROOT, capture_output=True, text=True)
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout")
+    files = {Path(line).name for line in listed.stdout.splitlines()} - {"README.md"}
+    section = readme_files_section((ROOT / model / "README.md").read_text(encoding="utf-8"))
+    assert any(name.endswith("_facts.py") for name in files)
+    assert sorted(name for name in files if f"`{name}`" not in section) == []
 
 
 def test_the_skeleton_check_sees_drift():
