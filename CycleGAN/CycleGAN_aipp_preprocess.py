@@ -25,8 +25,8 @@ def build_parser():
     p.add_argument("--info", "--input_text_path", dest="info", default="testA_prep.info",
                    help="the .info file gen_dataset_info.py wrote (the benchmark tool's -input_text_path)")
     p.add_argument("--aipp_config", "--insert_op_conf", dest="config", default=str(CONFIG.name),
-                   help="the AIPP config the .om was built with (atc --insert_op_conf); the default is "
-                        "read from this folder when the current one has none")
+                   help=f"the AIPP config the .om was built with (atc --insert_op_conf); when the current folder "
+                        f"has no {CONFIG.name}, the copy beside this script is read")
     p.add_argument("--save_path", default="./datasetsDst/maps/testA_aipp/", help="folder for the .bin files")
     return p
 

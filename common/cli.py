@@ -43,7 +43,16 @@ def run(main, argv=None):
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Shows every option's default and keeps the description's line breaks."""
+    """Shows every option's default and keeps the description's line breaks. A required option has none to
+    show, and an option without a default value (None or empty) whose help says what happens by default is
+    not given a second, contradicting '(default: None)'."""
+
+    def _get_help_string(self, action):
+        help_text = action.help or ""
+        unset = action.default is None or (isinstance(action.default, (str, list)) and not action.default)
+        if action.required or (unset and "default" in help_text.lower()):
+            return help_text
+        return super()._get_help_string(action)
 
 
 class _Parser(argparse.ArgumentParser):

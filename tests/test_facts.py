@@ -26,7 +26,7 @@ def facts_module(folder):
     return importlib.import_module(path.stem)
 
 
-def test_the_folders_found_are_the_model_tables():
+def test_the_folders_found_are_the_model_table():
     """Folders are found by their chain.py: a new one needs only its row in the root README's model table."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     table = re.findall(r"^\| \[(\w+)\]\((\w+)/README\.md\) \|", readme, re.MULTILINE)
