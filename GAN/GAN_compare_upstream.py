@@ -27,7 +27,7 @@ UPSTREAM = COMPARISON.checkout
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
-    COMPARISON.add_options(p, checkpoint_example="generator_8p_0.0008_128.pth")
+    COMPARISON.add_options(p, checkpoint_example=FACTS.checkpoints[0])
     return p
 
 
