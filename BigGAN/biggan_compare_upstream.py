@@ -28,11 +28,11 @@ UPSTREAM = upstream.Checkout.of(FACTS.upstream, marker="def forward_export(", fi
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
     UPSTREAM.add_option(p)
-    p.add_argument("--pth", default=None, help="checkpoint to compare on (default: seeded random weights)")
-    p.add_argument("--G-ch", "--g-ch", dest="g_ch", type=int, default=96, help="width of the random weights")
-    p.add_argument("--batch", type=int, default=2, help="number of samples")
+    p.add_argument("--pth", type=cli.reads, default=None, help="checkpoint to compare on (default: seeded random weights)")
+    p.add_argument("--G-ch", "--g-ch", dest="g_ch", type=cli.positive_int, default=96, help="width of the random weights")
+    p.add_argument("--batch", type=cli.positive_int, default=2, help="number of samples")
     p.add_argument("--seed", type=cli.seed, default=0, help="seed of the random weights and of the inputs")
-    p.add_argument("--atol", type=float, default=1e-5, help="largest accepted max |ours - upstream|")
+    p.add_argument("--atol", type=cli.tolerance, default=1e-5, help="largest accepted max |ours - upstream|")
     return p
 
 

@@ -22,12 +22,12 @@ CHECK = accuracy.AccuracyCheck(OUTPUT_SHAPE, title=f"{FACTS.name}: PyTorch vs of
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
-    p.add_argument("--reference", default="./pth_result", help="PyTorch reference folder (biggan_pth_result.py)")
-    p.add_argument("--result-path", default="./result/bs1", help="offline result folder")
-    p.add_argument("--threshold", type=float, default=CHECK.threshold, help="lowest accepted mean cosine")
-    p.add_argument("--log", default="./biggan_cosine_acc.log", help="per-file log")
-    p.add_argument("--json", default="./biggan_cosine_acc.json", help="results as JSON")
-    p.add_argument("--pictures", default="./compare", help="folder for reference | offline | difference pictures")
+    p.add_argument("--reference", type=cli.reads, default="./pth_result", help="PyTorch reference folder (biggan_pth_result.py)")
+    p.add_argument("--result-path", type=cli.reads, default="./result/bs1", help="offline result folder")
+    p.add_argument("--threshold", type=cli.cosine_threshold, default=CHECK.threshold, help="lowest accepted mean cosine")
+    p.add_argument("--log", type=cli.writes, default="./biggan_cosine_acc.log", help="per-file log")
+    p.add_argument("--json", type=cli.writes, default="./biggan_cosine_acc.json", help="results as JSON")
+    p.add_argument("--pictures", type=cli.writes, default="./compare", help="folder for reference | offline | difference pictures")
     report.add_options(p)
     return p
 

@@ -24,20 +24,20 @@ from common.cli import UserError
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
-    p.add_argument("--num-inception-images", type=int, default=50000, help="number of images to evaluate (the first N)")
-    p.add_argument("--batch-size", type=int, default=1,
+    p.add_argument("--num-inception-images", type=cli.positive_int, default=50000, help="number of images to evaluate (the first N)")
+    p.add_argument("--batch-size", type=cli.positive_int, default=1,
                    help="batch size of the run; names gen_img_bs<B>.npz and the log/JSON files")
     p.add_argument("--dataset", default="I128", help="reference statistics: <dataset>_inception_moments.npz")
-    p.add_argument("--gen-img", default=None, help="generated images npz (default ./gen_img_bs<B>.npz)")
-    p.add_argument("--gen-y", default="./gen_y.npz", help="labels npz of the same run (key 'y')")
-    p.add_argument("--inception-weights", default="./inception_v3_google.pth",
+    p.add_argument("--gen-img", type=cli.reads, default=None, help="generated images npz (default ./gen_img_bs<B>.npz)")
+    p.add_argument("--gen-y", type=cli.reads, default="./gen_y.npz", help="labels npz of the same run (key 'y')")
+    p.add_argument("--inception-weights", type=cli.reads, default="./inception_v3_google.pth",
                    help="torchvision Inception v3 weights (state_dict)")
-    p.add_argument("--moments", default=None, help="reference moments npz, keys mu and sigma "
+    p.add_argument("--moments", type=cli.reads, default=None, help="reference moments npz, keys mu and sigma "
                                                    "(default ./<dataset>_inception_moments.npz)")
-    p.add_argument("--num-splits", type=int, default=10, help="Inception Score splits")
-    p.add_argument("--inception-batch", type=int, default=50, help="images per Inception forward pass")
-    p.add_argument("--log", default=None, help="result log (default ./biggan_acc_eval_bs<B>.log)")
-    p.add_argument("--json", default=None, help="results as JSON (default ./biggan_acc_eval_bs<B>.json)")
+    p.add_argument("--num-splits", type=cli.positive_int, default=10, help="Inception Score splits")
+    p.add_argument("--inception-batch", type=cli.positive_int, default=50, help="images per Inception forward pass")
+    p.add_argument("--log", type=cli.writes, default=None, help="result log (default ./biggan_acc_eval_bs<B>.log)")
+    p.add_argument("--json", type=cli.writes, default=None, help="results as JSON (default ./biggan_acc_eval_bs<B>.json)")
     report.add_options(p)
     return p
 
@@ -92,16 +92,17 @@ def finite_batches(path, batches):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    if args.num_splits < 1 or args.inception_batch < 1 or args.num_inception_images < args.num_splits:
+    if args.num_inception_images < args.num_splits:
         raise UserError(f"--num-inception-images ({args.num_inception_images}) must be at least --num-splits "
-                        f"({args.num_splits}), and both and --inception-batch positive")
+                        f"({args.num_splits})")
     images_path = args.gen_img or f"./gen_img_bs{args.batch_size}.npz"
     moments_path = args.moments or f"./{args.dataset}_inception_moments.npz"
     log_path = args.log or f"./biggan_acc_eval_bs{args.batch_size}.log"
     json_path = args.json or f"./biggan_acc_eval_bs{args.batch_size}.json"
     report_path = report.target(args, log_path)
     count = args.num_inception_images
-    staging.check_same_run(args.gen_y)  # the classes of the run that made the inputs, not another run's
+    # the classes of the run that made the inputs, and images from one postprocess run
+    staging.check_same_run(args.gen_y, images_path)
     available = check_images(images_path, args.gen_y, count)
     mu_ref, sigma_ref = metrics.load_moments(moments_path)
     net = metrics.InceptionFeatures(args.inception_weights)

@@ -27,13 +27,13 @@ SAMPLE_BYTES = int(np.prod(OUTPUT_SHAPE)) * 4
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
-    p.add_argument("--result-path", default="./result/bs1",
+    p.add_argument("--result-path", type=cli.reads, default="./result/bs1",
                    help="offline result folder (or an ais_bench --output folder holding timestamped runs)")
-    p.add_argument("--save-path", default="./postprocess_img", help="folder for the images")
-    p.add_argument("--batch-size", type=int, default=1, help="batch size of the run; names img_bs<B> and gen_img_bs<B>.npz")
+    p.add_argument("--save-path", type=cli.writes_into, default="./postprocess_img", help="folder for the images")
+    p.add_argument("--batch-size", type=cli.positive_int, default=1, help="batch size of the run; names img_bs<B> and gen_img_bs<B>.npz")
     p.add_argument("--save-img", action="store_true", help="write the images and the contact sheet")
     p.add_argument("--save-npz", action="store_true", help="write the raw outputs as an npz for biggan_eval_acc.py")
-    p.add_argument("--gen-img", default=None, help="npz file to write (default ./gen_img_bs<B>.npz)")
+    p.add_argument("--gen-img", type=cli.writes, default=None, help="npz file to write (default ./gen_img_bs<B>.npz)")
     p.add_argument("--minmax", action="store_true",
                    help="stretch each image to its own min..max as the original did (save_image(normalize=True)); "
                         "brighter, but not the model's colours")
@@ -65,11 +65,13 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if not (args.save_img or args.save_npz):
         raise UserError("nothing to do: give --save-img and/or --save-npz")
-    files, counts = list_outputs(args.result_path)
-    total = sum(counts)
     img_dir = os.path.join(args.save_path, f"img_bs{args.batch_size}")
     npz_path = args.gen_img or f"./gen_img_bs{args.batch_size}.npz"
     grid_path = os.path.join(args.save_path, f"grid_bs{args.batch_size}.png")
+    staging.check_apart(reads=[("--result-path", args.result_path)],
+                        writes=[("--gen-img", npz_path), ("--save-path", img_dir), ("--save-path", grid_path)])
+    files, counts = list_outputs(args.result_path)
+    total = sum(counts)
     sheet = []
     # The images, the contact sheet and the npz appear together, or none of them does.
     with staging.OutputSet("biggan_postprocess.py") as outputs, contextlib.ExitStack() as stack:

@@ -25,12 +25,12 @@ FILES_PER_BLOCK = 4096  # inputs are built in blocks of this many files, then wr
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
-    p.add_argument("--pth", default="./G_ema.pth", help="BigGAN generator checkpoint (its class embedding is used)")
-    p.add_argument("--prep-noise", default="./prep_noise", help="folder for the noise .bin files")
-    p.add_argument("--prep-label", default="./prep_label", help="folder for the label .bin files")
-    p.add_argument("--gen-y", default="./gen_y.npz", help="npz file for the class labels (key 'y')")
-    p.add_argument("--batch-size", type=int, default=1, help="samples per .bin file")
-    p.add_argument("--num-inputs", type=int, default=50000, help="number of samples")
+    p.add_argument("--pth", type=cli.reads, default="./G_ema.pth", help="BigGAN generator checkpoint (its class embedding is used)")
+    p.add_argument("--prep-noise", type=cli.writes, default="./prep_noise", help="folder for the noise .bin files")
+    p.add_argument("--prep-label", type=cli.writes, default="./prep_label", help="folder for the label .bin files")
+    p.add_argument("--gen-y", type=cli.writes, default="./gen_y.npz", help="npz file for the class labels (key 'y')")
+    p.add_argument("--batch-size", type=cli.positive_int, default=1, help="samples per .bin file")
+    p.add_argument("--num-inputs", type=cli.positive_int, default=50000, help="number of samples")
     p.add_argument("--seed", type=cli.seed, default=0, help="random seed")
     p.add_argument("--truncation", type=float, default=None,
                    help="draw z from the normal truncated at this threshold (truncation trick, e.g. 0.5); off by "
@@ -40,8 +40,6 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    if args.batch_size < 1 or args.num_inputs < 1:
-        raise UserError("--batch-size and --num-inputs must be positive")
     if args.num_inputs % args.batch_size:
         raise UserError(f"--num-inputs {args.num_inputs} is not a multiple of --batch-size {args.batch_size}; "
                         f"every file holds one whole batch")

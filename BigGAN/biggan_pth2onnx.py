@@ -22,12 +22,12 @@ from common import cli, onnx_utils
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
-    p.add_argument("--source", default="./G_ema.pth", help="BigGAN generator checkpoint")
-    p.add_argument("--target", default="./biggan.onnx", help="ONNX file to write")
+    p.add_argument("--source", type=cli.reads, default="./G_ema.pth", help="BigGAN generator checkpoint")
+    p.add_argument("--target", type=cli.writes, default="./biggan.onnx", help="ONNX file to write")
     p.add_argument("--sn-graph", action="store_true",
                    help="keep upstream's spectral-norm power iteration in the graph (Clip nodes with an empty "
                         "max, as the original biggan.onnx) instead of folding it into the weights")
-    p.add_argument("--atol", type=float, default=1e-4, help="largest accepted |ONNX Runtime - PyTorch|")
+    p.add_argument("--atol", type=cli.tolerance, default=1e-4, help="largest accepted |ONNX Runtime - PyTorch|")
     p.add_argument("--seed", type=cli.seed, default=0, help="seed of the verification input")
     return p
 

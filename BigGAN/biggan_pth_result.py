@@ -18,11 +18,11 @@ from common.cli import UserError
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
-    p.add_argument("--pth", default="./G_ema.pth", help="BigGAN generator checkpoint")
-    p.add_argument("--input", default="./prep_noise,./prep_label",
+    p.add_argument("--pth", type=cli.reads, default="./G_ema.pth", help="BigGAN generator checkpoint")
+    p.add_argument("--input", type=cli.reads_list, default="./prep_noise,./prep_label",
                    help="the noise folder and the label folder, comma-separated, as for the runner")
-    p.add_argument("--output", default="./pth_result", help="folder for the reference outputs")
-    p.add_argument("--num", type=int, default=64, help="reference outputs for the first NUM input files only "
+    p.add_argument("--output", type=cli.writes, default="./pth_result", help="folder for the reference outputs")
+    p.add_argument("--num", type=cli.non_negative_int, default=64, help="reference outputs for the first NUM input files only "
                                                         "(0: all of them)")
     return p
 

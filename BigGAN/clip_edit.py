@@ -27,10 +27,11 @@ CLIP_MAX = float(np.finfo(np.float32).max)
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
-    p.add_argument("--input-model", default="./biggan.onnx", help="ONNX model to edit")
-    p.add_argument("--output-model", default="./biggan.onnx", help="edited ONNX model to write (may be the input)")
+    p.add_argument("--input-model", type=cli.reads, default="./biggan.onnx", help="ONNX model to edit")
+    p.add_argument("--output-model", type=cli.writes, default="./new_biggan.onnx",
+                   help="edited ONNX model to write (never the input: the edit is a new file)")
     p.add_argument("--seed", type=cli.seed, default=0, help="seed of the verification input")
-    p.add_argument("--atol", type=float, default=1e-6,
+    p.add_argument("--atol", type=cli.tolerance, default=1e-6,
                    help="largest accepted |edited - input| (the edit changes no value, so 0 is expected)")
     return p
 
@@ -40,14 +41,12 @@ def main(argv=None):
     model = onnx_utils.load(args.input_model)
     changed = onnx_utils.fill_clip_max(model, CLIP_MAX)
     if not changed:
-        same = os.path.abspath(args.input_model) == os.path.abspath(args.output_model)
-        if not same:
-            with staging.atomic_path(args.output_model) as tmp:  # never half a copy under the final name
-                shutil.copyfile(args.input_model, tmp)
-        print(f"{args.input_model}: nothing to do, no Clip node with an empty max (spectral norm is folded)"
-              f"{'' if same else f'; copied unchanged to {args.output_model}'}")
+        with staging.atomic_path(args.output_model) as tmp:  # never half a copy under the final name
+            shutil.copyfile(args.input_model, tmp)
+        print(f"{args.input_model}: nothing to do, no Clip node with an empty max (spectral norm is folded); "
+              f"copied unchanged to {args.output_model}")
         return 0
-    # in place (the original default) is safe too; verified on seeded inputs, a dynamic batch at 1
+    # verified on seeded inputs, a dynamic batch at 1
     result = onnx_utils.save_verified_edit(args.input_model, model, args.output_model, args.atol, seed=args.seed)
     diff = max(result.diffs.values())
     print(f"{args.output_model}: max {CLIP_MAX:.8g} given to {len(changed)} Clip node(s); "

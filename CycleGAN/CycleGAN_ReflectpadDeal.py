@@ -9,11 +9,12 @@ Two modes:
                    dynamic batch axis stays.
   constant         the original Ascend edit: every reflect Pad becomes zero padding. It changes the model
                    (blurred, darkened borders); kept to measure that drift. Works on any graph.
-By default each graph is edited in place, as the original did (the seed's ATC step reads ./onnxmodel/model_Ga.onnx
-next), each from its own source (the original wrote G_A over G_B's file); the file is replaced atomically, only
-once the edit is checked. --output_ga_name / --output_gb_name write elsewhere instead. Only Pad nodes (and the
-constant chains computing their pads) are touched; the script reports which, the operator counts before and
-after, and the numeric check. Run again on an edited file in place, it says so and leaves it.
+Each graph is edited from its own source (the original wrote G_A over G_B's file) into a new file in --onnx_path,
+<source name>_<mode>.onnx unless --output_ga_name / --output_gb_name say otherwise, which appears only once the
+edit is checked. The original edited in place; here no step writes over its input, so the seed's ATC step
+converts model_Ga_exact.onnx instead of model_Ga.onnx (the script prints the file to give ATC). Only Pad nodes
+(and the constant chains computing their pads) are touched; the script reports which, the operator counts
+before and after, and the numeric check.
 
     python3 CycleGAN_ReflectpadDeal.py --onnx_path=./onnxmodel/ --model_ga_onnx_name=model_Ga.onnx \\
         --model_gb_onnx_name=model_Gb.onnx
@@ -26,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 import onnx
 
-from common import cli, onnx_utils, similarity
+from common import cli, onnx_utils, similarity, staging
 from common.cli import UserError
 from cyclegan_facts import DIRECTIONS
 
@@ -34,14 +35,11 @@ EDITS = {"exact": onnx_utils.reflect_pad_to_slices, "constant": onnx_utils.refle
 
 
 def edit_file(src, dst, mode, atol, seed):
-    """Edit one graph into `dst` (renamed into place only once checked; `dst` may be `src`); returns the
-    report lines."""
+    """Edit one graph into `dst` (renamed into place only once checked); returns the report lines."""
     model = onnx_utils.load(src)
     source = onnx.ModelProto()
     source.CopyFrom(model)
     if not onnx_utils.reflect_pads(model):
-        if Path(dst).resolve() == Path(src).resolve():
-            return [f"{src}: has no reflect-mode Pad node (already edited); left as it is"]
         raise UserError(f"{src}: has no reflect-mode Pad node to rewrite (already edited?); nothing written")
     try:
         changed = EDITS[mode](model)
@@ -72,15 +70,17 @@ def edit_file(src, dst, mode, atol, seed):
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
     p.add_argument("--onnx_path", default="./onnxmodel/", help="folder holding the ONNX files")
-    p.add_argument("--model_ga_onnx_name", default=DIRECTIONS["A"].onnx_file, help="G_A's ONNX file in --onnx_path")
-    p.add_argument("--model_gb_onnx_name", default=DIRECTIONS["B"].onnx_file, help="G_B's ONNX file in --onnx_path")
+    p.add_argument("--model_ga_onnx_name", type=cli.file_name, default=DIRECTIONS["A"].onnx_file,
+                   help="G_A's ONNX file in --onnx_path")
+    p.add_argument("--model_gb_onnx_name", type=cli.file_name, default=DIRECTIONS["B"].onnx_file,
+                   help="G_B's ONNX file in --onnx_path")
     p.add_argument("--mode", choices=sorted(EDITS), default="exact",
                    help="exact: Slice + Concat, same output; constant: zero padding (the original edit)")
-    p.add_argument("--output_ga_name", "--save_ga_name", dest="output_ga_name", default=None,
-                   help="edited G_A file name in --onnx_path (default: --model_ga_onnx_name, edited in place)")
-    p.add_argument("--output_gb_name", "--save_gb_name", dest="output_gb_name", default=None,
-                   help="edited G_B file name in --onnx_path (default: --model_gb_onnx_name, edited in place)")
-    p.add_argument("--atol", type=float, default=1e-5,
+    p.add_argument("--output_ga_name", "--save_ga_name", dest="output_ga_name", type=cli.file_name, default=None,
+                   help="edited G_A file name in --onnx_path (default: <G_A's name>_<mode>.onnx)")
+    p.add_argument("--output_gb_name", "--save_gb_name", dest="output_gb_name", type=cli.file_name, default=None,
+                   help="edited G_B file name in --onnx_path (default: <G_B's name>_<mode>.onnx)")
+    p.add_argument("--atol", type=cli.tolerance, default=1e-5,
                    help="exact mode: largest accepted |edited - source| on the seeded input")
     p.add_argument("--seed", type=cli.seed, default=0, help="seed of the verification input")
     return p
@@ -89,18 +89,17 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     folder = Path(args.onnx_path)
-    jobs = []
-    for name, output in ((args.model_ga_onnx_name, args.output_ga_name),
-                         (args.model_gb_onnx_name, args.output_gb_name)):
-        src = folder / name
-        jobs.append((src, folder / (output or name)))
-    if jobs[0][1].resolve() == jobs[1][1].resolve():
-        raise UserError(f"{jobs[0][1]}: G_A and G_B would be written to the same file; give distinct names")
+    jobs = [(folder / name, folder / (output or f"{Path(name).stem}_{args.mode}.onnx"))
+            for name, output in ((args.model_ga_onnx_name, args.output_ga_name),
+                                 (args.model_gb_onnx_name, args.output_gb_name))]
+    staging.check_apart(reads=[("--model_ga_onnx_name", jobs[0][0]), ("--model_gb_onnx_name", jobs[1][0])],
+                        writes=[("--output_ga_name", jobs[0][1]), ("--output_gb_name", jobs[1][1])])
     for src, _ in jobs:  # both sources must be there before anything is written
         onnx_utils.load(src)
     for src, dst in jobs:
         for line in edit_file(src, dst, args.mode, args.atol, args.seed):
             print(line)
+    print(f"give ATC the edited files: atc --model={jobs[0][1]} ... and --model={jobs[1][1]} ...")
     return 0
 
 

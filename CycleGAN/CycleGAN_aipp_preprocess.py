@@ -22,12 +22,12 @@ from cyclegan_aipp import CONFIG, aipp_input, read_config, read_info
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
-    p.add_argument("--info", "--input_text_path", dest="info", default="testA_prep.info",
+    p.add_argument("--info", "--input_text_path", dest="info", type=cli.reads, default="testA_prep.info",
                    help="the .info file gen_dataset_info.py wrote (the benchmark tool's -input_text_path)")
-    p.add_argument("--aipp_config", "--insert_op_conf", dest="config", default=str(CONFIG.name),
+    p.add_argument("--aipp_config", "--insert_op_conf", dest="config", type=cli.reads, default=str(CONFIG.name),
                    help=f"the AIPP config the .om was built with (atc --insert_op_conf); when the current folder "
                         f"has no {CONFIG.name}, the copy beside this script is read")
-    p.add_argument("--save_path", default="./datasetsDst/maps/testA_aipp/", help="folder for the .bin files")
+    p.add_argument("--save_path", type=cli.writes, default="./datasetsDst/maps/testA_aipp/", help="folder for the .bin files")
     return p
 
 

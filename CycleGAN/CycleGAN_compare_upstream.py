@@ -76,12 +76,12 @@ def check_export(theirs, ours_output, x, folder, atol):
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
     UPSTREAM.add_option(p)
-    p.add_argument("--checkpoint", nargs="*", default=[],
+    p.add_argument("--checkpoint", nargs="*", type=cli.reads, default=[],
                    help="checkpoints to compare on (default: two seeded random ones, plain and legacy layout)")
     p.add_argument("--seed", type=cli.seed, default=0, help="seed of the random checkpoints and the input")
-    p.add_argument("--batch", type=int, default=2, help="images in the seeded input")
-    p.add_argument("--atol", type=float, default=1e-5, help="largest accepted |ours - upstream| in PyTorch")
-    p.add_argument("--onnx-atol", type=float, default=1e-4,
+    p.add_argument("--batch", type=cli.positive_int, default=2, help="images in the seeded input")
+    p.add_argument("--atol", type=cli.tolerance, default=1e-5, help="largest accepted |ours - upstream| in PyTorch")
+    p.add_argument("--onnx-atol", type=cli.tolerance, default=1e-4,
                    help="largest accepted |upstream ONNX Runtime - our PyTorch|")
     return p
 

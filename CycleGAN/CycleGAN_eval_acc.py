@@ -38,18 +38,18 @@ CHECK = accuracy.AccuracyCheck(SAMPLE_SHAPE, threshold=FACTS.threshold, pixel_ax
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
-    p.add_argument("--pth_result", "--reference", dest="reference", default="./pth_result/testA/",
+    p.add_argument("--pth_result", "--reference", dest="reference", type=cli.reads, default="./pth_result/testA/",
                    help="PyTorch reference outputs (CycleGAN_pth_result.py)")
-    p.add_argument("--npu_bin_file", "--offline", dest="offline", default="./result/Abs1/",
+    p.add_argument("--npu_bin_file", "--offline", dest="offline", type=cli.reads, default="./result/Abs1/",
                    help="offline outputs: the runner's output folder, an ais_bench --output folder with a "
                         "timestamped run, or a benchmark dumpOutput_device<d> parent")
     p.add_argument("--metric", choices=sorted(METRICS), default="cosine",
                    help="figure the verdict uses: cosine (flattened, mean over images), pixel_cosine (the "
                         "original's per-pixel channel cosine), min_cosine (worst image)")
-    p.add_argument("--threshold", type=float, default=CHECK.threshold,
+    p.add_argument("--threshold", type=cli.cosine_threshold, default=CHECK.threshold,
                    help="lowest accepted --metric (0.99 is the bar for float16 NPU builds)")
-    p.add_argument("--out_dir", default="./acc_result/", help="folder for the log, the JSON and the pictures")
-    p.add_argument("--pictures", type=int, default=4, help="number of side-by-side comparison pictures")
+    p.add_argument("--out_dir", type=cli.writes_into, default="./acc_result/", help="folder for the log, the JSON and the pictures")
+    p.add_argument("--pictures", type=cli.non_negative_int, default=4, help="number of side-by-side comparison pictures")
     report.add_options(p)
     return p
 

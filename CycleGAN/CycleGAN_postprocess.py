@@ -21,12 +21,12 @@ from cyclegan_facts import SAMPLE_SHAPE
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
-    p.add_argument("--npu_bin_file", "--result_dir", dest="result_dir", default="./result/Abs1/",
+    p.add_argument("--npu_bin_file", "--result_dir", dest="result_dir", type=cli.reads, default="./result/Abs1/",
                    help="offline outputs: the runner's output folder, an ais_bench --output folder with a "
                         "timestamped run, or a benchmark dumpOutput_device<d> parent")
-    p.add_argument("--bin2img_fie", "--save_dir", dest="save_dir", default="./bin2imgfile/testA/",
+    p.add_argument("--bin2img_fie", "--save_dir", dest="save_dir", type=cli.writes, default="./bin2imgfile/testA/",
                    help="folder for the images and grid.png")
-    p.add_argument("--dataroot", "--image_dir", dest="dataroot", default=None,
+    p.add_argument("--dataroot", "--image_dir", dest="dataroot", type=cli.reads, default=None,
                    help="raw test images the outputs belong to (testA or testB); checks that they pair up")
     p.add_argument("--ext", choices=["png", "jpg"], default="png", help="image format")
     return p

@@ -60,16 +60,18 @@ def export_generator(pth, onnx_file, direction, opset, seed, atol, staged=None):
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
-    p.add_argument("--model_ga_path", default="./checkpoints/maps_cycle_gan/latest_net_G_A.pth",
+    p.add_argument("--model_ga_path", type=cli.reads, default="./checkpoints/maps_cycle_gan/latest_net_G_A.pth",
                    help="G_A checkpoint (aerial photo -> map)")
-    p.add_argument("--model_gb_path", default="./checkpoints/maps_cycle_gan/latest_net_G_B.pth",
+    p.add_argument("--model_gb_path", type=cli.reads, default="./checkpoints/maps_cycle_gan/latest_net_G_B.pth",
                    help="G_B checkpoint (map -> aerial photo)")
-    p.add_argument("--onnx_path", default="./onnxmodel/", help="folder for the ONNX files")
-    p.add_argument("--model_ga_onnx_name", default=DIRECTIONS["A"].onnx_file, help="G_A's ONNX file name in --onnx_path")
-    p.add_argument("--model_gb_onnx_name", default=DIRECTIONS["B"].onnx_file, help="G_B's ONNX file name in --onnx_path")
+    p.add_argument("--onnx_path", type=cli.writes_into, default="./onnxmodel/", help="folder for the ONNX files")
+    p.add_argument("--model_ga_onnx_name", type=cli.file_name, default=DIRECTIONS["A"].onnx_file,
+                   help="G_A's ONNX file name in --onnx_path")
+    p.add_argument("--model_gb_onnx_name", type=cli.file_name, default=DIRECTIONS["B"].onnx_file,
+                   help="G_B's ONNX file name in --onnx_path")
     p.add_argument("--opset", type=int, default=onnx_utils.DEFAULT_OPSET, help="ONNX opset (ATC accepts 11)")
     p.add_argument("--seed", type=cli.seed, default=0, help="seed of the export and verification inputs")
-    p.add_argument("--atol", type=float, default=1e-4,
+    p.add_argument("--atol", type=cli.tolerance, default=1e-4,
                    help="largest accepted |ONNX Runtime - PyTorch| in the verification")
     return p
 
@@ -78,10 +80,13 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     out = Path(args.onnx_path)
     jobs = [(args.model_ga_path, args.model_ga_onnx_name, "A"), (args.model_gb_path, args.model_gb_onnx_name, "B")]
+    staging.check_apart(reads=[("--model_ga_path", args.model_ga_path), ("--model_gb_path", args.model_gb_path)],
+                        writes=[("--model_ga_onnx_name", out / args.model_ga_onnx_name),
+                                ("--model_gb_onnx_name", out / args.model_gb_onnx_name)])
     for pth, _, _ in jobs:  # both checkpoints must load before anything is written
         load_generator(pth)
     # The two models appear together, each verified, or neither does.
-    with staging.OutputSet("CycleGAN_pth2onnx.py") as outputs:
+    with staging.OutputSet() as outputs:
         for pth, name, direction in jobs:
             export_generator(pth, out / name, direction, args.opset, args.seed, args.atol,
                              staged=outputs.file(out / name))

@@ -19,10 +19,10 @@ from cyclegan_model import load_generator
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
-    p.add_argument("--model_path", default="./checkpoints/maps_cycle_gan/latest_net_G_A.pth",
+    p.add_argument("--model_path", type=cli.reads, default="./checkpoints/maps_cycle_gan/latest_net_G_A.pth",
                    help="generator checkpoint: G_A for testA inputs, G_B for testB inputs")
-    p.add_argument("--input", default="./datasetsDst/maps/testA/", help="folder of preprocessed <stem>.bin inputs")
-    p.add_argument("--output", default="./pth_result/testA/", help="folder for the <stem>_0.bin reference outputs")
+    p.add_argument("--input", type=cli.reads, default="./datasetsDst/maps/testA/", help="folder of preprocessed <stem>.bin inputs")
+    p.add_argument("--output", type=cli.writes, default="./pth_result/testA/", help="folder for the <stem>_0.bin reference outputs")
     return p
 
 

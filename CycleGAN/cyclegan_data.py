@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import fileio, images
+from common import cli, fileio, images
 from common.cli import UserError
 from cyclegan_facts import SIZE
 
@@ -21,10 +21,10 @@ def add_split_arguments(parser, what, dst_a="./datasetsDst/maps/testA/"):
     for side, role, dst in (("A", "aerial photos), G_A's input", dst_a),
                             ("B", "maps), G_B's input", "./datasetsDst/maps/testB/")):
         key = side.lower()
-        parser.add_argument(f"--src_path_test{side}", f"--src-{key}", dest=f"src_{key}",
+        parser.add_argument(f"--src_path_test{side}", f"--src-{key}", dest=f"src_{key}", type=cli.reads,
                             default=f"./datasets/maps/test{side}/", help=f"test{side} images ({role}")
-        parser.add_argument(f"--save_pathTest{side}_dst", f"--dst-{key}", dest=f"dst_{key}", default=dst,
-                            help=f"folder for the test{side} {what}")
+        parser.add_argument(f"--save_pathTest{side}_dst", f"--dst-{key}", dest=f"dst_{key}", type=cli.writes,
+                            default=dst, help=f"folder for the test{side} {what}")
 
 
 def list_images(folder):
@@ -36,17 +36,13 @@ def list_images(folder):
     files = sorted((p for p in folder.iterdir() if not p.name.startswith(".")),
                    key=lambda p: fileio.natural_key(p.name))
     for path in files:
+        fileio.check_name(path)
         if not path.is_file() or path.suffix.lower() not in IMAGE_EXTS:
             raise UserError(f"{path}: not an image file; {folder} must hold only "
                             f"{'/'.join(IMAGE_EXTS)} images")
     if not files:
         raise UserError(f"{folder}: no image files in this folder")
-    stems = {}
-    for path in files:
-        other = stems.setdefault(fileio.stem(path), path)
-        if other is not path:
-            raise UserError(f"{path}: same name as {other.name} up to the first dot, so both would be "
-                            f"written as {fileio.stem(path)}.bin; rename one")
+    fileio.check_unique_stems(files, lambda stem: f"{stem}.bin")
     return files
 
 

@@ -48,18 +48,18 @@ def plot(values, labels, path, title):
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
-    p.add_argument("--dataroot", default="./datasets/maps", help="maps dataset root holding testA/ and testB/")
-    p.add_argument("--npu_bin_file", default="./result/dumpOutput_device0/",
+    p.add_argument("--dataroot", type=cli.reads, default="./datasets/maps", help="maps dataset root holding testA/ and testB/")
+    p.add_argument("--npu_bin_file", type=cli.reads, default="./result/dumpOutput_device0/",
                    help="offline outputs: benchmark dumpOutput_device<d>, an ais_bench/infer.py run folder, or "
                         "their --output folder (the newest run is taken when dumpOutput_device<d> is missing)")
-    p.add_argument("--onnx_path", default="./onnxmodel/", help="folder holding the ONNX models")
+    p.add_argument("--onnx_path", type=cli.reads, default="./onnxmodel/", help="folder holding the ONNX models")
     p.add_argument("--model_ga_onnx_name", default=DIRECTIONS["A"].onnx_file, help="G_A's ONNX file in --onnx_path")
     p.add_argument("--model_gb_onnx_name", default=DIRECTIONS["B"].onnx_file, help="G_B's ONNX file in --onnx_path")
     p.add_argument("--direction", choices=sorted(SIDES), default="AtoB",
                    help="AtoB: testA through G_A (the original's check); BtoA: testB through G_B")
-    p.add_argument("--threshold", type=float, default=FACTS.threshold,
+    p.add_argument("--threshold", type=cli.cosine_threshold, default=FACTS.threshold,
                    help="lowest accepted average cosine_similarity (0.99, the original's bar)")
-    p.add_argument("--out_dir", default="./", help="folder for cosine_similarity.jpg, .json and .log")
+    p.add_argument("--out_dir", type=cli.writes_into, default="./", help="folder for cosine_similarity.jpg, .json and .log")
     report.add_options(p)
     return p
 
@@ -90,7 +90,7 @@ def main(argv=None):
     out = Path(args.out_dir)
     report_path = report.target(args, out / "cosine_similarity.log")
     # The plot, the log, the JSON and the report appear together, or none of them does.
-    with staging.OutputSet("eval_acc.py") as outputs:
+    with staging.OutputSet() as outputs:
         staged = {name: outputs.file(out / f"cosine_similarity.{name}") for name in ("jpg", "log", "json")}
         if report_path is not None:
             def read_pair(figures):  # ONNX Runtime on the image again, and the offline output

@@ -42,9 +42,9 @@ def thumbnails(src, dst, staged_dst, staged_info):
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
     add_split_arguments(p, "thumbnails and .bin files", dst_a="datasetsDst/maps/testA/")  # the original's defaults
-    p.add_argument("--dataTestA_infoName", "--info-a", dest="info_a", default="testA_prep.info",
+    p.add_argument("--dataTestA_infoName", "--info-a", dest="info_a", type=cli.writes, default="testA_prep.info",
                    help="the testA .info file")
-    p.add_argument("--dataTestB_infoName", "--info-b", dest="info_b", default="testB_prep.info",
+    p.add_argument("--dataTestB_infoName", "--info-b", dest="info_b", type=cli.writes, default="testB_prep.info",
                    help="the testB .info file")
     return p
 

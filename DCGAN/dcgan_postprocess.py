@@ -17,10 +17,10 @@ from dcgan_facts import IMAGE_SHAPE
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
-    p.add_argument("--benchmark_result_path", "--result_path", dest="result_path", default="./result/",
+    p.add_argument("--benchmark_result_path", "--result_path", dest="result_path", type=cli.reads, default="./result/",
                    help="offline output folder (result/<dirname>, an ais_bench --output folder with timestamped "
                         "runs, or result/ holding dumpOutput_device0)")
-    p.add_argument("--save_path", default="./postprocess_img/", help="folder for the PNG images")
+    p.add_argument("--save_path", type=cli.writes, default="./postprocess_img/", help="folder for the PNG images")
     p.add_argument("--grid_size", type=cli.positive_int, default=64, help="images in grid.png")
     p.add_argument("--minmax", action="store_true", help="stretch each image to its own min-max range")
     return p

@@ -21,16 +21,14 @@ from dcgan_facts import NOISE_SHAPE
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
-    p.add_argument("save_path", nargs="?", default="./prep_dataset", help="folder for the noise .bin files")
-    p.add_argument("--num", type=int, default=8192, help="number of noise samples (files)")
+    p.add_argument("save_path", nargs="?", type=cli.writes, default="./prep_dataset", help="folder for the noise .bin files")
+    p.add_argument("--num", type=cli.positive_int, default=8192, help="number of noise samples (files)")
     p.add_argument("--seed", type=cli.seed, default=0, help="random seed")
     return p
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    if args.num < 1:
-        raise UserError(f"--num {args.num}: expected a positive number of samples")
     # Each file takes at least a file-system block; the noise is drawn in float64 before the cast.
     staging.check_room(args.save_path, args.num * 4096, f"--num {args.num}",
                      in_memory=args.num * int(np.prod(NOISE_SHAPE)) * 12)

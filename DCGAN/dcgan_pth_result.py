@@ -18,10 +18,10 @@ from dcgan_model import load_generator
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
-    p.add_argument("--checkpoint_path", "--checkpoint", default="./checkpoint-amp-epoch_200.pth",
+    p.add_argument("--checkpoint_path", "--checkpoint", type=cli.reads, default="./checkpoint-amp-epoch_200.pth",
                    help="DCGAN checkpoint (.pth)")
-    p.add_argument("--dataset_path", "--input", default="./prep_dataset/", help="folder of noise .bin files")
-    p.add_argument("--save_path", "--output", default="./pth_result/", help="folder for the reference outputs")
+    p.add_argument("--dataset_path", "--input", type=cli.reads, default="./prep_dataset/", help="folder of noise .bin files")
+    p.add_argument("--save_path", "--output", type=cli.writes, default="./pth_result/", help="folder for the reference outputs")
     return p
 
 

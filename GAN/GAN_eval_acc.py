@@ -24,14 +24,14 @@ CHECK = accuracy.AccuracyCheck(IMAGE_SHAPE, title=f"{FACTS.name}: PyTorch vs off
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
-    p.add_argument("--pth_result_path", default="./pth_result", help="PyTorch reference outputs (GAN_pth_result.py)")
-    p.add_argument("--om_result_path", default="./result",
+    p.add_argument("--pth_result_path", type=cli.reads, default="./pth_result", help="PyTorch reference outputs (GAN_pth_result.py)")
+    p.add_argument("--om_result_path", type=cli.reads, default="./result",
                    help="offline outputs (result/<dirname>, or an ais_bench --output folder with timestamped runs)")
-    p.add_argument("--log_save_name", default="GAN_eval_acc.log", help="log file to write")
-    p.add_argument("--json", default=None, help="JSON file to write (omitted: the log name with .json)")
-    p.add_argument("--threshold", type=float, default=CHECK.threshold,
+    p.add_argument("--log_save_name", type=cli.writes, default="GAN_eval_acc.log", help="log file to write")
+    p.add_argument("--json", type=cli.writes, default=None, help="JSON file to write (omitted: the log name with .json)")
+    p.add_argument("--threshold", type=cli.cosine_threshold, default=CHECK.threshold,
                    help="lowest accepted mean cosine (0.99: float16 NPU builds; float32 ONNX Runtime reaches 0.9999)")
-    p.add_argument("--pictures", default="./acc_compare",
+    p.add_argument("--pictures", type=cli.writes, default="./acc_compare",
                    help="folder for reference | offline | difference pictures of the first files ('' for none)")
     report.add_options(p)
     return p

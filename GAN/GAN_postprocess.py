@@ -22,10 +22,10 @@ from GAN_facts import IMAGE_SHAPE
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
-    p.add_argument("--txt_path", "--result_path", dest="result_path", default="./result",
+    p.add_argument("--txt_path", "--result_path", dest="result_path", type=cli.reads, default="./result",
                    help="offline output folder (result/<dirname>; or an ais_bench or msame --output folder: the "
                         "newest timestamped run in it is used)")
-    p.add_argument("--infer_results_path", "--save_path", dest="save_path", default="genimg",
+    p.add_argument("--infer_results_path", "--save_path", dest="save_path", type=cli.writes, default="genimg",
                    help="folder for the PNG images")
     p.add_argument("--grid_size", type=cli.positive_int, default=64, help="images in grid.png when files hold one sample")
     p.add_argument("--minmax", action="store_true", help="stretch each image to its own min-max range")

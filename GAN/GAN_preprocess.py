@@ -29,20 +29,18 @@ from GAN_model import load_generator
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
-    p.add_argument("--offline_path", default="vectors", help="folder for the input files <i>.bin")
-    p.add_argument("--online_path", default=None,
+    p.add_argument("--offline_path", type=cli.writes, default="vectors", help="folder for the input files <i>.bin")
+    p.add_argument("--online_path", type=cli.writes, default=None,
                    help="folder for the PyTorch pictures <i>.png (needs --pth_path; omitted = no pictures)")
-    p.add_argument("--pth_path", default=None, help="generator checkpoint for the online pictures")
-    p.add_argument("--iters", type=int, default=1, help="number of files (batches)")
-    p.add_argument("--batch_size", type=int, default=1, help="samples per file")
+    p.add_argument("--pth_path", type=cli.reads, default=None, help="generator checkpoint for the online pictures")
+    p.add_argument("--iters", type=cli.positive_int, default=1, help="number of files (batches)")
+    p.add_argument("--batch_size", type=cli.positive_int, default=1, help="samples per file")
     p.add_argument("--seed", type=cli.seed, default=0, help="random seed")
     return p
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    if args.iters < 1 or args.batch_size < 1:
-        raise UserError(f"--iters {args.iters} --batch_size {args.batch_size}: both must be positive")
     samples = args.iters * args.batch_size
     staging.check_room(args.offline_path, args.iters * max(4096, args.batch_size * LATENT_DIM * 4),
                      f"--iters {args.iters} --batch_size {args.batch_size}", in_memory=samples * LATENT_DIM * 12)

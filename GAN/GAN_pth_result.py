@@ -20,10 +20,10 @@ from GAN_model import load_generator
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
-    p.add_argument("--pth_path", "--checkpoint_path", default="generator_8p_0.0008_128.pth",
+    p.add_argument("--pth_path", "--checkpoint_path", type=cli.reads, default="generator_8p_0.0008_128.pth",
                    help="generator checkpoint (.pth)")
-    p.add_argument("--dataset_path", "--offline_path", default="./vectors", help="folder of input vectors <i>.bin")
-    p.add_argument("--save_path", default="./pth_result", help="folder for the reference outputs")
+    p.add_argument("--dataset_path", "--offline_path", type=cli.reads, default="./vectors", help="folder of input vectors <i>.bin")
+    p.add_argument("--save_path", type=cli.writes, default="./pth_result", help="folder for the reference outputs")
     return p
 
 

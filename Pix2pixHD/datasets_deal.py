@@ -47,9 +47,9 @@ def collect(split_dir):
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
-    p.add_argument("test_inst", help="folder to fill with the *_gtFine_instanceIds.png maps (named test_inst)")
-    p.add_argument("test_label", help="folder to fill with the *_gtFine_labelIds.png maps (named test_label)")
-    p.add_argument("split_dir", help="the Cityscapes split folder holding one folder per city, e.g. "
+    p.add_argument("test_inst", type=cli.writes, help="folder to fill with the *_gtFine_instanceIds.png maps (named test_inst)")
+    p.add_argument("test_label", type=cli.writes, help="folder to fill with the *_gtFine_labelIds.png maps (named test_label)")
+    p.add_argument("split_dir", type=cli.reads, help="the Cityscapes split folder holding one folder per city, e.g. "
                                      "./datasets/gtFine/val")
     return p
 
@@ -59,7 +59,7 @@ def main(argv=None):
     pairs = collect(args.split_dir)
     # Both folders are filled under temporary names and appear together when complete; a folder holding
     # anything but .png files is refused untouched.
-    with staging.OutputSet("datasets_deal.py") as outputs:
+    with staging.OutputSet() as outputs:
         inst_tmp = outputs.folder(args.test_inst, replaceable=(".png",))
         label_tmp = outputs.folder(args.test_label, replaceable=(".png",))
         for label, inst in pairs.values():

@@ -68,13 +68,13 @@ def upstream_outputs(root, dataroot, checkpoints_dir):
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
     UPSTREAM.add_option(p)
-    p.add_argument("--dataroot", default=None,
+    p.add_argument("--dataroot", type=cli.reads, default=None,
                    help="folder with test_label/ and test_inst/ (e.g. the checkout's datasets/cityscapes, 15 "
                         "frames of 1024x2048: about a minute each); default: synthetic frames")
-    p.add_argument("--height", type=int, default=64, help="height of the synthetic frames")
-    p.add_argument("--width", type=int, default=128, help="width of the synthetic frames")
+    p.add_argument("--height", type=cli.positive_int, default=64, help="height of the synthetic frames")
+    p.add_argument("--width", type=cli.positive_int, default=128, help="width of the synthetic frames")
     p.add_argument("--seed", type=cli.seed, default=0, help="seed of the random checkpoint and the synthetic frames")
-    p.add_argument("--atol", type=float, default=1e-4, help="largest accepted |ours - upstream| of an output")
+    p.add_argument("--atol", type=cli.tolerance, default=1e-4, help="largest accepted |ours - upstream| of an output")
     return p
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from common import fileio, images, staging
+from common import fileio, images
 from common.cli import UserError
 from pix2pixhd_facts import LABEL_NC, SIZE_MULTIPLE
 
@@ -40,9 +40,8 @@ def paired_maps(dataset_dir):
     """
     dataset_dir = Path(dataset_dir)
     label_dir, inst_dir = dataset_dir / LABEL_DIR, dataset_dir / INST_DIR
-    # A datasets_deal.py killed mid-commit is finished first; the maps are then paired by name, which needs no
-    # run record (the user may edit a dataset by hand).
-    staging.finish_interrupted_commits(label_dir, inst_dir)
+    # Paired by name, with no run-record check: a dataset is the user's to edit by hand (upstream's own
+    # datasets/cityscapes/test_label is filled that way), and maps of two different splits do not pair.
     for folder in (label_dir, inst_dir):
         if not folder.is_dir():
             raise UserError(f"{folder}: no such folder; expected {LABEL_DIR}/ and {INST_DIR}/ in {dataset_dir} "

@@ -45,24 +45,24 @@ CHECK = accuracy.AccuracyCheck(FULL.output.sample_shape, title=f"{FACTS.name}: P
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
-    p.add_argument("--load_pretrain", required=True,
+    p.add_argument("--load_pretrain", required=True, type=cli.reads,
                    help="folder holding <which_epoch>_net_G.pth, or the .pth file (as for pix2pixhd_pth2onnx.py)")
     p.add_argument("--which_epoch", default="latest", help="checkpoint epoch name inside the --load_pretrain folder")
-    p.add_argument("--input", required=True,
+    p.add_argument("--input", required=True, type=cli.reads_list,
                    help="the offline run's input: the preprocessed folder, or label,edge folders for --compact")
-    p.add_argument("--result", required=True, help="the offline outputs (e.g. ./result/bs1)")
-    p.add_argument("--pth_result", default="./pth_result", help="folder for the PyTorch outputs")
-    p.add_argument("--num", type=int, default=None,
+    p.add_argument("--result", required=True, type=cli.reads, help="the offline outputs (e.g. ./result/bs1)")
+    p.add_argument("--pth_result", type=cli.writes, default="./pth_result", help="folder for the PyTorch outputs")
+    p.add_argument("--num", type=cli.positive_int, default=None,
                    help="check only the first NUM input files (natural order; about 30 s each at 1024x2048 on "
                         "a 2-core CPU); default: all")
-    p.add_argument("--height", type=int, default=CHECK.sample_shape[1], help="image height of the input files")
-    p.add_argument("--width", type=int, default=CHECK.sample_shape[2], help="image width of the input files")
-    p.add_argument("--threshold", type=float, default=CHECK.threshold,
+    p.add_argument("--height", type=cli.positive_int, default=CHECK.sample_shape[1], help="image height of the input files")
+    p.add_argument("--width", type=cli.positive_int, default=CHECK.sample_shape[2], help="image width of the input files")
+    p.add_argument("--threshold", type=cli.cosine_threshold, default=CHECK.threshold,
                    help="lowest accepted mean cosine")
-    p.add_argument("--log", default="pix2pixhd_acc.log", help="per-image figures and the verdict")
-    p.add_argument("--json", default="pix2pixhd_acc.json", help="all figures as JSON")
-    p.add_argument("--pictures", default="./acc_compare", help="folder for reference | offline | difference pictures")
-    p.add_argument("--n_pictures", type=int, default=4, help="number of comparison pictures")
+    p.add_argument("--log", type=cli.writes, default="pix2pixhd_acc.log", help="per-image figures and the verdict")
+    p.add_argument("--json", type=cli.writes, default="pix2pixhd_acc.json", help="all figures as JSON")
+    p.add_argument("--pictures", type=cli.writes, default="./acc_compare", help="folder for reference | offline | difference pictures")
+    p.add_argument("--n_pictures", type=cli.non_negative_int, default=4, help="number of comparison pictures")
     report.add_options(p)
     return p
 
@@ -74,8 +74,6 @@ def main(argv=None):
     if len(input_dirs) not in (1, 2):
         raise UserError(f"--input {args.input!r}: expected one folder (input_concat) or two, label,edge "
                         f"(the --compact model's label_map and edge_map)")
-    if args.num is not None and args.num < 1:
-        raise UserError(f"--num {args.num}: expected a positive number of images")
     report_path = report.target(args, args.log)
     compact = len(input_dirs) == 2
     size = (args.height, args.width)

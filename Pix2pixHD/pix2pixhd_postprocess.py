@@ -21,10 +21,10 @@ from pix2pixhd_facts import HEIGHT, OUTPUT_NC, WIDTH
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
-    p.add_argument("bin_dir", help="folder of the offline outputs (<label stem>_0.bin)")
-    p.add_argument("save_dir", help="folder for the images")
-    p.add_argument("--height", type=int, default=HEIGHT, help="image height the model was exported with")
-    p.add_argument("--width", type=int, default=WIDTH, help="image width the model was exported with")
+    p.add_argument("bin_dir", type=cli.reads, help="folder of the offline outputs (<label stem>_0.bin)")
+    p.add_argument("save_dir", type=cli.writes, help="folder for the images")
+    p.add_argument("--height", type=cli.positive_int, default=HEIGHT, help="image height the model was exported with")
+    p.add_argument("--width", type=cli.positive_int, default=WIDTH, help="image width the model was exported with")
     return p
 
 

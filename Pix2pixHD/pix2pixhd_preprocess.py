@@ -29,8 +29,8 @@ COMPACT_DIRS = ("label", "edge")  # one folder per input of the --compact model,
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
-    p.add_argument("dataset_dir", help="folder holding test_label/ and test_inst/ (as datasets_deal.py makes it)")
-    p.add_argument("save_dir", help="folder for the input files")
+    p.add_argument("dataset_dir", type=cli.reads, help="folder holding test_label/ and test_inst/ (as datasets_deal.py makes it)")
+    p.add_argument("save_dir", type=cli.writes_into, help="folder for the input files")
     p.add_argument("--compact", action="store_true",
                    help="write the uint8 label and edge maps for the --compact model instead of the "
                         "36-channel float32 input")

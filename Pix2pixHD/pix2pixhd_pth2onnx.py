@@ -85,13 +85,13 @@ def export(model, output_file, height, width, compact, opset=onnx_utils.DEFAULT_
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
-    p.add_argument("--load_pretrain", required=True,
+    p.add_argument("--load_pretrain", required=True, type=cli.reads,
                    help="folder holding <which_epoch>_net_G.pth (as pix2pixHD's option), or the .pth file")
     p.add_argument("--which_epoch", default="latest", help="checkpoint epoch name inside the --load_pretrain folder")
-    p.add_argument("--output_file", "--output-file", dest="output_file", default="pix2pixhd.onnx",
+    p.add_argument("--output_file", "--output-file", dest="output_file", type=cli.writes, default="pix2pixhd.onnx",
                    help="ONNX file to write")
-    p.add_argument("--height", type=int, default=HEIGHT, help=f"input height, a multiple of {SIZE_MULTIPLE}")
-    p.add_argument("--width", type=int, default=WIDTH, help=f"input width, a multiple of {SIZE_MULTIPLE}")
+    p.add_argument("--height", type=cli.positive_int, default=HEIGHT, help=f"input height, a multiple of {SIZE_MULTIPLE}")
+    p.add_argument("--width", type=cli.positive_int, default=WIDTH, help=f"input width, a multiple of {SIZE_MULTIPLE}")
     p.add_argument("--compact", action="store_true",
                    help="inputs label_map and edge_map (uint8, B x 1 x H x W) with the one-hot map built inside "
                         "the graph, instead of input_concat (float32, B x 36 x H x W)")

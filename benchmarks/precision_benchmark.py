@@ -60,7 +60,7 @@ def build_parser():
     p.add_argument("--batch", type=cli.positive_int, default=16, help="DCGAN batch")
     p.add_argument("--runs", type=cli.positive_int, default=7,
                    help="timed passes of each variant (after one untimed)")
-    p.add_argument("--triage_threshold", type=float, default=0.9999999,
+    p.add_argument("--triage_threshold", type=cli.cosine_threshold, default=0.9999999,
                    help="threshold for the DCGAN triage (above its force_fp16 cosine, so a search runs)")
     return p
 

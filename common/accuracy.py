@@ -102,7 +102,7 @@ def check_against_reference(check, reference_dir, offline_dir, *, threshold=None
     pictures = []
     extra = {**check.fields(agg), **(extra or {})}
     # The pictures, the report, the log and the JSON appear together, or none of them does.
-    with staging.OutputSet("the accuracy check") as outputs:
+    with staging.OutputSet() as outputs:
         staged_pictures = outputs.folder(pictures_dir, replaceable=(".png",)) if pictures_dir is not None else None
         staged_report = report.report_parts(outputs, report_path) if report_path is not None else None
         staged_log = outputs.file(log_path) if log_path is not None else None

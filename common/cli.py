@@ -57,10 +57,60 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescrip
 
 class _Parser(argparse.ArgumentParser):
     """argparse with the project's error contract: a bad command line is one `error:` line and exit status 2
-    (argparse's own usage dump is what --help is for)."""
+    (argparse's own usage dump is what --help is for). The options declared with `type=` reads, reads_list,
+    writes or writes_into are compared before the script does any work: no output may write over an input
+    (common.staging.check_apart)."""
 
     def error(self, message):
         self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
+
+    def parse_args(self, args=None, namespace=None):
+        parsed = super().parse_args(args, namespace)
+        from common import staging  # staging needs this module's errors
+
+        staging.check_apart(**declared_paths(self, parsed))
+        return parsed
+
+
+# What a step does with a path option, declared as its argparse `type`. The value stays a plain str.
+def reads(text):
+    """A file or folder the step reads."""
+    return text
+
+
+def reads_list(text):
+    """Comma-separated files or folders the step reads (ais_bench's --input)."""
+    return text
+
+
+def writes(text):
+    """A file or folder the step writes (a folder is replaced as a whole)."""
+    return text
+
+
+def writes_into(text):
+    """A folder the step writes named outputs into (what else it holds stays)."""
+    return text
+
+
+for _kind in (reads, reads_list, writes, writes_into):
+    _kind.kind = _kind.__name__
+
+
+def declared_paths(parser, namespace):
+    """{"reads": [(option, path)], "writes": [...], "writes_into": [...]} of the options `parser` declares with
+    the types above, as `namespace` holds them."""
+    found = {"reads": [], "writes": [], "writes_into": []}
+    for action in parser._actions:
+        kind = getattr(action.type, "kind", None)
+        value = getattr(namespace, action.dest, None)
+        if kind is None or value is None:
+            continue
+        name = action.option_strings[0] if action.option_strings else action.dest
+        for item in (value if isinstance(value, list) else [value]):
+            paths = [p for p in item.split(",") if p.strip()] if kind == "reads_list" else [item]
+            found["reads" if kind == "reads_list" else kind] += [(name, path) for path in paths]
+    return found
 
 
 def parser(description, prog=None):
@@ -68,26 +118,37 @@ def parser(description, prog=None):
     return _Parser(description=description, prog=prog, formatter_class=_HelpFormatter)
 
 
-def seed(text):
-    """argparse type of --seed: a whole number from 0 to 2**32 - 1 (what numpy's and torch's generators take)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 0 <= value < 2 ** 32:
-        raise argparse.ArgumentTypeError(f"{value} is outside 0 .. 4294967295")
-    return value
+def _ranged(convert, accepts, outside, doc):
+    """An argparse type: the text as `convert` (int or float) makes it, refused unless `accepts(value)` (NaN
+    fails every comparison, so it is refused too)."""
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole ' if convert is int else ''}number") from None
+        if not accepts(value):
+            raise argparse.ArgumentTypeError(f"{text} {outside}")
+        return value
+    parse.__doc__ = doc
+    return parse
 
 
-def positive_int(text):
-    """argparse type of a count that must be at least 1 (grid sizes, runs, repeats)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a positive whole number")
-    return value
+seed = _ranged(int, lambda v: 0 <= v < 2 ** 32, "is outside 0 .. 4294967295",
+               "--seed: a whole number from 0 to 2**32 - 1 (what numpy's and torch's generators take)")
+positive_int = _ranged(int, lambda v: v >= 1, "is not a positive whole number",
+                       "a count that must be at least 1 (files, grid sizes, runs)")
+non_negative_int = _ranged(int, lambda v: v >= 0, "is negative", "a count that may be 0 (warm-up runs, 'all')")
+cosine_threshold = _ranged(float, lambda v: 0.0 < v <= 1.0, "is not a cosine bar in (0, 1]",
+                           "a cosine bar: -5 would pass anything, 2 and NaN fail everything")
+tolerance = _ranged(float, lambda v: 0.0 <= v < float("inf"), "is not a finite tolerance of 0 or more",
+                    "an absolute tolerance: finite, at least 0")
+
+
+def file_name(text):
+    """argparse type of a name inside a folder given by another option: no folders in it, not . or .."""
+    if not text or "/" in text or "\\" in text or text in (".", ".."):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a bare name (the folder is another option)")
+    return text
 
 
 def parse_shape(text, what="shape"):

@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
-from common import cli, fileio
+from common import cli, fileio, staging
 from common.cli import CheckFailed, UserError
 from common.report import default_path as readable_report_path
 
@@ -152,16 +152,23 @@ def parse_params(items, defaults):
 
 
 def prepare_workdir(workdir, model_folder):
-    """Fresh copies of the model folder and common/ under `workdir` (a folder the driver made before, or new)."""
+    """Fresh copies of the model folder and common/ under `workdir` (a folder the driver made before, or new).
+
+    A work folder of an earlier run is removed first, but only if it holds nothing other than what the driver
+    puts there (its marker file, log, summary, common/ and a model folder): anything else is the user's, and
+    the folder is refused untouched."""
     workdir = Path(workdir)
-    if workdir.exists() and not workdir.is_dir():
+    if workdir.is_symlink() or (workdir.exists() and not workdir.is_dir()):
         raise UserError(f"{workdir}: exists and is not a folder; --workdir names a folder for the driver")
-    if workdir.exists():
-        if not (workdir / MARKER).is_file():
-            if any(workdir.iterdir()):
-                raise UserError(f"{workdir}: exists and was not made by the driver; choose a new --workdir")
-        else:
-            shutil.rmtree(workdir)
+    if workdir.exists() and any(workdir.iterdir()):
+        marker = workdir / MARKER
+        if marker.is_symlink() or not marker.is_file():
+            raise UserError(f"{workdir}: exists and was not made by the driver; choose a new --workdir")
+        made = {MARKER, "driver.log", "driver_summary.json", "common", *(p.name for p in model_folders())}
+        foreign = sorted(p.name for p in workdir.iterdir() if p.name not in made or p.is_symlink())
+        if foreign:
+            raise UserError(f"{workdir}: holds {foreign[0]!r}, which the driver did not make; choose a new --workdir")
+        shutil.rmtree(workdir)
     try:
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / MARKER).write_text("made by common/driver.py; removed and rebuilt on every run\n")
@@ -205,8 +212,8 @@ def report_paths(results):
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0], prog="driver.py")
     p.add_argument("model", nargs="?", default="DCGAN", help="model folder name (or path to a folder with chain.py)")
-    p.add_argument("--workdir", default=None, help="work folder (default: ./work/<model>)")
-    p.add_argument("--checkpoint", default=None,
+    p.add_argument("--workdir", type=cli.writes, default=None, help="work folder (default: ./work/<model>)")
+    p.add_argument("--checkpoint", type=cli.reads, default=None,
                    help="official weights to use; without it a seeded random checkpoint is made")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="override one of the chain's parameters (see --list)")
@@ -240,6 +247,8 @@ def main(argv=None):
     if checkpoint is not None and not checkpoint.is_file():
         raise UserError(f"{checkpoint}: no such checkpoint file")
     workdir = Path(args.workdir or Path("work") / folder.name)
+    # the work folder is rebuilt from scratch: the weights it is given must lie elsewhere
+    staging.check_apart(reads=[("--checkpoint", checkpoint)], writes=[("--workdir", workdir)])
     model_dir = prepare_workdir(workdir, folder)
     print(f"{folder.name}: work folder {model_dir}")
     if checkpoint is None:

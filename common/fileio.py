@@ -6,6 +6,7 @@ or position, and a missing partner is an error. ais_bench, msame and the old ben
 outputs and result folders their own way: output_files, pair_outputs and resolve_result_dir read all three.
 Every write here is atomic (common.staging); read_output refuses NaN/Inf and another model's output.
 """
+import contextlib
 import datetime
 import io
 import json
@@ -42,16 +43,46 @@ def list_data_files(directory, exts=DATA_EXTS, require=True):
     directory = Path(directory)
     if not directory.is_dir():
         raise UserError(f"{directory}: no such folder")
-    files = [p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in exts]
+    files = [p for p in directory.iterdir() if p.suffix.lower() in exts and not p.name.startswith(".")]
+    for path in files:  # a FIFO, a device or a folder named like data would block, never end, or be skipped
+        check_name(path)
+        if not path.is_file():
+            kind = "a folder" if path.is_dir() else "a broken link" if not path.exists() else "not a regular file"
+            raise UserError(f"{path}: {kind}, where {directory} should hold only data files of that name")
     files.sort(key=lambda p: natural_key(p.name))
     if require and not files:
         raise UserError(f"{directory}: no {'/'.join(exts)} files in this folder")
     return files
 
 
+def printable(path):
+    """A path as text that can be printed and written anywhere (bytes that are not UTF-8 shown as U+FFFD)."""
+    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def check_name(path):
+    """A file name the logs, JSON and reports can carry: valid UTF-8 (else one line naming it)."""
+    try:
+        Path(path).name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UserError(f"{printable(path)}: the file name is not valid UTF-8; rename it") from None
+
+
 def stem(path):
     """The name up to its first dot, as ais_bench names outputs: 'a.b.bin' -> 'a'."""
     return Path(path).name.split(".")[0]
+
+
+def check_unique_stems(files, written_as):
+    """Outputs are named after a file's name up to its first dot: two files with one such stem (s.v1.bin and
+    s.v2.bin) would be written to the same output names, the second over the first. `written_as(stem)` says
+    how (for the error)."""
+    seen = {}
+    for path in files:
+        other = seen.setdefault(stem(path), path)
+        if other is not path:
+            raise UserError(f"{path}: would be written as {written_as(stem(path))} like {other.name} (its name up to "
+                            f"the first dot); rename one of the two")
 
 
 def output_name(input_path, index, ext="bin"):
@@ -373,10 +404,9 @@ def resolve_result_dir(path, exts=OUTPUT_EXTS):
     `%Y_%m_%d-%H_%M_%S` or msame `2021118_17_5_9_123456` run folders (the newest by parsed time is taken),
     or a folder holding the old benchmark tool's `dumpOutput_device<d>`. A missing `.../dumpOutput_device<d>`
     (an old README pointing where ais_bench no longer writes) falls back to the newest run beside it.
-    A runner killed while committing its folder and summary is finished first.
+    The folder the runner wrote must still be the one its summary describes (staging.check_same_run). Only
+    reads: nothing is changed.
     """
-    for folder in (Path(path).parent, Path(path)):  # beside the run folder, and inside an --output folder
-        staging.clean_once(folder)
     path = Path(path)
     if not path.is_dir() and BENCHMARK_DIR.match(path.name) and path.parent.is_dir():
         try:
@@ -384,13 +414,14 @@ def resolve_result_dir(path, exts=OUTPUT_EXTS):
         except UserError:
             raise UserError(f"{path}: no such folder, and no run folder with outputs beside it") from None
         _note(f"{path} does not exist (the old benchmark tool's folder); using {chosen} ({why})")
-        return chosen
-    if not path.is_dir():
+    elif not path.is_dir():
         raise UserError(f"{path}: no such folder")
-    if list_data_files(path, exts, require=False):
-        return path
-    chosen, why = _resolve_below(path, exts)
-    _note(f"using {chosen} ({why})")
+    elif list_data_files(path, exts, require=False):
+        chosen = path
+    else:
+        chosen, why = _resolve_below(path, exts)
+        _note(f"using {chosen} ({why})")
+    staging.check_same_run(chosen)
     return chosen
 
 
@@ -432,13 +463,14 @@ class NpzArrayWriter:
         self.shape = tuple(int(d) for d in shape)
         self.dtype = np.dtype(dtype)
         self.rows = 0
-        self.staged = staged is not None
-        self.tmp = Path(staged) if self.staged else staging.temporary_sibling(self.path, "tmp")
+        self.staged = staged
+        self.commit = contextlib.ExitStack()  # staging.atomic_path of the file, when it is not a staged part
 
     def __enter__(self):
         from numpy.lib import format as npformat
 
-        self.zip = zipfile.ZipFile(self.tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True)
+        tmp = self.staged if self.staged is not None else self.commit.enter_context(staging.atomic_path(self.path))
+        self.zip = zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True)
         self.member = self.zip.open(f"{self.key}.npy", "w", force_zip64=True)
         npformat.write_array_header_2_0(self.member, {"descr": npformat.dtype_to_descr(self.dtype),
                                                       "fortran_order": False, "shape": self.shape})
@@ -458,11 +490,10 @@ class NpzArrayWriter:
             self.zip.close()
             if exc_type is None and self.rows != self.shape[0]:
                 raise ValueError(f"{self.path}: {self.rows} rows written, {self.shape[0]} declared")
-            if exc_type is None and not self.staged:
-                os.replace(self.tmp, self.path)
-        finally:
-            if self.tmp.exists() and not (self.staged and exc_type is None):
-                self.tmp.unlink()
+        except BaseException as err:
+            self.commit.__exit__(type(err), err, err.__traceback__)  # the temporary file goes, nothing is renamed
+            raise
+        self.commit.__exit__(exc_type, exc, tb)
         return False
 
 

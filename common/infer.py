@@ -269,6 +269,8 @@ def resolve_shapes(inputs, batchsize, first_file_bytes=None, first_file=None):
     model_batch = shapes[0][0] if shapes and shapes[0] else 1
     if batchsize and inputs and inputs[0].shape and inputs[0].shape[0] is not None and batchsize != model_batch:
         raise UserError(f"--batchsize {batchsize} but the model's batch is fixed at {model_batch}")
+    staging.check_memory(sum(int(np.prod(shape, dtype=np.int64)) * np.dtype(spec.dtype).itemsize
+                             for spec, shape in zip(inputs, shapes)), f"a batch of {model_batch} (--batchsize)")
     return shapes, model_batch
 
 
@@ -284,6 +286,9 @@ def collect_inputs(text, inputs):
     missing = next((e for e in entries if not e.exists()), None)
     if missing is not None:
         raise UserError(f"{missing}: no such file or folder (from --input)")
+    odd = next((e for e in entries if not e.is_file() and not e.is_dir()), None)
+    if odd is not None:
+        raise UserError(f"{odd}: not a regular file or folder (from --input)")
     if not all(e.is_file() for e in entries):
         raise UserError("--input mixes files and folders; give one folder per model input, or only files")
     if len(entries) % n_inputs:
@@ -369,6 +374,7 @@ class FileInputs:
     def __init__(self, text, inputs, batchsize=None):
         self.inputs = list(inputs)
         self.lists = collect_inputs(text, self.inputs)
+        fileio.check_unique_stems(self.lists[0], lambda stem: f"{stem}_<i>.<ext>")  # ais_bench's output names
         first = self.lists[0][0]
         self.shapes, self.model_batch = resolve_shapes(self.inputs, batchsize,
                                                        _file_nbytes(first, self.inputs[0].dtype), first)
@@ -492,20 +498,22 @@ def print_summary(stats, batchsize):
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0], prog="infer.py")
-    p.add_argument("--model", "-m", "--om", required=True, help=".onnx (ONNX Runtime) or .om (ais_bench) model")
-    p.add_argument("--input", "-i", default=None,
+    p.add_argument("--model", "-m", "--om", required=True, type=cli.reads,
+                   help=".onnx (ONNX Runtime) or .om (ais_bench) model")
+    p.add_argument("--input", "-i", type=cli.reads_list, default=None,
                    help="comma-separated folders, one per model input in order (or files); omitted = pure "
                         "inference on --pure_data_type data")
-    p.add_argument("--output", "-o", default=None, help="folder for outputs; nothing is saved without it")
-    p.add_argument("--output_dirname", default=None,
+    p.add_argument("--output", "-o", type=cli.writes_into, default=None,
+                   help="folder for outputs; nothing is saved without it")
+    p.add_argument("--output_dirname", type=cli.file_name, default=None,
                    help="subfolder of --output for this run (default: a YYYY_MM_DD-hh_mm_ss timestamp)")
     p.add_argument("--outfmt", default="BIN", choices=["BIN", "NPY", "TXT"], type=str.upper,
                    help="output file format")
-    p.add_argument("--batchsize", type=int, default=None,
+    p.add_argument("--batchsize", type=cli.positive_int, default=None,
                    help="batch for a dynamic-batch model, and the batch used in the throughput figure "
                         "(default: the model's fixed batch, or the samples in one input-0 file)")
-    p.add_argument("--loop", "-l", type=int, default=1, help="times each batch is run (timed every time)")
-    p.add_argument("--warmup_count", type=int, default=1, help="untimed runs of the first batch")
+    p.add_argument("--loop", "-l", type=cli.positive_int, default=1, help="times each batch is run (timed every time)")
+    p.add_argument("--warmup_count", type=cli.non_negative_int, default=1, help="untimed runs of the first batch")
     p.add_argument("--device", "-d", default="0",
                    help="device id for an accelerator provider or .om; a comma list such as 0,1 runs one worker "
                         "process per device (on a CPU each gets its share of the cores)")
@@ -520,7 +528,7 @@ def build_parser():
     p.add_argument("--pure_data_type", default="zero", choices=["zero", "random"],
                    help="data for pure inference (no --input); random is seeded with --seed")
     p.add_argument("--seed", type=cli.seed, default=0, help="seed of --pure_data_type random")
-    p.add_argument("--output_batchsize_axis", type=int, default=0, help="axis along which outputs are split")
+    p.add_argument("--output_batchsize_axis", type=cli.non_negative_int, default=0, help="axis along which outputs are split")
     p.add_argument("--display_all_summary", action="store_true",
                    help="accepted for ais_bench compatibility; ONNX Runtime has no separate H2D/D2H copy to time")
     p.add_argument("--debug", action="store_true", help="print the model's inputs and outputs")
@@ -545,30 +553,33 @@ def run_batches(backend, source, batches, args, outdir, out_parent, dirname, pro
     number of batches whose outputs held NaN/Inf)."""
     times, filesinfo, non_finite = [], {}, 0
     names = backend.output_names
-    for g, batch in enumerate(tqdm(batches, desc="Inference", unit="batch",
-                                   disable=not progress or len(batches) < 2)):
-        feeds = source.feeds(batch)
-        if g == 0:
-            for _ in range(args.warmup_count):
+    # The bar counts every run, warm-up and --loop included, so that a long --loop shows its pace and its end.
+    runs = args.warmup_count + len(batches) * args.loop
+    with tqdm(total=runs, desc="Inference", unit="run", disable=not progress or runs <= 2) as bar:
+        for g, batch in enumerate(batches):
+            feeds = source.feeds(batch)
+            for _ in range(args.warmup_count if g == 0 else 0):
                 backend.run(feeds)
-        for _ in range(args.loop):
-            outputs, ms = backend.run(feeds)
-            times.append(ms)
-        non_finite += _warn_non_finite(outputs, names, source.where(batch))
-        if outdir is None:
-            continue
-        saved = save_outputs(outdir, outputs, source.stems(batch), source.factor, batch.n_real, args.outfmt,
-                             args.output_batchsize_axis, names)
-        # Each file's shape (the batch split along axis 0), so that the steps reading the outputs can insist on
-        # exactly these samples; with another batch axis the files are not sample-major and no shape is kept.
-        outshapes = ([[np.shape(a)[0] // source.factor, *np.shape(a)[1:]] for a in outputs]
-                     if args.output_batchsize_axis == 0 else None)
-        for j, outfiles in enumerate(saved):
-            info = {"infiles": source.infiles(batch, j),
-                    "outfiles": [str(out_parent / dirname / p.name) for p in outfiles]}
-            if outshapes is not None:
-                info["outshapes"] = outshapes
-            filesinfo[len(filesinfo)] = info
+                bar.update()
+            for _ in range(args.loop):
+                outputs, ms = backend.run(feeds)
+                times.append(ms)
+                bar.update()
+            non_finite += _warn_non_finite(outputs, names, source.where(batch))
+            if outdir is None:
+                continue
+            saved = save_outputs(outdir, outputs, source.stems(batch), source.factor, batch.n_real, args.outfmt,
+                                 args.output_batchsize_axis, names)
+            # Each file's shape (the batch split along axis 0), so that the steps reading the outputs can insist
+            # on exactly these samples; with another batch axis the files are not sample-major and none is kept.
+            outshapes = ([[np.shape(a)[0] // source.factor, *np.shape(a)[1:]] for a in outputs]
+                         if args.output_batchsize_axis == 0 else None)
+            for j, outfiles in enumerate(saved):
+                info = {"infiles": source.infiles(batch, j),
+                        "outfiles": [str(out_parent / dirname / p.name) for p in outfiles]}
+                if outshapes is not None:
+                    info["outshapes"] = outshapes
+                filesinfo[len(filesinfo)] = info
     return times, filesinfo, non_finite
 
 
@@ -648,14 +659,15 @@ def _run_devices(args, argv, devices, threads, backend, source, outdir, out_pare
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    if args.loop < 1 or args.warmup_count < 0 or (args.batchsize is not None and args.batchsize < 1):
-        raise UserError("--loop and --batchsize must be positive and --warmup_count not negative")
     if args.output_dirname and not args.output:
         raise UserError("--output_dirname needs --output")
-    if args.output_dirname and (Path(args.output_dirname).name != args.output_dirname
-                                or args.output_dirname in (".", "..")):
-        raise UserError(f"--output_dirname {args.output_dirname!r}: expected a folder name inside --output "
-                        f"(no path separators, not . or ..)")
+    dirname = args.output_dirname or time.strftime("%Y_%m_%d-%H_%M_%S")
+    out_parent = Path(args.output) if args.output else None
+    if out_parent is not None:
+        staging.check_apart(
+            reads=[("--model", args.model)] + [("--input", p) for p in (args.input or "").split(",") if p.strip()],
+            writes=[("--output_dirname", out_parent / dirname),
+                    ("--output_dirname", out_parent / f"{dirname}_summary.json")])
     devices = parse_devices(args.device)
     if len(devices) > 1 and args.output and not args.divide_input:
         raise UserError(f"--device {args.device} without --divide_input runs every input on every device, so "
@@ -674,10 +686,10 @@ def main(argv=None):
         raise UserError(f"--divide_input over {len(devices)} devices needs at least {len(devices)} batches; "
                         f"the input makes {len(source.batches)}")
     batchsize = args.batchsize or source.model_batch
+    # every timed run keeps its time (a Python float in a list: about 32 bytes)
+    staging.check_memory(32 * len(source.batches) * args.loop, f"--loop {args.loop} over {len(source.batches)} batch(es)")
     print(f"[INFO] backend {backend.label}, precision {backend.precision or args.precision}")
 
-    dirname = args.output_dirname or time.strftime("%Y_%m_%d-%H_%M_%S")
-    out_parent = Path(args.output) if args.output else None
     # The output folder and its summaries are written under temporary names and appear together when the run
     # completes (a summary beside a folder always describes that folder).
     with staging.OutputSet("infer.py") if out_parent else contextlib.nullcontext() as outputs:

@@ -80,7 +80,12 @@ def read_keep_file(path):
     if not path.is_file():
         raise UserError(f"{path}: no such --keep_dtype file")
     names, types = [], []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a text file; expected a --keep_dtype list, one node name or "
+                        f"OpType::<type> per line") from None
+    for line in text.splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -617,9 +622,10 @@ def worst_samples(evaluator, predicted):
 
 
 def write_html_report(path, result, evaluator, keep_in, found, drift, predicted, title, verdict_text, passed,
-                      notes):
+                      notes, staged=None):
     """The readable report of a precision run (common.report.write_report): headline, per-node drift chart
-    and table, the keep list and its effect, the worst image samples, the triage trials."""
+    and table, the keep list and its effect, the worst image samples, the triage trials. `staged`: the
+    OutputSet paths it is written to (report.report_parts)."""
     mode = result["mode"]
     kept = keep_in.union(found.names, found.types) if found is not None else keep_in
     headline = [("mode", mode), ("threshold", str(result["threshold"])), ("samples", str(result["samples"]))]
@@ -694,37 +700,37 @@ def write_html_report(path, result, evaluator, keep_in, found, drift, predicted,
         worst_heading=f"The worst samples of the {build}, worst first",
         worst_table=report.Table(["sample", "1 - cosine", "max |diff|", "PSNR"], worst_rows,
                                  caption="Their figures (1 - cosine largest first)", id="worst"),
-        tables=tables, notes=notes)
+        tables=tables, notes=notes, staged=staged)
 
 
 # ------------------------------------------------------------------------------------------------ main
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0], prog="precision.py")
-    p.add_argument("--model", "-m", required=True, help="ONNX model as the ATC step would receive it")
-    p.add_argument("--input", "-i", default=None,
+    p.add_argument("--model", "-m", required=True, type=cli.reads, help="ONNX model as the ATC step would receive it")
+    p.add_argument("--input", "-i", type=cli.reads_list, default=None,
                    help="comma-separated folders, one per model input in order (or files), as common/infer.py "
                         "takes them; omitted = seeded random data shaped like the model's inputs")
-    p.add_argument("--num", type=int, default=16, help="how many samples to compare")
-    p.add_argument("--batchsize", type=int, default=None,
+    p.add_argument("--num", type=cli.positive_int, default=16, help="how many samples to compare")
+    p.add_argument("--batchsize", type=cli.positive_int, default=None,
                    help="batch for a dynamic-batch model (default: as common/infer.py chooses it)")
     p.add_argument("--seed", type=cli.seed, default=0, help="seed of the random data used without --input")
     p.add_argument("--mode", default="force_fp16", choices=MODES, help="ATC --precision_mode to emulate")
-    p.add_argument("--keep_dtype", default=None,
+    p.add_argument("--keep_dtype", type=cli.reads, default=None,
                    help="an existing ATC --keep_dtype file: the nodes it names (and OpType::<type> lines) stay fp32")
-    p.add_argument("--threshold", type=float, default=0.99,
+    p.add_argument("--threshold", type=cli.cosine_threshold, default=0.99,
                    help="cosine (mean over samples, worst output) the prediction must reach")
-    p.add_argument("--keep_dtype_out", default="keep_dtype.cfg",
+    p.add_argument("--keep_dtype_out", type=cli.writes, default="keep_dtype.cfg",
                    help="where the triage writes the keep list it found (only when one is needed)")
     p.add_argument("--by_type", action="store_true",
                    help="write the keep list as OpType::<type> lines (ATC's fallback when fused nodes are renamed)")
     p.add_argument("--no_triage", action="store_true", help="only predict; do not search for a keep list")
-    p.add_argument("--report", default=None,
+    p.add_argument("--report", type=cli.writes, default=None,
                    help="JSON report (the figures below, the keep list, the trials); beside it the readable report "
                         f"<report stem>{report.SUFFIX} and .png (headline, per-node error along the graph, keep "
                         "list, worst image samples)")
     p.add_argument("--no_html", action="store_true", help="write only the JSON --report, not its HTML and PNG")
-    p.add_argument("--save_emulated", default=None,
+    p.add_argument("--save_emulated", type=cli.writes, default=None,
                    help="also write the emulated graph (mode and --keep_dtype applied) as an ONNX file, to run "
                         "through common/infer.py and the folder's accuracy scripts")
     return p
@@ -738,10 +744,10 @@ def _atc_command(model, keep_path):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    if args.num < 1 or (args.batchsize is not None and args.batchsize < 1):
-        raise UserError("--num and --batchsize must be positive")
-    if not 0.0 < args.threshold <= 1.0:
-        raise UserError(f"--threshold {args.threshold}: expected a cosine in (0, 1]")
+    html = report.default_path(args.report) if args.report and not args.no_html else None
+    if html is not None:  # the readable report's two files beside the JSON are outputs too
+        staging.check_apart(reads=[("--model", args.model), ("--keep_dtype", args.keep_dtype)],
+                            writes=[("--report", html), ("--report", report.png_path(html))])
     if Path(args.model).suffix.lower() != ".onnx":
         raise UserError(f"{args.model}: expected a .onnx model (the file given to ATC)")
     backend = infer.open_backend(args.model)
@@ -752,12 +758,9 @@ def main(argv=None):
     start = time.perf_counter()
     # the runner's session is the fp32 reference (the fp32 model needs no Cast-preserving options)
     evaluator = Evaluator(model, groups, backend.output_names, reference_session=backend.session)
+    check_finite_reference(evaluator, args.model, described)
     print(f"{args.model}: {sum(n for _, n in groups)} sample(s) from {described}; mode {args.mode}"
           f"{'; keep list ' + args.keep_dtype if args.keep_dtype else ''}")
-    if args.save_emulated:
-        onnx_utils.save(emulate(evaluator.model, args.mode, keep), args.save_emulated)
-        print(f"emulated graph written to {args.save_emulated}")
-    html = report.default_path(args.report) if args.report and not args.no_html else None
     # With the readable report, the emulation's run also exposes the first sample's intermediates (if they fit)
     expose = ()
     if html is not None:
@@ -793,7 +796,6 @@ def main(argv=None):
                 status = 1
             else:
                 lines = keep.union(added.names, added.types).lines()
-                staging.write_text(args.keep_dtype_out, "\n".join(lines) + "\n")
                 print_table(f"with {len(added.lines())} more kept in fp32 ({args.keep_dtype_out}):", kept_report)
                 cos_keep = verdict(kept_report)[0]
                 result.update(keep=lines, keep_dtype_out=str(args.keep_dtype_out), cosine_with_keep=cos_keep,
@@ -803,30 +805,51 @@ def main(argv=None):
                 notes += [f"keep list: {args.keep_dtype_out}", _atc_command(args.model, args.keep_dtype_out),
                           RENAME_NOTE]
     print(outcome)
-    if added is not None:
-        print(f"  {_atc_command(args.model, args.keep_dtype_out)}")
-        print(f"  {RENAME_NOTE}")
     result["seconds"] = round(time.perf_counter() - start, 3)
     result["trials"] = evaluator.trials
+    final = keep.union(added.names, added.types) if added is not None else keep
+    # The keep list, the JSON, its readable report and the emulated graph appear together, or none does.
+    with staging.OutputSet() as outputs:
+        if added is not None:
+            Path(outputs.file(args.keep_dtype_out)).write_text("\n".join(result["keep"]) + "\n")
+        if args.report:
+            fileio.write_json(outputs.file(args.report), result, atomic=False)
+        if html is not None:
+            configs = [(args.mode, keep)] + ([(args.mode, final)] if added is not None else [])
+            if added is not None:  # the fixed build's outputs (its worst samples) and its intermediates, one run
+                evaluator.exposed = None
+                predicted = evaluator.outputs(args.mode, final, expose)
+                exposed = [given, evaluator.exposed]
+            else:
+                predicted, exposed = evaluator.retained, [given]
+            drift = node_drift(evaluator, configs, exposed)  # the first sample's per-node errors
+            notes.append(f"JSON report: {args.report}")
+            write_html_report(html, result, evaluator, keep, added, drift, predicted,
+                              f"{Path(args.model).name}: the predicted {args.mode} build against fp32", outcome,
+                              status == 0, notes, staged=report.report_parts(outputs, html))
+        if args.save_emulated:
+            onnx_utils.save(emulate(evaluator.model, args.mode, keep), outputs.file(args.save_emulated))
+    if added is not None:
+        print(f"keep list written to {args.keep_dtype_out}")
+        print(f"  {_atc_command(args.model, args.keep_dtype_out)}")
+        print(f"  {RENAME_NOTE}")
     if args.report:
-        fileio.write_json(args.report, result)
         print(f"report written to {args.report}")
     if html is not None:
-        final = keep.union(added.names, added.types) if added is not None else keep
-        configs = [(args.mode, keep)] + ([(args.mode, final)] if added is not None else [])
-        if added is not None:  # the fixed build's outputs (its worst samples) and its intermediates, one run
-            evaluator.exposed = None
-            predicted = evaluator.outputs(args.mode, final, expose)
-            exposed = [given, evaluator.exposed]
-        else:
-            predicted, exposed = evaluator.retained, [given]
-        drift = node_drift(evaluator, configs, exposed)  # the first sample's per-node errors
-        notes.append(f"JSON report: {args.report}")
-        write_html_report(html, result, evaluator, keep, added, drift, predicted,
-                          f"{Path(args.model).name}: the predicted {args.mode} build against fp32", outcome,
-                          status == 0, notes)
         print(f"readable report written to {html} (and {report.png_path(html).name})")
+    if args.save_emulated:
+        print(f"emulated graph written to {args.save_emulated}")
     return status
+
+
+def check_finite_reference(evaluator, model_path, described):
+    """The fp32 model's own outputs must be finite: NaN or Inf there is no fp16 effect, and no keep list fixes it."""
+    for k, name in enumerate(evaluator.output_names):
+        bad = sum(not np.all(np.isfinite(outputs[k])) for outputs in evaluator.reference)
+        if bad:
+            raise UserError(f"{model_path}: output {name!r} of the fp32 model holds NaN or Inf ({bad} of "
+                            f"{len(evaluator.reference)} batch(es) of {described}); the model itself is not finite, "
+                            f"so no fp16 build can be judged against it")
 
 
 if __name__ == "__main__":

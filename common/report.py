@@ -28,7 +28,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 from PIL import Image
 
-from common import fileio, images, similarity, staging
+from common import cli, fileio, images, similarity, staging
 from common.cli import UserError
 
 WIDTH_INCHES, DPI = 10.0, 100  # every part of the sheet is 1000 px wide
@@ -46,7 +46,7 @@ def default_path(log_path):
 
 def add_options(parser):
     """--report PATH and --no_report, the same in every accuracy script."""
-    parser.add_argument("--report", default=None,
+    parser.add_argument("--report", type=cli.writes, default=None,
                         help="HTML report to write, its PNG sheet beside it (default: beside the log, "
                              f"<log name>{SUFFIX} and .png)")
     parser.add_argument("--no_report", action="store_true", help="write no report")
@@ -494,10 +494,10 @@ def write_report(path, title, verdict, *, passed=None, headline=(), histogram=No
         Path(staged[1]).write_bytes(sheet)
         Path(staged[0]).write_text(document, encoding="utf-8")
         return path, target_png
-    with staging.atomic_path(path) as tmp_html:
-        with staging.atomic_path(target_png) as tmp_png:
-            Path(tmp_png).write_bytes(sheet)
-            Path(tmp_html).write_text(document, encoding="utf-8")
+    with staging.OutputSet() as outputs:
+        tmp_html, tmp_png = report_parts(outputs, path)
+        Path(tmp_png).write_bytes(sheet)
+        Path(tmp_html).write_text(document, encoding="utf-8")
     return path, target_png
 
 

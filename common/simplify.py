@@ -11,7 +11,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
-from common import cli, onnx_utils
+import numpy as np
+
+from common import cli, onnx_utils, staging
 from common.cli import UserError
 
 
@@ -32,11 +34,11 @@ def input_shapes_from_args(items, src):
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0], prog="simplify.py")
-    p.add_argument("src", help="ONNX model to simplify")
-    p.add_argument("dst", help="simplified ONNX model to write")
+    p.add_argument("src", type=cli.reads, help="ONNX model to simplify")
+    p.add_argument("dst", type=cli.writes, help="simplified ONNX model to write")
     p.add_argument("--input-shape", "--overwrite-input-shape", dest="input_shape", nargs="+", default=[],
                    help="fixed shape of each input, name:d0,d1,... (space- or ;-separated)")
-    p.add_argument("--atol", type=float, default=1e-4, help="largest accepted |difference| from the source")
+    p.add_argument("--atol", type=cli.tolerance, default=1e-4, help="largest accepted |difference| from the source")
     p.add_argument("--seed", type=cli.seed, default=0, help="seed of the verification input")
     return p
 
@@ -44,6 +46,10 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     shapes = input_shapes_from_args(args.input_shape, args.src)
+    # the verification feeds the model seeded inputs of these shapes (8 bytes a value at most): refuse what
+    # this machine cannot hold
+    staging.check_memory(sum(int(np.prod(dims, dtype=np.int64)) for dims in shapes.values()) * 8,
+                         f"--input-shape {' '.join(args.input_shape)}")
     before, after = onnx_utils.simplify(args.src, args.dst, shapes, atol=args.atol, seed=args.seed)
     print(f"{args.dst}: {sum(before.values())} -> {sum(after.values())} nodes, "
           f"verified against {args.src} (atol {args.atol:g})")

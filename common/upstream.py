@@ -46,7 +46,7 @@ class Checkout(NamedTuple):
     def add_option(self, parser):
         """--upstream, the option every compare tool takes."""
         at = f" at {self.commit}" if self.commit else ""
-        parser.add_argument("--upstream", required=True, help=f"{self.name} checkout{at} with {self.patch} applied")
+        parser.add_argument("--upstream", required=True, type=cli.reads, help=f"{self.name} checkout{at} with {self.patch} applied")
 
     def root(self, given):
         """The checkout `given` with --upstream, resolved, once it has the files and holds the patch: an
@@ -155,11 +155,11 @@ class ScriptGeneratorComparison:
 
     def add_options(self, parser, checkpoint_example):
         self.checkout.add_option(parser)
-        parser.add_argument("--checkpoint", default=None, help=f"checkpoint to compare on, e.g. {checkpoint_example} "
+        parser.add_argument("--checkpoint", type=cli.reads, default=None, help=f"checkpoint to compare on, e.g. {checkpoint_example} "
                                                                f"(default: seeded random weights in the official format)")
         parser.add_argument("--num", type=cli.positive_int, default=64, help="input samples")
         parser.add_argument("--seed", type=cli.seed, default=0, help="seed of the inputs and of the random checkpoint")
-        parser.add_argument("--atol", type=float, default=1e-5, help="largest accepted |upstream - ours|")
+        parser.add_argument("--atol", type=cli.tolerance, default=1e-5, help="largest accepted |upstream - ours|")
 
     def run(self, args):
         """The comparison the options ask for; prints its figures and the verdict (CheckFailed above --atol)."""

@@ -7,15 +7,18 @@ asserts: exit status 2, a single `error:` line on stderr naming the file or opti
 and every watched path (the outputs the step would write) exactly as it was before, hidden entries included.
 """
 import hashlib
+import json
 import os
 import re
 import shutil
 import struct
 import subprocess
+import sys
 import zlib
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 
 import biggan_cosine_acc
@@ -128,6 +131,10 @@ class World:
                                        str(self.biggan / "gen_y.npz"), "--num-inputs", "2"]) == 0
         self.biggan_nan = root / "biggan_result"
         fileio.write_array(self.biggan_nan / "input_00000_0.bin", np.full((1, 3, 128, 128), np.nan, np.float32))
+        self.biggan_result = root / "biggan_out" / "bs1"
+        for i in range(2):
+            fileio.write_array(self.biggan_result / f"input_{i:05d}_0.bin",
+                               np.tanh(rng.standard_normal((1, 3, 128, 128))).astype(np.float32))
         # CycleGAN: maps test images, one folder with an image PIL refuses to decode
         self.maps = write_synthetic_maps(root / "maps", 1, seed=0, size=300)
         self.bomb_maps = root / "bomb_maps"
@@ -190,7 +197,8 @@ CASES = [
      lambda w, t: ["--checkpoint_path", str(w.dcgan_pth), "--dataset_path", str(w.noise), "--save_path", str(w.file)],
      r"a_file.txt: exists and is not a folder", lambda w, t: [w.file]),
     ("dcgan_pth_result empty input folder", dcgan_pth_result.main,
-     lambda w, t: ["--checkpoint_path", str(w.dcgan_pth), "--dataset_path", str(t), "--save_path", str(t / "ref")],
+     lambda w, t: (t.joinpath("empty").mkdir(), ["--checkpoint_path", str(w.dcgan_pth), "--dataset_path",
+                                                 str(t / "empty"), "--save_path", str(t / "ref")])[-1],
      r"no .*files in this folder", lambda w, t: [t / "ref"]),
     ("dcgan_postprocess NaN/Inf output", dcgan_postprocess.main,
      lambda w, t: ["--benchmark_result_path", str(w.dcgan_nan), "--save_path", str(t / "img")],
@@ -217,13 +225,14 @@ CASES = [
     # --- GAN
     ("GAN_preprocess one folder for vectors and pictures", GAN_preprocess.main,
      lambda w, t: ["--offline_path", str(t / "v"), "--online_path", str(t / "v"), "--pth_path", str(w.gan_pth)],
-     r"v: given for two outputs of GAN_preprocess.py", lambda w, t: [t / "v"]),
+     r"v: given for two outputs \(--offline_path .* and --online_path\)", lambda w, t: [t / "v"]),
     ("GAN_preprocess pictures under a file", GAN_preprocess.main,
      lambda w, t: ["--offline_path", str(w.vectors), "--online_path", str(w.file / "img"), "--pth_path", str(w.gan_pth),
                    "--seed", "5"],
      r"a_file.txt/img: cannot write", lambda w, t: [w.vectors]),
     ("GAN_preprocess --iters 0", GAN_preprocess.main,
-     lambda w, t: ["--offline_path", str(t / "v"), "--iters", "0"], r"--iters 0", lambda w, t: [t / "v"]),
+     lambda w, t: ["--offline_path", str(t / "v"), "--iters", "0"], r"--iters: 0 is not a positive",
+     lambda w, t: [t / "v"]),
     ("GAN_postprocess NaN/Inf output", GAN_postprocess.main,
      lambda w, t: ["--txt_path", str(w.dcgan_nan), "--infer_results_path", str(t / "img")],
      r"noise_0000_0.bin: .*whole number|NaN or Inf", lambda w, t: [t / "img"]),
@@ -296,7 +305,8 @@ CASES = [
     ("CycleGAN_ReflectpadDeal missing models", CycleGAN_ReflectpadDeal.main,
      lambda w, t: ["--onnx_path", str(t)], r"model_Ga.onnx", lambda w, t: []),
     ("CycleGAN_pth_result empty input", CycleGAN_pth_result.main,
-     lambda w, t: ["--model_path", str(w.text_pth), "--input", str(t), "--output", str(t / "ref")],
+     lambda w, t: (t.joinpath("empty").mkdir(), ["--model_path", str(w.text_pth), "--input", str(t / "empty"),
+                                                 "--output", str(t / "ref")])[-1],
      r"notes.pth|no .*files", lambda w, t: [t / "ref"]),
     ("CycleGAN_aipp_preprocess missing .info", CycleGAN_aipp_preprocess.main,
      lambda w, t: ["--info", str(t / "none.info"), "--save_path", str(t / "aipp")], r"none.info", lambda w, t: [t / "aipp"]),
@@ -357,7 +367,8 @@ CASES = [
                    "--output_dirname", "x"], r"a_file.txt", lambda w, t: [w.file]),
     ("infer --output_dirname escapes --output", infer.main,
      lambda w, t: ["--model", str(w.gan_onnx), "--input", str(w.vectors), "--output", str(t / "res"),
-                   "--output_dirname", "../escaped"], r"--output_dirname '../escaped'", lambda w, t: [t / "res", t / "escaped"]),
+                   "--output_dirname", "../escaped"], r"--output_dirname: '../escaped' is not a bare name",
+     lambda w, t: [t / "res", t / "escaped"]),
     ("infer wrong-size input", infer.main,
      lambda w, t: ["--model", str(w.gan_onnx), "--input", str(w.dcgan_result), "--output", str(t / "res")],
      r"noise_0000_0.bin: 4096 bytes", lambda w, t: [t / "res"]),
@@ -406,3 +417,459 @@ def test_read_only_output_folder(script, argv, world, readonly, capsys):
     assert status == 2 and "Traceback" not in err and err.count("error:") == 1, err
     assert f"the folder {readonly} is read-only" in err, err
     assert digest([readonly]) == before
+
+
+# --- Rule 3: no step writes over its own inputs -------------------------------------------------------------
+# Every README script's path options as its parser declares them (cli.reads / reads_list against cli.writes /
+# writes_into), each given a real path of the world; every output option is then set to each of its inputs in
+# turn. The refusal comes before any work: exit 2, one line naming the path, every input as it was.
+
+def declared(main):
+    """{option: kind} of the path options the script's parser declares (positionals by their dest)."""
+    module = sys.modules[main.__module__]
+    return {(a.option_strings[0] if a.option_strings else a.dest): a.type.kind
+            for a in module.build_parser()._actions if hasattr(a.type, "kind")}
+
+
+def command_line(main, values, flags=()):
+    """argv from {option or positional dest: value}: positionals first, in the parser's order."""
+    actions = sys.modules[main.__module__].build_parser()._actions
+    positional = [str(values[a.dest]) for a in actions if not a.option_strings and a.dest in values]
+    options = [item for key, value in values.items() if key.startswith("-") for item in (key, str(value))]
+    return positional + options + list(flags)
+
+
+def cyclegan_split(w, t):
+    return {"--src_path_testA": w.maps / "testA", "--save_pathTestA_dst": t / "A", "--src_path_testB": w.maps / "testB",
+            "--save_pathTestB_dst": t / "B"}
+
+
+def accuracy_outputs(t):
+    return {"--json": t / "a.json", "--pictures": t / "pics", "--report": t / "a_report.html"}
+
+
+# script -> (every declared path option with a value of the world, flags)
+PATHS = {
+    dcgan_preprocess.main: (lambda w, t: {"save_path": t / "prep"}, ()),
+    dcgan_pth2onnx.main: (lambda w, t: {"pth": w.dcgan_pth, "onnx": t / "d.onnx"}, ()),
+    dcgan_pth_result.main: (lambda w, t: {"--checkpoint_path": w.dcgan_pth, "--dataset_path": w.noise,
+                                          "--save_path": t / "ref"}, ()),
+    dcgan_postprocess.main: (lambda w, t: {"--benchmark_result_path": w.dcgan_result, "--save_path": t / "img"}, ()),
+    dcgan_acc_eval.main: (lambda w, t: {"--pth_result_path": w.dcgan_result, "--om_result_path": w.dcgan_nan,
+                                        "--log_save_name": t / "a.log", **accuracy_outputs(t)}, ()),
+    GAN_preprocess.main: (lambda w, t: {"--offline_path": t / "v", "--online_path": t / "i", "--pth_path": w.gan_pth},
+                          ()),
+    GAN_pth2onnx.main: (lambda w, t: {"--input_file": w.gan_pth, "--output_file": t / "g.onnx"}, ()),
+    GAN_pth_result.main: (lambda w, t: {"--pth_path": w.gan_pth, "--dataset_path": w.vectors, "--save_path": t / "r"},
+                          ()),
+    GAN_postprocess.main: (lambda w, t: {"--txt_path": w.gan_result, "--infer_results_path": t / "img"}, ()),
+    GAN_eval_acc.main: (lambda w, t: {"--pth_result_path": w.gan_result, "--om_result_path": w.dcgan_result,
+                                      "--log_save_name": t / "a.log", **accuracy_outputs(t)}, ()),
+    biggan_preprocess.main: (lambda w, t: {"--pth": w.biggan_pth, "--prep-noise": t / "n", "--prep-label": t / "l",
+                                           "--gen-y": t / "y.npz"}, ()),
+    biggan_pth2onnx.main: (lambda w, t: {"--source": w.biggan_pth, "--target": t / "b.onnx"}, ()),
+    clip_edit.main: (lambda w, t: {"--input-model": w.gan_onnx, "--output-model": t / "e.onnx"}, ()),
+    biggan_pth_result.main: (lambda w, t: {"--pth": w.biggan_pth, "--input": f"{w.biggan / 'prep_noise'},"
+                                           f"{w.biggan / 'prep_label'}", "--output": t / "ref"}, ()),
+    biggan_postprocess.main: (lambda w, t: {"--result-path": w.biggan_nan, "--save-path": t / "pp",
+                                            "--gen-img": t / "g.npz"}, ("--save-img", "--save-npz")),
+    biggan_eval_acc.main: (lambda w, t: {"--gen-img": w.nan_npz, "--gen-y": w.biggan / "gen_y.npz",
+                                         "--inception-weights": w.text_pth, "--moments": w.nan_npz, "--log": t / "a.log",
+                                         "--json": t / "a.json", "--report": t / "a_report.html"}, ()),
+    biggan_cosine_acc.main: (lambda w, t: {"--reference": w.dcgan_result, "--result-path": w.dcgan_nan,
+                                           "--log": t / "a.log", **accuracy_outputs(t)}, ()),
+    CycleGAN_preprocess.main: (cyclegan_split, ()),
+    gen_dataset_info.main: (lambda w, t: {**cyclegan_split(w, t), "--dataTestA_infoName": t / "a.info",
+                                          "--dataTestB_infoName": t / "b.info"}, ()),
+    CycleGAN_pth2onnx.main: (lambda w, t: {"--model_ga_path": w.text_pth, "--model_gb_path": w.dcgan_pth,
+                                           "--onnx_path": t / "onnx"}, ()),
+    CycleGAN_pth_result.main: (lambda w, t: {"--model_path": w.text_pth, "--input": w.cyclegan_out / "testA",
+                                             "--output": t / "ref"}, ()),
+    CycleGAN_postprocess.main: (lambda w, t: {"--npu_bin_file": w.dcgan_result, "--bin2img_fie": t / "img",
+                                              "--dataroot": w.maps / "testA"}, ()),
+    CycleGAN_eval_acc.main: (lambda w, t: {"--pth_result": w.dcgan_result, "--npu_bin_file": w.dcgan_nan,
+                                           "--out_dir": t / "acc", "--report": t / "a_report.html"}, ()),
+    cyclegan_eval_acc.main: (lambda w, t: {"--dataroot": w.maps, "--npu_bin_file": w.dcgan_result,
+                                           "--onnx_path": w.biggan, "--out_dir": t / "out",
+                                           "--report": t / "a_report.html"}, ()),
+    CycleGAN_aipp_preprocess.main: (lambda w, t: {"--info": w.file, "--aipp_config": w.text_pth,
+                                                  "--save_path": t / "aipp"}, ()),
+    datasets_deal.main: (lambda w, t: {"test_inst": t / "inst", "test_label": t / "label", "split_dir": w.split}, ()),
+    pix2pixhd_preprocess.main: (lambda w, t: {"dataset_dir": w.dataset, "save_dir": t / "prep"}, ()),
+    pix2pixhd_pth2onnx.main: (lambda w, t: {"--load_pretrain": w.text_pth, "--output_file": t / "p.onnx"}, ()),
+    pix2pixhd_postprocess.main: (lambda w, t: {"bin_dir": w.dcgan_result, "save_dir": t / "img"}, ()),
+    pix2pixhd_eval_acc.main: (lambda w, t: {"--load_pretrain": w.text_pth, "--input": f"{w.noise},{w.vectors}",
+                                            "--result": w.dcgan_result, "--pth_result": t / "ref", "--log": t / "a.log",
+                                            **accuracy_outputs(t)}, ()),
+    infer.main: (lambda w, t: {"--model": w.gan_onnx, "--input": w.vectors, "--output": t / "res"}, ()),
+    simplify.main: (lambda w, t: {"src": w.gan_onnx, "dst": t / "s.onnx"}, ()),
+    precision.main: (lambda w, t: {"--model": w.gan_onnx, "--input": w.vectors, "--keep_dtype": w.file,
+                                   "--keep_dtype_out": t / "k.cfg", "--report": t / "p.json",
+                                   "--save_emulated": t / "e.onnx"}, ()),
+    driver.main: (lambda w, t: {"--workdir": t / "work", "--checkpoint": w.dcgan_pth}, ()),
+}
+
+
+def over_input_cases():
+    cases = []
+    for main, (paths, flags) in PATHS.items():
+        kinds = declared(main)
+        for out in (o for o, kind in kinds.items() if kind in ("writes", "writes_into")):
+            for given in (i for i, kind in kinds.items() if kind in ("reads", "reads_list")):
+                cases.append(pytest.param(main, out, given, id=f"{main.__module__} {out}={given}"))
+    return cases
+
+
+def test_every_declared_path_option_is_in_the_table(world, tmp_path):
+    """A new path option of a README script joins the cases below (its parser declares it, the table gives it)."""
+    for main, (paths, _) in PATHS.items():
+        assert set(declared(main)) == set(paths(world, tmp_path)), main.__module__
+
+
+@pytest.mark.parametrize("main, out, given", over_input_cases())
+def test_no_output_over_an_input(main, out, given, world, tmp_path, capsys):
+    paths, flags = PATHS[main]
+    for each in str(paths(world, tmp_path)[given]).split(","):  # every folder of a comma list
+        values = paths(world, tmp_path)
+        values[out] = each
+        watched = [Path(p) for value in values.values() for p in str(value).split(",")]
+        before = digest(watched)
+        try:
+            status = cli.run(main, command_line(main, values, flags))
+        except SystemExit as stop:
+            status = stop.code
+        err = capsys.readouterr().err
+        errors = [line for line in err.splitlines() if line.startswith("error:")]
+        assert status == 2 and len(errors) == 1 and "Traceback" not in err, err
+        assert errors[0].startswith(f"error: {each}: {out} ")
+        assert re.search(r"is also the input|holds the input|is inside the input folder", errors[0]), errors[0]
+        assert digest(watched) == before
+
+
+# Outputs a script derives from its options, over an input (the script compares them itself, before any work)
+DERIVED = [
+    ("infer --output_dirname names the input folder", infer.main,
+     lambda w, t: ["--model", w.gan_onnx, "--input", w.vectors, "--output", w.vectors.parent, "--output_dirname",
+                   w.vectors.name], r"vectors: --output_dirname is also the input .*vectors \(--input\)"),
+    ("infer --output inside the input folder", infer.main,
+     lambda w, t: ["--model", w.gan_onnx, "--input", w.vectors, "--output", w.vectors, "--output_dirname", "bs1"],
+     r"vectors: --output is also the input"),
+    ("ReflectpadDeal --output_ga_name is G_A's source", CycleGAN_ReflectpadDeal.main,
+     lambda w, t: ["--onnx_path", w.root, "--model_ga_onnx_name", w.gan_onnx.name, "--model_gb_onnx_name", "b.onnx",
+                   "--output_ga_name", w.gan_onnx.name], r"gan.onnx: --output_ga_name is also the input"),
+    ("ReflectpadDeal --output_gb_name is G_A's source", CycleGAN_ReflectpadDeal.main,
+     lambda w, t: ["--onnx_path", w.root, "--model_ga_onnx_name", w.gan_onnx.name, "--model_gb_onnx_name", "b.onnx",
+                   "--output_gb_name", w.gan_onnx.name], r"gan.onnx: --output_gb_name is also the input"),
+    ("CycleGAN_pth2onnx ONNX name is a checkpoint", CycleGAN_pth2onnx.main,
+     lambda w, t: ["--model_ga_path", w.text_pth, "--model_gb_path", w.dcgan_pth, "--onnx_path", w.root,
+                   "--model_ga_onnx_name", w.dcgan_pth.name], r"dcgan.pth: --model_ga_onnx_name is also the input"),
+    ("precision readable report named as the model", precision.main,
+     lambda w, t: (shutil.copy(w.gan_onnx, t / "m_report.html"),
+                   ["--model", t / "m_report.html", "--report", t / "m.json"])[-1],
+     r"m_report.html: --report is also the input"),
+    ("biggan_postprocess default npz is the result folder", biggan_postprocess.main,
+     lambda w, t: (shutil.copytree(w.biggan_nan, t / "gen_img_bs1.npz"),
+                   ["--result-path", "gen_img_bs1.npz", "--save-path", "pp", "--save-npz"])[-1],
+     r"gen_img_bs1.npz: --gen-img is also the input"),
+    ("driver checkpoint inside the work folder it rebuilds", driver.main,
+     lambda w, t: (driver.prepare_workdir(t / "work", driver.find_model_folder("DCGAN")),
+                   shutil.copy(w.dcgan_pth, t / "work" / "DCGAN" / "my_weights.pth"),
+                   ["DCGAN", "--workdir", t / "work", "--checkpoint", t / "work" / "DCGAN" / "my_weights.pth"])[-1],
+     r"work: --workdir holds the input .*my_weights.pth \(--checkpoint\)"),
+]
+
+
+@pytest.mark.parametrize("case", DERIVED, ids=[c[0] for c in DERIVED])
+def test_no_derived_output_over_an_input(case, world, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _, main, argv, expected = case
+    args = [str(a) for a in argv(world, tmp_path)]  # may make what the case needs in tmp_path
+    before = digest([world.root, tmp_path])
+    status = cli.run(main, args)
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("error:") == 1 and "Traceback" not in err, err
+    assert re.search(expected, err), err
+    assert digest([world.root, tmp_path]) == before
+
+
+# --- Rule 4: every option range-checked before any work -----------------------------------------------------
+# From every script's parser: each option of a checked type given values outside its range.
+OUT_OF_RANGE = {cli.cosine_threshold: ["-1", "nan", "2", "0", "x"], cli.tolerance: ["-1", "nan", "inf"],
+                cli.positive_int: ["0", "-1", "1.5"], cli.non_negative_int: ["-1"], cli.seed: ["-1", "4294967296"],
+                cli.file_name: ["a/b", "..", ""]}
+
+
+def range_cases():
+    from test_cli import SCRIPTS, load_parser
+
+    cases = []
+    for path in SCRIPTS:
+        for action in load_parser(path)._actions:
+            for value in OUT_OF_RANGE.get(action.type, ()):
+                if action.option_strings:
+                    cases.append(pytest.param(path, action.option_strings[0], value,
+                                              id=f"{path.name} {action.option_strings[0]} {value}"))
+    return cases
+
+
+def test_thresholds_and_tolerances_are_typed():
+    """Every --threshold of a README script is a cosine bar and every --atol a tolerance: none is a bare float."""
+    from test_cli import SCRIPTS, load_parser
+
+    for path in SCRIPTS:
+        for action in load_parser(path)._actions:
+            if "threshold" in action.dest:
+                assert action.type is cli.cosine_threshold, (path.name, action.dest)
+            if action.dest.endswith("atol"):
+                assert action.type is cli.tolerance, (path.name, action.dest)
+
+
+@pytest.mark.parametrize("path, option, value", range_cases())
+def test_option_out_of_range_is_one_line(path, option, value, capsys):
+    from test_cli import load_parser
+
+    with pytest.raises(SystemExit) as stop:
+        load_parser(path).parse_args([f"{option}={value}"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1 and err.startswith("error: ")
+    assert f"argument {option}" in err and "Traceback" not in err
+
+
+# --- Rules 1 and 2: a step touches only what it can prove it made --------------------------------------------
+# Hidden files of every shape the old machinery carried out (commit journals naming absolute and `..` paths,
+# dead-pid temporaries), a person's look-alikes, and staging-shaped links and files, planted in and beside
+# every folder a step reads or writes, all pointing at a canary tree elsewhere. The step runs as usual; the
+# canary and every planted entry stay byte-identical. A real finished run's staging folder is removed only from
+# the folders the step writes, never from one it only reads.
+
+def plant(folder, canary):
+    """Plant the hostile set in `folder`; returns the planted paths and the finished run's staging folder."""
+    staging_name = ".ganzoo-staging-{}".format
+    journal = {"run": "x", "moves": [[str(canary / "file.txt"), str(folder / "moved"), str(canary / "dir")]],
+               "journals": [str(canary / "file.txt")]}
+    planted = []
+
+    def add(name, make):
+        path = folder / name
+        make(path)
+        planted.append(path)
+    add(".prep_noise.commit-999999", lambda p: p.write_text(json.dumps(journal)))
+    add(".x.commit-1", lambda p: p.write_text(json.dumps({"moves": [["../canary/file.txt", "stolen", "../canary"]],
+                                                          "journals": ["../canary/file.txt"]})))
+    add(".photos.old-31337", lambda p: (p.mkdir(), (p / "a.jpg").write_bytes(b"photo")))
+    add(".thesis.tex.tmp-2024", lambda p: p.write_text("chapter 1"))
+    add(".result.partial-1", lambda p: os.symlink(canary, p))
+    add(".prep_noise.run", lambda p: p.write_text(json.dumps({"run": "r", "step": "s", "parts": [str(canary)]})))
+    add(staging_name("a" * 32), lambda p: os.symlink(canary, p))  # a link named like a staging folder
+    add(staging_name("b" * 32), lambda p: p.write_text("a file named like a staging folder"))
+    add(staging_name("c" * 32), lambda p: (p.mkdir(), os.symlink(canary / "file.txt", p / "lock")))
+    add(staging_name("not-a-token"), lambda p: (p.mkdir(), (p / "lock").write_text("")))
+    finished = folder / staging_name("d" * 32)  # what a run killed before its cleanup leaves
+    finished.mkdir()
+    (finished / "lock").write_text("")
+    (finished / "new").mkdir()
+    return planted, finished
+
+
+def make_canary(root):
+    (root / "dir").mkdir(parents=True)
+    (root / "file.txt").write_text("keep me")
+    (root / "dir" / "inner.txt").write_text("keep me too")
+    return root
+
+
+# (step, argv(world, tmp), the folders it writes in (the rest of the folders of its paths it only reads))
+RUNS = [
+    ("dcgan_preprocess", dcgan_preprocess.main, lambda w, t: [t / "out" / "prep", "--num", "2"], ["out"]),
+    ("dcgan_pth_result", dcgan_pth_result.main,
+     lambda w, t: ["--checkpoint_path", w.dcgan_pth, "--dataset_path", w.noise, "--save_path", t / "out" / "ref"],
+     ["out"]),
+    ("dcgan_postprocess", dcgan_postprocess.main,
+     lambda w, t: ["--benchmark_result_path", w.dcgan_result, "--save_path", t / "out" / "img"], ["out"]),
+    ("dcgan_acc_eval", dcgan_acc_eval.main,
+     lambda w, t: ["--pth_result_path", w.dcgan_result, "--om_result_path", w.dcgan_result, "--log_save_name",
+                   t / "out" / "a.log", "--pictures", t / "out" / "pics"], ["out"]),
+    ("GAN_pth_result", GAN_pth_result.main,
+     lambda w, t: ["--pth_path", w.gan_pth, "--dataset_path", w.vectors, "--save_path", t / "out" / "ref"], ["out"]),
+    ("GAN_postprocess", GAN_postprocess.main,
+     lambda w, t: ["--txt_path", w.gan_result, "--infer_results_path", t / "out" / "img"], ["out"]),
+    ("biggan_preprocess", biggan_preprocess.main,
+     lambda w, t: ["--pth", w.biggan_pth, "--prep-noise", t / "out" / "n", "--prep-label", t / "out" / "l",
+                   "--gen-y", t / "out" / "y.npz", "--num-inputs", "2"], ["out"]),
+    ("biggan_postprocess", biggan_postprocess.main,
+     lambda w, t: ["--result-path", w.biggan_result, "--save-path", t / "out", "--save-img", "--save-npz",
+                   "--gen-img", t / "out" / "g.npz"], ["out"]),
+    ("biggan_cosine_acc", biggan_cosine_acc.main,
+     lambda w, t: ["--reference", w.biggan_result, "--result-path", w.biggan_result, "--log", t / "out" / "c.log",
+                   "--json", t / "out" / "c.json", "--pictures", t / "out" / "pics"], ["out"]),
+    ("clip_edit", clip_edit.main, lambda w, t: ["--input-model", w.gan_onnx, "--output-model", t / "out" / "e.onnx"],
+     ["out"]),
+    ("infer", infer.main, lambda w, t: ["--model", w.gan_onnx, "--input", w.vectors, "--output", t / "out",
+                                        "--output_dirname", "bs64"], ["out"]),
+    ("simplify", simplify.main, lambda w, t: [w.gan_onnx, t / "out" / "s.onnx", "--input-shape", "Z:1,100"], ["out"]),
+    ("precision", precision.main, lambda w, t: ["--model", w.gan_onnx, "--input", w.vectors, "--num", "4",
+                                                "--report", t / "out" / "p.json"], ["out"]),
+    ("CycleGAN_preprocess", CycleGAN_preprocess.main, lambda w, t: w.cyclegan_argv(w.maps, t / "out"), ["out"]),
+    ("datasets_deal", datasets_deal.main,
+     lambda w, t: [t / "out" / "inst", t / "out" / "label", w.split], ["out"]),
+    ("pix2pixhd_preprocess", pix2pixhd_preprocess.main, lambda w, t: [w.dataset, t / "out" / "prep"], ["out"]),
+]
+
+
+@pytest.mark.parametrize("case", RUNS, ids=[c[0] for c in RUNS])
+def test_found_files_are_never_carried_out_nor_removed(case, world, tmp_path, capsys):
+    _, main, argv, written = case
+    args = [str(a) for a in argv(world, tmp_path)]
+    canary = make_canary(tmp_path / "canary")
+    written = {tmp_path / name for name in written}
+    for folder in written:
+        folder.mkdir(parents=True, exist_ok=True)
+    # every folder the step's paths name or lie in: the written ones, the inputs and the folders holding them
+    paths = [Path(a) for arg in args for a in arg.split(",") if os.sep in a]
+    folders = {p for p in paths if p.is_dir()} | {p.parent for p in paths} | written
+    folders = {f for f in folders if f.is_dir() and not any(f == o or o in f.parents for o in map(Path, args)
+                                                             if o.parent in written)}  # not inside an output
+    planted, finished = {}, {}
+    try:
+        for folder in folders:
+            planted[folder], finished[folder] = plant(folder, canary)
+        before = digest([canary]), {f: digest(p) for f, p in planted.items()}
+        assert cli.run(main, args) == 0, capsys.readouterr().err
+        assert digest([canary]) == before[0]
+        for folder, paths_in in planted.items():
+            assert digest(paths_in) == before[1][folder], folder
+            assert all(os.path.lexists(p) for p in paths_in), folder
+            # a finished run's staging folder: removed where the step writes, left where it only reads
+            assert finished[folder].exists() == (folder not in written), folder
+    finally:
+        for folder in folders:
+            for path in planted.get(folder, []) + [finished.get(folder)]:
+                if path is not None and os.path.lexists(path):
+                    if path.is_dir() and not path.is_symlink():
+                        shutil.rmtree(path)
+                    else:
+                        path.unlink()
+
+
+# --- Rule 5: inputs are what they claim; rules 4, 6, 7 and 8: sizes, the driver, precision, disk errors -------
+
+def odd_inputs(w, t, odd):
+    """A copy of the GAN vectors with one odd entry among them."""
+    folder = t / "vectors"
+    shutil.copytree(w.vectors, folder)
+    if odd == "fifo":
+        os.mkfifo(folder / "5.bin")
+    elif odd == "device":
+        os.symlink("/dev/zero", folder / "5.bin")
+    elif odd == "folder":
+        (folder / "5.bin").mkdir()
+    elif odd == "stems":
+        shutil.copy(folder / "0.bin", folder / "0.v2.bin")
+    elif odd == "name":
+        shutil.copy(folder / "0.bin", os.fsdecode(bytes(folder) + b"/\xff.bin"))
+    return folder
+
+
+ODD = [
+    ("infer FIFO among the inputs", infer.main, "fifo", lambda w, t, i: ["--model", w.gan_onnx, "--input", i,
+                                                                          "--output", t / "res"],
+     r"5.bin: not a regular file"),
+    ("infer link to /dev/zero among the inputs", infer.main, "device",
+     lambda w, t, i: ["--model", w.gan_onnx, "--input", i, "--output", t / "res"], r"5.bin: not a regular file"),
+    ("infer folder named .bin among the inputs", infer.main, "folder",
+     lambda w, t, i: ["--model", w.gan_onnx, "--input", i, "--output", t / "res"], r"5.bin: a folder, where"),
+    ("infer inputs whose outputs share a name", infer.main, "stems",
+     lambda w, t, i: ["--model", w.gan_onnx, "--input", i, "--output", t / "res"],
+     r"0.v2.bin: would be written as 0_<i>.<ext> like 0.bin"),
+    ("infer a file name that is not UTF-8", infer.main, "name",
+     lambda w, t, i: ["--model", w.gan_onnx, "--input", i, "--output", t / "res"], r"\ufffd.bin: the file name is not"),
+    ("pth_result FIFO among the inputs", GAN_pth_result.main, "fifo",
+     lambda w, t, i: ["--pth_path", w.gan_pth, "--dataset_path", i, "--save_path", t / "res"], r"5.bin: not a regular"),
+    ("accuracy a file name that is not UTF-8", GAN_eval_acc.main, "name",
+     lambda w, t, i: ["--pth_result_path", i, "--om_result_path", i, "--log_save_name", t / "res" / "a.log"],
+     r"\ufffd.bin: the file name is not valid UTF-8"),
+    ("precision FIFO among the inputs", precision.main, "fifo",
+     lambda w, t, i: ["--model", w.gan_onnx, "--input", i, "--report", t / "res" / "p.json"], r"5.bin: not a regular"),
+]
+
+
+@pytest.mark.parametrize("case", ODD, ids=[c[0] for c in ODD])
+def test_odd_inputs_are_refused_never_skipped(case, world, tmp_path, capsys):
+    _, main, odd, argv, expected = case
+    folder = odd_inputs(world, tmp_path, odd)
+    status = cli.run(main, [str(a) for a in argv(world, tmp_path, folder)])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("error:") == 1 and "Traceback" not in err, err
+    assert re.search(expected, err), err
+    assert not (tmp_path / "res").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["vectors"]
+
+
+ABSURD = [
+    ("infer --batchsize 10^9", infer.main, lambda w, t: ["--model", w.gan_onnx, "--input", w.vectors, "--output",
+                                                          t / "res", "--batchsize", "1000000000"],
+     r"a batch of 1000000000 \(--batchsize\) needs .* of memory"),
+    ("infer --loop 10^12", infer.main, lambda w, t: ["--model", w.gan_onnx, "--input", w.vectors, "--output", t / "res",
+                                                      "--loop", "1000000000000"], r"--loop 1000000000000 over .* needs"),
+    ("precision --batchsize 10^9", precision.main,
+     lambda w, t: ["--model", w.gan_onnx, "--batchsize", "1000000000", "--report", t / "res" / "p.json"],
+     r"a batch of 1000000000 \(--batchsize\) needs"),
+    ("simplify --input-shape 10^9 samples", simplify.main,
+     lambda w, t: [w.gan_onnx, t / "res" / "s.onnx", "--input-shape", "Z:1000000000,100"],
+     r"--input-shape Z:1000000000,100 needs .* of memory"),
+    ("precision binary --keep_dtype", precision.main,
+     lambda w, t: ["--model", w.gan_onnx, "--keep_dtype", w.gan_pth, "--report", t / "res" / "p.json"],
+     r"gan.pth: not a text file; expected a --keep_dtype list"),
+    ("driver work folder holding a person's file", driver.main,
+     lambda w, t: ((t / "mine").mkdir(), (t / "mine" / ".driver-workdir").write_text(""),
+                   (t / "mine" / "thesis.tex").write_text("chapter 1"), ["DCGAN", "--workdir", t / "mine"])[-1],
+     r"mine: holds 'thesis.tex', which the driver did not make"),
+]
+
+
+@pytest.mark.parametrize("case", ABSURD, ids=[c[0] for c in ABSURD])
+def test_absurd_requests_are_refused_before_any_work(case, world, tmp_path, capsys):
+    _, main, argv, expected = case
+    args = [str(a) for a in argv(world, tmp_path)]
+    before = digest([tmp_path, world.root])
+    status = cli.run(main, args)
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("error:") == 1 and "Traceback" not in err, err
+    assert re.search(expected, err), err
+    assert digest([tmp_path, world.root]) == before
+
+
+def test_precision_names_a_fp32_model_that_is_not_finite(tmp_path, capsys):
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Sqrt", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 8])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)]), str(tmp_path / "sqrt.onnx"))
+    status = cli.run(precision.main, ["--model", str(tmp_path / "sqrt.onnx"), "--report", str(tmp_path / "p.json")])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("error:") == 1
+    assert "sqrt.onnx: output 'y' of the fp32 model holds NaN or Inf" in err and "not finite" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sqrt.onnx"]
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 96 KiB file system, for root a tmpfs (skipped where it cannot be mounted)."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", str(folder)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small file system here")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_full_disk_names_the_output_and_keeps_nothing(world, full_disk, capsys):
+    """The precision run's JSON fits, its PNG sheet does not: the error names the output, and none of the set
+    (keep list, JSON, HTML, PNG) is left, nor any staging folder."""
+    status = cli.run(precision.main, ["--model", str(world.gan_onnx), "--input", str(world.vectors), "--num", "64",
+                                      "--report", str(full_disk / "p.json")])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("error:") == 1 and "Traceback" not in err, err
+    assert re.search(r"error: .*small/p(_report\.(html|png)|\.json): cannot write: no space left on the device", err)
+    assert sorted(os.listdir(full_disk)) == []

@@ -123,7 +123,7 @@ def test_preprocess_writes_one_bin_per_image(maps, tmp_path, capsys):
     status, out, _ = run_cli(preprocess.main, _preprocess_argv(maps, tmp_path / "dst"), capsys)
     assert status == 0
     assert sorted(p.name for p in (tmp_path / "dst").rglob("*")) == [  # with the records of the run
-        ".testA.run", ".testB.run", "1_A.bin", "1_B.bin", "testA", "testB"]
+        ".testA.ganzoo-run", ".testB.ganzoo-run", "1_A.bin", "1_B.bin", "testA", "testB"]
     assert (tmp_path / "dst" / "testA" / "1_A.bin").stat().st_size == 3 * 256 * 256 * 4
     assert "1 images of" in out
 
@@ -156,7 +156,7 @@ def test_preprocess_refuses_two_images_with_one_stem(maps, tmp_path, capsys):
     Image.open(maps / "testA" / "1_A.jpg").save(maps / "testA" / "1_A.png")
     status, _, err = run_cli(preprocess.main, _preprocess_argv(maps, tmp_path / "dst"), capsys)
     assert status == 2
-    assert "1_A.png: same name as 1_A.jpg" in err
+    assert "1_A.png: would be written as 1_A.bin like 1_A.jpg" in err
 
 
 def test_preprocess_empty_folder(maps, tmp_path, capsys):
@@ -173,7 +173,9 @@ def test_reflectpad_output_names(tmp_path, capsys):
     argv = ["--onnx_path", tmp_path, "--model_ga_onnx_name", "a.onnx", "--model_gb_onnx_name", "b.onnx"]
     status, _, err = run_cli(reflectpad.main, argv + ["--output_ga_name", "x.onnx", "--output_gb_name", "x.onnx"],
                              capsys)
-    assert status == 2 and "x.onnx: G_A and G_B would be written to the same file" in err
+    assert status == 2 and "x.onnx: given for two outputs (--output_ga_name" in err
+    status, _, err = run_cli(reflectpad.main, argv + ["--output_ga_name", "a.onnx"], capsys)  # never over a source
+    assert status == 2 and "a.onnx: --output_ga_name is also the input" in err
     status, _, err = run_cli(reflectpad.main, argv, capsys)
     assert status == 2 and "a.onnx: no such ONNX file" in err
 

@@ -146,7 +146,7 @@ def test_cyclegan_report_of_a_failed_check(tmp_path, capsys):
     ref, off = write_pair(tmp_path, cyclegan_facts.SAMPLE_SHAPE, 3)
     out = tmp_path / "acc_result"
     argv = [f"--pth_result={ref}", f"--npu_bin_file={off}", f"--out_dir={out}", "--metric", "pixel_cosine",
-            "--threshold", "1.5", "--pictures", "0"]
+            "--threshold", "1", "--pictures", "0"]
     assert cli.run(CycleGAN_eval_acc.main, argv) == 1  # a failing check writes its report too
     assert "error: FAIL: mean_pixel_cosine" in capsys.readouterr().err
     parsed = check_accuracy_report(out / "bs1_report.html", out / "bs1.json")
