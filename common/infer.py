@@ -554,22 +554,30 @@ def run_batches(backend, source, batches, args, outdir, out_parent, dirname, pro
         for _ in range(args.loop):
             outputs, ms = backend.run(feeds)
             times.append(ms)
-        non_finite += _warn_non_finite(outputs, names, source.where(batch))
-        if outdir is None:
-            continue
-        saved = save_outputs(outdir, outputs, source.stems(batch), source.factor, batch.n_real, args.outfmt,
-                             args.output_batchsize_axis, names)
-        # Each file's shape (the batch split along axis 0), so that the steps reading the outputs can insist on
-        # exactly these samples; with another batch axis the files are not sample-major and no shape is kept.
-        outshapes = ([[np.shape(a)[0] // source.factor, *np.shape(a)[1:]] for a in outputs]
-                     if args.output_batchsize_axis == 0 else None)
-        for j, outfiles in enumerate(saved):
-            info = {"infiles": source.infiles(batch, j),
-                    "outfiles": [str(out_parent / dirname / p.name) for p in outfiles]}
-            if outshapes is not None:
-                info["outshapes"] = outshapes
-            filesinfo[len(filesinfo)] = info
+        non_finite += store_batch(source, batch, outputs, args, outdir, out_parent, dirname, names, filesinfo)
     return times, filesinfo, non_finite
+
+
+def store_batch(source, batch, outputs, args, outdir, out_parent, dirname, names, filesinfo):
+    """What the runner does with one batch's outputs, wherever they were computed (here, in a device worker, or on a
+    cluster): warn about NaN/Inf, save the real samples' files into `outdir` (when given) and add their entries to
+    `filesinfo`. Returns whether the outputs held NaN/Inf."""
+    non_finite = _warn_non_finite(outputs, names, source.where(batch))
+    if outdir is None:
+        return non_finite
+    saved = save_outputs(outdir, outputs, source.stems(batch), source.factor, batch.n_real, args.outfmt,
+                         args.output_batchsize_axis, names)
+    # Each file's shape (the batch split along axis 0), so that the steps reading the outputs can insist on
+    # exactly these samples; with another batch axis the files are not sample-major and no shape is kept.
+    outshapes = ([[np.shape(a)[0] // source.factor, *np.shape(a)[1:]] for a in outputs]
+                 if args.output_batchsize_axis == 0 else None)
+    for j, outfiles in enumerate(saved):
+        info = {"infiles": source.infiles(batch, j),
+                "outfiles": [str(out_parent / dirname / p.name) for p in outfiles]}
+        if outshapes is not None:
+            info["outshapes"] = outshapes
+        filesinfo[len(filesinfo)] = info
+    return non_finite
 
 
 def _summary(args, argv, stats, throughput, times, filesinfo, backend, batchsize, **extra):
