@@ -261,11 +261,18 @@ def inception_input(images):
     return x
 
 
-def inception_features(net, batches, total=None, progress=True):
+def inception_features(net, batches, total=None, progress=True, cluster=None, cluster_timeout=None):
     """Run `net` (an InceptionFeatures) over an iterable of image batches with a progress bar.
 
+    With `cluster` (a Dask scheduler address or local:N, see common/cluster.py), the batches are computed by the
+    cluster's workers on the same verified ONNX file and the same preprocessing, `cluster_timeout` seconds
+    allowed to connect; the features are the same.
     Returns (pool (N, 2048) float32, logits (N, 1000) float32).
     """
+    if cluster:
+        from common import cluster as dask_cluster
+
+        return dask_cluster.inception_features(net, batches, cluster, cluster_timeout, total, progress)
     from tqdm import tqdm
 
     pools, logits = [], []
