@@ -3,9 +3,9 @@ says (`dask scheduler`, `dask worker`) as subprocesses on 127.0.0.1 only, agains
 models on the same files: byte-identical outputs, the same names and a valid summary; a worker killed mid-run,
 the last worker killed, the scheduler killed, a closed port; local:N; IS/FID equal.
 
-Every process a test starts is stopped by its pid at the end, pass or fail. The workers run without a nanny
-(`--no-nanny`), so that each `dask worker` process is the worker itself: killing it by its pid kills the worker,
-and nothing is left running behind it.
+Every process a test starts is stopped by its pid at the end, pass or fail (cluster.LoopbackProcesses). The
+workers run without a nanny (`--no-nanny`), so that each `dask worker` process is the worker itself: killing it
+by its pid kills the worker, and nothing is left running behind it.
 """
 import json
 import os
@@ -33,84 +33,22 @@ import dcgan_pth2onnx
 
 ROOT = Path(__file__).resolve().parents[1]
 INFER = ROOT / "common" / "infer.py"
-START_DEADLINE = 60  # seconds for a scheduler or worker to come up on a loaded 2-core machine
-STOP_DEADLINE = 15
-# No dashboard; the HTTP server Dask starts anyway (health, metrics) listens on 0.0.0.0 unless told otherwise.
-LOOPBACK_HTTP = ("--no-dashboard", "--dashboard-address", "127.0.0.1:0")
 
 
-class DaskProcesses:
-    """`dask scheduler --host 127.0.0.1 --port 0` and `dask worker --host 127.0.0.1 --nthreads 1` subprocesses,
-    each stopped by its pid in stop()."""
-
-    def __init__(self, folder):
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.scheduler_file = self.folder / "s.json"
-        self.env = {**os.environ, "DASK_TEMPORARY_DIRECTORY": str(self.folder)}
-        self.scheduler = None
-        self.workers = []
-        self.others = []  # runs started against the cluster, stopped too
-
-    def _start(self, module, *argv, log):
-        with open(self.folder / log, "wb") as out:
-            return subprocess.Popen([sys.executable, "-m", module, *argv], stdout=out, stderr=subprocess.STDOUT,
-                                    cwd=self.folder, env=self.env)
-
-    def start_scheduler(self):
-        self.scheduler = self._start("distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
-                                     "--scheduler-file", str(self.scheduler_file), *LOOPBACK_HTTP,
-                                     "--idle-timeout", "900", log="scheduler.log")
-        deadline = time.monotonic() + START_DEADLINE
-        while not self.scheduler_file.is_file() or not self.scheduler_file.read_text().strip().endswith("}"):
-            assert self.scheduler.poll() is None, (self.folder / "scheduler.log").read_text()
-            assert time.monotonic() < deadline, "the scheduler did not write its file in time"
-            time.sleep(0.1)
-        self.address = json.loads(self.scheduler_file.read_text())["address"]
-        assert self.address.startswith("tcp://127.0.0.1:")
-        return self.address
-
-    def add_workers(self, count):
-        started = [self._start("distributed.cli.dask_worker", "--scheduler-file", str(self.scheduler_file),
-                               "--host", "127.0.0.1", "--nthreads", "1", *LOOPBACK_HTTP, "--no-nanny",
-                               "--local-directory", str(self.folder / f"worker{len(self.workers) + k}"),
-                               "--death-timeout", "60", log=f"worker{len(self.workers) + k}.log")
-                   for k in range(count)]
-        self.workers += started
-        self.wait_for_workers(sum(p.poll() is None for p in self.workers))
-        return started
-
-    def wait_for_workers(self, count):
-        import distributed
-
-        with distributed.Client(self.address, timeout=START_DEADLINE, set_as_default=False) as client:
-            client.wait_for_workers(count, timeout=START_DEADLINE)
-
-    def run(self, argv):
-        """infer.py as a subprocess (its own stdout/stderr), stopped in stop() if still running."""
-        process = subprocess.Popen([sys.executable, str(INFER), *argv], stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE)  # bytes: a progress bar's \r stays a \r
-        self.others.append(process)
-        return process
-
-    def stop(self):
-        for process in [*self.others, *self.workers, self.scheduler]:
-            if process is not None and process.poll() is None:
-                process.kill()
-        for process in [*self.others, *self.workers, self.scheduler]:
-            if process is not None:
-                process.wait(timeout=STOP_DEADLINE)
+def run_infer(processes, argv):
+    """infer.py as a subprocess against the cluster `processes` (stopped with it), stderr as bytes: a progress
+    bar's \r stays a \r."""
+    return processes.track(subprocess.Popen([sys.executable, str(INFER), *argv], stdout=subprocess.PIPE,
+                                            stderr=subprocess.PIPE))
 
 
 @pytest.fixture(scope="module")
 def dask_cluster(tmp_path_factory):
-    processes = DaskProcesses(tmp_path_factory.mktemp("dask"))
-    try:
-        processes.start_scheduler()
+    with cluster.LoopbackProcesses(tmp_path_factory.mktemp("dask")) as processes:
+        address = processes.start_scheduler()
+        assert address.startswith("tcp://127.0.0.1:")
         processes.add_workers(2)
-        yield processes.address
-    finally:
-        processes.stop()
+        yield address
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +122,7 @@ def worker_code(address):
         return sorted({str(getattr(m, "__file__", "")).split("/common/")[0] for name, m in list(sys.modules.items())
                        if name == "common" or name.startswith("common.")})
 
-    with distributed.Client(address, timeout=START_DEADLINE, set_as_default=False) as client:
+    with distributed.Client(address, timeout=60, set_as_default=False) as client:
         return client.run(origins)
 
 
@@ -312,12 +250,11 @@ def test_faults_a_lost_worker_is_replaced_and_a_lost_cluster_writes_nothing(mode
     d, jobs = models
     # DCGAN's 7 batches, each run 60 times: a few seconds, long enough to kill a process in the middle
     long_job = [*jobs["dcgan"], "--loop", "60", "--output", str(tmp_path / "result")]
-    processes = DaskProcesses(tmp_path / "dask")
-    try:
+    with cluster.LoopbackProcesses(tmp_path / "dask") as processes:
         address = processes.start_scheduler()
         first, second = processes.add_workers(2)
 
-        run = processes.run([*long_job, "--output_dirname", "survived", "--cluster", address])
+        run = run_infer(processes, [*long_job, "--output_dirname", "survived", "--cluster", address])
         wait_for_files(tmp_path / "result", "survived", 32, run)  # two batches written
         os.kill(first.pid, signal.SIGKILL)
         err = run.communicate(timeout=120)[1].decode()
@@ -331,7 +268,7 @@ def test_faults_a_lost_worker_is_replaced_and_a_lost_cluster_writes_nothing(mode
             if kill is None:
                 processes.add_workers(1)
                 kill = processes.scheduler.pid
-            run = processes.run([*long_job, "--output_dirname", name, "--cluster", address])
+            run = run_infer(processes, [*long_job, "--output_dirname", name, "--cluster", address])
             wait_for_files(tmp_path / "result", name, 16, run)
             os.kill(kill, signal.SIGKILL)
             err = run.communicate(timeout=120)[1].decode()
@@ -343,5 +280,3 @@ def test_faults_a_lost_worker_is_replaced_and_a_lost_cluster_writes_nothing(mode
             assert not (tmp_path / "result" / name).exists()
             assert not list((tmp_path / "result").glob(f"{name}_summary*"))
             assert not [p for p in (tmp_path / "result").iterdir() if name in p.name]  # no staged leftovers
-    finally:
-        processes.stop()
