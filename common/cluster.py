@@ -48,6 +48,7 @@ from pathlib import Path
 from common.cli import UserError
 
 DEFAULT_TIMEOUT = 10  # seconds to reach the scheduler, and to wait for a first worker
+TLS_SETTINGS = ("distributed.comm.tls.ca-file", "distributed.comm.tls.client.cert")  # what tls:// needs at least
 WINDOW_PER_THREAD = 2  # batches in flight per worker thread: one computing, one waiting beside it
 BACKENDS_KEPT = 4  # models whose backend a worker process keeps (least recently used dropped first)
 # CPU features whose presence changes the kernels ONNX Runtime's MLAS picks (and so, possibly, the last bits).
@@ -279,6 +280,7 @@ class Session:
         self.run_id = secrets.token_hex(6)
         self.submitted = 0
         self.workers = {}  # address -> per-worker figures of this run
+        self.client_cpu_s = 0.0  # this process's CPU time (all its threads) in run(): reading, sending, writing
 
     def _ship_code(self):
         from distributed.diagnostics.plugin import UploadFile
@@ -336,6 +338,7 @@ class Session:
         items = iter(items)
         exhausted = False
         bar = tqdm(total=total, desc=desc, unit=unit, disable=not progress or (total is not None and total < 2))
+        cpu = time.process_time()
         try:
             window, window_checked = self._window(), time.monotonic()
             while True:
@@ -368,6 +371,7 @@ class Session:
             raise
         finally:
             bar.close()
+            self.client_cpu_s += time.process_time() - cpu
 
     def _result(self, future):
         from distributed.client import FutureCancelledError
@@ -456,7 +460,15 @@ def connect(address, timeout, packages):
     timeout = DEFAULT_TIMEOUT if timeout is None else timeout
     expected = versions(packages)
     with _quiet_dask():
+        import dask
         import distributed
+
+        if kind == "tls":
+            missing = [key for key in TLS_SETTINGS if not dask.config.get(key, None)]
+            if missing:
+                variable = "DASK_" + missing[0].upper().replace(".", "__").replace("-", "_")
+                raise UserError(f"--cluster {address}: Dask's TLS settings lack {', '.join(missing)} (set them in "
+                                f"Dask's configuration, e.g. {variable}=<file>; see README.md, 'Several machines')")
 
         cluster = client = None
         try:
@@ -511,7 +523,8 @@ def print_workers(rows):
 
 def run_batches(args, backend, source, outdir, out_parent, dirname):
     """The runner's batch loop on the cluster `args.cluster`: the same (times, filesinfo, non_finite) as
-    infer.run_batches, files written here with infer's own code in input order, and the per-worker rows."""
+    infer.run_batches, files written here with infer's own code in input order, then the per-worker rows and this
+    client's CPU time per batch in ms (what bounds the workers one client can feed)."""
     from common import infer
 
     packages = ["numpy", "onnxruntime"] + (["openvino"] if args.backend == "openvino" else [])
@@ -528,7 +541,8 @@ def run_batches(args, backend, source, outdir, out_parent, dirname):
         model = session.model(args.model, args.backend, args.precision)
         items = ((batch, source.feeds(batch), 1) for batch in source.batches)
         session.run(model, items, consume, args.warmup_count, args.loop, total=len(source.batches))
-        return times, filesinfo, non_finite, session.summary(batchsize)
+        client_ms = 1000.0 * session.client_cpu_s / max(1, len(source.batches))
+        return times, filesinfo, non_finite, session.summary(batchsize), client_ms
 
 
 def inception_features(net, batches, address, timeout=None, total=None, progress=True):

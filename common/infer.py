@@ -702,13 +702,14 @@ def main(argv=None):
         outdir = outputs.folder(out_parent / dirname, replaceable=(".bin", ".npy", ".txt")) if outputs else None
         summaries = {}
         if args.cluster:
-            times, filesinfo, non_finite, workers = cluster.run_batches(args, backend, source, outdir, out_parent,
-                                                                        dirname)
+            times, filesinfo, non_finite, workers, client_ms = cluster.run_batches(args, backend, source, outdir,
+                                                                                   out_parent, dirname)
             stats = statistics(times)
             print_summary(stats, batchsize)
             throughput = cluster.print_workers(workers)
             # every worker ran at this precision (the OpenVINO backend refuses any other)
-            extra = {"cluster": args.cluster, "workers": workers, "precision": args.precision}
+            extra = {"cluster": args.cluster, "workers": workers, "client_cpu_ms_per_batch": client_ms,
+                     "precision": args.precision}
         elif len(devices) == 1:
             times, filesinfo, non_finite = run_batches(backend, source, source.batches, args, outdir, out_parent,
                                                        dirname)

@@ -207,6 +207,8 @@ def test_an_unreachable_scheduler_is_one_error_line_within_the_timeout(models, c
     (["--cluster", "10.0.0.1"], r"--cluster '10\.0\.0\.1': expected a Dask scheduler address tcp://host:port"),
     (["--cluster", "http://127.0.0.1:8786"], "expected a Dask scheduler address"),
     (["--cluster", "local:0"], "local:N needs a positive number of worker processes"),
+    (["--cluster", "tls://127.0.0.1:1"], "Dask's TLS settings lack distributed.comm.tls.ca-file, "
+                                         "distributed.comm.tls.client.cert"),
     (["--cluster", "local:2", "--device", "0,1", "--divide_input"], "--cluster and --device 0,1 both spread"),
     (["--cluster", "local:2", "--provider", "cuda"], "--cluster runs the workers' CPUs; --provider cuda"),
 ])
@@ -227,8 +229,9 @@ def test_workers_with_other_versions_are_refused_by_name():
     here = {"numpy": "2.4.6", "onnxruntime": "1.32.0"}
     workers = {"tcp://10.0.0.2:4000": {"versions": here},
                "tcp://10.0.0.3:4000": {"versions": {"numpy": "2.4.6", "onnxruntime": "1.31.0"}}}
-    with pytest.raises(UserError, match=r"^--cluster: worker tcp://10\.0\.0\.3:4000 has numpy 2\.4\.6, onnxruntime "
-                                        r"1\.31\.0, this client numpy 2\.4\.6, onnxruntime 1\.32\.0; different versions"):
+    with pytest.raises(UserError, match=r"^--cluster: worker tcp://10\.0\.0\.3:4000 has numpy 2\.4\.6, "
+                                        r"onnxruntime 1\.31\.0, this client numpy 2\.4\.6, onnxruntime 1\.32\.0; "
+                                        r"different versions"):
         cluster.check_versions(here, workers)
     cluster.check_versions(here, {"tcp://10.0.0.2:4000": {"versions": here}})
 
