@@ -24,8 +24,9 @@ Inception). Workers need the project's Python dependencies, nothing else:
 - versions: numpy and onnxruntime (openvino with --backend openvino, torch for the Inception step, which
   preprocesses on the workers) must equal the client's on every worker, checked up front and by every task (so
   a worker that joins later is checked too): different versions may round differently.
-Only a window of batches is in flight (WINDOW_PER_THREAD per worker thread), so the client's memory does not grow
-with the input. A worker that dies has its batches re-run elsewhere (the scheduler reschedules the tasks of a lost
+Only a window of batches is in flight (WINDOW_PER_WORKER per worker: each runs one batch at a time on all its
+threads, with the next one waiting beside it), so the client's memory does not grow with the input, nor the
+scheduler's, which holds the batches of the tasks it has not finished. A worker that dies has its batches re-run elsewhere (the scheduler reschedules the tasks of a lost
 worker, up to its `distributed.scheduler.allowed-failures`, 3 by default); a task that raises is not retried (the
 same batch would fail again). A run that cannot finish (the scheduler gone, no worker left, a batch that killed
 too many workers) is one error line, exit status 2, and, because the caller's output set is discarded, no file.
@@ -49,7 +50,7 @@ from common.cli import UserError
 
 DEFAULT_TIMEOUT = 10  # seconds to reach the scheduler, and to wait for a first worker
 TLS_SETTINGS = ("distributed.comm.tls.ca-file", "distributed.comm.tls.client.cert")  # what tls:// needs at least
-WINDOW_PER_THREAD = 2  # batches in flight per worker thread: one computing, one waiting beside it
+WINDOW_PER_WORKER = 2  # batches in flight per worker: one computing (on all its threads), one waiting beside it
 BACKENDS_KEPT = 4  # models whose backend a worker process keeps (least recently used dropped first)
 # CPU features whose presence changes the kernels ONNX Runtime's MLAS picks (and so, possibly, the last bits).
 KERNEL_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16",
@@ -323,7 +324,7 @@ class Session:
         return self.client.scatter({key: model}, broadcast=True, hash=False)[key]
 
     def _window(self):
-        return WINDOW_PER_THREAD * max(1, sum(self.client.nthreads().values()))
+        return WINDOW_PER_WORKER * max(1, len(self.client.nthreads()))
 
     def run(self, model, items, consume, warmup=0, loop=1, total=None, desc="Inference", unit="batch",
             progress=True):
