@@ -11,8 +11,9 @@ LocalCluster of N worker processes on this machine (loopback only, no dashboard,
 The client (this process) does all file I/O; the cluster only computes. The client reads the input files, sends
 each batch as a task, receives its outputs and writes them, in input order, through the caller's own code (the
 runner's output set, the Inception step's arrays), so the result is that of a one-process run, byte for byte:
-ONNX Runtime's CPU kernels give the same bytes whatever the thread count (checked for DCGAN, BigGAN and
-Inception). Workers need the project's Python dependencies, nothing else:
+ONNX Runtime's and OpenVINO's CPU kernels gave the same bytes on one thread as on two (DCGAN, BigGAN, Inception:
+tests/test_cluster.py, benchmarks/run_all.py --only cluster). Workers need the project's Python dependencies,
+nothing else:
 - the code: this client's `common/` package is zipped (named by its sha256) and given to every worker, present
   and future, by Dask's UploadFile plugin; before the run, each worker drops any other copy of `common` it
   imported earlier (a long-lived worker would otherwise run stale code) and reports its versions. The

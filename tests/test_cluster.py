@@ -65,6 +65,7 @@ def models(tmp_path_factory):
     jobs = {"dcgan": ["--model", str(d / "dcgan.onnx"), "--input", str(d / "prep_dataset"), "--batchsize", "16"],
             "biggan": ["--model", str(d / "biggan.onnx"), "--input", f"{d / 'prep_noise'},{d / 'prep_label'}",
                        "--batchsize", "1"]}
+    jobs["dcgan_openvino"] = [*jobs["dcgan"], "--backend", "openvino"]
     for name, argv in jobs.items():
         assert infer.main([*argv, "--output", str(d / "result"), "--output_dirname", f"{name}_one"]) == 0
     return d, jobs
@@ -84,7 +85,7 @@ def assert_same_run(result, one, other):
     return ours, theirs
 
 
-@pytest.mark.parametrize("name", ["dcgan", "biggan"])
+@pytest.mark.parametrize("name", ["dcgan", "biggan", "dcgan_openvino"])
 def test_cluster_writes_the_files_of_a_one_process_run(models, dask_cluster, name, capsys):
     d, jobs = models
     capsys.readouterr()
@@ -93,8 +94,8 @@ def test_cluster_writes_the_files_of_a_one_process_run(models, dask_cluster, nam
     printed = capsys.readouterr().out
     ours, theirs = assert_same_run(d / "result", f"{name}_one", f"{name}_cluster")
 
-    batches = {"dcgan": 7, "biggan": 2}[name]  # 100 files at 16 a batch, the last padded; 2 at 1
-    assert len(ours["filesinfo"]) == len(theirs["filesinfo"]) == {"dcgan": 100, "biggan": 2}[name]
+    batches = 2 if name == "biggan" else 7  # 2 files at 1 a batch; 100 at 16, the last padded
+    assert len(ours["filesinfo"]) == len(theirs["filesinfo"]) == (2 if name == "biggan" else 100)
     assert ours["cluster"] == dask_cluster and len(ours["npu_compute_time_list"]) == batches
     assert ours["NPU_compute_time"]["count"] == batches and ours["non_finite_batches"] == 0
     assert ours["backend"] == theirs["backend"] and ours["precision"] == theirs["precision"] == "f32"
