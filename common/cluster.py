@@ -27,11 +27,12 @@ nothing else:
   a worker that joins later is checked too): different versions may round differently.
 Only a window of batches is in flight (WINDOW_PER_WORKER per worker: each runs one batch at a time on all its
 threads, with the next one waiting beside it), so the client's memory does not grow with the input, nor the
-scheduler's, which holds the batches of the tasks it has not finished. A worker that dies has its batches re-run elsewhere (the scheduler reschedules the tasks of a lost
-worker, up to its `distributed.scheduler.allowed-failures`, 3 by default); a task that raises is not retried (the
-same batch would fail again). A run that cannot finish (the scheduler gone, no worker left, a batch that killed
-too many workers) is one error line, exit status 2, and, because the caller's output set is discarded, no file.
-Dask's own log messages are silenced on the client, so an error stays one line.
+scheduler's, which holds the batches of the tasks it has not finished. A worker that dies has its batches re-run
+elsewhere (the scheduler reschedules the tasks of a lost worker, up to its `distributed.scheduler.allowed-failures`,
+3 by default); a task that raises is not retried (the same batch would fail again). A run that cannot finish
+(the scheduler gone, no worker left, a batch that killed too many workers) is one error line, exit status 2, and,
+because the caller's output set is discarded, no file. Dask's own log messages are silenced on the client, so an
+error stays one line.
 """
 import contextlib
 import hashlib
