@@ -8,7 +8,8 @@ with the weights of --inception-weights (never downloaded) and compares the pool
 <dataset>_inception_moments.npz. FID is exact (float64, see common/metrics.py). The numbers are BigGAN-PyTorch's
 "PYTORCH UNOFFICIAL" ones: not comparable with TF-Inception IS/FID. Prints the original's result line and
 writes it to a log and a JSON file, and a report (HTML and PNG) of the scores per split and a grid of the first
-images.
+images. With --cluster, Inception runs on a Dask cluster's workers (this process reads the images and gathers
+the features; the scores are those of a one-process run).
 """
 import os
 import sys
@@ -18,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 import numpy as np
 
-from common import cli, fileio, images, metrics, report, staging
+from common import cli, cluster, fileio, images, metrics, report, staging
 from common.cli import UserError
 
 
@@ -39,6 +40,7 @@ def build_parser():
     p.add_argument("--log", type=cli.writes, default=None, help="result log (default ./biggan_acc_eval_bs<B>.log)")
     p.add_argument("--json", type=cli.writes, default=None, help="results as JSON (default ./biggan_acc_eval_bs<B>.json)")
     report.add_options(p)
+    cluster.add_options(p, "-")
     return p
 
 
@@ -95,6 +97,8 @@ def main(argv=None):
     if args.num_inception_images < args.num_splits:
         raise UserError(f"--num-inception-images ({args.num_inception_images}) must be at least --num-splits "
                         f"({args.num_splits})")
+    if args.cluster:
+        cluster.parse_address(args.cluster)  # a mistyped address is refused before the Inception export
     images_path = args.gen_img or f"./gen_img_bs{args.batch_size}.npz"
     moments_path = args.moments or f"./{args.dataset}_inception_moments.npz"
     log_path = args.log or f"./biggan_acc_eval_bs{args.batch_size}.log"
@@ -114,7 +118,7 @@ def main(argv=None):
     start = time.perf_counter()
     pool, logits = metrics.inception_features(
         net, finite_batches(images_path, fileio.iter_npz_batches(images_path, "x", args.inception_batch, limit=count)),
-        total=count)
+        total=count, cluster=args.cluster, cluster_timeout=args.cluster_timeout)
     if pool.shape[1] != mu_ref.size:
         raise UserError(f"{moments_path}: statistics of {mu_ref.size} dimensions, the Inception pool has {pool.shape[1]}")
     is_mean, is_std = metrics.inception_score(logits, args.num_splits)

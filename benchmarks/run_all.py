@@ -3,7 +3,8 @@
     python3 benchmarks/run_all.py              # every generator at its README size, medians of 5 runs
     python3 benchmarks/run_all.py --quick      # CI-sized: fewer runs, fewer files, small preprocessing job
     python3 benchmarks/run_all.py --full       # adds Pix2pixHD at 1024x2048 (the README size; slow)
-    python3 benchmarks/run_all.py --only inception   # one step (generators by name, fid, inception, preprocess)
+    python3 benchmarks/run_all.py --only inception   # one step (generators by name, fid, inception, preprocess,
+                                                     # cluster)
 
 Per generator (seeded random weights of the official shapes: BigGAN G_ch 96 bs1, DCGAN bs64, GAN bs64,
 CycleGAN 256x256 bs1, Pix2pixHD at 256x512 bs1, and 1024x2048 with --full): PyTorch eager, a bare ONNX
@@ -11,7 +12,10 @@ Runtime session.run, our runner (common/infer.py) in pure-inference mode (its co
 input files (wall time per batch, reading and writing files included), OpenVINO f32, and the achieved GFLOP/s
 of the bare run with its share of the float32 GEMM ceiling measured in the same run (torch and numpy matmul,
 the larger). Then FID (common.metrics vs scipy's sqrtm formula on 2048-d statistics), Inception v3 images/s
-by backend (torchvision eager NCHW and channels_last, ONNX Runtime, OpenVINO f32, alternating), and BigGAN preprocessing (biggan_preprocess.py vs the original per-file algorithm). Every figure
+by backend (torchvision eager NCHW and channels_last, ONNX Runtime, OpenVINO f32, alternating), BigGAN
+preprocessing (biggan_preprocess.py vs the original per-file algorithm), and the cost of --cluster on the same cores
+(a BigGAN job in one process and on a 2-worker loopback Dask cluster, alternating, with the bytes a batch moves
+and what that means for 8 machines). Every figure
 is a median of several runs; ratios within this run are what carry over to another machine. Writes
 run_all.json and run_all.md into --out, prints the table and the machine's description.
 """
@@ -328,6 +332,94 @@ def bench_preprocess(tmp, pth, count):
     return {"inputs": count, "original_s": original, "ours_s": ours, "ratio": original / ours}
 
 
+# ------------------------------------------------------------------------------------------ cluster
+
+CLUSTER_WORKERS = 2
+CLUSTER_MACHINES = 8  # the scale-out the report's arithmetic is stated for
+CLUSTER_BAR = 0.90  # cluster throughput over one process on the same cores
+BIG_JOB = 50000  # the seed-scale job the fixed cost of a cluster run is spread over
+
+
+def bench_cluster(tmp, runs, inputs, ch):
+    """The same BigGAN job (G_ch `ch`, `inputs` inputs of noise and label, bs1, files in and out) through
+    common/infer.py in this process on all cores, and with --cluster on a loopback Dask cluster of CLUSTER_WORKERS
+    workers with one thread each on the same cores (cluster.LoopbackProcesses: `dask scheduler`, `dask worker
+    --nthreads 1`), alternating, one untimed round of each first (a long-lived cluster keeps its workers'
+    sessions; the model's bytes are still sent on every run); medians of `runs` wall times. Also each run's
+    per-batch compute time, the bytes a batch moves (its input and output files: client -> scheduler -> worker and
+    back), the model's bytes (sent once per worker and run) and the client's CPU time per batch in its batch loop
+    (summary "client_cpu_ms_per_batch")."""
+    import biggan_model
+    import biggan_preprocess
+    import biggan_pth2onnx
+
+    from common import cluster
+
+    biggan_pth2onnx.main(["--source", str(biggan_model.random_checkpoint(tmp / "G_ema.pth", ch=ch, seed=0)),
+                          "--target", str(tmp / "biggan.onnx")])
+    biggan_preprocess.main(["--pth", str(tmp / "G_ema.pth"), "--num-inputs", str(inputs), "--prep-noise",
+                            str(tmp / "prep_noise"), "--prep-label", str(tmp / "prep_label"), "--gen-y",
+                            str(tmp / "gen_y.npz")])
+    job = ["--model", str(tmp / "biggan.onnx"), "--input", f"{tmp / 'prep_noise'},{tmp / 'prep_label'}",
+           "--output", str(tmp / "result"), "--batchsize", "1", "--outfmt", "BIN"]
+    opening = median_ms(lambda: infer.open_backend(str(tmp / "biggan.onnx")), 3) / 1000.0  # an ORT session, all cores
+    wall = {"one": [], "cluster": []}
+    compute = {"one": [], "cluster": []}
+    client_ms = []  # the client's CPU time per batch in its batch loop (reading, sending, receiving, writing)
+    fixed = []  # a cluster run's wall time outside its workers' span of batches (first start to last end)
+    with cluster.LoopbackProcesses(tmp / "dask", threads=1) as processes:
+        address = processes.start_scheduler()
+        processes.add_workers(CLUSTER_WORKERS)
+        for round_ in range(runs + 1):
+            for mode in (("one", "cluster") if round_ % 2 else ("cluster", "one")):
+                name = f"{mode}{round_}"
+                argv = [*job, "--output_dirname", name] + (["--cluster", address] if mode == "cluster" else [])
+                start = time.perf_counter()
+                infer.main(argv)
+                seconds = time.perf_counter() - start
+                summary = json.loads((tmp / "result" / f"{name}_summary.json").read_text())
+                if round_:
+                    wall[mode].append(seconds)
+                    compute[mode].append(statistics.median(summary["npu_compute_time_list"]))
+                    if mode == "cluster":
+                        client_ms.append(summary["client_cpu_ms_per_batch"])
+                        workers = summary["workers"]
+                        fixed.append(seconds - (max(w["end_time"] for w in workers)
+                                                - min(w["start_time"] for w in workers)))
+            ours, theirs = tmp / "result" / f"cluster{round_}", tmp / "result" / f"one{round_}"
+            same = sorted(p.name for p in ours.iterdir()) == sorted(p.name for p in theirs.iterdir()) and all(
+                (ours / p.name).read_bytes() == p.read_bytes() for p in theirs.iterdir())
+            if not same:
+                raise cli.CheckFailed(f"{ours}: the cluster's files differ from the one-process run's {theirs}")
+            shutil.rmtree(ours)
+            shutil.rmtree(theirs)
+    noise, label = sorted((tmp / "prep_noise").iterdir())[0], sorted((tmp / "prep_label").iterdir())[0]
+    one_s, cluster_s = statistics.median(wall["one"]), statistics.median(wall["cluster"])
+    row = {"model": f"BigGAN G_ch {ch}, bs1", "inputs": inputs, "workers": CLUSTER_WORKERS, "threads_per_worker": 1,
+           "one_process_s": one_s, "cluster_s": cluster_s, "one_process_per_s": inputs / one_s,
+           "cluster_per_s": inputs / cluster_s, "ratio": one_s / cluster_s,
+           "one_process_compute_ms": statistics.median(compute["one"]),
+           "worker_compute_ms": statistics.median(compute["cluster"]),
+           "input_bytes_per_batch": noise.stat().st_size + label.stat().st_size,
+           "output_bytes_per_batch": 3 * 128 * 128 * 4, "model_bytes": (tmp / "biggan.onnx").stat().st_size,
+           "client_cpu_ms_per_batch": statistics.median(client_ms), "bar": CLUSTER_BAR,
+           "one_process_runs_s": wall["one"], "cluster_runs_s": wall["cluster"],
+           "cluster_fixed_s": statistics.median(fixed), "one_process_fixed_s": opening}
+    # A job of BIG_JOB inputs pays each side's fixed cost once: the cluster's wall time outside its workers' batches,
+    # the one process's opening of the model (what it does before its first batch, besides listing the files).
+    row["big_job"] = BIG_JOB
+    row["big_job_ratio"] = ((opening + BIG_JOB * (one_s - opening) / inputs)
+                            / (row["cluster_fixed_s"] + BIG_JOB * (cluster_s - row["cluster_fixed_s"]) / inputs))
+    # N machines of this kind, one worker each with both cores (its batch as fast as this process's): batches per
+    # second, and the payload the scheduler relays (each byte in and out of it) and the client reads and writes.
+    rate = CLUSTER_MACHINES * 1000.0 / row["one_process_compute_ms"]
+    row["machines"] = CLUSTER_MACHINES
+    row["machines_batches_per_s"] = rate
+    row["machines_mb_per_s"] = rate * (row["input_bytes_per_batch"] + row["output_bytes_per_batch"]) / 1e6
+    row["machines_client_cpu_share"] = rate * row["client_cpu_ms_per_batch"] / 1000.0
+    return row
+
+
 # ------------------------------------------------------------------------------------------ report
 
 def markdown(report):
@@ -365,6 +457,23 @@ def markdown(report):
         pre = report["preprocess"]
         lines.append(f"BigGAN preprocessing of {pre['inputs']:,} inputs: original algorithm {pre['original_s']:.1f} s, "
                      f"biggan_preprocess.py {pre['ours_s']:.1f} s ({pre['ratio']:.1f}x).")
+    if "cluster" in report:
+        c = report["cluster"]
+        lines.append(
+            f"Cluster ({c['model']}, {c['inputs']} inputs, files in and out; medians of {report['runs']} alternating "
+            f"runs): one process {c['one_process_s']:.2f} s ({c['one_process_per_s']:.2f} inputs/s, "
+            f"{c['one_process_compute_ms']:.1f} ms per batch on all cores), --cluster on {c['workers']} loopback "
+            f"workers of {c['threads_per_worker']} thread {c['cluster_s']:.2f} s ({c['cluster_per_s']:.2f} inputs/s, "
+            f"{c['worker_compute_ms']:.1f} ms per batch on a worker): {c['ratio']:.2f}x "
+            f"({'meets' if c['ratio'] >= c['bar'] else 'below'} the {c['bar']:.2f} bar); {c['cluster_fixed_s']:.1f} s "
+            f"of the cluster's time were outside its workers' batches (connecting, sending the code and the model), "
+            f"which {c['big_job']:,} inputs would pay once: {c['big_job_ratio']:.2f}x. A batch moves "
+            f"{c['input_bytes_per_batch']:,} bytes in and {c['output_bytes_per_batch']:,} out (the model, "
+            f"{c['model_bytes'] / 1e6:.0f} MB, once per worker and run); the client spent "
+            f"{c['client_cpu_ms_per_batch']:.1f} ms of CPU per batch. {c['machines']} machines of this kind at "
+            f"{c['one_process_compute_ms']:.0f} ms a batch: {c['machines_batches_per_s']:.1f} batches/s, "
+            f"{c['machines_mb_per_s']:.1f} MB/s through the scheduler and the client, "
+            f"{100 * c['machines_client_cpu_share']:.0f}% of one client core.")
     if report["generators"]:
         lines.append(f"Runner overhead bar (<= {100 * BAR_OVERHEAD:.0f}% over session.run): "
                      f"{'met' if report['overhead_bar_met'] else 'NOT met'} (worst {100 * report['worst_overhead']:+.1f}%).")
@@ -372,13 +481,14 @@ def markdown(report):
 
 
 GENERATORS = ("biggan", "dcgan", "gan", "cyclegan", "pix2pixhd")
-STEPS = ("fid", "inception", "preprocess")  # after the generators; the GEMM ceiling always runs
+STEPS = ("fid", "inception", "preprocess", "cluster")  # after the generators; the GEMM ceiling always runs
 
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="CI-sized run: 2 runs, 2 files, 500 preprocessed inputs, "
-                                                             "256-d FID, Inception batch 2, 1024² GEMM")
+                                                             "256-d FID, Inception batch 2, 1024² GEMM, cluster "
+                                                             "step at G_ch 8")
     p.add_argument("--full", action="store_true", help="also Pix2pixHD at 1024x2048")
     p.add_argument("--runs", type=cli.positive_int, default=None,
                    help="timed runs per figure (default 5, 2 with --quick)")
@@ -391,6 +501,8 @@ def build_parser():
     p.add_argument("--only", default=None,
                    help=f"comma list of what to run (default all): generators {','.join(GENERATORS)} "
                         f"(and pix2pixhd_full with --full), steps {','.join(STEPS)}")
+    p.add_argument("--cluster-inputs", type=cli.positive_int, default=None,
+                   help="BigGAN inputs of the cluster step (default 32 at G_ch 96; 4 at G_ch 8 with --quick)")
     p.add_argument("--out", default="./run_all_results", help="folder for run_all.json and run_all.md")
     return p
 
@@ -446,6 +558,12 @@ def main(argv=None):
             bar.set_postfix_str("inception")
             (tmp / "inception").mkdir()
             report["inception"] = bench_inception(tmp / "inception", runs, inception_batch, report["gemm"]["ceiling"])
+            bar.update()
+        if "cluster" in steps:
+            bar.set_postfix_str("cluster")
+            (tmp / "cluster").mkdir()
+            report["cluster"] = bench_cluster(tmp / "cluster", runs, args.cluster_inputs or (4 if args.quick else 32),
+                                              8 if args.quick else 96)
             bar.update()
         if "preprocess" in steps:
             bar.set_postfix_str("preprocess")

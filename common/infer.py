@@ -24,6 +24,13 @@ What it does, as ais_bench does (Ascend/tools ais-bench_workload/tool/ais_bench)
   writes into the one output folder, so it holds the same files as a one-device run; each device's summary is
   `<folder>_device_<id>_summary.json`, the merged one `<folder>_summary.json`. Then, as ais_bench prints them,
   one `i:<k> device_<id> throughput:...` line per device and `[INFO] summary throughput:<sum>`.
+- `--cluster ADDRESS` (ONNX Runtime and OpenVINO backends) computes the batches on a Dask cluster instead
+  (common/cluster.py): a scheduler `tcp://host:port` (or `tls://host:port`) whose workers need only the project's
+  requirements, or `local:N`, N worker processes on this machine. This process still reads every input and
+  writes every output, in input order, so the folder, the names and the summary are those of a one-process run
+  and the files are the same bytes; the summary adds `"workers"` (address, batches, compute time, throughput) and
+  the console ais_bench's lines, a worker's address in place of `device_<id>`. A run that cannot finish (the
+  scheduler gone, no worker left) writes nothing.
 """
 import contextlib
 import copy
@@ -38,7 +45,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 import numpy as np
 from tqdm import tqdm
 
-from common import cli, fileio, onnx_utils, staging
+from common import cli, cluster, fileio, onnx_utils, staging
 from common.cli import UserError
 from common.facts import TensorSpec
 
@@ -532,6 +539,7 @@ def build_parser():
     p.add_argument("--display_all_summary", action="store_true",
                    help="accepted for ais_bench compatibility; ONNX Runtime has no separate H2D/D2H copy to time")
     p.add_argument("--debug", action="store_true", help="print the model's inputs and outputs")
+    cluster.add_options(p)
     return p
 
 
@@ -565,22 +573,30 @@ def run_batches(backend, source, batches, args, outdir, out_parent, dirname, pro
                 outputs, ms = backend.run(feeds)
                 times.append(ms)
                 bar.update()
-            non_finite += _warn_non_finite(outputs, names, source.where(batch))
-            if outdir is None:
-                continue
-            saved = save_outputs(outdir, outputs, source.stems(batch), source.factor, batch.n_real, args.outfmt,
-                                 args.output_batchsize_axis, names)
-            # Each file's shape (the batch split along axis 0), so that the steps reading the outputs can insist
-            # on exactly these samples; with another batch axis the files are not sample-major and none is kept.
-            outshapes = ([[np.shape(a)[0] // source.factor, *np.shape(a)[1:]] for a in outputs]
-                         if args.output_batchsize_axis == 0 else None)
-            for j, outfiles in enumerate(saved):
-                info = {"infiles": source.infiles(batch, j),
-                        "outfiles": [str(out_parent / dirname / p.name) for p in outfiles]}
-                if outshapes is not None:
-                    info["outshapes"] = outshapes
-                filesinfo[len(filesinfo)] = info
+            non_finite += store_batch(source, batch, outputs, args, outdir, out_parent, dirname, names, filesinfo)
     return times, filesinfo, non_finite
+
+
+def store_batch(source, batch, outputs, args, outdir, out_parent, dirname, names, filesinfo):
+    """What the runner does with one batch's outputs, wherever they were computed (here, in a device worker, or on a
+    cluster): warn about NaN/Inf, save the real samples' files into `outdir` (when given) and add their entries to
+    `filesinfo`. Returns whether the outputs held NaN/Inf."""
+    non_finite = _warn_non_finite(outputs, names, source.where(batch))
+    if outdir is None:
+        return non_finite
+    saved = save_outputs(outdir, outputs, source.stems(batch), source.factor, batch.n_real, args.outfmt,
+                         args.output_batchsize_axis, names)
+    # Each file's shape (the batch split along axis 0), so that the steps reading the outputs can insist on
+    # exactly these samples; with another batch axis the files are not sample-major and no shape is kept.
+    outshapes = ([[np.shape(a)[0] // source.factor, *np.shape(a)[1:]] for a in outputs]
+                 if args.output_batchsize_axis == 0 else None)
+    for j, outfiles in enumerate(saved):
+        info = {"infiles": source.infiles(batch, j),
+                "outfiles": [str(out_parent / dirname / p.name) for p in outfiles]}
+        if outshapes is not None:
+            info["outshapes"] = outshapes
+        filesinfo[len(filesinfo)] = info
+    return non_finite
 
 
 def _summary(args, argv, stats, throughput, times, filesinfo, backend, batchsize, **extra):
@@ -669,6 +685,8 @@ def main(argv=None):
             writes=[("--output_dirname", out_parent / dirname),
                     ("--output_dirname", out_parent / f"{dirname}_summary.json")])
     devices = parse_devices(args.device)
+    if args.cluster:
+        cluster.check_runner_args(args, devices, args.model)
     if len(devices) > 1 and args.output and not args.divide_input:
         raise UserError(f"--device {args.device} without --divide_input runs every input on every device, so "
                         f"their outputs would overwrite each other; add --divide_input, or drop --output")
@@ -676,7 +694,7 @@ def main(argv=None):
     backend = open_backend(args.model, args.provider, devices[0], args.backend, args.precision, threads)
 
     source = input_source(args, backend.inputs)
-    if len(devices) == 1:
+    if len(devices) == 1 and not args.cluster:  # the workers prepare their own
         backend.prepare(source.shapes)
     if args.debug:
         for spec, shape in zip(backend.inputs, source.shapes):
@@ -695,7 +713,16 @@ def main(argv=None):
     with staging.OutputSet("infer.py") if out_parent else contextlib.nullcontext() as outputs:
         outdir = outputs.folder(out_parent / dirname, replaceable=(".bin", ".npy", ".txt")) if outputs else None
         summaries = {}
-        if len(devices) == 1:
+        if args.cluster:
+            times, filesinfo, non_finite, workers, client_ms = cluster.run_batches(args, backend, source, outdir,
+                                                                                   out_parent, dirname)
+            stats = statistics(times)
+            print_summary(stats, batchsize)
+            throughput = cluster.print_workers(workers)
+            # every worker ran at this precision (the OpenVINO backend refuses any other)
+            extra = {"cluster": args.cluster, "workers": workers, "client_cpu_ms_per_batch": client_ms,
+                     "precision": args.precision}
+        elif len(devices) == 1:
             times, filesinfo, non_finite = run_batches(backend, source, source.batches, args, outdir, out_parent,
                                                        dirname)
             stats = statistics(times)

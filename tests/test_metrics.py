@@ -241,6 +241,22 @@ def test_inception_features_match_torchvisions_forward(inception_file, inception
     np.testing.assert_allclose(logits, ref_logits, rtol=1e-4, atol=1e-5 * float(np.abs(ref_logits).max()))
 
 
+def test_inception_input_does_not_depend_on_torch_threads():
+    """torch's bilinear resize rounds differently on one thread than on several; the preprocessing pins it to one,
+    so features are the same on a one-thread cluster worker as in a process with all cores."""
+    images = np.tanh(np.random.default_rng(0).standard_normal((3, 3, 128, 128))).astype(np.float32)
+    threads = torch.get_num_threads()
+    try:
+        results = []
+        for count in (1, 2, 3):
+            torch.set_num_threads(count)
+            results.append(metrics.inception_input(images).numpy())
+    finally:
+        torch.set_num_threads(threads)
+    assert results[0].shape == (3, 3, metrics.INCEPTION_SIZE, metrics.INCEPTION_SIZE)
+    assert all(np.array_equal(results[0], other) for other in results[1:])
+
+
 def test_inception_weight_file_variants_load(inception_file, tmp_path):
     state = torch.load(inception_file, weights_only=True)
     assert any(k.startswith("AuxLogits.") for k in state)

@@ -1,0 +1,288 @@
+"""--cluster (common/cluster.py): the runner and the Inception step on a real Dask cluster, started as the README
+says (`dask scheduler`, `dask worker`) as subprocesses on 127.0.0.1 only, against one-process runs of the same
+models on the same files: byte-identical outputs, the same names and a valid summary; a worker killed mid-run,
+the last worker killed, the scheduler killed, a closed port; local:N; IS/FID equal.
+
+Every process a test starts is stopped by its pid at the end, pass or fail (cluster.LoopbackProcesses). The
+workers run without a nanny (`--no-nanny`), so that each `dask worker` process is the worker itself: killing it
+by its pid kills the worker, and nothing is left running behind it.
+"""
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from common import cli, cluster, fileio, infer, metrics
+from common.cli import UserError
+
+import biggan_eval_acc
+import biggan_model
+import biggan_preprocess
+import biggan_pth2onnx
+import dcgan_model
+import dcgan_preprocess
+import dcgan_pth2onnx
+
+ROOT = Path(__file__).resolve().parents[1]
+INFER = ROOT / "common" / "infer.py"
+
+
+def run_infer(processes, argv):
+    """infer.py as a subprocess against the cluster `processes` (stopped with it), stderr as bytes: a progress
+    bar's \r stays a \r."""
+    return processes.track(subprocess.Popen([sys.executable, str(INFER), *argv], stdout=subprocess.PIPE,
+                                            stderr=subprocess.PIPE))
+
+
+@pytest.fixture(scope="module")
+def dask_cluster(tmp_path_factory):
+    with cluster.LoopbackProcesses(tmp_path_factory.mktemp("dask")) as processes:
+        address = processes.start_scheduler()
+        assert address.startswith("tcp://127.0.0.1:")
+        processes.add_workers(2)
+        yield address
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """DCGAN (random checkpoint, 100 noise files) and BigGAN at G_ch 8 (2 inputs of noise and label), exported as
+    the READMEs do, and a one-process run of each."""
+    d = tmp_path_factory.mktemp("models")
+    dcgan_pth2onnx.main([str(dcgan_model.random_checkpoint(d / "dcgan.pth")), str(d / "dcgan.onnx")])
+    dcgan_preprocess.main([str(d / "prep_dataset"), "--num", "100"])
+    biggan_pth2onnx.main(["--source", str(biggan_model.random_checkpoint(d / "G_ema.pth", 8, seed=0)),
+                          "--target", str(d / "biggan.onnx")])
+    biggan_preprocess.main(["--pth", str(d / "G_ema.pth"), "--num-inputs", "2", "--prep-noise", str(d / "prep_noise"),
+                            "--prep-label", str(d / "prep_label"), "--gen-y", str(d / "gen_y.npz")])
+    jobs = {"dcgan": ["--model", str(d / "dcgan.onnx"), "--input", str(d / "prep_dataset"), "--batchsize", "16"],
+            "biggan": ["--model", str(d / "biggan.onnx"), "--input", f"{d / 'prep_noise'},{d / 'prep_label'}",
+                       "--batchsize", "1"]}
+    jobs["dcgan_openvino"] = [*jobs["dcgan"], "--backend", "openvino"]
+    for name, argv in jobs.items():
+        assert infer.main([*argv, "--output", str(d / "result"), "--output_dirname", f"{name}_one"]) == 0
+    return d, jobs
+
+
+def outputs_of(folder):
+    """{name: bytes} of a result folder."""
+    return {path.name: path.read_bytes() for path in sorted(Path(folder).iterdir())}
+
+
+def assert_same_run(result, one, other):
+    """Folder `other` holds the files of folder `one`, byte for byte, and its summary the same filesinfo."""
+    assert outputs_of(result / other) == outputs_of(result / one)
+    ours = json.loads((result / f"{other}_summary.json").read_text())
+    theirs = json.loads((result / f"{one}_summary.json").read_text())
+    assert json.dumps(ours["filesinfo"]).replace(f"/{other}/", f"/{one}/") == json.dumps(theirs["filesinfo"])
+    return ours, theirs
+
+
+@pytest.mark.parametrize("name", ["dcgan", "biggan", "dcgan_openvino"])
+def test_cluster_writes_the_files_of_a_one_process_run(models, dask_cluster, name, capsys):
+    d, jobs = models
+    capsys.readouterr()
+    assert infer.main([*jobs[name], "--output", str(d / "result"), "--output_dirname", f"{name}_cluster",
+                       "--cluster", dask_cluster]) == 0
+    printed = capsys.readouterr().out
+    ours, theirs = assert_same_run(d / "result", f"{name}_one", f"{name}_cluster")
+
+    batches = 2 if name == "biggan" else 7  # 2 files at 1 a batch; 100 at 16, the last padded
+    assert len(ours["filesinfo"]) == len(theirs["filesinfo"]) == (2 if name == "biggan" else 100)
+    assert ours["cluster"] == dask_cluster and len(ours["npu_compute_time_list"]) == batches
+    assert ours["NPU_compute_time"]["count"] == batches and ours["non_finite_batches"] == 0
+    assert ours["backend"] == theirs["backend"] and ours["precision"] == theirs["precision"] == "f32"
+    workers = ours["workers"]
+    assert sum(w["batches"] for w in workers) == batches and all(w["threads"] == 1 for w in workers)
+    assert all(w["address"].startswith("tcp://127.0.0.1:") and w["compute_ms"] > 0 for w in workers)
+    assert ours["throughput"] == pytest.approx(sum(w["throughput"] for w in workers))
+    for w in workers:
+        assert w["throughput"] == pytest.approx(1000.0 * ours["batchsize"] * w["batches"] / w["compute_ms"])
+    # the runner's Performance Summary, then ais_bench's multi-device lines, a worker's address for a device
+    assert "[INFO] -----------------Performance Summary------------------" in printed
+    lines = [line for line in printed.splitlines() if line.startswith("i:")]
+    assert len(lines) == len(workers)
+    for k, (line, w) in enumerate(zip(lines, workers)):
+        assert re.fullmatch(rf"i:{k} {re.escape(w['address'])} throughput:[0-9.e+-]+ start_time:[0-9.]+ "
+                            rf"end_time:[0-9.]+", line), line
+    assert f"[INFO] summary throughput:{ours['throughput']}" in printed
+
+
+def worker_code(address):
+    """{worker: the places its `common` modules were imported from} (a zip's path ends in .zip)."""
+    import distributed
+
+    def origins():
+        return sorted({str(getattr(m, "__file__", "")).split("/common/")[0] for name, m in list(sys.modules.items())
+                       if name == "common" or name.startswith("common.")})
+
+    with distributed.Client(address, timeout=60, set_as_default=False) as client:
+        return client.run(origins)
+
+
+def test_workers_run_the_code_of_the_client_at_hand(models, dask_cluster, tmp_path):
+    """A long-lived worker that ran another copy of common/ (here: one comment more) runs the next client's own."""
+    d, jobs = models
+    other = tmp_path / "other"
+    (other / "common").mkdir(parents=True)
+    for path in (ROOT / "common").glob("*.py"):
+        (other / "common" / path.name).write_bytes(path.read_bytes())
+    with open(other / "common" / "facts.py", "a") as handle:
+        handle.write("# another version of the project\n")
+    done = subprocess.run([sys.executable, str(other / "common" / "infer.py"), *jobs["dcgan"], "--output",
+                           str(d / "result"), "--output_dirname", "dcgan_other", "--cluster", dask_cluster],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert_same_run(d / "result", "dcgan_one", "dcgan_other")
+    theirs = worker_code(dask_cluster)
+    assert infer.main([*jobs["dcgan"], "--output", str(d / "result"), "--output_dirname", "dcgan_ours",
+                       "--cluster", dask_cluster]) == 0
+    ours = worker_code(dask_cluster)
+    mine = f"gan-zoo-common-{cluster._code_zip()[1][:16]}.zip"
+    assert len(ours) == 2 and all(len(places) == 1 and places[0].endswith(mine) for places in ours.values()), ours
+    assert all(len(places) == 1 and places[0].endswith(".zip") and not places[0].endswith(mine)
+               for places in theirs.values()), theirs
+
+
+def test_local_cluster_writes_the_same_files(models, tmp_path):
+    import dask
+
+    d, jobs = models
+    with dask.config.set({"temporary-directory": str(tmp_path)}):  # the workers' folders
+        assert infer.main([*jobs["dcgan"], "--output", str(d / "result"), "--output_dirname", "dcgan_local",
+                           "--cluster", "local:2"]) == 0
+    ours, _ = assert_same_run(d / "result", "dcgan_one", "dcgan_local")
+    assert ours["cluster"] == "local:2" and len(ours["workers"]) == 2
+    assert all(w["address"].startswith("tcp://127.0.0.1:") for w in ours["workers"])
+
+
+def test_inception_scores_on_the_cluster_equal_one_process(dask_cluster, tmp_path):
+    """biggan_eval_acc.py with and without --cluster on seeded random Inception weights: the same IS and FID."""
+    rng = np.random.default_rng(0)
+    fileio.write_npz(tmp_path / "gen.npz", x=np.tanh(rng.standard_normal((10, 3, 128, 128))).astype(np.float32))
+    fileio.write_npz(tmp_path / "y.npz", y=np.arange(10))
+    metrics.save_moments(tmp_path / "m.npz", rng.standard_normal(2048) * 0.1, np.diag(rng.uniform(0.5, 1.5, 2048)))
+    metrics.write_random_inception_weights(tmp_path / "inception.pth")
+    common = ["--gen-img", str(tmp_path / "gen.npz"), "--gen-y", str(tmp_path / "y.npz"), "--moments",
+              str(tmp_path / "m.npz"), "--inception-weights", str(tmp_path / "inception.pth"),
+              "--num-inception-images", "10", "--num-splits", "2", "--inception-batch", "4", "--no_report"]
+    scores = {}
+    for how, extra in (("one", []), ("cluster", ["--cluster", dask_cluster])):
+        assert biggan_eval_acc.main([*common, *extra, "--log", str(tmp_path / f"{how}.log"),
+                                     "--json", str(tmp_path / f"{how}.json")]) == 0
+        scores[how] = json.loads((tmp_path / f"{how}.json").read_text())
+    for key in ("is_mean", "is_std", "fid"):
+        assert scores["cluster"][key] == pytest.approx(scores["one"][key], rel=1e-9, abs=0), key
+    assert scores["cluster"]["is_splits"] == pytest.approx(scores["one"]["is_splits"], rel=1e-9, abs=0)
+    assert (tmp_path / "cluster.log").read_text() == (tmp_path / "one.log").read_text()
+
+
+def closed_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # closed again on leaving: nothing listens there
+
+
+def test_an_unreachable_scheduler_is_one_error_line_within_the_timeout(models, capsys):
+    import distributed  # noqa: F401  (imported before the clock starts: a second or more on a busy machine)
+
+    d, jobs = models
+    address = f"tcp://127.0.0.1:{closed_port()}"
+    start = time.monotonic()
+    status = cli.run(infer.main, [*jobs["dcgan"], "--output", str(d / "unreachable"), "--cluster", address,
+                                  "--cluster_timeout", "2"])
+    elapsed = time.monotonic() - start
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and err.startswith(f"error: --cluster {address}: no Dask scheduler "
+                                                                   f"answered within 2 s"), err
+    assert elapsed < 2 + 3, elapsed  # the stated timeout, plus the model's loading
+    assert not (d / "unreachable").exists()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--cluster", "10.0.0.1"], r"--cluster '10\.0\.0\.1': expected a Dask scheduler address tcp://host:port"),
+    (["--cluster", "http://127.0.0.1:8786"], "expected a Dask scheduler address"),
+    (["--cluster", "local:0"], "local:N needs a positive number of worker processes"),
+    (["--cluster", "tls://127.0.0.1:1"], "Dask's TLS settings lack distributed.comm.tls.ca-file, "
+                                         "distributed.comm.tls.client.cert"),
+    (["--cluster", "local:2", "--device", "0,1", "--divide_input"], "--cluster and --device 0,1 both spread"),
+    (["--cluster", "local:2", "--provider", "cuda"], "--cluster runs the workers' CPUs; --provider cuda"),
+])
+def test_cluster_options_that_cannot_work_are_refused(models, tmp_path, extra, message):
+    d, jobs = models
+    with pytest.raises(UserError, match=message):
+        infer.main([*jobs["dcgan"], "--output", str(tmp_path / "result"), *extra])
+    assert not (tmp_path / "result").exists()
+
+
+def test_a_om_model_is_refused_on_a_cluster(tmp_path):
+    (tmp_path / "m.om").write_bytes(b"om")
+    with pytest.raises(UserError, match=r"m\.om: --cluster runs \.onnx models"):
+        infer.main(["--model", str(tmp_path / "m.om"), "--cluster", "local:1"])
+
+
+def test_workers_with_other_versions_are_refused_by_name():
+    here = {"numpy": "2.4.6", "onnxruntime": "1.32.0"}
+    workers = {"tcp://10.0.0.2:4000": {"versions": here},
+               "tcp://10.0.0.3:4000": {"versions": {"numpy": "2.4.6", "onnxruntime": "1.31.0"}}}
+    with pytest.raises(UserError, match=r"^--cluster: worker tcp://10\.0\.0\.3:4000 has numpy 2\.4\.6, "
+                                        r"onnxruntime 1\.31\.0, this client numpy 2\.4\.6, onnxruntime 1\.32\.0; "
+                                        r"different versions"):
+        cluster.check_versions(here, workers)
+    cluster.check_versions(here, {"tcp://10.0.0.2:4000": {"versions": here}})
+
+
+def wait_for_files(folder, dirname, count, process, deadline=60):
+    """Until `process` has written `count` output files of the run `dirname` in `folder` (in its staged, hidden
+    folder, whose name holds the final one)."""
+    end = time.monotonic() + deadline
+    while len([p for p in Path(folder).rglob("*.bin") if dirname in p.parent.name]) < count:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < end, "the run wrote too few files in time"
+        time.sleep(0.05)
+
+
+def test_faults_a_lost_worker_is_replaced_and_a_lost_cluster_writes_nothing(models, tmp_path):
+    """On a cluster of its own: a worker killed mid-run (the run completes with the same files), then the last
+    worker killed mid-run (no worker left), then, with a new worker, the scheduler killed mid-run: exit status 2,
+    one line, and no output folder."""
+    d, jobs = models
+    # DCGAN's 7 batches, each run 60 times: a few seconds, long enough to kill a process in the middle
+    long_job = [*jobs["dcgan"], "--loop", "60", "--output", str(tmp_path / "result")]
+    with cluster.LoopbackProcesses(tmp_path / "dask") as processes:
+        address = processes.start_scheduler()
+        first, second = processes.add_workers(2)
+
+        run = run_infer(processes, [*long_job, "--output_dirname", "survived", "--cluster", address])
+        wait_for_files(tmp_path / "result", "survived", 32, run)  # two batches written
+        os.kill(first.pid, signal.SIGKILL)
+        err = run.communicate(timeout=120)[1].decode()
+        assert run.returncode == 0, err
+        assert outputs_of(tmp_path / "result" / "survived") == outputs_of(d / "result" / "dcgan_one")
+        summary = json.loads((tmp_path / "result" / "survived_summary.json").read_text())
+        assert sum(w["batches"] for w in summary["workers"]) == 7
+
+        for kill, name, why in ((second.pid, "no_worker", "no worker left"),
+                                (None, "no_scheduler", "the scheduler is gone")):
+            if kill is None:
+                processes.add_workers(1)
+                kill = processes.scheduler.pid
+            run = run_infer(processes, [*long_job, "--output_dirname", name, "--cluster", address])
+            wait_for_files(tmp_path / "result", name, 16, run)
+            os.kill(kill, signal.SIGKILL)
+            err = run.communicate(timeout=120)[1].decode()
+            # one line: the progress bar above it was erased (\r, blanks, \r)
+            last = err.split("\r")[-1]
+            assert run.returncode == 2 and err.count("\n") == 1 and last.startswith(
+                f"error: --cluster {address}: the run could not finish, {why}"), err
+            assert "nothing was written" in last
+            assert not (tmp_path / "result" / name).exists()
+            assert not list((tmp_path / "result").glob(f"{name}_summary*"))
+            assert not [p for p in (tmp_path / "result").iterdir() if name in p.name]  # no staged leftovers
