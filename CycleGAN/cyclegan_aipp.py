@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common import fileio
 from common.cli import UserError
 from cyclegan_data import open_image
 
@@ -116,9 +117,7 @@ def aipp_input(path, config):
 def read_info(path):
     """The benchmark tool's .info file: [(index, image path, width, height)]; image paths relative to the
     current folder, as the tool reads them."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such .info file (gen_dataset_info.py writes it)")
+    path = fileio.require_file(path, ".info file (gen_dataset_info.py writes it)")
     rows = []
     for number, raw in enumerate(path.read_text().splitlines(), 1):
         if not raw.strip():

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from common import fileio
 from common.cli import UserError
 
 _LIST_LIMIT = 6
@@ -42,9 +43,7 @@ def _describe(path):
 
 def load_file(path):
     """torch.load on CPU with weights_only=True; clear one-line errors for missing, unsafe or broken files."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such checkpoint file")
+    path = fileio.require_file(path, "checkpoint file")
     foreign = _describe(path)
     if foreign:
         raise UserError(f"{path}: is {foreign}, not a PyTorch checkpoint; expected a .pth file written by "

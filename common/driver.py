@@ -244,8 +244,8 @@ def main(argv=None):
         return 0
 
     checkpoint = Path(args.checkpoint).resolve() if args.checkpoint else None
-    if checkpoint is not None and not checkpoint.is_file():
-        raise UserError(f"{checkpoint}: no such checkpoint file")
+    if checkpoint is not None:
+        fileio.require_file(checkpoint, "checkpoint file")
     workdir = Path(args.workdir or Path("work") / folder.name)
     # the work folder is rebuilt from scratch: the weights it is given must lie elsewhere
     staging.check_apart(reads=[("--checkpoint", checkpoint)], writes=[("--workdir", workdir)])

@@ -39,7 +39,9 @@ def natural_key(name):
 
 
 def list_data_files(directory, exts=DATA_EXTS, require=True):
-    """The data files of `directory` (no recursion), natural-sorted, filtered by extension (any case)."""
+    """The data files of `directory` (no recursion), natural-sorted, filtered by extension (any case). Hidden
+    names are not data (the records beside outputs, macOS's ._ files). An entry with a data name that is not a
+    regular file (a FIFO, a device, a folder) or whose name is not UTF-8 is an error, never skipped."""
     directory = Path(directory)
     if not directory.is_dir():
         raise UserError(f"{directory}: no such folder")
@@ -53,6 +55,18 @@ def list_data_files(directory, exts=DATA_EXTS, require=True):
     if require and not files:
         raise UserError(f"{directory}: no {'/'.join(exts)} files in this folder")
     return files
+
+
+def require_file(path, what="file"):
+    """`path` must be a regular file: a missing one, a folder, a FIFO or a device (which would block a reader, or
+    never end) is one line saying which."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: no such {what}")
+    if not path.is_file():
+        kind = "a folder" if path.is_dir() else "not a regular file (a FIFO, a device or a socket)"
+        raise UserError(f"{path}: {kind}; expected a {what}")
+    return path
 
 
 def printable(path):
@@ -110,10 +124,8 @@ def read_array(path, dtype=np.float32, shape=None):
     `shape` may start with -1 for "any number of samples of this shape". A file whose size does not match is
     an error naming the file, its size and what was expected.
     """
-    path = Path(path)
+    path = require_file(path)
     dtype = np.dtype(dtype)
-    if not path.is_file():
-        raise UserError(f"{path}: no such file")
     if path.suffix.lower() == ".npy":
         try:
             array = np.load(path, allow_pickle=False)
@@ -510,8 +522,7 @@ class _open_npz_member:
     def __enter__(self):
         from numpy.lib import format as npformat
 
-        if not self.path.is_file():
-            raise UserError(f"{self.path}: no such npz file")
+        require_file(self.path, "npz file")
         try:
             self.zip = zipfile.ZipFile(self.path)
         except (zipfile.BadZipFile, OSError) as err:

@@ -130,9 +130,7 @@ class OpenVinoBackend(Backend):
             import openvino as ov
         except ImportError:
             raise UserError("--backend openvino needs the openvino package (pip install openvino)") from None
-        path = Path(path)
-        if not path.is_file():
-            raise UserError(f"{path}: no such ONNX file")
+        path = fileio.require_file(path, "ONNX file")
         if precision not in PRECISIONS:
             raise UserError(f"--precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
         self.core = ov.Core()
@@ -199,8 +197,7 @@ class AisBenchBackend(Backend):
             raise UserError(f"{path}: .om models run on an Ascend NPU through ais_bench, which is not installed "
                             f"here; run the .onnx with ONNX Runtime instead, or install ais_bench and "
                             f"aclruntime from Ascend/tools") from None
-        if not Path(path).is_file():
-            raise UserError(f"{path}: no such .om file")
+        fileio.require_file(path, ".om file")
         self.session = InferSession(int(device), str(path))
         self.inputs = [self._spec(d) for d in self.session.get_inputs()]
         self.outputs = [self._spec(d) for d in self.session.get_outputs()]

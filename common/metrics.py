@@ -388,9 +388,7 @@ def save_moments(path, mu, sigma):
 
 def load_moments(path):
     """(mu, sigma) as float64 from an npz with keys `mu` (d,) and `sigma` (d, d); clear errors otherwise."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such moments file")
+    path = fileio.require_file(path, "moments file")
     try:
         with np.load(path, allow_pickle=False) as data:
             missing = [k for k in ("mu", "sigma") if k not in data.files]

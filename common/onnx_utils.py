@@ -14,6 +14,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from common import fileio
 from common.staging import atomic_path
 from common.cli import CheckFailed, UserError
 
@@ -49,9 +50,7 @@ def save(model, path):
 
 
 def load(path):
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such ONNX file")
+    path = fileio.require_file(path, "ONNX file")
     try:
         return onnx.load(str(path))
     except Exception as err:  # protobuf raises several unrelated types for a corrupt file
@@ -99,9 +98,7 @@ def make_session(path, provider="cpu", device_id=0, threads=0):
     """
     import onnxruntime as ort
 
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such ONNX file")
+    path = fileio.require_file(path, "ONNX file")
     name = PROVIDERS.get(provider.lower(), provider)
     available = ort.get_available_providers()
     if name not in available:

@@ -76,9 +76,7 @@ class KeepSet:
 
 def read_keep_file(path):
     """ATC's --keep_dtype file: one node name per line, or OpType::<type>; blank lines and # comments skipped."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such --keep_dtype file")
+    path = fileio.require_file(path, "--keep_dtype file")
     names, types = [], []
     try:
         text = path.read_text(encoding="utf-8")
