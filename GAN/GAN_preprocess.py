@@ -61,7 +61,7 @@ def main(argv=None):
                 for i, batch in enumerate(tqdm(vectors, desc="Online (PyTorch)", unit="batch",
                                                disable=args.iters < 10)):
                     pictures = [images.to_uint8(sample) for sample in model(torch.from_numpy(batch)).numpy()]
-                    images.save_image(pictures_tmp / f"{i}.png", images.grid(pictures))
+                    images.save_image(pictures_tmp / f"{i}.png", images.grid(pictures), atomic=False)
     print(f"{args.iters} files of ({args.batch_size}, {LATENT_DIM}) float32 in {args.offline_path} (seed {args.seed})")
     if model is not None:
         print(f"{args.iters} online pictures (PyTorch, eval mode) in {args.online_path}")
