@@ -671,16 +671,16 @@ def _run_devices(args, argv, devices, threads, backend, source, outdir, out_pare
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.output_dirname and not args.output:
         raise UserError("--output_dirname needs --output")
     dirname = args.output_dirname or time.strftime("%Y_%m_%d-%H_%M_%S")
     out_parent = Path(args.output) if args.output else None
-    if out_parent is not None:
-        staging.check_apart(
-            reads=[("--model", args.model)] + [("--input", p) for p in (args.input or "").split(",") if p.strip()],
-            writes=[("--output_dirname", out_parent / dirname),
-                    ("--output_dirname", out_parent / f"{dirname}_summary.json")])
+    if out_parent is not None:  # the run's folder and summary inside --output, apart from the inputs
+        staging.check_apart(reads=cli.declared_paths(parser, args)["reads"],
+                            writes=[("--output_dirname", out_parent / dirname),
+                                    ("--output_dirname", out_parent / f"{dirname}_summary.json")])
     devices = parse_devices(args.device)
     if args.cluster:
         cluster.check_runner_args(args, devices, args.model)
