@@ -104,6 +104,11 @@ def main(argv=None):
     log_path = args.log or f"./biggan_acc_eval_bs{args.batch_size}.log"
     json_path = args.json or f"./biggan_acc_eval_bs{args.batch_size}.json"
     report_path = report.target(args, log_path)
+    staging.check_apart(  # the defaults derived from --batch-size and --dataset too
+        reads=[("--gen-img", images_path), ("--gen-y", args.gen_y), ("--moments", moments_path),
+               ("--inception-weights", args.inception_weights)],
+        writes=[("--log", log_path), ("--json", json_path), ("--report", report_path),
+                ("--report", report_path and report.png_path(report_path))])
     count = args.num_inception_images
     # the classes of the run that made the inputs, and images from one postprocess run
     staging.check_same_run(args.gen_y, images_path)
