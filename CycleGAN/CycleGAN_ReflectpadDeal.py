@@ -9,12 +9,13 @@ Two modes:
                    dynamic batch axis stays.
   constant         the original Ascend edit: every reflect Pad becomes zero padding. It changes the model
                    (blurred, darkened borders); kept to measure that drift. Works on any graph.
-Each graph is edited from its own source (the original wrote G_A over G_B's file) into a new file in --onnx_path,
-<source name>_<mode>.onnx unless --output_ga_name / --output_gb_name say otherwise, which appears only once the
-edit is checked. The original edited in place; here no step writes over its input, so the seed's ATC step
-converts model_Ga_exact.onnx instead of model_Ga.onnx (the script prints the file to give ATC). Only Pad nodes
-(and the constant chains computing their pads) are touched; the script reports which, the operator counts
-before and after, and the numeric check.
+With no output names (the seed's command) each graph is edited in place, as the original did: exact mode only,
+since the edited graph computes the same function, and the file is replaced only once the edit is checked, so the
+seed's next `atc --model=./onnxmodel/model_Ga.onnx` converts the edited graph. Run again, it finds no reflect Pad
+and changes nothing. --output_ga_name / --output_gb_name write the edit into a new file instead (each graph from
+its own source: the original wrote G_A over G_B's file); constant mode, which loses the true graph, needs them.
+Only Pad nodes (and the constant chains computing their pads) are touched; the script reports which, the
+operator counts before and after, and the numeric check.
 
     python3 CycleGAN_ReflectpadDeal.py --onnx_path=./onnxmodel/ --model_ga_onnx_name=model_Ga.onnx \\
         --model_gb_onnx_name=model_Gb.onnx
@@ -35,11 +36,14 @@ EDITS = {"exact": onnx_utils.reflect_pad_to_slices, "constant": onnx_utils.refle
 
 
 def edit_file(src, dst, mode, atol, seed):
-    """Edit one graph into `dst` (renamed into place only once checked); returns the report lines."""
+    """Edit one graph into `dst` (renamed into place only once checked; `dst` may be `src`, an edit in place);
+    returns the report lines."""
     model = onnx_utils.load(src)
     source = onnx.ModelProto()
     source.CopyFrom(model)
     if not onnx_utils.reflect_pads(model):
+        if dst == src:  # an in-place edit run again: the graph is already what it would make
+            return [f"{src}: no reflect-mode Pad node left (already edited); unchanged"]
         raise UserError(f"{src}: has no reflect-mode Pad node to rewrite (already edited?); nothing written")
     try:
         changed = EDITS[mode](model)
@@ -77,9 +81,9 @@ def build_parser():
     p.add_argument("--mode", choices=sorted(EDITS), default="exact",
                    help="exact: Slice + Concat, same output; constant: zero padding (the original edit)")
     p.add_argument("--output_ga_name", "--save_ga_name", dest="output_ga_name", type=cli.file_name, default=None,
-                   help="edited G_A file name in --onnx_path (default: <G_A's name>_<mode>.onnx)")
+                   help="edited G_A file name in --onnx_path (default: edit G_A's file in place, exact mode only)")
     p.add_argument("--output_gb_name", "--save_gb_name", dest="output_gb_name", type=cli.file_name, default=None,
-                   help="edited G_B file name in --onnx_path (default: <G_B's name>_<mode>.onnx)")
+                   help="edited G_B file name in --onnx_path (default: edit G_B's file in place, exact mode only)")
     p.add_argument("--atol", type=cli.tolerance, default=1e-5,
                    help="exact mode: largest accepted |edited - source| on the seeded input")
     p.add_argument("--seed", type=cli.seed, default=0, help="seed of the verification input")
@@ -89,14 +93,21 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     folder = Path(args.onnx_path)
-    jobs = [(folder / name, folder / (output or f"{Path(name).stem}_{args.mode}.onnx"))
-            for name, output in ((args.model_ga_onnx_name, args.output_ga_name),
-                                 (args.model_gb_onnx_name, args.output_gb_name))]
+    # (source, edited file, its option); no output name: the source itself, edited in place
+    jobs = [(folder / name, folder / (output or name), option, output is None)
+            for name, output, option in ((args.model_ga_onnx_name, args.output_ga_name, "--output_ga_name"),
+                                         (args.model_gb_onnx_name, args.output_gb_name, "--output_gb_name"))]
+    in_place = [option for *_, option, inplace in jobs if inplace]
+    if in_place and args.mode != "exact":
+        raise UserError(f"--mode {args.mode} changes the model, so it never edits a file in place: give "
+                        f"{' and '.join(in_place)} (a new file for each edited graph)")
+    # a named output is never a source; an in-place edit replaces only its own source, and no file is edited twice
     staging.check_apart(reads=[("--model_ga_onnx_name", jobs[0][0]), ("--model_gb_onnx_name", jobs[1][0])],
-                        writes=[("--output_ga_name", jobs[0][1]), ("--output_gb_name", jobs[1][1])])
-    for src, _ in jobs:  # both sources must be there before anything is written
+                        writes=[(option, dst) for _, dst, option, inplace in jobs if not inplace])
+    staging.check_apart(writes=[(option, dst) for _, dst, option, _ in jobs])
+    for src, *_ in jobs:  # both sources must be there before anything is written
         onnx_utils.load(src)
-    for src, dst in jobs:
+    for src, dst, *_ in jobs:
         for line in edit_file(src, dst, args.mode, args.atol, args.seed):
             print(line)
     print(f"give ATC the edited files: atc --model={jobs[0][1]} ... and --model={jobs[1][1]} ...")

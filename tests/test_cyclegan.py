@@ -178,6 +178,17 @@ def test_reflectpad_output_names(tmp_path, capsys):
     assert status == 2 and "a.onnx: --output_ga_name is also the input" in err
     status, _, err = run_cli(reflectpad.main, argv, capsys)
     assert status == 2 and "a.onnx: no such ONNX file" in err
+    # constant mode changes the model: never in place, whichever graph would be
+    for given in ([], ["--output_ga_name", "x.onnx"], ["--output_gb_name", "y.onnx"]):
+        status, _, err = run_cli(reflectpad.main, argv + ["--mode", "constant"] + given, capsys)
+        assert status == 2 and "--mode constant changes the model, so it never edits a file in place" in err
+    # one file given as both graphs would be edited twice in place
+    status, _, err = run_cli(reflectpad.main, argv[:4] + ["--model_gb_onnx_name", "a.onnx"], capsys)
+    assert status == 2 and "a.onnx: given for two outputs (--output_ga_name" in err
+    # G_B's output over G_A's source while G_A is edited in place
+    status, _, err = run_cli(reflectpad.main, argv + ["--output_gb_name", "a.onnx"], capsys)
+    assert status == 2 and "a.onnx: --output_gb_name is also the input" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
 def _runtime_pads_graph(path):

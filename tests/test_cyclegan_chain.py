@@ -159,13 +159,13 @@ def test_reflectpad_refuses_an_edited_graph(chain, capsys):
                                                "--output_gb_name", "y.onnx"], capsys)
     assert status == 2
     assert "has no reflect-mode Pad node to rewrite" in err
-    # by default beside the source as <name>_<mode>.onnx, never over it: the same refusal, nothing written
-    before = sorted(p.name for p in chain.onnx.iterdir())
-    status, _, err = run_cli(reflectpad.main, ["--onnx_path", chain.onnx, "--model_ga_onnx_name",
+    # with no output names the edit is in place: an edited graph is left as it is (a repeated command), exit 0
+    before = {p.name: p.read_bytes() for p in chain.onnx.iterdir()}
+    status, out, _ = run_cli(reflectpad.main, ["--onnx_path", chain.onnx, "--model_ga_onnx_name",
                                                "model_Ga_bs1_exact.onnx", "--model_gb_onnx_name",
                                                "model_Gb_bs1_exact.onnx"], capsys)
-    assert status == 2 and "has no reflect-mode Pad node to rewrite" in err
-    assert sorted(p.name for p in chain.onnx.iterdir()) == before
+    assert status == 0 and out.count("no reflect-mode Pad node left (already edited); unchanged") == 2
+    assert {p.name: p.read_bytes() for p in chain.onnx.iterdir()} == before
 
 
 def test_offline_matches_pytorch(chain, capsys):

@@ -57,10 +57,10 @@ SEED_EVAL = "python3 eval_acc.py --dataroot=./datasets/maps --npu_bin_file=./res
 # What our README gives for each benchmark run on a CPU (section 4.9).
 CPU_BENCHMARK = [
     ["python3 CycleGAN_aipp_preprocess.py --info=testA_prep.info --save_path=./datasetsDst/maps/testA_aipp/",
-     "python3 ../common/infer.py --model ./onnxmodel/model_Ga_exact.onnx --input ./datasetsDst/maps/testA_aipp/ "
+     "python3 ../common/infer.py --model ./onnxmodel/model_Ga.onnx --input ./datasetsDst/maps/testA_aipp/ "
      "--output ./result/ --outfmt BIN --batchsize 1"],
     ["python3 CycleGAN_aipp_preprocess.py --info=testB_prep.info --save_path=./datasetsDst/maps/testB_aipp/",
-     "python3 ../common/infer.py --model ./onnxmodel/model_Gb_exact.onnx --input ./datasetsDst/maps/testB_aipp/ "
+     "python3 ../common/infer.py --model ./onnxmodel/model_Gb.onnx --input ./datasetsDst/maps/testB_aipp/ "
      "--output ./result/ --output_dirname Gb_aipp --outfmt BIN --batchsize 1"],
 ]
 CPU_EVAL_B = "python3 eval_acc.py --dataroot=./datasets/maps --npu_bin_file=./result/Gb_aipp/ --direction BtoA"
@@ -111,21 +111,32 @@ def test_export_under_the_seeds_name(seed):
 def test_seed_sequence(seed, capsys):
     folder, _ = seed
     with working_directory(folder):
-        # 3.1: the reflect-pad edit right after the plain export, each file from its own source, beside it (the
-        # original edited in place; here no step writes over its input)
+        # 3.1: the reflect-pad edit right after the plain export, in place as the original did (exact mode: the
+        # edited graph computes what the unedited one did, so nothing is lost)
         sources = {g: onnx.load(f"onnxmodel/model_{g}.onnx") for g in ("Ga", "Gb")}
-        before = {g: open(f"onnxmodel/model_{g}.onnx", "rb").read() for g in ("Ga", "Gb")}
+        x = np.random.default_rng(5).uniform(-1, 1, (2, 3, 256, 256)).astype(np.float32)
+        unedited = {g: onnx_utils.run(f"onnxmodel/model_{g}.onnx", {sources[g].graph.input[0].name: x})[0]
+                    for g in ("Ga", "Gb")}
+        listing = sorted(p.name for p in (folder / "onnxmodel").iterdir())
         out = run_python(SEED_REFLECTPAD, capsys)
         assert out.count("rewritten as Slice + Concat (exact)") == 2 and out.count("max abs diff") == 2
-        assert "atc --model=onnxmodel/model_Ga_exact.onnx ... and --model=onnxmodel/model_Gb_exact.onnx" in out
+        assert "atc --model=onnxmodel/model_Ga.onnx ... and --model=onnxmodel/model_Gb.onnx" in out
+        assert sorted(p.name for p in (folder / "onnxmodel").iterdir()) == listing  # no second file, no leftovers
         for g in ("Ga", "Gb"):
-            assert open(f"onnxmodel/model_{g}.onnx", "rb").read() == before[g]
-            edited = onnx.load(f"onnxmodel/model_{g}_exact.onnx")
-            assert onnx_utils.count_ops(edited)["Pad"] == 0
+            edited = onnx.load(f"onnxmodel/model_{g}.onnx")
+            assert onnx_utils.count_ops(edited)["Pad"] == 0 and not onnx_utils.reflect_pads(edited)
             assert edited.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
             weights = {i.name: onnx.numpy_helper.to_array(i) for i in edited.graph.initializer}
             source = {i.name: onnx.numpy_helper.to_array(i) for i in sources[g].graph.initializer}
             assert np.array_equal(weights["model.1.weight"], source["model.1.weight"])  # G_B is still G_B
+            y = onnx_utils.run(f"onnxmodel/model_{g}.onnx", {edited.graph.input[0].name: x})[0]
+            assert np.abs(y - unedited[g]).max() <= 1e-5
+        # run again (a user repeating the line): it finds nothing to rewrite and changes nothing
+        edited_bytes = {g: open(f"onnxmodel/model_{g}.onnx", "rb").read() for g in ("Ga", "Gb")}
+        out = run_python(SEED_REFLECTPAD, capsys)
+        assert out.count("no reflect-mode Pad node left (already edited); unchanged") == 2
+        assert {g: open(f"onnxmodel/model_{g}.onnx", "rb").read() for g in ("Ga", "Gb")} == edited_bytes
+        assert sorted(p.name for p in (folder / "onnxmodel").iterdir()) == listing
 
         # 3.2: source env.sh works (and says why it did nothing) on a machine without CANN
         done = subprocess.run(["bash", "-c", f"{SEED_ENV} && echo sourced"], capture_output=True, text=True,
@@ -133,12 +144,12 @@ def test_seed_sequence(seed, capsys):
         assert done.returncode == 0 and done.stdout.strip().endswith("sourced")
         assert "env.sh: no CANN toolkit at" in done.stderr
 
-        # atc cannot run here: every file and name it is given must be right for our graphs, the edited file in
-        # place of the one the original edited in place (README 4.9)
+        # atc cannot run here: every file and name it is given must be right for our graphs, the files the seed
+        # names holding the edited graphs (README 4.9)
         config = read_config("aipp_CycleGAN_pth.config")
         for command in SEED_ATC:
             f = flags(command)
-            model = onnx.load(f["model"].replace(".onnx", "_exact.onnx"))
+            model = onnx.load(f["model"])
             assert onnx_utils.count_ops(model)["Pad"] == 0
             name, dims = f["input_shape"].split(":")
             assert onnx_utils.input_shapes(model) == {name: ["batch", 3, 256, 256]}
