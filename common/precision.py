@@ -290,12 +290,25 @@ def input_batches(backend, spec, num, batchsize=None, seed=0):
         per_file = max(1, source.model_batch // source.factor)
         n_files = min(source.files, max(1, math.ceil(num / per_file)))
         source = source.first(n_files)
+        check_held(backend, source.shapes, len(source.batches), f"--num {num}")
         groups = [(source.feeds(batch), batch.n_real * per_file) for batch in source.batches]
         return groups, f"{n_files} file(s) of {spec}"
     shapes, batch = infer.resolve_shapes(backend.inputs, batchsize)
+    check_held(backend, shapes, math.ceil(num / batch), f"--num {num}")
     groups = [(infer.pure_data(backend.inputs, shapes, "random", seed + b), min(batch, num - b * batch))
               for b in range(math.ceil(num / batch))]
     return groups, f"seeded random data (seed {seed})"
+
+
+def check_held(backend, shapes, n_batches, what):
+    """The evaluation holds every batch's inputs, its fp32 outputs and its emulated ones at once: refuse, before
+    any is read or made, what this machine cannot hold (sizes in Python integers; an output axis the model
+    leaves free beyond the batch counts as 1)."""
+    batch = shapes[0][0] if shapes and shapes[0] else 1
+    inputs = sum(math.prod(shape) * np.dtype(spec.dtype).itemsize for spec, shape in zip(backend.inputs, shapes))
+    outputs = sum(math.prod(batch if k == 0 and d is None else d or 1 for k, d in enumerate(spec.shape))
+                  * np.dtype(spec.dtype).itemsize for spec in backend.outputs)
+    staging.check_memory(n_batches * (inputs + 2 * outputs), f"{what} ({n_batches} batch(es) of {batch})")
 
 
 # ------------------------------------------------------------------------------------------------ evaluation
