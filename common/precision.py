@@ -76,13 +76,8 @@ class KeepSet:
 
 def read_keep_file(path):
     """ATC's --keep_dtype file: one node name per line, or OpType::<type>; blank lines and # comments skipped."""
-    path = fileio.require_file(path, "--keep_dtype file")
     names, types = [], []
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not a text file; expected a --keep_dtype list, one node name or "
-                        f"OpType::<type> per line") from None
+    text = fileio.read_text(path, "--keep_dtype list (one node name or OpType::<type> per line)")
     for line in text.splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
