@@ -1008,3 +1008,106 @@ def test_accepted_extremes_fit_the_arithmetic(case, world, tmp_path, capsys):
         assert re.search(expected, err), err
         assert not (tmp_path / "res").exists()
     assert digest([world.root]) == before
+
+
+# --- Issue 23, rule 6: sizes read from files are checked against memory before anything is allocated -----------
+# Sparse files (os.truncate: 1 TiB that takes no disk) in every reader, .npy headers that claim more than the file
+# holds, and JSON nested 200,000 deep. The sparse files are never read, so never digested here either: only the
+# step's outputs are watched.
+TIB = 2 ** 40
+
+
+def sparse(path, size=TIB):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+    os.truncate(path, size)
+    return path
+
+
+def npy_claiming(path, shape, size=None):
+    """An .npy file whose header claims `shape` float32, holding nothing after it (or `size` sparse bytes)."""
+    from numpy.lib import format as npformat
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as handle:
+        npformat.write_array_header_1_0(handle, {"descr": "<f4", "fortran_order": False, "shape": shape})
+        header = handle.tell()
+    if size is not None:
+        os.truncate(path, header + size)
+    return path
+
+
+def result_with(t, name, make):
+    """A result folder holding one DCGAN output file made by `make(path)`."""
+    folder = t / "result" / "bs1"
+    make(folder / name)
+    return folder
+
+
+def summary_beside(w, t, make):
+    """A copy of the DCGAN outputs whose runner summary beside them is made by `make(path)`."""
+    folder = t / "result" / "bs1"
+    shutil.copytree(w.dcgan_result, folder)
+    make(t / "result" / "bs1_summary.json")
+    return folder
+
+
+def aipp_info(t):
+    (t / "a.info").write_text("0 x.jpg 256 256\n")
+    return t / "a.info"
+
+
+SIZE_IN = "needs .* of memory, and this machine has"
+HUGE_FILES = [
+    ("dcgan_postprocess 1 TiB .bin output", dcgan_postprocess.main,
+     lambda w, t: ["--benchmark_result_path", result_with(t, "noise_0000_0.bin", sparse), "--save_path", t / "res"],
+     rf"noise_0000_0.bin \(.bin file, 1099511627776 bytes\) {SIZE_IN}"),
+    ("dcgan_postprocess .npy header of 10^14 values", dcgan_postprocess.main,
+     lambda w, t: ["--benchmark_result_path", result_with(t, "noise_0000_0.npy", lambda p: npy_claiming(p, (10 ** 14,))),
+                   "--save_path", t / "res"],
+     r"noise_0000_0.npy: its header claims \(100000000000000,\) float32 \(400000000000000 bytes\) but it holds 0 bytes"),
+    ("dcgan_postprocess 1 TiB .npy", dcgan_postprocess.main,
+     lambda w, t: ["--benchmark_result_path",
+                   result_with(t, "noise_0000_0.npy", lambda p: npy_claiming(p, (TIB // 4,), size=TIB)),
+                   "--save_path", t / "res"],
+     rf"noise_0000_0.npy \(.npy array, 1099511627776 bytes\) {SIZE_IN}"),
+    ("GAN_txt2jpg 1 TiB .txt output", GAN_txt2jpg.main,
+     lambda w, t: ["--txt_path", result_with(t, "0_0.txt", sparse), "--infer_results_path", t / "res"],
+     rf"0_0.txt \(TXT output, 1099511627776 bytes\) {SIZE_IN}"),
+    ("dcgan_postprocess 1 TiB run summary", dcgan_postprocess.main,
+     lambda w, t: ["--benchmark_result_path", summary_beside(w, t, sparse), "--save_path", t / "res"],
+     rf"bs1_summary.json \(run summary, 1099511627776 bytes\) {SIZE_IN}"),
+    ("dcgan_postprocess run summary nested 200,000 deep", dcgan_postprocess.main,
+     lambda w, t: ["--benchmark_result_path", summary_beside(w, t, lambda p: p.write_text("[" * 200000)),
+                   "--save_path", t / "res"],
+     r"bs1_summary.json: nested too deeply to be run summary"),
+    ("infer .npy input of 10^14 values", infer.main,
+     lambda w, t: ["--model", w.gan_onnx, "--input", npy_claiming(t / "in" / "0.npy", (10 ** 14,)).parent,
+                   "--output", t / "res"], r"0.npy: its header claims \(100000000000000,\) float32"),
+    ("precision 1 TiB keep list", precision.main,
+     lambda w, t: ["--model", w.gan_onnx, "--keep_dtype", sparse(t / "keep.cfg"), "--report", t / "res" / "p.json"],
+     rf"keep.cfg \(--keep_dtype list .*, 1099511627776 bytes\) {SIZE_IN}"),
+    ("CycleGAN_aipp_preprocess 1 TiB .info", CycleGAN_aipp_preprocess.main,
+     lambda w, t: ["--info", sparse(t / "a.info"), "--save_path", t / "res"],
+     rf"a.info \(.info file .*, 1099511627776 bytes\) {SIZE_IN}"),
+    ("CycleGAN_aipp_preprocess 1 TiB AIPP config", CycleGAN_aipp_preprocess.main,
+     lambda w, t: ["--info", aipp_info(t), "--aipp_config", sparse(t / "aipp.config"), "--save_path", t / "res"],
+     rf"aipp.config \(config file for ATC's AIPP, 1099511627776 bytes\) {SIZE_IN}"),
+    ("driver 1 TiB record in its work folder", driver.main,
+     lambda w, t: (driver.prepare_workdir(t / "res", driver.find_model_folder("DCGAN")),
+                   sparse(t / "res" / driver.MARKER), ["DCGAN", "--workdir", t / "res"])[-1],
+     r"res: holds 'DCGAN', which the driver did not make"),
+]
+
+
+@pytest.mark.parametrize("case", HUGE_FILES, ids=[c[0] for c in HUGE_FILES])
+def test_huge_files_are_refused_before_they_are_read(case, world, tmp_path, capsys):
+    _, main, argv, expected = case
+    args = [str(a) for a in argv(world, tmp_path)]
+    outputs = tmp_path / "res"
+    before = sorted(os.listdir(outputs)) if outputs.is_dir() else None
+    status = cli.run(main, args)
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("error:") == 1 and "Traceback" not in err, err
+    assert re.search(expected, err), err
+    assert (sorted(os.listdir(outputs)) if outputs.is_dir() else None) == before
