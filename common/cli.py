@@ -182,8 +182,8 @@ def parse_shape(text, what="shape"):
     except ValueError:
         raise UserError(f"{what} {text!r}: expected comma-separated integers such as 1,3,256,256") from None
     if not dims or any(not 0 < d <= MAX_COUNT for d in dims):
-        raise UserError(f"{what} {_shown(repr(text))}: expected comma-separated integers from 1 to {MAX_COUNT} such "
-                        f"as 1,3,256,256")
+        raise UserError(f"{what} {_shown(repr(text))}: expected positive comma-separated integers up to {MAX_COUNT} "
+                        f"such as 1,3,256,256")
     return dims
 
 

@@ -154,8 +154,8 @@ def parse_params(items, defaults):
         except ValueError:
             raise UserError(f"--param {item!r}: {key} takes {kind.__name__} values such as "
                             f"{defaults[key]!r}") from None
-        if isinstance(params[key], (int, float)) and params[key] < 0:
-            raise UserError(f"--param {item!r}: {key} must not be negative")
+        if isinstance(params[key], (int, float)) and not 0 <= params[key] <= cli.MAX_COUNT:
+            raise UserError(f"--param {item!r}: {key} must be from 0 to {cli.MAX_COUNT}")
     return params
 
 

@@ -114,8 +114,10 @@ def test_workdir_and_param_errors(tmp_path):
         driver.main(["NoSuchModel"])
     with pytest.raises(UserError, match=r"--param 'num=abc': num takes int values such as 10"):
         driver.main([str(TOY), "--param", "num=abc"])
-    with pytest.raises(UserError, match=r"--param 'num=-3': num must not be negative"):
+    with pytest.raises(UserError, match=r"--param 'num=-3': num must be from 0 to 1000000000000"):
         driver.main([str(TOY), "--param", "num=-3"])
+    with pytest.raises(UserError, match=r"num must be from 0 to 1000000000000"):  # not 400 digits into a command
+        driver.main([str(TOY), "--param", "num=" + "9" * 400])
     (tmp_path / "a_file").write_text("not a folder")
     with pytest.raises(UserError, match=r"a_file: exists and is not a folder"):
         driver.main([str(TOY), "--workdir", str(tmp_path / "a_file")])
