@@ -224,9 +224,10 @@ def clear_workdir(workdir):
     for rel in sorted(found, key=lambda r: r.count(os.sep), reverse=True):  # a folder after its content
         path = workdir / rel
         try:
-            if _identity(os.lstat(path)) != recorded[rel]:  # re-checked at the moment of removing
+            info = os.lstat(path)
+            if _identity(info) != recorded[rel]:  # re-checked at the moment of removing
                 kept.append(rel)
-            elif stat.S_ISDIR(os.lstat(path).st_mode):
+            elif stat.S_ISDIR(info.st_mode):
                 os.rmdir(path)  # refused when something appeared inside: it stays
             else:
                 os.unlink(path)

@@ -142,7 +142,7 @@ def read_json(path, what):
     except ValueError as err:
         raise UserError(f"{path}: not a readable {what} ({err})") from None
     except RecursionError:
-        raise UserError(f"{path}: nested too deeply to be {what}") from None
+        raise UserError(f"{path}: nested too deeply for a {what}") from None
 
 
 def _read_txt(path, dtype):

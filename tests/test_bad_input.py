@@ -1080,7 +1080,7 @@ HUGE_FILES = [
     ("dcgan_postprocess run summary nested 200,000 deep", dcgan_postprocess.main,
      lambda w, t: ["--benchmark_result_path", summary_beside(w, t, lambda p: p.write_text("[" * 200000)),
                    "--save_path", t / "res"],
-     r"bs1_summary.json: nested too deeply to be run summary"),
+     r"bs1_summary.json: nested too deeply for a run summary"),
     ("infer .npy input of 10^14 values", infer.main,
      lambda w, t: ["--model", w.gan_onnx, "--input", npy_claiming(t / "in" / "0.npy", (10 ** 14,)).parent,
                    "--output", t / "res"], r"0.npy: its header claims \(100000000000000,\) float32"),
