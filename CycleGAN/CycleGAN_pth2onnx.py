@@ -69,7 +69,7 @@ def build_parser():
                    help="G_A's ONNX file name in --onnx_path")
     p.add_argument("--model_gb_onnx_name", type=cli.file_name, default=DIRECTIONS["B"].onnx_file,
                    help="G_B's ONNX file name in --onnx_path")
-    p.add_argument("--opset", type=int, default=onnx_utils.DEFAULT_OPSET, help="ONNX opset (ATC accepts 11)")
+    p.add_argument("--opset", type=onnx_utils.opset, default=onnx_utils.DEFAULT_OPSET, help="ONNX opset (ATC accepts 11)")
     p.add_argument("--seed", type=cli.seed, default=0, help="seed of the export and verification inputs")
     p.add_argument("--atol", type=cli.tolerance, default=1e-4,
                    help="largest accepted |ONNX Runtime - PyTorch| in the verification")

@@ -35,10 +35,7 @@ _REQUIRED = ("input_format", "src_image_size_w", "src_image_size_h", "load_start
 def read_config(path=CONFIG):
     """The `aipp_op { key : value }` settings of an ATC AIPP config, as {key: str | float | bool}."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise UserError(f"{path}: cannot read the AIPP config ({err.strerror})") from None
+    text = fileio.read_text(path, "config file for ATC's AIPP")
     settings = {}
     for raw in text.splitlines():
         line = raw.split("#", 1)[0].strip()
@@ -117,9 +114,8 @@ def aipp_input(path, config):
 def read_info(path):
     """The benchmark tool's .info file: [(index, image path, width, height)]; image paths relative to the
     current folder, as the tool reads them."""
-    path = fileio.require_file(path, ".info file (gen_dataset_info.py writes it)")
     rows = []
-    for number, raw in enumerate(path.read_text().splitlines(), 1):
+    for number, raw in enumerate(fileio.read_text(path, ".info file (gen_dataset_info.py writes it)").splitlines(), 1):
         if not raw.strip():
             continue
         parts = raw.split()

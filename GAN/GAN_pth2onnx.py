@@ -22,7 +22,7 @@ def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
     p.add_argument("--input_file", type=cli.reads, default="generator_8p_0.0008_128.pth", help="generator checkpoint (.pth)")
     p.add_argument("--output_file", type=cli.writes, default="GAN.onnx", help="ONNX file to write")
-    p.add_argument("--opset", type=int, default=onnx_utils.DEFAULT_OPSET, help="ONNX opset (11 for ATC)")
+    p.add_argument("--opset", type=onnx_utils.opset, default=onnx_utils.DEFAULT_OPSET, help="ONNX opset (11 for ATC)")
     p.add_argument("--atol", type=cli.tolerance, default=1e-4, help="largest accepted |ONNX Runtime - PyTorch|")
     return p
 

@@ -95,7 +95,7 @@ def build_parser():
     p.add_argument("--compact", action="store_true",
                    help="inputs label_map and edge_map (uint8, B x 1 x H x W) with the one-hot map built inside "
                         "the graph, instead of input_concat (float32, B x 36 x H x W)")
-    p.add_argument("--opset", type=int, default=onnx_utils.DEFAULT_OPSET, help="ONNX opset (ATC takes 11)")
+    p.add_argument("--opset", type=onnx_utils.opset, default=onnx_utils.DEFAULT_OPSET, help="ONNX opset (ATC takes 11)")
     p.add_argument("--seed", type=cli.seed, default=0, help="seed of the verification inputs")
     return p
 

@@ -42,8 +42,8 @@ def timed(session, paths, dtype, shapes):
 
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
-    p.add_argument("--height", type=int, default=256, help="frame height, a multiple of 32")
-    p.add_argument("--width", type=int, default=512, help="frame width, a multiple of 32")
+    p.add_argument("--height", type=cli.positive_int, default=256, help="frame height, a multiple of 32")
+    p.add_argument("--width", type=cli.positive_int, default=512, help="frame width, a multiple of 32")
     p.add_argument("--runs", type=cli.positive_int, default=5, help="timed runs of each variant (after one untimed)")
     p.add_argument("--seed", type=cli.seed, default=0, help="seed of the weights and of the frame")
     return p

@@ -1,5 +1,6 @@
 """Command-line plumbing shared by every script: the error types, the exit-status contract, argparse help."""
 import argparse
+import re
 import sys
 
 
@@ -118,26 +119,49 @@ def parser(description, prog=None):
     return _Parser(description=description, prog=prog, formatter_class=_HelpFormatter)
 
 
-def _ranged(convert, accepts, outside, doc):
+def _shown(text):
+    """A number as an error line shows it: a 400-digit one by its first digits and its length."""
+    return text if len(text) <= 24 else f"{text[:12]}... ({len(text)} characters)"
+
+
+def _ranged(convert, accepts, outside, doc, most=None):
     """An argparse type: the text as `convert` (int or float) makes it, refused unless `accepts(value)` (NaN
-    fails every comparison, so it is refused too)."""
+    fails every comparison, so it is refused too) and, for a whole number, unless it is at most `most`: the
+    bound keeps every product a step computes from it (in Python integers: sizes, counts of runs) within what
+    the memory and disk checks and a float can state."""
     def parse(text):
         try:
             value = convert(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole ' if convert is int else ''}number") from None
+        except ValueError:  # Python refuses to convert whole numbers of more than 4300 digits
+            digits = convert is int and re.fullmatch(r"\s*[+-]?[0-9_]+\s*", text)
+            reason = f"is far outside this option's range (at most {most})" if digits and most is not None else \
+                f"is not a {'whole ' if convert is int else ''}number"
+            raise argparse.ArgumentTypeError(f"{_shown(repr(text))} {reason}") from None
         if not accepts(value):
-            raise argparse.ArgumentTypeError(f"{text} {outside}")
+            raise argparse.ArgumentTypeError(f"{_shown(text)} {outside}")
+        if most is not None and value > most:
+            raise argparse.ArgumentTypeError(f"{_shown(text)} is more than {most}")
         return value
     parse.__doc__ = doc
     return parse
 
 
-seed = _ranged(int, lambda v: 0 <= v < 2 ** 32, "is outside 0 .. 4294967295",
-               "--seed: a whole number from 0 to 2**32 - 1 (what numpy's and torch's generators take)")
-positive_int = _ranged(int, lambda v: v >= 1, "is not a positive whole number",
-                       "a count that must be at least 1 (files, grid sizes, runs)")
-non_negative_int = _ranged(int, lambda v: v >= 0, "is negative", "a count that may be 0 (warm-up runs, 'all')")
+def ranged_int(low, high, doc, below=None):
+    """An argparse type for a whole number from `low` to `high`, which it carries as `bounds` (the tests give
+    every such option the values outside them)."""
+    parse = _ranged(int, lambda v: v >= low, below or f"is less than {low}", doc, most=high)
+    parse.bounds = (low, high)
+    return parse
+
+
+# A count beyond any memory or disk even at one byte an item; the memory and disk checks state the real limit.
+MAX_COUNT = 10 ** 12
+
+seed = ranged_int(0, 2 ** 32 - 1, "--seed: a whole number from 0 to 2**32 - 1 (what numpy's and torch's generators "
+                  "take)", below="is outside 0 .. 4294967295")
+positive_int = ranged_int(1, MAX_COUNT, "a count that must be at least 1 (files, grid sizes, runs)",
+                          below="is not a positive whole number")
+non_negative_int = ranged_int(0, MAX_COUNT, "a count that may be 0 ('all', pictures)", below="is negative")
 cosine_threshold = _ranged(float, lambda v: 0.0 < v <= 1.0, "is not a cosine bar in (0, 1]",
                            "a cosine bar: -5 would pass anything, 2 and NaN fail everything")
 tolerance = _ranged(float, lambda v: 0.0 <= v < float("inf"), "is not a finite tolerance of 0 or more",
@@ -157,8 +181,9 @@ def parse_shape(text, what="shape"):
         dims = [int(d) for d in text.split(",") if d.strip() != ""]
     except ValueError:
         raise UserError(f"{what} {text!r}: expected comma-separated integers such as 1,3,256,256") from None
-    if not dims or any(d <= 0 for d in dims):
-        raise UserError(f"{what} {text!r}: expected positive comma-separated integers such as 1,3,256,256")
+    if not dims or any(not 0 < d <= MAX_COUNT for d in dims):
+        raise UserError(f"{what} {_shown(repr(text))}: expected positive comma-separated integers up to {MAX_COUNT} "
+                        f"such as 1,3,256,256")
     return dims
 
 

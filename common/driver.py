@@ -9,6 +9,11 @@ random checkpoint in the official container, and says so loudly), then runs the 
 written, from the model folder, printing each command, its time and its result, and ends with a summary
 (accuracy, images written, throughput) also saved as driver_summary.json.
 
+The work folder is the driver's: it records there (.driver-workdir) every entry it made, its copies and what the
+steps wrote, after the copy and after each step. A rerun removes only recorded entries that are unchanged; a
+person's file at any depth, or a copied file they edited, is refused before anything is removed. A file saved
+into the work folder while a step runs is recorded with that step's outputs: keep notes outside it.
+
 A model registers its chain in `<Model>/chain.py`:
     CHECKPOINT        where the README expects the weights, relative to the model folder
     README_PARAMS     the values the README's commands are written with
@@ -26,6 +31,7 @@ import os
 import re
 import shlex
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -38,7 +44,10 @@ from common.cli import CheckFailed, UserError
 from common.report import default_path as readable_report_path
 
 ROOT = Path(__file__).resolve().parents[1]
+# The driver's record in its work folder: every entry it made there (its copies, the weights, what the steps
+# wrote), each with the identity it had when recorded. A rerun removes only those, and only unchanged.
 MARKER = ".driver-workdir"
+MADE_BY = "common/driver.py"
 _PROGRESS = re.compile(r"\d+%\|")  # tqdm bar lines, left out of the step's printed tail
 # What a model folder ships (scripts, READMEs, patches, requirements): generated files are not copied.
 _SHIPPED = (".py", ".md", ".patch", ".diff", ".txt", ".cfg", ".config", ".sh")
@@ -63,10 +72,9 @@ def put_model_folders_on_path():
 
 
 def find_model_folder(name):
-    """A registered model folder by name (e.g. DCGAN) or any folder path holding a chain.py."""
-    candidate = Path(name)
-    if not (candidate / "chain.py").is_file():
-        candidate = ROOT / name
+    """A registered model folder by name (e.g. DCGAN: the one beside common/, never a folder of that name where
+    the driver is run, which may be a work folder's copy) or a path to a folder holding a chain.py."""
+    candidate = Path(name) if "/" in name or os.sep in name else ROOT / name
     if not (candidate / "chain.py").is_file():
         known = ", ".join(p.name for p in model_folders())
         raise UserError(f"{name}: not a model folder with a chain.py (known: {known or 'none'})")
@@ -99,7 +107,7 @@ def place_weights(target, checkpoint, make_random):
 
 def fp16_figures(report_path):
     """The predicted fp16 build figures of a common/precision.py --report, for a chain's summarize()."""
-    report = json.loads(Path(report_path).read_text())
+    report = fileio.read_json(report_path, "precision report")
     figures = {"fp16_cosine": report["cosine"], "fp16_mode": report["mode"], "fp16_finite": report["finite"]}
     if report["keep"]:
         figures.update(fp16_keep=len(report["keep"]), fp16_cosine_with_keep=report["cosine_with_keep"])
@@ -146,36 +154,109 @@ def parse_params(items, defaults):
         except ValueError:
             raise UserError(f"--param {item!r}: {key} takes {kind.__name__} values such as "
                             f"{defaults[key]!r}") from None
-        if isinstance(params[key], (int, float)) and params[key] < 0:
-            raise UserError(f"--param {item!r}: {key} must not be negative")
+        if isinstance(params[key], (int, float)) and not 0 <= params[key] <= cli.MAX_COUNT:
+            raise UserError(f"--param {item!r}: {key} must be from 0 to {cli.MAX_COUNT}")
     return params
 
 
-def prepare_workdir(workdir, model_folder):
-    """Fresh copies of the model folder and common/ under `workdir` (a folder the driver made before, or new).
+def _identity(info):
+    """What an entry of the work folder was when recorded: its type, device and inode, and for anything but a
+    folder (whose content is recorded entry by entry) its size and modification time."""
+    kind = stat.S_IFMT(info.st_mode)
+    if kind == stat.S_IFDIR:
+        return [kind, info.st_dev, info.st_ino]
+    return [kind, info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns]
 
-    A work folder of an earlier run is removed first, but only if it holds nothing other than what the driver
-    puts there (its marker file, log, summary, common/ and a model folder): anything else is the user's, and
-    the folder is refused untouched."""
+
+def _entries(workdir):
+    """{path relative to `workdir`: identity} of every entry below it (the record left out), at any depth. Links
+    are not followed, nor folders of another file system (a mount point is an entry; its content is not)."""
+    found = {}
+    device = os.lstat(workdir).st_dev
+    for folder, dirs, files in os.walk(workdir):
+        below = os.path.relpath(folder, workdir)
+        for name in dirs + files:
+            try:
+                found[os.path.normpath(os.path.join(below, name))] = _identity(os.lstat(os.path.join(folder, name)))
+            except FileNotFoundError:  # gone since it was listed
+                continue
+        dirs[:] = [d for d in dirs if found.get(os.path.normpath(os.path.join(below, d)), [0, device])[1] == device]
+    found.pop(MARKER, None)
+    return found
+
+
+def record_workdir(workdir):
+    """Record everything below `workdir` as made by the driver (after it copies, and after each step)."""
+    fileio.write_json(Path(workdir) / MARKER, {"made_by": MADE_BY, "entries": _entries(workdir)})
+
+
+def _recorded(workdir):
+    """The driver's record in `workdir` ({relative path: identity}), or None where the marker is not one."""
+    try:
+        record = fileio.read_json(Path(workdir) / MARKER, "driver record")
+    except UserError:
+        return None
+    entries = record.get("entries") if isinstance(record, dict) and record.get("made_by") == MADE_BY else None
+    if not isinstance(entries, dict) or not all(isinstance(v, list) for v in entries.values()):
+        return None
+    return entries
+
+
+def clear_workdir(workdir):
+    """Empty a work folder of an earlier run, removing only what the driver recorded making, and only where it is
+    unchanged. Anything else (a person's notes or weights at any depth, a file of the copy they edited) is
+    refused before anything is removed; what appears while the folder is cleared stays, and is named."""
+    marker = workdir / MARKER
+    if marker.is_symlink() or not marker.is_file():
+        raise UserError(f"{workdir}: exists and was not made by the driver; choose a new --workdir")
+    recorded = _recorded(workdir)
+    found = _entries(workdir)
+    for rel in sorted(found):
+        if recorded is None or rel not in recorded:
+            raise UserError(f"{workdir}: holds {rel!r}, which the driver did not make (or a run stopped before "
+                            f"recording it); move it out or choose a new --workdir")
+        if found[rel] != recorded[rel]:
+            raise UserError(f"{workdir}: {rel!r} changed since the driver made it; move it out or choose a new "
+                            f"--workdir")
+    if recorded is None:
+        raise UserError(f"{workdir}: {MARKER} is not the driver's record; choose a new --workdir")
+    kept = []
+    for rel in sorted(found, key=lambda r: r.count(os.sep), reverse=True):  # a folder after its content
+        path = workdir / rel
+        try:
+            info = os.lstat(path)
+            if _identity(info) != recorded[rel]:  # re-checked at the moment of removing
+                kept.append(rel)
+            elif stat.S_ISDIR(info.st_mode):
+                os.rmdir(path)  # refused when something appeared inside: it stays
+            else:
+                os.unlink(path)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            kept.append(rel)
+    left = sorted(set(os.listdir(workdir)) - {MARKER})
+    if kept or left:
+        raise UserError(f"{workdir}: {(kept or left)[0]!r} appeared while the driver cleared its earlier run, and "
+                        f"was kept; move it out or choose a new --workdir")
+
+
+def prepare_workdir(workdir, model_folder):
+    """Fresh copies of the model folder and common/ under `workdir` (a folder the driver made before, or new),
+    recorded as the driver's. A work folder of an earlier run is cleared first (clear_workdir)."""
     workdir = Path(workdir)
     if workdir.is_symlink() or (workdir.exists() and not workdir.is_dir()):
         raise UserError(f"{workdir}: exists and is not a folder; --workdir names a folder for the driver")
     if workdir.exists() and any(workdir.iterdir()):
-        marker = workdir / MARKER
-        if marker.is_symlink() or not marker.is_file():
-            raise UserError(f"{workdir}: exists and was not made by the driver; choose a new --workdir")
-        made = {MARKER, "driver.log", "driver_summary.json", "common", *(p.name for p in model_folders())}
-        foreign = sorted(p.name for p in workdir.iterdir() if p.name not in made or p.is_symlink())
-        if foreign:
-            raise UserError(f"{workdir}: holds {foreign[0]!r}, which the driver did not make; choose a new --workdir")
-        shutil.rmtree(workdir)
+        clear_workdir(workdir)
     try:
         workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / MARKER).write_text("made by common/driver.py; removed and rebuilt on every run\n")
+        record_workdir(workdir)  # a run stopped while copying leaves unrecorded copies: the next run refuses them
         shutil.copytree(model_folder, workdir / model_folder.name, ignore=_copy_ignore)
         shutil.copytree(ROOT / "common", workdir / "common", ignore=_copy_ignore)
     except OSError as err:
         raise UserError(f"{workdir}: cannot prepare the work folder ({err.strerror or err})") from None
+    record_workdir(workdir)
     return workdir / model_folder.name
 
 
@@ -247,9 +328,18 @@ def main(argv=None):
     if checkpoint is not None:
         fileio.require_file(checkpoint, "checkpoint file")
     workdir = Path(args.workdir or Path("work") / folder.name)
-    # the work folder is rebuilt from scratch: the weights it is given must lie elsewhere
-    staging.check_apart(reads=[("--checkpoint", checkpoint)], writes=[("--workdir", workdir)])
+    # the work folder is cleared and rebuilt: what the driver reads (the weights, the model folder and common/ it
+    # copies) must lie elsewhere, or clearing it would remove them
+    staging.check_apart(reads=[("--checkpoint", checkpoint), ("the model folder", folder),
+                               ("common/", ROOT / "common")], writes=[("--workdir", workdir)])
     model_dir = prepare_workdir(workdir, folder)
+    try:
+        return _run_chain(chain, folder, params, steps, checkpoint, workdir, model_dir)
+    finally:  # whatever the chain wrote before it ended is the driver's, for the next run to clear
+        record_workdir(workdir)
+
+
+def _run_chain(chain, folder, params, steps, checkpoint, workdir, model_dir):
     print(f"{folder.name}: work folder {model_dir}")
     if checkpoint is None:
         print("=" * 78)
@@ -263,6 +353,7 @@ def main(argv=None):
     with open(workdir / "driver.log", "w", encoding="utf-8") as log:
         for i, (name, command) in enumerate(steps, 1):
             status, seconds = run_step(i, len(steps), name, command, model_dir, log)
+            record_workdir(workdir)
             records.append({"step": name, "command": command, "seconds": round(seconds, 3), "exit": status})
             if status != 0:
                 fileio.write_json(workdir / "driver_summary.json", {"model": folder.name, "steps": records,

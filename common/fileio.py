@@ -10,6 +10,7 @@ import contextlib
 import datetime
 import io
 import json
+import math
 import os
 import re
 import sys
@@ -108,14 +109,69 @@ def _expected_description(shape, dtype):
     return f"{tuple(shape)} {np.dtype(dtype).name}"
 
 
+# What one byte of a text file can become once read and parsed (its str, then the words, lines or JSON values
+# made of it: "[]," makes a 56-byte list and its slot, measured at 24 bytes a byte), for the memory check.
+TEXT_IN_MEMORY = 32
+
+
+def check_size(path, what, per_byte=1):
+    """Refuse, before reading any of it, a file that would need more memory than this machine has once read
+    (`per_byte` bytes of memory for each byte of it): a sparse 1 TiB file costs nothing on disk."""
+    size = os.stat(path).st_size
+    staging.check_memory(size * per_byte, f"{path} ({what}, {size} bytes)")
+    return size
+
+
+def read_text(path, what, encoding="utf-8"):
+    """The text of a file (`what`: "run summary", ".info file", as an error names it), checked against memory
+    before it is read; a file that is not text in `encoding` is one line."""
+    path = require_file(path, what)
+    check_size(path, what, TEXT_IN_MEMORY)
+    try:
+        return path.read_text(encoding=encoding)
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a text file; expected a {what}") from None
+
+
+def read_json(path, what):
+    """The JSON of `what` (a run summary, a report), checked against memory before it is read; a file that is
+    not JSON, or nests deeper than Python's recursion limit (200,000 '[' in a row), is one line."""
+    text = read_text(path, what)
+    try:
+        return json.loads(text)
+    except ValueError as err:
+        raise UserError(f"{path}: not a readable {what} ({err})") from None
+    except RecursionError:
+        raise UserError(f"{path}: nested too deeply for a {what}") from None
+
+
 def _read_txt(path, dtype):
     """Whitespace-separated numbers, as msame and ais_bench write TXT outputs (one row per innermost line)."""
+    check_size(path, "TXT output", TEXT_IN_MEMORY)
     try:
         words = path.read_text(encoding="ascii").split()
         numbers = np.array(words, dtype=np.float64 if dtype.kind == "f" else np.int64)
     except (UnicodeDecodeError, ValueError, OverflowError):
         raise UserError(f"{path}: expected whitespace-separated numbers (a TXT output)") from None
     return numbers.astype(dtype)
+
+
+def _check_npy(path):
+    """An .npy file's header against its size and the memory, before np.load allocates what it claims."""
+    from numpy.lib import format as npformat
+
+    with open(path, "rb") as handle:
+        try:
+            version = npformat.read_magic(handle)
+            read_header = npformat.read_array_header_1_0 if version == (1, 0) else npformat.read_array_header_2_0
+            shape, _, dtype = read_header(handle)
+        except ValueError as err:
+            raise UserError(f"{path}: not a readable .npy file ({err})") from None
+        claimed = math.prod(shape) * dtype.itemsize  # Python ints: a claim of 10**14 values does not wrap
+        held = os.fstat(handle.fileno()).st_size - handle.tell()
+    if claimed != held:
+        raise UserError(f"{path}: its header claims {shape} {dtype.name} ({claimed} bytes) but it holds {held} bytes")
+    staging.check_memory(claimed, f"{path} (.npy array, {claimed} bytes)")
 
 
 def read_array(path, dtype=np.float32, shape=None):
@@ -127,6 +183,7 @@ def read_array(path, dtype=np.float32, shape=None):
     path = require_file(path)
     dtype = np.dtype(dtype)
     if path.suffix.lower() == ".npy":
+        _check_npy(path)
         try:
             array = np.load(path, allow_pickle=False)
         except (ValueError, OSError) as err:
@@ -137,14 +194,14 @@ def read_array(path, dtype=np.float32, shape=None):
     elif path.suffix.lower() == ".txt":
         array = _read_txt(path, dtype)
     else:
-        nbytes = path.stat().st_size
+        nbytes = check_size(path, ".bin file")
         if nbytes % dtype.itemsize:
             raise UserError(f"{path}: {nbytes} bytes is not a whole number of {dtype.name} values")
         array = np.fromfile(path, dtype=dtype.newbyteorder("<")).astype(dtype, copy=False)
     if shape is None:
         return array
     shape = tuple(int(d) for d in shape)
-    per_item = int(np.prod([d for d in shape if d != -1]))
+    per_item = math.prod(d for d in shape if d != -1)
     if shape.count(-1) > 1 or (-1 in shape and shape[0] != -1):
         raise ValueError(f"only a leading -1 is supported in shape {shape}")
     if path.suffix.lower() == ".txt":  # sizes in numbers, as a text file holds them
@@ -303,12 +360,12 @@ def _recorded_shapes(folder):
         return {}
     if key not in _recorded:
         shapes = {}
+        summary = read_json(summary_path, "run summary")  # too large, not JSON, too deep: one line
         try:
-            summary = json.loads(summary_path.read_text())
             for info in summary["filesinfo"].values():
                 for outfile, shape in zip(info["outfiles"], info.get("outshapes", ())):
                     shapes[Path(outfile).name] = tuple(shape)
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        except (KeyError, TypeError, AttributeError):  # another tool's summary: it records no shapes
             shapes = {}
         _recorded[key] = shapes
     return _recorded[key]
@@ -555,7 +612,7 @@ def iter_npz_batches(path, key, batch_size, limit=None):
     """Yield the first `limit` rows (all by default) of array `key` of an .npz in batches, streaming from disk."""
     with _open_npz_member(path, key) as (shape, dtype, member):
         count = shape[0] if limit is None else limit
-        row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+        row_bytes = math.prod(shape[1:]) * dtype.itemsize
         done = 0
         while done < count:
             k = min(batch_size, count - done)

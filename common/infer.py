@@ -34,6 +34,7 @@ What it does, as ais_bench does (Ascend/tools ais-bench_workload/tool/ais_bench)
 """
 import contextlib
 import copy
+import math
 import os
 import sys
 import time
@@ -56,6 +57,8 @@ PURE_INFER_STEM = "pure_infer_data"
 
 PRECISIONS = ("f32", "bf16", "f16")
 BACKENDS = ("onnxruntime", "openvino")
+# ais_bench warms up once; a warm-up is untimed, so more than this only delays the run
+WARMUP_RUNS = cli.ranged_int(0, 1000, "untimed runs of the first batch")
 
 
 def tensor_spec(name, dims, dtype):
@@ -260,7 +263,7 @@ def resolve_shapes(inputs, batchsize, first_file_bytes=None, first_file=None):
                 if batchsize:
                     batch = batchsize
                 elif first_file_bytes is not None and k == 0:
-                    per_sample = int(np.prod(dims[1:])) * dtype.itemsize
+                    per_sample = math.prod(dims[1:]) * dtype.itemsize
                     if first_file_bytes % per_sample:
                         raise UserError(f"{first_file or f'input files of {spec.name!r}'}: {first_file_bytes} "
                                         f"bytes, not a whole number of {per_sample}-byte samples of {dims[1:]} "
@@ -273,8 +276,9 @@ def resolve_shapes(inputs, batchsize, first_file_bytes=None, first_file=None):
     model_batch = shapes[0][0] if shapes and shapes[0] else 1
     if batchsize and inputs and inputs[0].shape and inputs[0].shape[0] is not None and batchsize != model_batch:
         raise UserError(f"--batchsize {batchsize} but the model's batch is fixed at {model_batch}")
-    staging.check_memory(sum(int(np.prod(shape, dtype=np.int64)) * np.dtype(spec.dtype).itemsize
-                             for spec, shape in zip(inputs, shapes)), f"a batch of {model_batch} (--batchsize)")
+    staging.check_memory(sum(math.prod(shape) * np.dtype(spec.dtype).itemsize  # Python ints never wrap
+                             for spec, shape in zip(inputs, shapes)),
+                         f"a batch of {model_batch} ({'--batchsize' if batchsize else 'the shapes the model states'})")
     return shapes, model_batch
 
 
@@ -312,7 +316,7 @@ def files_per_batch(lists, inputs, shapes):
     factor = None
     for files, spec, shape in zip(lists, inputs, shapes):
         name, dtype = spec.name, np.dtype(spec.dtype)
-        tensor_bytes = int(np.prod(shape)) * dtype.itemsize
+        tensor_bytes = math.prod(shape) * dtype.itemsize
         sample_bytes = tensor_bytes // shape[0] if shape else tensor_bytes
         size = _file_nbytes(files[0], dtype)
         if size == 0 or tensor_bytes % size:
@@ -517,7 +521,7 @@ def build_parser():
                    help="batch for a dynamic-batch model, and the batch used in the throughput figure "
                         "(default: the model's fixed batch, or the samples in one input-0 file)")
     p.add_argument("--loop", "-l", type=cli.positive_int, default=1, help="times each batch is run (timed every time)")
-    p.add_argument("--warmup_count", type=cli.non_negative_int, default=1, help="untimed runs of the first batch")
+    p.add_argument("--warmup_count", type=WARMUP_RUNS, default=1, help="untimed runs of the first batch (at most 1000)")
     p.add_argument("--device", "-d", default="0",
                    help="device id for an accelerator provider or .om; a comma list such as 0,1 runs one worker "
                         "process per device (on a CPU each gets its share of the cores)")

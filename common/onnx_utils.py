@@ -14,11 +14,13 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from common import fileio
+from common import cli, fileio
 from common.staging import atomic_path
 from common.cli import CheckFailed, UserError
 
 DEFAULT_OPSET = 11  # what ATC accepts
+# --opset of the export scripts: what the TorchScript exporter (dynamo=False) of torch 2.x writes
+opset = cli.ranged_int(7, 20, "an ONNX opset the TorchScript exporter writes (7 .. 20; ATC takes 11)")
 _TWO_GB = 2 ** 31
 
 PROVIDERS = {

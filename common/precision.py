@@ -76,13 +76,8 @@ class KeepSet:
 
 def read_keep_file(path):
     """ATC's --keep_dtype file: one node name per line, or OpType::<type>; blank lines and # comments skipped."""
-    path = fileio.require_file(path, "--keep_dtype file")
     names, types = [], []
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not a text file; expected a --keep_dtype list, one node name or "
-                        f"OpType::<type> per line") from None
+    text = fileio.read_text(path, "--keep_dtype list (one node name or OpType::<type> per line)")
     for line in text.splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
@@ -290,12 +285,25 @@ def input_batches(backend, spec, num, batchsize=None, seed=0):
         per_file = max(1, source.model_batch // source.factor)
         n_files = min(source.files, max(1, math.ceil(num / per_file)))
         source = source.first(n_files)
+        check_held(backend, source.shapes, len(source.batches), f"--num {num}")
         groups = [(source.feeds(batch), batch.n_real * per_file) for batch in source.batches]
         return groups, f"{n_files} file(s) of {spec}"
     shapes, batch = infer.resolve_shapes(backend.inputs, batchsize)
+    check_held(backend, shapes, math.ceil(num / batch), f"--num {num}")
     groups = [(infer.pure_data(backend.inputs, shapes, "random", seed + b), min(batch, num - b * batch))
               for b in range(math.ceil(num / batch))]
     return groups, f"seeded random data (seed {seed})"
+
+
+def check_held(backend, shapes, n_batches, what):
+    """The evaluation holds every batch's inputs, its fp32 outputs and its emulated ones at once: refuse, before
+    any is read or made, what this machine cannot hold (sizes in Python integers; an output axis the model
+    leaves free beyond the batch counts as 1)."""
+    batch = shapes[0][0] if shapes and shapes[0] else 1
+    inputs = sum(math.prod(shape) * np.dtype(spec.dtype).itemsize for spec, shape in zip(backend.inputs, shapes))
+    outputs = sum(math.prod(batch if k == 0 and d is None else d or 1 for k, d in enumerate(spec.shape))
+                  * np.dtype(spec.dtype).itemsize for spec in backend.outputs)
+    staging.check_memory(n_batches * (inputs + 2 * outputs), f"{what} ({n_batches} batch(es) of {batch})")
 
 
 # ------------------------------------------------------------------------------------------------ evaluation

@@ -6,12 +6,11 @@ The simplified graph is compared with the source on a seeded input (ONNX Runtime
 --atol is an error and nothing is written. The result is always a single file (onnxsim's own command line
 splits models over 100 MB into external data, which converters and copy scripts then lose).
 """
+import math
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
-
-import numpy as np
 
 from common import cli, onnx_utils, staging
 from common.cli import UserError
@@ -48,7 +47,7 @@ def main(argv=None):
     shapes = input_shapes_from_args(args.input_shape, args.src)
     # the verification feeds the model seeded inputs of these shapes (8 bytes a value at most): refuse what
     # this machine cannot hold
-    staging.check_memory(sum(int(np.prod(dims, dtype=np.int64)) for dims in shapes.values()) * 8,
+    staging.check_memory(sum(math.prod(dims) for dims in shapes.values()) * 8,  # Python ints never wrap
                          f"--input-shape {' '.join(args.input_shape)}")
     before, after = onnx_utils.simplify(args.src, args.dst, shapes, atol=args.atol, seed=args.seed)
     print(f"{args.dst}: {sum(before.values())} -> {sum(after.values())} nodes, "

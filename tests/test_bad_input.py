@@ -884,3 +884,230 @@ def test_a_full_disk_names_the_output_and_keeps_nothing(world, full_disk, capsys
     assert status == 2 and err.count("error:") == 1 and "Traceback" not in err, err
     assert re.search(r"error: .*small/p(_report\.(html|png)|\.json): cannot write: no space left on the device", err)
     assert sorted(os.listdir(full_disk)) == []
+
+
+# --- Issue 23, rule 6: every integer option has a range that fits the arithmetic ------------------------------
+# From every script's parser: each whole-number option (a cli.ranged_int type, which carries its bounds: counts,
+# seeds, opsets, warm-up runs) given values past them: one past the top, 2**62 (an int64 product of it wraps to
+# 0), 400 digits, 5,000 digits (more than Python converts), 400 negative digits, one below the bottom.
+
+def whole_number_options():
+    from test_cli import SCRIPTS, load_parser
+
+    return [(path, action) for path in SCRIPTS for action in load_parser(path)._actions if action.option_strings]
+
+
+def absurd_integer_cases():
+    cases = []
+    for path, action in whole_number_options():
+        if getattr(action.type, "bounds", None) is None:
+            continue
+        low, high = action.type.bounds
+        for value in (str(high + 1), str(2 ** 62), "9" * 400, "9" * 5000, "-" + "9" * 400, str(low - 1)):
+            cases.append(pytest.param(path, action.option_strings[0], value,
+                                      id=f"{path.name} {action.option_strings[0]} {value[:16]}"))
+    return cases
+
+
+def test_no_integer_option_is_unbounded():
+    """A bare type=int takes 400 digits; every whole-number option is a cli.ranged_int (or built on one)."""
+    from test_cli import SCRIPTS
+
+    bare = [(path.name, action.option_strings[0]) for path, action in whole_number_options() if action.type is int]
+    assert bare == []
+    bounded = {(path.name, action.option_strings[0]) for path, action in whole_number_options()
+               if getattr(action.type, "bounds", None)}
+    assert {("infer.py", "--warmup_count"), ("dcgan_pth2onnx.py", "--opset"), ("precision.py", "--num")} <= bounded
+    assert len(absurd_integer_cases()) >= 6 * 60 and len(SCRIPTS) >= 40
+
+
+@pytest.mark.parametrize("path, option, value", absurd_integer_cases())
+def test_absurd_integer_is_one_line(path, option, value, capsys):
+    from test_cli import load_parser
+
+    with pytest.raises(SystemExit) as stop:
+        load_parser(path).parse_args([f"{option}={value}"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1 and err.startswith("error: "), err
+    assert f"argument {option}" in err and "Traceback" not in err
+    assert re.search(r"is more than \d+|is far outside|is less than|is not a positive|is negative|is outside", err), err
+    assert len(err) < 300  # a 5,000-digit number is named by its length
+
+
+def static_model(path, dims):
+    """An ONNX model whose one input has the static shape `dims` (a file of a few hundred bytes)."""
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, dims)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, dims)])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)]), str(path))
+    return path
+
+
+# The largest values the options accept, and models whose shapes multiply past int64: each product is computed in
+# Python integers and checked against the memory or the disk before anything is allocated or written.
+TOP = str(cli.MAX_COUNT)
+ACCEPTED_EXTREMES = [
+    ("infer --batchsize 10^12", infer.main, lambda w, t: ["--model", w.gan_onnx, "--input", w.vectors, "--output",
+                                                           t / "res", "--batchsize", TOP],
+     rf"a batch of {TOP} \(--batchsize\) needs .* of memory"),
+    ("infer model of 2^32 x 2^32", infer.main,
+     lambda w, t: ["--model", static_model(t / "big.onnx", [2 ** 32, 2 ** 32]), "--output", t / "res"],
+     r"a batch of 4294967296 \(the shapes the model states\) needs .* of memory"),
+    ("infer --loop 10^12 --warmup_count 1000", infer.main,
+     lambda w, t: ["--model", w.gan_onnx, "--input", w.vectors, "--output", t / "res", "--loop", TOP,
+                   "--warmup_count", "1000"], rf"--loop {TOP} over 1 batch\(es\) needs"),
+    ("precision --num 10^9", precision.main,
+     lambda w, t: ["--model", w.gan_onnx, "--num", "1000000000", "--report", t / "res" / "p.json"],
+     r"--num 1000000000 \(1000000000 batch\(es\) of 1\) needs .* of memory"),
+    ("precision --num 10^12 --batchsize 10^12", precision.main,
+     lambda w, t: ["--model", w.gan_onnx, "--num", TOP, "--batchsize", TOP, "--report", t / "res" / "p.json"],
+     rf"a batch of {TOP} \(--batchsize\) needs"),
+    ("precision --num 10^12 over input files", precision.main,
+     lambda w, t: ["--model", w.gan_onnx, "--input", w.vectors, "--num", TOP, "--batchsize", "64",
+                   "--report", t / "res" / "p.json", "--no_triage"], None),
+    ("precision model of 2^32 x 2^32", precision.main,
+     lambda w, t: ["--model", static_model(t / "big.onnx", [2 ** 32, 2 ** 32]), "--report", t / "res" / "p.json"],
+     r"a batch of 4294967296 .* needs"),
+    ("simplify --input-shape 10^12 x 10^12", simplify.main,
+     lambda w, t: [w.gan_onnx, t / "res" / "s.onnx", "--input-shape", f"Z:{TOP},{TOP}"],
+     rf"--input-shape Z:{TOP},{TOP} needs .* of memory"),
+    ("simplify --input-shape past 10^12", simplify.main,
+     lambda w, t: [w.gan_onnx, t / "res" / "s.onnx", "--input-shape", "Z:" + "9" * 400 + ",100"],
+     r"--input-shape Z '9999.*characters\): expected positive comma-separated integers up to 1000000000000"),
+    ("dcgan_preprocess --num 10^12", dcgan_preprocess.main, lambda w, t: [t / "res", "--num", TOP],
+     rf"--num {TOP} needs .* of output"),
+    ("GAN_preprocess --iters 10^12 --batch_size 10^12", GAN_preprocess.main,
+     lambda w, t: ["--offline_path", t / "res", "--iters", TOP, "--batch_size", TOP],
+     rf"--iters {TOP} --batch_size {TOP} needs"),
+    ("biggan_preprocess --num-inputs 10^12 --batch-size 10^12", biggan_preprocess.main,
+     lambda w, t: ["--pth", w.biggan_pth, "--prep-noise", t / "res" / "n", "--prep-label", t / "res" / "l",
+                   "--gen-y", t / "res" / "y.npz", "--num-inputs", TOP, "--batch-size", TOP],
+     rf"--num-inputs {TOP} needs"),
+    ("pix2pixhd_postprocess --height 10^12 --width 10^12", pix2pixhd_postprocess.main,
+     lambda w, t: [w.dcgan_result, t / "res", "--height", "999999999968", "--width", "999999999968"],
+     r"noise_0000_0.bin: .*bytes"),
+]
+
+
+@pytest.mark.parametrize("case", ACCEPTED_EXTREMES, ids=[c[0] for c in ACCEPTED_EXTREMES])
+def test_accepted_extremes_fit_the_arithmetic(case, world, tmp_path, capsys):
+    """Exit 2 with one line before any work (or, where the request is sound, the run as usual): no traceback,
+    no int64 wrap, no allocation of what the line refuses."""
+    _, main, argv, expected = case
+    args = [str(a) for a in argv(world, tmp_path)]
+    before = digest([world.root])
+    status = cli.run(main, args)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    if expected is None:  # --num past the files: the files there are, as with any --num larger than them
+        assert status == 0, err
+    else:
+        assert status == 2 and err.count("error:") == 1, err
+        assert re.search(expected, err), err
+        assert not (tmp_path / "res").exists()
+    assert digest([world.root]) == before
+
+
+# --- Issue 23, rule 6: sizes read from files are checked against memory before anything is allocated -----------
+# Sparse files (os.truncate: 1 TiB that takes no disk) in every reader, .npy headers that claim more than the file
+# holds, and JSON nested 200,000 deep. The sparse files are never read, so never digested here either: only the
+# step's outputs are watched.
+TIB = 2 ** 40
+
+
+def sparse(path, size=TIB):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+    os.truncate(path, size)
+    return path
+
+
+def npy_claiming(path, shape, size=None):
+    """An .npy file whose header claims `shape` float32, holding nothing after it (or `size` sparse bytes)."""
+    from numpy.lib import format as npformat
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as handle:
+        npformat.write_array_header_1_0(handle, {"descr": "<f4", "fortran_order": False, "shape": shape})
+        header = handle.tell()
+    if size is not None:
+        os.truncate(path, header + size)
+    return path
+
+
+def result_with(t, name, make):
+    """A result folder holding one DCGAN output file made by `make(path)`."""
+    folder = t / "result" / "bs1"
+    make(folder / name)
+    return folder
+
+
+def summary_beside(w, t, make):
+    """A copy of the DCGAN outputs whose runner summary beside them is made by `make(path)`."""
+    folder = t / "result" / "bs1"
+    shutil.copytree(w.dcgan_result, folder)
+    make(t / "result" / "bs1_summary.json")
+    return folder
+
+
+def aipp_info(t):
+    (t / "a.info").write_text("0 x.jpg 256 256\n")
+    return t / "a.info"
+
+
+SIZE_IN = "needs .* of memory, and this machine has"
+HUGE_FILES = [
+    ("dcgan_postprocess 1 TiB .bin output", dcgan_postprocess.main,
+     lambda w, t: ["--benchmark_result_path", result_with(t, "noise_0000_0.bin", sparse), "--save_path", t / "res"],
+     rf"noise_0000_0.bin \(.bin file, 1099511627776 bytes\) {SIZE_IN}"),
+    ("dcgan_postprocess .npy header of 10^14 values", dcgan_postprocess.main,
+     lambda w, t: ["--benchmark_result_path", result_with(t, "noise_0000_0.npy", lambda p: npy_claiming(p, (10 ** 14,))),
+                   "--save_path", t / "res"],
+     r"noise_0000_0.npy: its header claims \(100000000000000,\) float32 \(400000000000000 bytes\) but it holds 0 bytes"),
+    ("dcgan_postprocess 1 TiB .npy", dcgan_postprocess.main,
+     lambda w, t: ["--benchmark_result_path",
+                   result_with(t, "noise_0000_0.npy", lambda p: npy_claiming(p, (TIB // 4,), size=TIB)),
+                   "--save_path", t / "res"],
+     rf"noise_0000_0.npy \(.npy array, 1099511627776 bytes\) {SIZE_IN}"),
+    ("GAN_txt2jpg 1 TiB .txt output", GAN_txt2jpg.main,
+     lambda w, t: ["--txt_path", result_with(t, "0_0.txt", sparse), "--infer_results_path", t / "res"],
+     rf"0_0.txt \(TXT output, 1099511627776 bytes\) {SIZE_IN}"),
+    ("dcgan_postprocess 1 TiB run summary", dcgan_postprocess.main,
+     lambda w, t: ["--benchmark_result_path", summary_beside(w, t, sparse), "--save_path", t / "res"],
+     rf"bs1_summary.json \(run summary, 1099511627776 bytes\) {SIZE_IN}"),
+    ("dcgan_postprocess run summary nested 200,000 deep", dcgan_postprocess.main,
+     lambda w, t: ["--benchmark_result_path", summary_beside(w, t, lambda p: p.write_text("[" * 200000)),
+                   "--save_path", t / "res"],
+     r"bs1_summary.json: nested too deeply for a run summary"),
+    ("infer .npy input of 10^14 values", infer.main,
+     lambda w, t: ["--model", w.gan_onnx, "--input", npy_claiming(t / "in" / "0.npy", (10 ** 14,)).parent,
+                   "--output", t / "res"], r"0.npy: its header claims \(100000000000000,\) float32"),
+    ("precision 1 TiB keep list", precision.main,
+     lambda w, t: ["--model", w.gan_onnx, "--keep_dtype", sparse(t / "keep.cfg"), "--report", t / "res" / "p.json"],
+     rf"keep.cfg \(--keep_dtype list .*, 1099511627776 bytes\) {SIZE_IN}"),
+    ("CycleGAN_aipp_preprocess 1 TiB .info", CycleGAN_aipp_preprocess.main,
+     lambda w, t: ["--info", sparse(t / "a.info"), "--save_path", t / "res"],
+     rf"a.info \(.info file .*, 1099511627776 bytes\) {SIZE_IN}"),
+    ("CycleGAN_aipp_preprocess 1 TiB AIPP config", CycleGAN_aipp_preprocess.main,
+     lambda w, t: ["--info", aipp_info(t), "--aipp_config", sparse(t / "aipp.config"), "--save_path", t / "res"],
+     rf"aipp.config \(config file for ATC's AIPP, 1099511627776 bytes\) {SIZE_IN}"),
+    ("driver 1 TiB record in its work folder", driver.main,
+     lambda w, t: (driver.prepare_workdir(t / "res", driver.find_model_folder("DCGAN")),
+                   sparse(t / "res" / driver.MARKER), ["DCGAN", "--workdir", t / "res"])[-1],
+     r"res: holds 'DCGAN', which the driver did not make"),
+]
+
+
+@pytest.mark.parametrize("case", HUGE_FILES, ids=[c[0] for c in HUGE_FILES])
+def test_huge_files_are_refused_before_they_are_read(case, world, tmp_path, capsys):
+    _, main, argv, expected = case
+    args = [str(a) for a in argv(world, tmp_path)]
+    outputs = tmp_path / "res"
+    before = sorted(os.listdir(outputs)) if outputs.is_dir() else None
+    status = cli.run(main, args)
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("error:") == 1 and "Traceback" not in err, err
+    assert re.search(expected, err), err
+    assert (sorted(os.listdir(outputs)) if outputs.is_dir() else None) == before

@@ -1,6 +1,7 @@
 """Every script's --help: built by common.cli.parser, each option's default said once."""
 import argparse
 import importlib.util
+import re
 
 import pytest
 
@@ -54,3 +55,30 @@ def test_the_formatter_shows_a_default_or_what_happens_without_one():
     assert "(default: the newest one) " in text and "(default: the newest one) (default" not in text
     assert "file to write (default: None)" in text and "how many (default: 3)" in text
     assert "must be given (default" not in text
+
+
+def test_whole_numbers_are_bounded_and_say_so():
+    """cli.ranged_int: the bounds as an attribute (the tests read them), a one-line message on either side, a
+    number of thousands of digits (which Python will not convert) named by its length, not as 'not a number'."""
+    opset = cli.ranged_int(7, 20, "an opset")
+    assert opset.bounds == (7, 20) and opset("11") == 11
+    for text, message in [("6", "6 is less than 7"), ("21", "21 is more than 20"), ("x", "'x' is not a whole number"),
+                          ("1.5", "'1.5' is not a whole number")]:
+        with pytest.raises(argparse.ArgumentTypeError, match=re.escape(message)):
+            opset(text)
+    assert cli.positive_int.bounds == (1, cli.MAX_COUNT) and cli.positive_int(str(cli.MAX_COUNT)) == cli.MAX_COUNT
+    with pytest.raises(argparse.ArgumentTypeError, match=r"^0 is not a positive whole number$"):
+        cli.positive_int("0")
+    with pytest.raises(argparse.ArgumentTypeError, match=r"^999999999999\.\.\. \(400 characters\) is more than 10{12}$"):
+        cli.positive_int("9" * 400)
+    with pytest.raises(argparse.ArgumentTypeError, match=r"\(5002 characters\) is far outside this option's range"):
+        cli.non_negative_int("9" * 5000)
+    with pytest.raises(argparse.ArgumentTypeError, match=r"4294967296 is more than 4294967295"):
+        cli.seed(str(2 ** 32))
+
+
+def test_shapes_are_bounded():
+    assert cli.parse_shape("1,3,256,256") == [1, 3, 256, 256]
+    for text in ["0,3", "1," + "9" * 13, "9" * 400]:
+        with pytest.raises(cli.UserError, match=r"expected positive comma-separated integers up to 1000000000000"):
+            cli.parse_shape(text)

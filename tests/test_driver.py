@@ -1,6 +1,7 @@
 """The pipeline driver: the toy chain, README agreement (commands and skeleton), and every registered model chain
 end to end."""
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from chainrun import run_steps, working_directory
-from common import driver
+from common import cli, driver
 from common.cli import CheckFailed, UserError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,8 +114,10 @@ def test_workdir_and_param_errors(tmp_path):
         driver.main(["NoSuchModel"])
     with pytest.raises(UserError, match=r"--param 'num=abc': num takes int values such as 10"):
         driver.main([str(TOY), "--param", "num=abc"])
-    with pytest.raises(UserError, match=r"--param 'num=-3': num must not be negative"):
+    with pytest.raises(UserError, match=r"--param 'num=-3': num must be from 0 to 1000000000000"):
         driver.main([str(TOY), "--param", "num=-3"])
+    with pytest.raises(UserError, match=r"num must be from 0 to 1000000000000"):  # not 400 digits into a command
+        driver.main([str(TOY), "--param", "num=" + "9" * 400])
     (tmp_path / "a_file").write_text("not a folder")
     with pytest.raises(UserError, match=r"a_file: exists and is not a folder"):
         driver.main([str(TOY), "--workdir", str(tmp_path / "a_file")])
@@ -176,3 +179,133 @@ def test_model_chain_runs_as_the_readme_says(model, tmp_path, capsys):
     assert len(reports) == {"BigGAN": 3, "CycleGAN": 4}.get(model, 2)  # accuracy (+ IS/FID) and precision
     assert sum("precision_" in Path(p).name for p in reports) == (2 if model == "CycleGAN" else 1)
     assert all(Path(p).is_file() and Path(p).with_suffix(".png").is_file() for p in reports)
+
+
+# --- Rule 2: the driver removes only what it made ------------------------------------------------------------
+# A work folder as a run leaves it: the copies, the weights and the steps' outputs, recorded (record_workdir, as
+# the driver records after each step), without running the chain.
+
+def made_workdir(workdir, model=TOY):
+    model_dir = driver.prepare_workdir(workdir, driver.find_model_folder(str(model)))
+    (model_dir / "prep").mkdir()
+    (model_dir / "prep" / "z_0.bin").write_bytes(b"\0" * 32)
+    (model_dir / "result" / "bs4").mkdir(parents=True)
+    (model_dir / "result" / "bs4" / "z_0_0.bin").write_bytes(b"\0" * 16)
+    (workdir / "driver.log").write_text("$ python3 toy_preprocess.py\n")
+    driver.record_workdir(workdir)
+    return model_dir
+
+
+def tree(folder):
+    """Every entry below `folder` with its bytes (None for a folder)."""
+    return {str(p.relative_to(folder)): None if p.is_dir() else p.read_bytes() for p in sorted(folder.rglob("*"))}
+
+
+def test_a_rerun_removes_what_the_driver_recorded_and_rebuilds(tmp_path):
+    model_dir = made_workdir(tmp_path / "work")
+    driver.prepare_workdir(tmp_path / "work", TOY)
+    assert not (model_dir / "prep").exists() and not (model_dir / "result").exists()
+    assert not (tmp_path / "work" / "driver.log").exists()
+    assert (model_dir / "chain.py").read_bytes() == (TOY / "chain.py").read_bytes()
+    assert (tmp_path / "work" / "common" / "driver.py").is_file()
+
+
+@pytest.mark.parametrize("plant, named", [
+    (lambda m: (m / "my_notes.txt").write_text("keep me"), "toy_chain/my_notes.txt"),
+    (lambda m: ((m / "real_weights").mkdir(), (m / "real_weights" / "G.pth").write_bytes(b"weights")),
+     "toy_chain/real_weights"),
+    (lambda m: (m / "result" / "bs4" / "thesis.tex").write_text("chapter 1"), "toy_chain/result/bs4/thesis.tex"),
+    (lambda m: (m / "prep" / ".hidden").write_text("mine"), "toy_chain/prep/.hidden"),
+    (lambda m: os.symlink("/etc", m / "prep" / "link"), "toy_chain/prep/link"),
+], ids=["notes", "weights folder", "deep file", "hidden file", "link"])
+def test_a_persons_nested_files_survive_a_rerun(plant, named, tmp_path):
+    """Anything the driver did not record, at any depth, is refused before anything is removed."""
+    made_workdir(tmp_path / "work")
+    plant(tmp_path / "work" / "toy_chain")
+    before = tree(tmp_path / "work")
+    status, err = run_driver([str(TOY), "--workdir", str(tmp_path / "work")])
+    assert status == 2 and err.count("error:") == 1 and "Traceback" not in err, err
+    assert f"work: holds '{named}', which the driver did not make" in err, err
+    assert tree(tmp_path / "work") == before
+
+
+def test_a_copy_the_person_edited_is_refused_not_replaced(tmp_path):
+    model_dir = made_workdir(tmp_path / "work")
+    with open(model_dir / "toy_model.py", "a") as handle:
+        handle.write("# my change\n")
+    before = tree(tmp_path / "work")
+    status, err = run_driver([str(TOY), "--workdir", str(tmp_path / "work")])
+    assert status == 2 and "work: 'toy_chain/toy_model.py' changed since the driver made it" in err, err
+    assert tree(tmp_path / "work") == before
+
+
+def test_a_marker_that_is_not_the_drivers_record_removes_nothing(tmp_path):
+    made_workdir(tmp_path / "work")
+    (tmp_path / "work" / ".driver-workdir").write_text("[" * 200000)  # not a record (and too deep for json)
+    before = tree(tmp_path / "work")
+    status, err = run_driver([str(TOY), "--workdir", str(tmp_path / "work")])
+    assert status == 2 and err.count("error:") == 1 and "Traceback" not in err, err
+    assert "work: holds 'common', which the driver did not make" in err, err
+    assert tree(tmp_path / "work") == before
+
+
+def test_a_file_that_appears_while_clearing_stays(tmp_path, monkeypatch):
+    """Each entry is re-checked at the moment it is removed; a folder is removed only if empty, so a file saved
+    into it while the driver clears it stays, and the run says so."""
+    model_dir = made_workdir(tmp_path / "work")
+    unlink = os.unlink
+
+    def saving_meanwhile(path, *args, **kwargs):
+        if not (model_dir / "result" / "late.txt").exists():
+            (model_dir / "result" / "late.txt").write_text("saved while the driver cleared")
+        return unlink(path, *args, **kwargs)
+    monkeypatch.setattr(driver.os, "unlink", saving_meanwhile)
+    with pytest.raises(UserError, match=r"work: 'toy_chain/result' appeared while the driver cleared its earlier run"):
+        driver.prepare_workdir(tmp_path / "work", TOY)
+    assert (model_dir / "result" / "late.txt").read_text() == "saved while the driver cleared"
+
+
+def test_the_model_name_resolves_beside_common_never_in_the_work_folder(tmp_path, monkeypatch):
+    """`cd work && python3 ../common/driver.py DCGAN --workdir .`: DCGAN is the project's folder, not ./DCGAN
+    (the work folder's copy, perhaps edited), and the edited copy is refused, not emptied."""
+    work = tmp_path / "work"
+    model_dir = driver.prepare_workdir(work, driver.find_model_folder("DCGAN"))
+    driver.record_workdir(work)
+    monkeypatch.chdir(work)
+    assert driver.find_model_folder("DCGAN") == ROOT / "DCGAN"
+    (model_dir / "dcgan_preprocess.py").write_text("# the person's edited copy\n")
+    before = tree(work)
+    status, err = run_driver(["DCGAN", "--workdir", "."])
+    assert status == 2 and "'DCGAN/dcgan_preprocess.py' changed since the driver made it" in err, err
+    assert tree(work) == before
+
+
+@pytest.mark.parametrize("inside", ["model folder", "checkpoint", "project"])
+def test_a_work_folder_holding_the_drivers_input_is_refused(inside, tmp_path, monkeypatch):
+    """The model folder (an absolute path), the checkpoint, or the project itself inside --workdir: refused
+    before anything is removed."""
+    work = tmp_path / "work"
+    made_workdir(work)
+    shutil.copytree(TOY, work / "mine", ignore=shutil.ignore_patterns("__pycache__"))
+    args = {"model folder": [str(work / "mine"), "--workdir", str(work)],
+            "checkpoint": [str(TOY), "--workdir", str(work), "--checkpoint", str(work / "mine" / "chain.py")],
+            "project": [str(TOY), "--workdir", str(ROOT)]}[inside]
+    expected = {"model folder": r"work: --workdir holds the input .*mine \(the model folder\)",
+                "checkpoint": r"work: --workdir holds the input .*chain.py \(--checkpoint\)",
+                "project": r"--workdir holds the input .*(common|toy_chain) \((common/|the model folder)\)"}[inside]
+    before = tree(work)
+    status, err = run_driver(args)
+    assert status == 2 and err.count("error:") == 1 and "Traceback" not in err, err
+    assert re.search(expected, err), err
+    assert tree(work) == before
+
+
+def run_driver(argv):
+    """driver.main through cli.run, as `python3 common/driver.py` runs it: (status, stderr)."""
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        status = cli.run(driver.main, argv)
+    return status, err.getvalue()
