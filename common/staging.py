@@ -224,7 +224,10 @@ class OutputSet:
         final, staging = self._add(final)
         self.parts.append((final, staging, replaceable))
         staged = staging.new(final.name)
-        staged.mkdir()
+        try:
+            staged.mkdir()
+        except OSError as err:
+            raise _os_error(err, final, "create its staging folder") from None
         return staged
 
     def file(self, final):
@@ -363,7 +366,11 @@ class AtomicDir:
         self.outputs, self.final, self.replaceable = OutputSet(), final, replaceable
 
     def __enter__(self):
-        return self.outputs.folder(self.final, self.replaceable)
+        try:
+            return self.outputs.folder(self.final, self.replaceable)
+        except BaseException as err:  # __exit__ is not called for an error here: remove what was made
+            self.outputs.__exit__(type(err), err, err.__traceback__)
+            raise
 
     def __exit__(self, exc_type, exc, tb):
         return self.outputs.__exit__(exc_type, exc, tb)
