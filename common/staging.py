@@ -124,9 +124,10 @@ def remove_finished_staging(folder):
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             continue  # held: a run under way
+        else:  # removed while the lock is held, so that a run creating that folder this instant sees it go
+            _remove_tree(entry.path, device)
         finally:
             os.close(lock)
-        _remove_tree(entry.path, device)
 
 
 def _remove_tree(path, device=None):
@@ -328,9 +329,22 @@ class OutputSet:
                                         f"the folder as a whole, so it wrote nothing and left {foreign!r} where it "
                                         f"is: move it out of the folder and run the step again")
         except BaseException:
-            for old, final in reversed(moved):
-                os.replace(old, final)
+            notes = [note for note in (_put_back(old, final) for old, final in reversed(moved)) if note]
+            if notes:
+                raise UserError(notes[0]) from None
             raise
+
+
+def _put_back(old, final):
+    """Return a folder moved aside to `final`; if something took that path meanwhile, to a visible name beside
+    it (never left in the staging folder, which is removed), and say so."""
+    try:
+        os.replace(old, final)
+        return None
+    except OSError:
+        kept = final.with_name(f"{final.name}.kept-{secrets.token_hex(4)}")
+        os.replace(old, kept)
+        return f"{final}: something new took this path while the step put its old folder back; that is now {kept}"
 
 
 @contextlib.contextmanager

@@ -7,6 +7,11 @@ whole set again and removes what the dead run left.
 Each interrupted run is a fork of this process running the script's real `main`, with os.replace wrapped so
 that the process dies (os._exit, as SIGKILL leaves it) or receives SIGINT exactly before the k-th rename.
 One case also kills a real script process from outside while it writes.
+
+Issue 23's tables: a person's file saved into every output folder of each writer before each of its renames,
+while it writes and inside its commit window (rule 1: kept, never deleted), and the runner's inputs rewritten
+while it runs (rule 4: refused, nothing committed). The moment is set by the same wrapped os.replace (or the
+runner's per-batch hook), never by sleeping.
 """
 import hashlib
 import json
@@ -392,7 +397,7 @@ def test_concurrent_commits_into_one_set_take_turns(tmp_path, monkeypatch):
     assert snapshot([work / n for n in part_names]) == snapshot([reference / n for n in part_names])
 
 
-# --- Rule 1: what a step replaces, it re-checks at the moment of replacing -----------------------------------
+# --- Issue 23, rule 1: what a step replaces, it re-checks at the moment of replacing ------------------------
 # A person saves `thesis.tex` into every output folder that exists, just before the k-th rename of a run over an
 # old set, for every k: while the step still writes (k before its commit) and inside its commit window. The step
 # either refuses in one line (the old folder put back, nothing committed) or, where the folder was already the
@@ -483,7 +488,7 @@ def test_a_file_saved_into_an_output_folder_during_the_run_is_kept(name, tmp_pat
     assert not any(saved is False and status != 0 for _, saved, status in outcomes), outcomes
 
 
-# --- Rule 4: an input set is the same at the end of a run as at its start -----------------------------------
+# --- Issue 23, rule 4: an input set is the same at the end of a run as at its start ------------------------
 # The runner reads the GAN vectors; after its first batch, something rewrites what it reads. It refuses in one
 # line, writes nothing (an old result stays as it was), and leaves no staging folder. Stat data only: nothing is
 # read twice. A hidden file beside the inputs and an untouched set pass.
@@ -536,3 +541,32 @@ def test_inputs_rewritten_during_the_run_are_refused(how, tmp_path, monkeypatch,
         assert snapshot([work / n for n in part_names]) != old
     next_step(work)
     assert not leftovers([work / n for n in part_names])
+
+
+def test_a_folder_that_cannot_go_back_is_kept_beside_never_removed(tmp_path, monkeypatch, capsys):
+    """The person saves thesis.tex into prep/ just before the commit moves prep aside, and makes a new prep/ of
+    their own right after: the old folder (with thesis.tex) cannot go back, so it is kept beside, not removed."""
+    main, argv, _, _ = dcgan_preprocess_case(tmp_path)
+    work = tmp_path / "work"
+    assert main(argv(work, 0)) == 0
+    real = os.replace
+
+    def replace(source, target):
+        if Path(source) == work / "prep":  # the commit moving the old folder aside
+            (work / "prep" / "thesis.tex").write_text("chapter 1")
+            real(source, target)
+            (work / "prep").mkdir()
+            (work / "prep" / "draft.txt").write_text("chapter 2")
+            return None
+        return real(source, target)
+    monkeypatch.setattr(os, "replace", replace)
+    capsys.readouterr()
+    status = cli.run(main, argv(work, 1))
+    monkeypatch.setattr(os, "replace", real)
+    err = capsys.readouterr().err
+    [kept] = work.glob("prep.kept-*")
+    assert status == 2 and "Traceback" not in err and err.count("error:") == 1, err
+    assert f"that is now {kept}" in err
+    assert (kept / "thesis.tex").read_text() == "chapter 1" and len(list(kept.glob("noise_*.bin"))) == 3
+    assert (work / "prep" / "draft.txt").read_text() == "chapter 2"
+    assert not leftovers([work / "prep"])
