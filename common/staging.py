@@ -676,8 +676,9 @@ class Inputs:
 
 
 def _stat_tree(path):
-    """[(name, type, size, mtime_ns, ctime_ns, inode)] of `path` (through a link) and of every entry under a
-    folder (hidden ones left out; links not followed below the top)."""
+    """[(name, type, inode, device[, size, mtime_ns, ctime_ns for a file])] of `path` (through a link) and of
+    every entry under a folder, with each folder's listing (hidden entries left out; links not followed below
+    the top)."""
     rows = []
 
     def add(file, relative, follow):
@@ -724,16 +725,21 @@ def check_apart(reads=(), writes=(), writes_into=()):
     inputs = [(what, path, real(path), os.path.isdir(path)) for what, path in reads if path]
     outputs = [(what, path, real(path), kind) for kind, given in (("writes", writes), ("into", writes_into))
                for what, path in given if path]
+
     def same(a, b, a_real, b_real):
         return a_real == b_real or (os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b))
 
+    def record_of(path):  # where OutputSet keeps the record of the output `path` (a folder's, a file's)
+        name = Path(path).name
+        return None if name in ("", ".", "..") else real(Path(path).parent) / f".{name}{RECORD_SUFFIX}"
+
     for out_what, out, out_real, kind in outputs:
         _check_output_kind(out)
-        record = _record_path(out)
+        record = record_of(out) if kind == "writes" else None
         for in_what, inp, in_real, in_folder in inputs:
             if same(out, inp, out_real, in_real):
                 relation = f"is also the input {inp} ({in_what})"
-            elif kind == "writes" and same(record, inp, real(record), in_real):
+            elif record is not None and same(record, inp, record, in_real):
                 relation = f"would keep its run record {record.name} where the input {inp} ({in_what}) is"
             elif kind == "writes" and inside(in_real, out_real):
                 relation = f"holds the input {inp} ({in_what}), which writing it would replace"
