@@ -622,7 +622,8 @@ def check_same_run(*paths):
     what its run wrote (replaced by hand, or a commit cut short), or a partner from another run. Each given
     path's record names its set; every partner that still exists must carry the same run. Paths without a
     record (made by another tool or a one-output step) are not checked. Only reads, and only regular files; a
-    file whose stat data match its record is not read, so checking a 50,000-file folder costs listing it."""
+    file whose stat data match its record is not read, so checking a 50,000-file folder costs little more than
+    listing it (benchmarks/records_benchmark.py)."""
     verdicts = {}
 
     def described(part, record):
