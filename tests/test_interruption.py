@@ -398,10 +398,10 @@ def test_concurrent_commits_into_one_set_take_turns(tmp_path, monkeypatch):
 
 
 # --- Issue 23, rule 1: what a step replaces, it re-checks at the moment of replacing ------------------------
-# A person saves `thesis.tex` into every output folder that exists, just before the k-th rename of a run over an
-# old set, for every k: while the step still writes (k before its commit) and inside its commit window. The step
-# either refuses in one line (the old folder put back, nothing committed) or, where the folder was already the
-# new one, keeps the file in it; the file is never lost and the set read next is whole.
+# A person saves `thesis.tex` into every output folder that exists, during a run over an old set: as the step
+# starts writing, and just before each rename of its commit (for these writers every rename is the commit's).
+# The step either refuses in one line (the old folder put back, nothing committed) or, where the folder was
+# already the new one, keeps the file in it; the file is never lost and the set read next is whole.
 
 def dcgan_preprocess_case(data):
     import dcgan_preprocess
@@ -452,10 +452,10 @@ def test_a_file_saved_into_an_output_folder_during_the_run_is_kept(name, tmp_pat
     assert main(argv(old_work, 0)) == 0
     shutil.copytree(old_work, tmp_path / "count", symlinks=True)
     renames, commit = count_renames(main, argv(tmp_path / "count", 1), monkeypatch)  # over an old set, as below
-    old = snapshot([old_work / n for n in part_names])
-    real = os.replace
+    old, new = (snapshot([w / n for n in part_names]) for w in (old_work, tmp_path / "count"))
+    real_replace, real_folder = os.replace, staging.OutputSet.folder
     outcomes = set()
-    for at in range(renames):
+    for at in range(-1, renames):  # -1: as the step starts writing its first staged folder
         work = tmp_path / f"at{at}"
         shutil.copytree(old_work, work, symlinks=True)
         calls, notes = [0], {}
@@ -464,26 +464,39 @@ def test_a_file_saved_into_an_output_folder_during_the_run_is_kept(name, tmp_pat
             if calls[0] == at:
                 notes.update(save_notes(work, part_names, at))
             calls[0] += 1
-            return real(*args)
-        monkeypatch.setattr(os, "replace", replace)
+            return real_replace(*args)
+
+        def folder(outputs, *args, **kwargs):
+            staged = real_folder(outputs, *args, **kwargs)
+            if not notes:
+                notes.update(save_notes(work, part_names, at))
+            return staged
+        if at < 0:
+            monkeypatch.setattr(staging.OutputSet, "folder", folder)
+        else:
+            monkeypatch.setattr(os, "replace", replace)
         capsys.readouterr()
         status = cli.run(main, argv(work, 1))
-        monkeypatch.setattr(os, "replace", real)
+        monkeypatch.setattr(os, "replace", real_replace)
+        monkeypatch.setattr(staging.OutputSet, "folder", real_folder)
         err = capsys.readouterr().err
         for note, text in notes.items():  # every saved file where the person saved it, as they wrote it
             assert note.read_text() == text, f"rename {at}: {note}"
         assert "Traceback" not in err
         if status == 2:
             errors = [line for line in err.splitlines() if line.startswith("error:")]
-            assert len(errors) == 1 and "'thesis.tex' appeared in it while this step ran" in errors[0], err
+            # found at the commit, or, for a second folder of the step, when that one is staged
+            assert len(errors) == 1 and re.search(r"'thesis.tex' appeared in it while this step ran|"
+                                                  r"folder already holds 'thesis.tex'", errors[0]), err
         else:
             assert status == 0, err
         for note in notes:
             note.unlink()
         next_step(work)  # the set read next is whole: the old one (refused) or the new one
-        assert snapshot([work / n for n in part_names]) == old if status == 2 else True
+        assert snapshot([work / n for n in part_names]) == (old if status == 2 else new), f"rename {at}"
         assert not leftovers([work / n for n in part_names]), f"rename {at}"
         outcomes.add((at >= commit, bool(notes), status))
+    assert (False, True, 2) in outcomes, f"no refusal of a file saved while the step wrote: {outcomes}"
     assert (True, True, 2) in outcomes, f"no refusal inside the commit window: {outcomes}"
     assert not any(saved is False and status != 0 for _, saved, status in outcomes), outcomes
 
