@@ -1064,7 +1064,7 @@ def test_an_output_linked_to_proc_self_fd_1_is_refused(world, tmp_path):
 # inside is emptied up to the mount point, never into it.
 
 def staging_impostor(folder, lock_kind):
-    impostor = folder / f"{'.ganzoo-staging-'}{'e' * 32}"
+    impostor = folder / f".ganzoo-staging-{'e' * 32}"
     impostor.mkdir()
     lock = impostor / "lock"
     if lock_kind == "character device":
