@@ -218,15 +218,23 @@ def read_array(path, dtype=np.float32, shape=None):
 
 
 def _write_array_to(target, array, ext):
-    if ext == ".npy":
-        with open(target, "wb") as handle:
-            np.save(handle, array)
-    elif ext == ".txt":
-        rows = array.reshape(-1, array.shape[-1]) if array.ndim > 1 else array.reshape(1, -1)
-        fmt = "%f" if np.issubdtype(array.dtype, np.floating) else "%d"
-        np.savetxt(target, rows, fmt=fmt, delimiter=" ")
-    else:
-        np.ascontiguousarray(array).tofile(target)
+    # A failed write names the file with its errno (numpy's tofile says only "N requested and M written"), so
+    # that the staging.OutputSet it is part of names the output and the reason (a full disk).
+    try:
+        if ext == ".npy":
+            with open(target, "wb") as handle:
+                np.save(handle, array)
+        elif ext == ".txt":
+            rows = array.reshape(-1, array.shape[-1]) if array.ndim > 1 else array.reshape(1, -1)
+            fmt = "%f" if np.issubdtype(array.dtype, np.floating) else "%d"
+            np.savetxt(target, rows, fmt=fmt, delimiter=" ")
+        else:
+            with open(target, "wb") as handle:
+                handle.write(np.ascontiguousarray(array).data)
+    except OSError as err:
+        if err.filename is not None:
+            raise
+        raise OSError(err.errno, err.strerror or str(err), str(target)) from None
 
 
 def write_array(path, array, atomic=True):

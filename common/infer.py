@@ -681,11 +681,14 @@ def main(argv=None):
         raise UserError("--output_dirname needs --output")
     dirname = args.output_dirname or time.strftime("%Y_%m_%d-%H_%M_%S")
     out_parent = Path(args.output) if args.output else None
-    if out_parent is not None:  # the run's folder and summary inside --output, apart from the inputs
-        staging.check_apart(reads=cli.declared_paths(parser, args)["reads"],
-                            writes=[("--output_dirname", out_parent / dirname),
-                                    ("--output_dirname", out_parent / f"{dirname}_summary.json")])
     devices = parse_devices(args.device)
+    reads = cli.declared_paths(parser, args)["reads"]
+    if out_parent is not None:  # the run's folder and summaries inside --output, apart from the inputs
+        per_device = devices if len(devices) > 1 else []  # a multi-device run's summaries too
+        summary_names = [f"{dirname}_summary.json"] + [f"{dirname}_device_{d}_summary.json" for d in per_device]
+        staging.check_apart(reads=reads, writes=[("--output_dirname", out_parent / name)
+                                                 for name in (dirname, *summary_names)])
+    inputs = staging.Inputs(reads) if out_parent else None  # what it reads now must still be so at the commit
     if args.cluster:
         cluster.check_runner_args(args, devices, args.model)
     if len(devices) > 1 and args.output and not args.divide_input:
@@ -711,7 +714,7 @@ def main(argv=None):
 
     # The output folder and its summaries are written under temporary names and appear together when the run
     # completes (a summary beside a folder always describes that folder).
-    with staging.OutputSet("infer.py") if out_parent else contextlib.nullcontext() as outputs:
+    with staging.OutputSet("infer.py", inputs) if out_parent else contextlib.nullcontext() as outputs:
         outdir = outputs.folder(out_parent / dirname, replaceable=(".bin", ".npy", ".txt")) if outputs else None
         summaries = {}
         if args.cluster:

@@ -8,13 +8,21 @@ The rules (README "Conventions"), and the one mechanism that keeps them:
 - A step removes or replaces only what it can prove it made: its own staging folders, the outputs it was asked
   to write, and the staging folders of finished runs in the folders it writes. A live run holds a lock on its
   staging folder, which the next run must be able to take (a process id would say nothing of another host's
-  run on a shared disk). Nothing found on disk is carried out as instructions.
+  run on a shared disk). Nothing found on disk is carried out as instructions; a staging-named entry that is
+  not a real folder holding a regular-file lock is never opened, and removal never crosses a mount point.
+- What a step replaces it re-checks at the moment of replacing: an old folder output is moved into the staging
+  folder first and looked at there, where nobody adds to it any more; a file a person saved in it during the run
+  makes the step put it back and refuse (OutputSet._move_aside).
 - A step that only reads never changes what it reads. Where a later step reads a step's outputs together, each
-  part has a record beside it, `.<name>.ganzoo-run` (run, step, partners, a digest of every byte): the reader
-  calls check_same_run and refuses parts of different runs (a run killed in the middle of its renames, a part
-  replaced by hand); the step's next run writes them together again.
-- No step writes over its own inputs: check_apart compares every output with every input before any work
-  (common.cli does it for the options a script declares with cli.reads / cli.writes / cli.writes_into).
+  part has a record beside it, `.<name>.ganzoo-run` (a format field, run, step, partners, each file's stat data
+  and digest): the reader calls check_same_run and refuses parts of different runs (a run killed in the middle
+  of its renames, a part replaced by hand); the step's next run writes them together again. A file is a record
+  only if its content says so: a person's file of that name is never replaced nor removed.
+- No step writes over its own inputs: check_apart compares every output (and its record) with every input before
+  any work (common.cli does it for the options a script declares with cli.reads / cli.writes /
+  cli.writes_into). Outputs are regular files or folders, or new paths: never a device, FIFO, socket or a link
+  to one. Inputs whose stat data changed between the start and the commit (another run rewrote them) make the
+  step refuse, nothing committed (Inputs).
 check_room and check_memory refuse, before anything is allocated or written, what the disk or the memory cannot
 hold.
 """
@@ -42,6 +50,7 @@ DATA_EXTS = (".bin", ".npy")
 STAGING_PREFIX = ".ganzoo-staging-"
 _STAGING_NAME = re.compile(rf"^{re.escape(STAGING_PREFIX)}[0-9a-f]{{32}}$")
 RECORD_SUFFIX = ".ganzoo-run"
+RECORD_FORMAT = "ganzoo-run/2"  # what makes a file a run record: its content, never its name alone
 
 
 # --- Staging folders: this run's own, and those of finished runs ---------------------------------------------
@@ -55,15 +64,23 @@ class _Staging:
         while True:
             self.path = Path(folder) / f"{STAGING_PREFIX}{secrets.token_hex(16)}"
             os.mkdir(self.path, 0o700)
-            self.lock = os.open(self.path / "lock", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                self.lock = os.open(self.path / "lock", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            except OSError:  # no inode left for it, say: the folder must not stay behind
+                os.rmdir(self.path)
+                raise
             fcntl.flock(self.lock, fcntl.LOCK_EX)
             if os.path.exists(self.path / "lock"):
                 break
             # Another run took the lock in the instant between its creation and ours, and removed the folder as
             # a finished run's: take another name.
             os.close(self.lock)
-        os.mkdir(self.path / "new")
-        os.mkdir(self.path / "old")
+        try:
+            os.mkdir(self.path / "new")
+            os.mkdir(self.path / "old")
+        except OSError:
+            self.remove()
+            raise
 
     def new(self, name):
         return self.path / "new" / name
@@ -73,34 +90,82 @@ class _Staging:
 
     def remove(self):
         """Remove the folder (with any replaced outputs in it), then let go of the lock."""
-        shutil.rmtree(self.path, ignore_errors=True)
+        _remove_tree(self.path)
         os.close(self.lock)
 
 
 def remove_finished_staging(folder):
     """Remove the staging folders that finished runs left in `folder` (runs killed before they could clean up):
-    entries with the exact staging name that are real folders of this user and whose lock can be taken now (no
-    live run, on this host or another, holds it). Links are never followed, nothing else is touched."""
+    entries with the exact staging name that are real folders of this user on the folder's own file system,
+    holding a regular file `lock` of this user that can be taken now (no live run, on this host or another,
+    holds it). Anything else named so (a link, a mount point, a `lock` that is a device, a FIFO or a link) is
+    never opened nor removed; nothing else is touched."""
     try:
+        device = os.stat(folder).st_dev
         entries = list(os.scandir(folder))
     except OSError:
         return
     for entry in entries:
         if not _STAGING_NAME.match(entry.name) or not entry.is_dir(follow_symlinks=False):
             continue
+        lock_path = os.path.join(entry.path, "lock")
         try:
-            if entry.stat(follow_symlinks=False).st_uid != os.geteuid():
+            info, lock_info = entry.stat(follow_symlinks=False), os.lstat(lock_path)
+            if (info.st_uid != os.geteuid() or info.st_dev != device or not stat.S_ISREG(lock_info.st_mode)
+                    or lock_info.st_uid != os.geteuid()):
                 continue
-            lock = os.open(os.path.join(entry.path, "lock"), os.O_RDWR | os.O_NOFOLLOW)
+            lock = os.open(lock_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY)
         except OSError:
-            continue  # no lock yet (a run creating it this instant), a link, or not ours: leave it
+            continue  # no lock yet (a run creating it this instant), or not ours: leave it
         try:
+            opened = os.fstat(lock)
+            if (opened.st_dev, opened.st_ino) != (lock_info.st_dev, lock_info.st_ino):
+                continue  # swapped since we looked: not ours to judge
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            os.close(lock)  # held: a run under way
-            continue
-        shutil.rmtree(entry.path, ignore_errors=True)
-        os.close(lock)
+            continue  # held: a run under way
+        else:  # removed while the lock is held, so that a run creating that folder this instant sees it go
+            _remove_tree(entry.path, device)
+        finally:
+            os.close(lock)
+
+
+def _remove_tree(path, device=None):
+    """Remove `path` and everything under it, as shutil.rmtree does without following links, but never across a
+    mount point: an entry on another file system than `device` (that of `path` by default) stays, with the
+    folders above it. Through folder descriptors, so that a folder swapped for a link is not followed. Errors
+    are ignored (what stays, stays). Returns whether `path` is gone."""
+    def remove(name, dir_fd, device):
+        info = os.lstat(name, dir_fd=dir_fd)
+        if info.st_dev != device:
+            return False
+        if not stat.S_ISDIR(info.st_mode):
+            os.unlink(name, dir_fd=dir_fd)
+            return True
+        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
+        try:
+            if (os.fstat(fd).st_dev, os.fstat(fd).st_ino) != (info.st_dev, info.st_ino):
+                return False
+            whole = True
+            for entry in list(os.scandir(fd)):
+                whole = _quietly(remove, entry.name, fd, device) and whole
+        finally:
+            os.close(fd)
+        if whole:
+            os.rmdir(name, dir_fd=dir_fd)
+        return whole
+
+    path = os.fspath(path)
+    with contextlib.suppress(OSError):
+        device = os.lstat(path).st_dev if device is None else device
+    return device is not None and _quietly(remove, path, None, device)
+
+
+def _quietly(function, *args):
+    try:
+        return function(*args)
+    except OSError:
+        return False
 
 
 # --- Writing outputs -----------------------------------------------------------------------------------------
@@ -110,7 +175,8 @@ class OutputSet:
     place together: a failure or Ctrl-C before the end leaves every old output as it was, and the renames are a
     short series that Ctrl-C cannot split (signals wait until it is over). Two runs committing into the same
     folders on one host take turns. A folder output replaces an existing folder only if that holds nothing but
-    files with the `replaceable` extensions (what such a step writes; anything else is the user's).
+    files with the `replaceable` extensions (what such a step writes; anything else is the user's), checked when
+    the part is staged and again at the moment of replacing (_move_aside).
 
         with OutputSet("biggan_preprocess.py") as outputs:
             noise = outputs.folder("prep_noise", replaceable=(".bin",))
@@ -119,13 +185,14 @@ class OutputSet:
 
     `step`: the step's name, given where a later step reads the parts together; each part then gets a record of
     the run (check_same_run), so that a process killed in the middle of the renames, which leaves some parts new
-    and some old, leaves a set its readers refuse. None: no records.
+    and some old, leaves a set its readers refuse. None: no records. `inputs`: the step's Inputs, checked
+    unchanged at the commit (nothing is committed otherwise).
     """
 
-    def __init__(self, step=None):
-        self.step = step
+    def __init__(self, step=None, inputs=None):
+        self.step, self.inputs = step, inputs
         self.run = f"{datetime.datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(4)}"
-        self.parts = []  # (final, staging, is_folder)
+        self.parts = []  # (final, staging, replaceable extensions of a folder part; None for a file part)
         self.made = []  # folders created above the parts, removed again if the step fails
         self.stagings = {}  # resolved folder -> _Staging
 
@@ -139,6 +206,8 @@ class OutputSet:
             theirs = other.resolve()
             if resolved == theirs or theirs in resolved.parents or resolved in theirs.parents:
                 raise UserError(f"{final}: given for two outputs (also {other}); each output needs a path of its own")
+        if self.step is not None:
+            _check_record_slot(final)
         folder = final.parent.resolve()
         if folder not in self.stagings:
             made = _make_parents(final)
@@ -151,20 +220,25 @@ class OutputSet:
 
     def folder(self, final, replaceable=DATA_EXTS):
         """Stage a folder output; returns the temporary folder to fill."""
-        _check_folder_target(final, tuple(ext.lower() for ext in replaceable))
+        replaceable = tuple(ext.lower() for ext in replaceable)
+        _check_folder_target(final, replaceable)
         final, staging = self._add(final)
-        self.parts.append((final, staging, True))
+        self.parts.append((final, staging, replaceable))
         staged = staging.new(final.name)
-        staged.mkdir()
+        try:
+            staged.mkdir()
+        except OSError as err:
+            raise _os_error(err, final, "create its staging folder") from None
         return staged
 
     def file(self, final):
         """Stage a file output; returns the temporary path to write."""
+        _check_output_kind(final)
         if Path(final).is_dir():
             raise UserError(f"{final}: is a folder, a file was expected")
         _check_writable(final)
         final, staging = self._add(final)
-        self.parts.append((final, staging, False))
+        self.parts.append((final, staging, None))
         return staging.new(final.name)
 
     def __exit__(self, exc_type, exc, tb):
@@ -188,18 +262,20 @@ class OutputSet:
         return False
 
     def _write_error(self, err):
-        """An OSError met while writing the parts (a full disk, say, which names no file) as one line naming the
-        output; None for an error about any other file (an input), which is not ours to explain."""
+        """An OSError met while writing the parts (a full disk, say) as one line naming what the person asked for:
+        the path under the output, not its staging name; a part of the set when the error names no file. None
+        for an error about any other file (an input), which is not ours to explain."""
         where = str(err.filename or "")
         for final, staging, _ in self.parts:
-            if err.filename is None or where.startswith(str(staging.path)):
-                return _os_error(err, final)
+            inside = os.path.relpath(where, staging.path / "new") if where.startswith(str(staging.path)) else None
+            if err.filename is None or (inside is not None and not inside.startswith("..")):
+                return _os_error(err, final if err.filename is None else final.parent / inside)
         return None
 
     def _commit(self):
-        moves = []  # (source, target, is a folder part)
+        moves = []  # (source, target)
         written = datetime.datetime.now().isoformat(timespec="seconds")
-        for final, staging, is_folder in self.parts:
+        for final, staging, _ in self.parts:
             staged = staging.new(final.name)
             if not staged.exists():
                 raise RuntimeError(f"{final} was staged but nothing was written to it")
@@ -208,10 +284,11 @@ class OutputSet:
                 # The parts relative to the record's folder: a set moved or copied whole stays consistent.
                 parts = [os.path.relpath(other.absolute(), record.parent.absolute()) for other, _, _ in self.parts]
                 staged_record = staging.new(record.name)
-                staged_record.write_text(json.dumps({"run": self.run, "step": self.step, "written": written,
-                                                     "parts": parts, "digest": _digest(staged)}, indent=1) + "\n")
-                moves.append((staged_record, record, False))  # first: a part without its record is never new
-            moves.append((staged, final, is_folder))
+                staged_record.write_text(json.dumps({"format": RECORD_FORMAT, "run": self.run, "step": self.step,
+                                                     "written": written, "parts": parts,
+                                                     "entries": _entries(staged)}) + "\n")
+                moves.append((staged_record, record))  # first: a part without its record is never new
+            moves.append((staged, final))
         with contextlib.ExitStack() as locks:
             # Two runs committing into the same folders at once take turns (each folder locked, in sorted
             # order), so that their renames never interleave into a mix.
@@ -221,12 +298,53 @@ class OutputSet:
                 with contextlib.suppress(OSError):  # a file system without folder locks: readers still check
                     fcntl.flock(fd, fcntl.LOCK_EX)
             with _signals_held():
-                for source, target, is_folder in moves:
-                    if is_folder and os.path.lexists(target):
-                        os.replace(target, self.stagings[target.parent.resolve()].old(target.name))
+                if self.inputs is not None:
+                    self.inputs.check()
+                self._move_aside()
+                for source, target in moves:
                     os.replace(source, target)
                 for final, _, _ in self.parts if self.step is None else ():
                     _forget_run(final)  # rewritten on its own, a part leaves the set its old record names
+
+    def _move_aside(self):
+        """Re-check every target at the moment of replacing it: each old folder part is moved into the staging
+        folder, where nobody adds to it any more, and looked at there. If one holds anything this step may not
+        replace (a file a person saved in it during the run), every folder moved is put back and the step
+        refuses, nothing committed: refusing moves the person's file nowhere, and a rerun redoes the work after
+        they moved it, whereas merging around it would carry it through a staging folder that a kill at that
+        instant would leave for removal. File parts and records are re-checked too (a FIFO made meanwhile)."""
+        moved = []
+        try:
+            for final, staging, replaceable in self.parts:
+                if self.step is not None:
+                    _check_record_slot(final)
+                if replaceable is None:
+                    _check_output_kind(final)
+                elif os.path.lexists(final):
+                    os.replace(final, staging.old(final.name))
+                    moved.append((staging.old(final.name), final))
+                    foreign = _foreign(staging.old(final.name), replaceable)
+                    if foreign:
+                        raise UserError(f"{final}: {foreign!r} appeared in it while this step ran; the step replaces "
+                                        f"the folder as a whole, so it wrote nothing and left {foreign!r} where it "
+                                        f"is: move it out of the folder and run the step again")
+        except BaseException:
+            notes = [note for note in (_put_back(old, final) for old, final in reversed(moved)) if note]
+            if notes:
+                raise UserError(notes[0]) from None
+            raise
+
+
+def _put_back(old, final):
+    """Return a folder moved aside to `final`; if something took that path meanwhile, to a visible name beside
+    it (never left in the staging folder, which is removed), and say so."""
+    try:
+        os.replace(old, final)
+        return None
+    except OSError:
+        kept = final.with_name(f"{final.name}.kept-{secrets.token_hex(4)}")
+        os.replace(old, kept)
+        return f"{final}: something new took this path while the step put its old folder back; that is now {kept}"
 
 
 @contextlib.contextmanager
@@ -262,7 +380,11 @@ class AtomicDir:
         self.outputs, self.final, self.replaceable = OutputSet(), final, replaceable
 
     def __enter__(self):
-        return self.outputs.folder(self.final, self.replaceable)
+        try:
+            return self.outputs.folder(self.final, self.replaceable)
+        except BaseException as err:  # __exit__ is not called for an error here: remove what was made
+            self.outputs.__exit__(type(err), err, err.__traceback__)
+            raise
 
     def __exit__(self, exc_type, exc, tb):
         return self.outputs.__exit__(exc_type, exc, tb)
@@ -313,15 +435,39 @@ def _check_folder_target(final, replaceable):
     final = Path(final)
     if final.is_symlink():
         raise UserError(f"{final}: is a symbolic link; give the folder it points to, or a new path")
+    _check_output_kind(final)
     if final.exists():
         if not final.is_dir():
             raise UserError(f"{final}: exists and is not a folder")
-        foreign = [p for p in final.iterdir()
-                   if not (p.is_file() and not p.is_symlink() and p.suffix.lower() in replaceable)]
+        foreign = _foreign(final, replaceable)
         if foreign:
-            raise UserError(f"{final}: folder already holds {foreign[0].name!r}, which this step "
+            raise UserError(f"{final}: folder already holds {foreign!r}, which this step "
                             f"did not write; choose an empty or new folder")
     _check_writable(final)
+
+
+def _foreign(folder, replaceable):
+    """The name of an entry of `folder` that a step writing `replaceable` files did not write, or None."""
+    with os.scandir(folder) as entries:
+        return next((e.name for e in entries if not (e.is_file(follow_symlinks=False)
+                                                      and os.path.splitext(e.name)[1].lower() in replaceable)), None)
+
+
+_KINDS = {stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device", stat.S_IFIFO: "a FIFO",
+          stat.S_IFSOCK: "a socket"}
+
+
+def _check_output_kind(path):
+    """Outputs are regular files or folders, or do not exist yet: a device, a FIFO, a socket or a link to one
+    (`/dev/null`, `/proc/self/fd/1`) is refused, never replaced."""
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return  # nothing there yet (or a dangling link, replaced like a file)
+    if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
+        what = _KINDS.get(stat.S_IFMT(info.st_mode), "not a regular file")
+        link = " (through a link)" if os.path.islink(path) else ""
+        raise UserError(f"{path}: is {what}{link}; an output must be a regular file, a folder or a new path")
 
 
 def _make_parents(path):
@@ -380,53 +526,94 @@ def _record_path(part):
 
 
 def _forget_run(path):
-    with contextlib.suppress(FileNotFoundError, IsADirectoryError):
-        _record_path(path).unlink()
+    """Remove the record beside `path`, if it is one by its content (a person's file of that name stays)."""
+    if _load_record(_record_path(path)) is not None:
+        with contextlib.suppress(FileNotFoundError):
+            _record_path(path).unlink()
 
 
-def _digest(path):
-    """The digest of an output part's whole content (every file of a folder, names and bytes), which survives
-    a move or a copy and changes when any byte of it does. Hidden entries are left out, as every reader leaves
-    them out (a .DS_Store is not data). Only regular files are opened: a FIFO or a device is named by its type,
-    never read."""
-    digest = hashlib.sha256()
+def _check_record_slot(part):
+    """Refuse a part whose record would replace something that is not a record: a person's file of that name."""
+    record = _record_path(part)
+    if os.path.lexists(record) and _load_record(record) is None:
+        raise UserError(f"{record}: not a run record, yet where this step keeps the record of {Path(part).name}; "
+                        f"move that file, or give the output another name")
+
+
+def _load_record(record_path):
+    """The record at `record_path` if its content says it is one (a dict with its format field; a record of
+    the previous format, recognised by its exact fields, is {"format": None, ...}); None for anything else: no
+    file, not a regular file, not JSON, nested past Python's stack, or another format. Its size is checked
+    against memory first."""
+    try:
+        info = os.lstat(record_path)
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        check_memory(8 * info.st_size, f"{record_path} (a run record of {info.st_size} bytes)")
+        record = json.loads(Path(record_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not (isinstance(record, dict) and all(isinstance(record.get(k), str) for k in ("run", "step"))
+            and isinstance(record.get("parts"), list) and all(isinstance(p, str) for p in record["parts"])):
+        return None
+    if record.get("format") == RECORD_FORMAT and isinstance(record.get("entries"), dict):
+        # Stat data as new as the record itself may hide a change made in the same tick of a coarse clock
+        # (git's "racily clean" entries): those files are read (_entries).
+        return {**record, "written_ns": info.st_mtime_ns}
+    if "format" not in record and set(record) == {"run", "step", "written", "parts", "digest"}:
+        return {**record, "format": None}
+    return None
+
+
+def _entries(path, known=None, racy_ns=0):
+    """{relative name: [type, size, mtime_ns, ctime_ns, inode, sha-256 of the bytes]} of an output part, every
+    entry of a folder (hidden ones left out, as every reader leaves them out: a .DS_Store is not data). As git's
+    index: a regular file whose stat data are those in `known` (a record's entries) takes its recorded digest
+    without being read; any other is read whole. Only regular files are opened: a FIFO or a device is named by
+    its type, never read. Files modified at or after `racy_ns` are read whatever their stat data."""
+    known = known or {}
+    found = {}
 
     def add(file, relative):
         info = os.lstat(file)
-        digest.update(f"{relative}\0{stat.S_IFMT(info.st_mode)}\0{info.st_size}\0".encode("utf-8", "surrogateescape"))
+        row = [stat.S_IFMT(info.st_mode), info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, None]
         if stat.S_ISREG(info.st_mode):
-            with open(file, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
+            old = known.get(relative)
+            trusted = isinstance(old, list) and old[:5] == row[:5] and info.st_mtime_ns < racy_ns
+            row[5] = old[5] if trusted else _sha256(file)
+        found[relative] = row
 
-    path = Path(path)
-    if path.is_dir() and not path.is_symlink():
-        for root, folders, files in os.walk(path):
-            folders[:] = sorted(f for f in folders if not f.startswith("."))
-            for name in sorted(n for n in files + [f for f in folders if os.path.islink(os.path.join(root, f))]
-                               if not n.startswith(".")):
-                add(os.path.join(root, name), os.path.relpath(os.path.join(root, name), path))
+    def walk(folder, prefix):
+        with os.scandir(folder) as listing:
+            entries = [(e.name, e.path, e.is_dir(follow_symlinks=False)) for e in listing if e.name[0] != "."]
+        for name, file, is_folder in entries:
+            if is_folder:
+                walk(file, f"{prefix}{name}{os.sep}")
+            else:  # files, and links (to folders too) by their type
+                add(file, prefix + name)
+
+    if os.path.isdir(path) and not os.path.islink(path):
+        walk(path, "")
     else:
         add(path, ".")
+    return found
+
+
+def _sha256(file):
+    digest = hashlib.sha256()
+    with open(file, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
     return digest.hexdigest()
 
 
 def _read_record(path):
-    """The record beside an output part (a dict), None if there is none; one that is not a record of ours is a
-    UserError naming it."""
-    record_path = _record_path(path)
-    try:
-        if not stat.S_ISREG(os.lstat(record_path).st_mode):
-            raise ValueError("not a file")
-        record = json.loads(record_path.read_text(encoding="utf-8"))
-        if not (isinstance(record, dict) and all(isinstance(record.get(k), str) for k in ("run", "step", "digest"))
-                and isinstance(record.get("parts"), list) and all(isinstance(p, str) for p in record["parts"])):
-            raise ValueError("not a run record")
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError):
-        raise UserError(f"{record_path}: not a readable run record of the step that wrote {Path(path).name}; "
-                        f"run that step again") from None
+    """The record beside an output part (a dict), None if there is none (or the file there is not a record by
+    its content); a record of the previous format is a UserError asking for the step again."""
+    record = _load_record(_record_path(path))
+    if record is not None and record["format"] is None:
+        raise UserError(f"{_record_path(path)}: a run record of an earlier version of {record['step']}; run that "
+                        f"step again")
     return record
 
 
@@ -434,14 +621,23 @@ def check_same_run(*paths):
     """Refuse outputs of a multi-part step whose parts are not from one run: a part whose content is no longer
     what its run wrote (replaced by hand, or a commit cut short), or a partner from another run. Each given
     path's record names its set; every partner that still exists must carry the same run. Paths without a
-    record (made by another tool or a one-output step) are not checked. Only reads, and only regular files."""
-    digests = {}
+    record (made by another tool or a one-output step) are not checked. Only reads, and only regular files; a
+    file whose stat data match its record is not read, so checking a 50,000-file folder costs little more than
+    listing it (benchmarks/records_benchmark.py)."""
+    verdicts = {}
 
     def described(part, record):
+        """Whether `part` holds what its record describes: names, types, sizes and bytes. Files whose stat data
+        are unchanged since the record are not read; the others are."""
         key = Path(part).resolve()
-        if key not in digests:
-            digests[key] = _digest(part)
-        return digests[key] == record["digest"]
+        if key not in verdicts:
+            recorded = record["entries"]
+            found = _entries(part, recorded, record["written_ns"])
+
+            def same(row, old):  # type, size and digest; the stat data only decided what was read
+                return isinstance(old, list) and len(old) == 6 and (row[0], row[1], row[5]) == (old[0], old[1], old[5])
+            verdicts[key] = found.keys() == recorded.keys() and all(same(row, recorded[n]) for n, row in found.items())
+        return verdicts[key]
 
     for path in paths:
         record = _read_record(path) if os.path.lexists(path) else None  # a missing path: its reader says so
@@ -461,6 +657,54 @@ def check_same_run(*paths):
                                 f"the output of another run; {again}")
 
 
+# --- Inputs the same at the end as at the start ---------------------------------------------------------------
+
+class Inputs:
+    """The stat data of a step's inputs when it starts (each file's type, size, mtime_ns, ctime_ns and inode, and
+    every folder's listing), compared again at the commit: a set another run rewrote meanwhile (a folder renamed
+    over, a file rewritten, added or removed) makes the step refuse, nothing committed, without reading any byte
+    twice. `reads`: (what, path) pairs, as check_apart takes them."""
+
+    def __init__(self, reads):
+        self.reads = [(what, path) for what, path in reads if path]
+        self.state = [_stat_tree(path) for _, path in self.reads]
+
+    def check(self):
+        for (what, path), before in zip(self.reads, self.state):
+            if _stat_tree(path) != before:
+                raise UserError(f"{path}: {what} changed while this step read it (another run rewrote it?); "
+                                f"nothing was written: run the step again once it is settled")
+
+
+def _stat_tree(path):
+    """[(name, type, inode, device[, size, mtime_ns, ctime_ns for a file])] of `path` (through a link) and of
+    every entry under a folder, with each folder's listing (hidden entries left out; links not followed below
+    the top)."""
+    rows = []
+
+    def add(file, relative, follow):
+        try:
+            info = os.stat(file, follow_symlinks=follow)
+        except OSError:
+            rows.append((relative, None))
+            return
+        is_folder = stat.S_ISDIR(info.st_mode)
+        # a folder's own times change with its hidden entries (a staging folder): its listing speaks for it
+        rows.append((relative, stat.S_IFMT(info.st_mode), info.st_ino, info.st_dev,
+                     *(() if is_folder else (info.st_size, info.st_mtime_ns, info.st_ctime_ns))))
+        if is_folder:
+            try:
+                names = sorted(n for n in os.listdir(file) if not n.startswith("."))
+            except OSError:
+                names = None
+            rows.append((relative, names))
+            for name in names or ():
+                add(os.path.join(file, name), os.path.join(relative, name), False)
+
+    add(path, ".", True)
+    return rows
+
+
 # --- No output over an input -----------------------------------------------------------------------------------
 
 def check_apart(reads=(), writes=(), writes_into=()):
@@ -470,7 +714,8 @@ def check_apart(reads=(), writes=(), writes_into=()):
     folders the step reads. writes: files and folders it writes (a folder is replaced as a whole). writes_into:
     folders it writes named outputs into (created if missing; what else they hold stays). Refused: an output
     that is an input (the same path, or the same file by another name), an output that holds an input, an
-    output inside a folder the step reads, and two outputs on one path or one inside the other.
+    output inside a folder the step reads, an output whose run record would be an input, an output that is a
+    device, a FIFO, a socket or a link to one, and two outputs on one path or one inside the other.
     """
     def real(path):
         return Path(os.path.realpath(path))
@@ -481,10 +726,22 @@ def check_apart(reads=(), writes=(), writes_into=()):
     inputs = [(what, path, real(path), os.path.isdir(path)) for what, path in reads if path]
     outputs = [(what, path, real(path), kind) for kind, given in (("writes", writes), ("into", writes_into))
                for what, path in given if path]
+
+    def same(a, b, a_real, b_real):
+        return a_real == b_real or (os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b))
+
+    def record_of(path):  # where OutputSet keeps the record of the output `path` (a folder's, a file's)
+        name = Path(path).name
+        return None if name in ("", ".", "..") else real(Path(path).parent) / f".{name}{RECORD_SUFFIX}"
+
     for out_what, out, out_real, kind in outputs:
+        _check_output_kind(out)
+        record = record_of(out) if kind == "writes" else None
         for in_what, inp, in_real, in_folder in inputs:
-            if out_real == in_real or (os.path.exists(out) and os.path.exists(inp) and os.path.samefile(out, inp)):
+            if same(out, inp, out_real, in_real):
                 relation = f"is also the input {inp} ({in_what})"
+            elif record is not None and same(record, inp, record, in_real):
+                relation = f"would keep its run record {record.name} where the input {inp} ({in_what}) is"
             elif kind == "writes" and inside(in_real, out_real):
                 relation = f"holds the input {inp} ({in_what}), which writing it would replace"
             elif in_folder and inside(out_real, in_real):

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import struct
 import subprocess
 import sys
@@ -1111,3 +1112,305 @@ def test_huge_files_are_refused_before_they_are_read(case, world, tmp_path, caps
     assert status == 2 and err.count("error:") == 1 and "Traceback" not in err, err
     assert re.search(expected, err), err
     assert (sorted(os.listdir(outputs)) if outputs.is_dir() else None) == before
+
+
+# --- Issue 23, rule 3: a file is a run record only if its content says so, and never when it is an input ------
+# (id, main, argv(world, tmp) (run with tmp as the current folder), exit status, error line (regex) or None,
+# paths that must stay byte-identical). Records are `.<output>.ganzoo-run` beside an output.
+
+def person_file(path, text="my notes, not a record\n"):
+    path.write_text(text)
+    return path
+
+
+RECORD_NAMED = [
+    ("dcgan_pth2onnx checkpoint named as the output's record", dcgan_pth2onnx.main,
+     lambda w, t: (shutil.copy(w.dcgan_pth, t / ".d.onnx.ganzoo-run"), ["./.d.onnx.ganzoo-run", "d.onnx"])[-1], 2,
+     r"error: d.onnx: onnx would keep its run record .d.onnx.ganzoo-run where the input \./\.d\.onnx\.ganzoo-run "
+     r"\(pth\) is", lambda w, t: [t / ".d.onnx.ganzoo-run", t / "d.onnx"]),
+    ("dcgan_preprocess a person's file named as a record beside its output", dcgan_preprocess.main,
+     lambda w, t: (person_file(t / ".prep.ganzoo-run"), ["prep", "--num", "2"])[-1], 0, None,
+     lambda w, t: [t / ".prep.ganzoo-run"]),
+    ("GAN_preprocess a person's file where its record goes", GAN_preprocess.main,
+     lambda w, t: (person_file(t / ".v.ganzoo-run"), ["--offline_path", "v", "--iters", "1"])[-1], 2,
+     r"error: \S*\.v\.ganzoo-run: not a run record, yet where this step keeps the record of v",
+     lambda w, t: [t / ".v.ganzoo-run", t / "v"]),
+    ("GAN_preprocess a JSON look-alike without the format field", GAN_preprocess.main,
+     lambda w, t: (person_file(t / ".v.ganzoo-run", json.dumps({"run": "r", "step": "s", "parts": ["v"],
+                                                                  "digest": "d"})), ["--offline_path", "v"])[-1], 2,
+     r"error: \.v\.ganzoo-run: not a run record", lambda w, t: [t / ".v.ganzoo-run", t / "v"]),
+    ("GAN_preprocess a FIFO where its record goes", GAN_preprocess.main,
+     lambda w, t: (os.mkfifo(t / ".v.ganzoo-run"), ["--offline_path", "v"])[-1], 2,
+     r"error: \.v\.ganzoo-run: not a run record", lambda w, t: [t / "v"]),
+    ("GAN_pth2onnx a person's file named as a record beside its output", GAN_pth2onnx.main,
+     lambda w, t: (person_file(t / ".g.onnx.ganzoo-run"), ["--input_file", w.gan_pth, "--output_file", "g.onnx"])[-1],
+     0, None, lambda w, t: [t / ".g.onnx.ganzoo-run"]),
+    ("infer per-device summary named as the model", infer.main,
+     lambda w, t: ((t / "res").mkdir(), shutil.copy(w.gan_onnx, t / "res" / "bs_device_1_summary.json"),
+                   ["--model", "res/bs_device_1_summary.json", "--input", w.vectors, "--output", "res",
+                    "--output_dirname", "bs", "--device", "0,1", "--divide_input"])[-1], 2,
+     r"error: res/bs_device_1_summary.json: --output_dirname is also the input", lambda w, t: [t / "res"]),
+    ("infer summary named as the model", infer.main,
+     lambda w, t: ((t / "res").mkdir(), shutil.copy(w.gan_onnx, t / "res" / "bs_summary.json"),
+                   ["--model", "res/bs_summary.json", "--input", w.vectors, "--output", "res",
+                    "--output_dirname", "bs"])[-1], 2,
+     r"error: res/bs_summary.json: --output_dirname is also the input", lambda w, t: [t / "res"]),
+]
+
+
+@pytest.mark.parametrize("case", RECORD_NAMED, ids=[c[0] for c in RECORD_NAMED])
+def test_a_record_is_known_by_its_content_never_by_its_name(case, world, tmp_path, capsys, monkeypatch):
+    _, main, argv, expected_status, expected, watched = case
+    monkeypatch.chdir(tmp_path)
+    args = [str(a) for a in argv(world, tmp_path)]
+    before = digest(watched(world, tmp_path))
+    capsys.readouterr()
+    status = cli.run(main, args)
+    err = capsys.readouterr().err
+    assert status == expected_status and "Traceback" not in err, err
+    if expected is not None:
+        errors = [line for line in err.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and err.rstrip().endswith(errors[0]) and re.match(expected, errors[0]), err
+    after = digest(watched(world, tmp_path))
+    assert {k: v for k, v in after.items() if k in before} == before  # the person's files as they were
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".ganzoo-staging-")]
+
+
+def test_a_record_of_the_previous_format_is_replaced_and_refused_when_read(world, tmp_path, capsys):
+    """Records written before the format field are still recognised by their exact fields: the step's next run
+    replaces them; a reader asks for that run rather than trusting a digest it no longer computes."""
+    argv = ["--offline_path", str(tmp_path / "v"), "--iters", "2", "--batch_size", "2"]
+    assert GAN_preprocess.main(argv) == 0
+    record = tmp_path / ".v.ganzoo-run"
+    legacy = {"run": "r", "step": "GAN_preprocess.py", "written": "2024", "parts": ["v"], "digest": "0" * 64}
+    record.write_text(json.dumps(legacy))
+    assert cli.run(fileio.pair_by_position, [tmp_path / "v"]) == 2
+    assert "a run record of an earlier version of GAN_preprocess.py; run that step again" in capsys.readouterr().err
+    assert GAN_preprocess.main(argv) == 0
+    assert json.loads(record.read_text())["format"] == "ganzoo-run/2"
+    fileio.pair_by_position([tmp_path / "v"])
+
+
+# --- Issue 23, rule 5: outputs are regular files or folders, or do not exist yet ----------------------------
+# A device, a FIFO, a socket or a link to one given as an output (declared or derived) is refused before any
+# work, and stays exactly what it was (type, device numbers, link target).
+
+def node_state(path):
+    info = os.lstat(path)
+    return (stat.S_IFMT(info.st_mode), info.st_rdev, info.st_ino,
+            os.readlink(path) if stat.S_ISLNK(info.st_mode) else None)
+
+
+def make_socket(path):
+    import socket
+
+    sock, here = socket.socket(socket.AF_UNIX), os.getcwd()
+    os.chdir(path.parent)  # a socket's path is limited to 107 bytes: bind by its bare name
+    try:
+        sock.bind(path.name)
+    finally:
+        os.chdir(here)
+        sock.close()  # the socket file stays
+    return path
+
+
+def make_node(path):
+    if os.geteuid() != 0:
+        pytest.skip("mknod needs root")
+    os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 3))  # what /dev/null is
+    return path
+
+
+# (id, main, argv(world, tmp, node), make the node at tmp / name, its name, error line (regex))
+DEVICE_OUTPUTS = [
+    ("dcgan_acc_eval --log_save_name /dev/null", dcgan_acc_eval.main,
+     lambda w, t, n: ["--pth_result_path", w.dcgan_result, "--om_result_path", w.dcgan_result, "--log_save_name",
+                      "/dev/null"], None, "/dev/null", r"error: /dev/null: is a character device"),
+    ("dcgan_acc_eval --log_save_name a link to /dev/null", dcgan_acc_eval.main,
+     lambda w, t, n: ["--pth_result_path", w.dcgan_result, "--om_result_path", w.dcgan_result, "--log_save_name", n],
+     lambda p: os.symlink("/dev/null", p), "acc.log", r"error: \S*acc.log: is a character device \(through a link\)"),
+    ("GAN_pth2onnx --output_file a FIFO", GAN_pth2onnx.main,
+     lambda w, t, n: ["--input_file", w.gan_pth, "--output_file", n], os.mkfifo, "g.onnx", r"error: \S*g.onnx: is a FIFO"),
+    ("GAN_pth2onnx --output_file a device node", GAN_pth2onnx.main,
+     lambda w, t, n: ["--input_file", w.gan_pth, "--output_file", n], make_node, "g.onnx",
+     r"error: \S*g.onnx: is a character device"),
+    ("dcgan_preprocess output a socket", dcgan_preprocess.main, lambda w, t, n: [n, "--num", "2"], make_socket, "prep",
+     r"error: \S*prep: is a socket"),
+    ("precision --report a link to a FIFO", precision.main,
+     lambda w, t, n: ["--model", w.gan_onnx, "--report", n],
+     lambda p: (os.mkfifo(p.with_name("fifo")), os.symlink(p.with_name("fifo"), p)), "p.json",
+     r"error: \S*p.json: is a FIFO \(through a link\)"),
+    ("infer --output a FIFO", infer.main, lambda w, t, n: ["--model", w.gan_onnx, "--input", w.vectors, "--output", n],
+     os.mkfifo, "res", r"error: \S*res: is a FIFO"),
+    ("infer summary a FIFO", infer.main,
+     lambda w, t, n: ["--model", w.gan_onnx, "--input", w.vectors, "--output", t, "--output_dirname", "bs"],
+     os.mkfifo, "bs_summary.json", r"error: \S*bs_summary.json: is a FIFO"),
+    ("infer per-device summary a link to /dev/null", infer.main,
+     lambda w, t, n: ["--model", w.gan_onnx, "--input", w.vectors, "--output", t, "--output_dirname", "bs",
+                      "--device", "0,1", "--divide_input"],
+     lambda p: os.symlink("/dev/null", p), "bs_device_1_summary.json",
+     r"error: \S*bs_device_1_summary.json: is a character device \(through a link\)"),
+    ("simplify output a socket", simplify.main, lambda w, t, n: [w.gan_onnx, n, "--input-shape", "Z:1,100"],
+     make_socket, "s.onnx", r"error: \S*s.onnx: is a socket"),
+]
+
+
+@pytest.mark.parametrize("case", DEVICE_OUTPUTS, ids=[c[0] for c in DEVICE_OUTPUTS])
+def test_an_output_that_is_a_device_fifo_or_socket_is_refused_and_kept(case, world, tmp_path, capsys):
+    _, main, argv, make, name, expected = case
+    node = Path(name) if make is None else tmp_path / name
+    if make is not None:
+        make(node)
+    state, listing = node_state(node), sorted(os.listdir(tmp_path))
+    capsys.readouterr()
+    status = cli.run(main, [str(a) for a in argv(world, tmp_path, node)])
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert status == 2 and "Traceback" not in err and len(errors) == 1 and err.rstrip().endswith(errors[0]), err
+    assert re.match(expected, errors[0]), errors[0]
+    assert "an output must be a regular file, a folder or a new path" in errors[0]
+    assert node_state(node) == state and sorted(os.listdir(tmp_path)) == listing
+
+
+def test_an_output_linked_to_proc_self_fd_1_is_refused(world, tmp_path):
+    """`--log_save_name out.log` where out.log links to /proc/self/fd/1, the script's stdout being a pipe."""
+    link = tmp_path / "out.log"
+    os.symlink("/proc/self/fd/1", link)
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, str(root / "DCGAN" / "dcgan_acc_eval.py"), "--pth_result_path",
+                           str(world.dcgan_result), "--om_result_path", str(world.dcgan_result), "--log_save_name",
+                           str(link)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2 and "Traceback" not in done.stderr and done.stderr.count("error:") == 1, done.stderr
+    assert re.match(rf"error: {re.escape(str(link))}: is a FIFO \(through a link\)", done.stderr), done.stderr
+    assert os.readlink(link) == "/proc/self/fd/1" and sorted(os.listdir(tmp_path)) == ["out.log"]
+
+
+# --- Issue 23, rule 9: staging never follows what it did not make -------------------------------------------
+# Staging-named entries a step did not make, in the folder it writes: the step runs as usual, never opens their
+# `lock`, and leaves them exactly as they were. A finished run's staging folder with a file system mounted
+# inside is emptied up to the mount point, never into it.
+
+def staging_impostor(folder, lock_kind):
+    impostor = folder / f".ganzoo-staging-{'e' * 32}"
+    impostor.mkdir()
+    lock = impostor / "lock"
+    if lock_kind == "character device":
+        make_node(lock)
+    elif lock_kind == "FIFO":
+        os.mkfifo(lock)
+    elif lock_kind == "socket":
+        make_socket(lock)
+    elif lock_kind == "folder":
+        lock.mkdir()
+    elif lock_kind == "another user's file":
+        lock.write_text("")
+        os.chown(lock, 65534, 65534)
+    (impostor / "new").mkdir()
+    (impostor / "new" / "thesis.tex").write_text("chapter 1")
+    return impostor, lock
+
+
+@pytest.mark.parametrize("lock_kind", ["character device", "FIFO", "socket", "folder", "another user's file"])
+def test_a_staging_named_impostor_is_never_opened_nor_removed(lock_kind, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    if lock_kind == "another user's file" and os.geteuid() != 0:
+        pytest.skip("chown needs root")
+    impostor, lock = staging_impostor(out, lock_kind)
+    before, lock_state = digest([impostor]), node_state(lock)
+    opened, real_open = [], os.open
+    monkeypatch.setattr(os, "open", lambda path, *a, **k: (opened.append(os.fspath(path)), real_open(path, *a, **k))[1])
+    assert cli.run(dcgan_preprocess.main, [str(out / "prep"), "--num", "2"]) == 0, capsys.readouterr().err
+    monkeypatch.setattr(os, "open", real_open)
+    assert str(lock) not in opened
+    assert digest([impostor]) == before and node_state(lock) == lock_state
+    assert sorted(p.name for p in out.iterdir()) == sorted([impostor.name, "prep"])
+
+
+@pytest.fixture
+def mounted(tmp_path):
+    """Mount a small tmpfs at a path of the test's choosing; unmounted afterwards, pass or fail."""
+    points = []
+
+    def mount(point):
+        point.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(point)],
+                                               capture_output=True).returncode != 0:
+            pytest.skip("cannot mount a file system here")
+        points.append(point)
+        return point
+    yield mount
+    for point in reversed(points):
+        subprocess.run(["umount", str(point)], check=True)
+
+
+@pytest.mark.parametrize("where", ["inside a finished staging folder", "on the staging folder itself"])
+def test_staging_removal_never_crosses_a_mount_point(where, tmp_path, mounted, capsys):
+    out = tmp_path / "out"
+    finished = out / f".ganzoo-staging-{'f' * 32}"
+    point = mounted(finished / "new" / "photos" if where.startswith("inside") else finished)
+    (finished / "lock").write_text("")  # a finished run's: a regular lock nobody holds
+    (point / "holiday.jpg").write_bytes(b"photo")
+    (point / "album").mkdir()
+    (point / "album" / "1.jpg").write_bytes(b"photo 1")
+    before = digest([point])
+    assert cli.run(dcgan_preprocess.main, [str(out / "prep"), "--num", "2"]) == 0, capsys.readouterr().err
+    assert digest([point]) == before and os.path.ismount(point)
+    assert (out / "prep").is_dir()
+
+
+# --- Issue 23, rule 10: errors name what the person named, a full disk and no inodes left included ----------
+# A small file system (size or inodes) for each writer: the run ends in exit 0 with its whole output, or in
+# exit 2 with one line naming the output the person gave (never `.ganzoo-staging-<hex>/new/...`) and nothing of
+# the run left there, no staging folder either.
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """mount(options) -> a fresh tmpfs folder with those options (size=, nr_inodes=); all unmounted after."""
+    points = []
+
+    def mount(options):
+        point = tmp_path / f"small{len(points)}"
+        point.mkdir()
+        if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)],
+                                               capture_output=True).returncode != 0:
+            pytest.skip("cannot mount a small file system here")
+        points.append(point)
+        return point
+    yield mount
+    for point in points:
+        subprocess.run(["umount", str(point)], check=True)
+
+
+# (id, main, argv(world, folder), what the step writes there, the output named in the error (regex))
+SMALL_WRITERS = [
+    ("dcgan_preprocess", dcgan_preprocess.main, lambda w, s: [s / "prep", "--num", "3"], ["prep"],
+     r"prep(/noise_000\d\.bin)?"),
+    ("GAN_preprocess", GAN_preprocess.main, lambda w, s: ["--offline_path", s / "v", "--iters", "2", "--batch_size",
+                                                          "4"], [".v.ganzoo-run", "v"], r"v(/\d\.bin)?|\.v\.ganzoo-run"),
+    ("infer", infer.main, lambda w, s: ["--model", w.gan_onnx, "--input", w.vectors, "--output", s / "res",
+                                        "--output_dirname", "bs"], ["res"], r"res/bs(/0_0\.bin|_summary\.json)?"),
+    ("dcgan_pth_result", dcgan_pth_result.main,
+     lambda w, s: ["--checkpoint_path", w.dcgan_pth, "--dataset_path", w.noise, "--save_path", s / "ref"], ["ref"],
+     r"ref(/noise_000\d_0\.bin)?"),
+]
+FULL = [(name, main, argv, parts, named, options) for name, main, argv, parts, named in SMALL_WRITERS
+        for options in ["size=4k", "size=12k", "size=64k"] + [f"size=8m,nr_inodes={n}" for n in range(2, 9)]]
+
+
+@pytest.mark.parametrize("case", FULL, ids=[f"{c[0]} {c[5]}" for c in FULL])
+def test_a_full_file_system_names_the_output_and_leaves_nothing(case, world, small_fs, capsys):
+    _, main, argv, parts, named, options = case
+    small = small_fs(options)
+    capsys.readouterr()
+    status = cli.run(main, [str(a) for a in argv(world, small)])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and ".ganzoo-staging" not in err, err
+    if status == 0:
+        assert sorted(os.listdir(small)) == sorted(parts)
+        return
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert status == 2 and len(errors) == 1 and err.rstrip().endswith(errors[0]), err
+    assert re.match(rf"error: {re.escape(str(small))}/({named}): (cannot|.* needs .* of output)", errors[0]), errors[0]
+    assert re.search(r"no space left on the device|needs .* of output", errors[0]), errors[0]
+    assert os.listdir(small) == []

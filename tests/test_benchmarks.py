@@ -2,6 +2,7 @@
 benchmark's counts must be positive. No timed assertions: the figures are checked for consistency only."""
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -100,6 +101,7 @@ def test_run_all_cluster_line():
     ("precision_benchmark", ["--num", "4", "--batch", "8"]),
     ("inception_options", ["--runs", "0"]), ("inception_options", ["--batch", "0"]),
     ("inception_options", ["--chunks", "4,0"]),
+    ("records_benchmark", ["--files", "0"]), ("records_benchmark", ["--runs", "0"]),
 ])
 def test_benchmark_counts_must_be_positive(script, argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -114,3 +116,11 @@ def test_run_all_only_names_what_it_knows():
 
     with pytest.raises(UserError, match=r"--only gan,incepton: unknown step\(s\) incepton; expected some of biggan"):
         _script("run_all").main(["--only", "gan,incepton"])
+
+
+def test_records_benchmark_quick(capsys):
+    """The record check's benchmark on a few files: its three timings printed, and a rewritten file refused."""
+    assert _script("records_benchmark").main(["--files", "40", "--size", "16", "--runs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "40 files of 16 bytes" in out and "one rewritten file refused: True" in out
+    assert re.search(r"before/after \d+\.\dx; after/listing \d+\.\dx", out), out

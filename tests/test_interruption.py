@@ -7,6 +7,11 @@ whole set again and removes what the dead run left.
 Each interrupted run is a fork of this process running the script's real `main`, with os.replace wrapped so
 that the process dies (os._exit, as SIGKILL leaves it) or receives SIGINT exactly before the k-th rename.
 One case also kills a real script process from outside while it writes.
+
+Issue 23's tables: a person's file saved into every output folder of each writer before each of its renames,
+while it writes and inside its commit window (rule 1: kept, never deleted), and the runner's inputs rewritten
+while it runs (rule 4: refused, nothing committed). The moment is set by the same wrapped os.replace (or the
+runner's per-batch hook), never by sleeping.
 """
 import hashlib
 import json
@@ -390,3 +395,191 @@ def test_concurrent_commits_into_one_set_take_turns(tmp_path, monkeypatch):
     assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
     next_step(work)
     assert snapshot([work / n for n in part_names]) == snapshot([reference / n for n in part_names])
+
+
+# --- Issue 23, rule 1: what a step replaces, it re-checks at the moment of replacing ------------------------
+# A person saves `thesis.tex` into every output folder that exists, during a run over an old set: as the step
+# starts writing, and just before each rename of its commit (for these writers every rename is the commit's).
+# The step either refuses in one line (the old folder put back, nothing committed) or, where the folder was
+# already the new one, keeps the file in it; the file is never lost and the set read next is whole.
+
+def dcgan_preprocess_case(data):
+    import dcgan_preprocess
+
+    def argv(work, variant):
+        return [str(work / "prep"), "--num", "3", "--seed", str(variant)]
+
+    def next_step(work):
+        fileio.pair_by_position([work / "prep"])
+    return dcgan_preprocess.main, argv, ("prep",), next_step
+
+
+def dcgan_postprocess_case(data):
+    import dcgan_postprocess
+
+    for variant in (0, 1):
+        rng = np.random.default_rng(variant)
+        for i in range(2):
+            fileio.write_array(data / f"result{variant}" / f"noise_{i:04d}_0.bin",
+                               np.tanh(rng.standard_normal((1, 3, 64, 64))).astype(np.float32))
+
+    def argv(work, variant):
+        return ["--benchmark_result_path", str(data / f"result{variant}"), "--save_path", str(work / "img")]
+
+    def next_step(work):
+        assert {p.suffix for p in (work / "img").iterdir()} == {".png"}
+    return dcgan_postprocess.main, argv, ("img",), next_step
+
+
+WRITERS = {**CASES, "dcgan_preprocess": dcgan_preprocess_case, "dcgan_postprocess": dcgan_postprocess_case}
+
+
+def save_notes(work, part_names, tag):
+    """A person's file saved into every output folder that exists now; returns {path: content}."""
+    notes = {}
+    for name in part_names:
+        if (work / name).is_dir():
+            notes[work / name / "thesis.tex"] = f"chapter {tag}\n"
+            (work / name / "thesis.tex").write_text(notes[work / name / "thesis.tex"])
+    return notes
+
+
+@pytest.mark.parametrize("name", WRITERS)
+def test_a_file_saved_into_an_output_folder_during_the_run_is_kept(name, tmp_path, monkeypatch, capsys):
+    (tmp_path / "data").mkdir()
+    main, argv, part_names, next_step = WRITERS[name](tmp_path / "data")
+    old_work = tmp_path / "old"
+    assert main(argv(old_work, 0)) == 0
+    shutil.copytree(old_work, tmp_path / "count", symlinks=True)
+    renames, commit = count_renames(main, argv(tmp_path / "count", 1), monkeypatch)  # over an old set, as below
+    old, new = (snapshot([w / n for n in part_names]) for w in (old_work, tmp_path / "count"))
+    real_replace, real_folder = os.replace, staging.OutputSet.folder
+    outcomes = set()
+    for at in range(-1, renames):  # -1: as the step starts writing its first staged folder
+        work = tmp_path / f"at{at}"
+        shutil.copytree(old_work, work, symlinks=True)
+        calls, notes = [0], {}
+
+        def replace(*args):
+            if calls[0] == at:
+                notes.update(save_notes(work, part_names, at))
+            calls[0] += 1
+            return real_replace(*args)
+
+        def folder(outputs, *args, **kwargs):
+            staged = real_folder(outputs, *args, **kwargs)
+            if not notes:
+                notes.update(save_notes(work, part_names, at))
+            return staged
+        if at < 0:
+            monkeypatch.setattr(staging.OutputSet, "folder", folder)
+        else:
+            monkeypatch.setattr(os, "replace", replace)
+        capsys.readouterr()
+        status = cli.run(main, argv(work, 1))
+        monkeypatch.setattr(os, "replace", real_replace)
+        monkeypatch.setattr(staging.OutputSet, "folder", real_folder)
+        err = capsys.readouterr().err
+        for note, text in notes.items():  # every saved file where the person saved it, as they wrote it
+            assert note.read_text() == text, f"rename {at}: {note}"
+        assert "Traceback" not in err
+        if status == 2:
+            errors = [line for line in err.splitlines() if line.startswith("error:")]
+            # found at the commit, or, for a second folder of the step, when that one is staged
+            assert len(errors) == 1 and re.search(r"'thesis.tex' appeared in it while this step ran|"
+                                                  r"folder already holds 'thesis.tex'", errors[0]), err
+        else:
+            assert status == 0, err
+        for note in notes:
+            note.unlink()
+        next_step(work)  # the set read next is whole: the old one (refused) or the new one
+        assert snapshot([work / n for n in part_names]) == (old if status == 2 else new), f"rename {at}"
+        assert not leftovers([work / n for n in part_names]), f"rename {at}"
+        outcomes.add((at >= commit, bool(notes), status))
+    assert (False, True, 2) in outcomes, f"no refusal of a file saved while the step wrote: {outcomes}"
+    assert (True, True, 2) in outcomes, f"no refusal inside the commit window: {outcomes}"
+    assert not any(saved is False and status != 0 for _, saved, status in outcomes), outcomes
+
+
+# --- Issue 23, rule 4: an input set is the same at the end of a run as at its start ------------------------
+# The runner reads the GAN vectors; after its first batch, something rewrites what it reads. It refuses in one
+# line, writes nothing (an old result stays as it was), and leaves no staging folder. Stat data only: nothing is
+# read twice. A hidden file beside the inputs and an untouched set pass.
+
+def rewrite_by_another_run(data, vectors, model):
+    assert GAN_preprocess.main(["--offline_path", str(vectors), "--iters", "3", "--batch_size", "2",
+                                "--seed", "7"]) == 0
+
+
+CHANGED = r"error: \S*/(vectors1|gan.onnx): --(input|model) changed while this step read it"
+REWRITES = {  # (the change, the error line expected; None: exit 0)
+    "another run rewrites the folder": (rewrite_by_another_run, CHANGED),
+    "a file rewritten in place, same size": (lambda d, v, m: (v / "1.bin").write_bytes((v / "0.bin").read_bytes()),
+                                             CHANGED),
+    "a file added": (lambda d, v, m: shutil.copy(v / "0.bin", v / "3.bin"), CHANGED),
+    "a file removed": (lambda d, v, m: (v / "2.bin").unlink(), rf"{CHANGED}|error: \S*/vectors1/2.bin: no such file"),
+    "the model replaced": (lambda d, v, m: (shutil.copy(m, d / "copy.onnx"), os.replace(d / "copy.onnx", m)), CHANGED),
+    "a hidden file added (not an input)": (lambda d, v, m: (v / ".DS_Store").write_bytes(b"x"), None),
+    "untouched": (lambda d, v, m: None, None),
+}
+
+
+@pytest.mark.parametrize("how", REWRITES)
+def test_inputs_rewritten_during_the_run_are_refused(how, tmp_path, monkeypatch, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    main, argv, part_names, next_step = infer_case(data)
+    work = tmp_path / "work"
+    assert main(argv(work, 0)) == 0
+    old = snapshot([work / n for n in part_names])
+    vectors, model = data / "vectors1", data / "gan.onnx"
+    rewrite, expected = REWRITES[how]
+    real_store, done = infer.store_batch, []
+
+    def store_batch(*args, **kwargs):
+        if not done:
+            done.append(rewrite(data, vectors, model))
+        return real_store(*args, **kwargs)
+    monkeypatch.setattr(infer, "store_batch", store_batch)
+    capsys.readouterr()
+    status = cli.run(main, argv(work, 1))
+    err = capsys.readouterr().err
+    assert done and status == (0 if expected is None else 2) and "Traceback" not in err, err
+    if expected is not None:
+        errors = [line for line in err.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and err.rstrip().endswith(errors[0]), err
+        assert re.match(expected, errors[0]), errors[0]
+        assert snapshot([work / n for n in part_names]) == old
+    else:
+        assert snapshot([work / n for n in part_names]) != old
+    next_step(work)
+    assert not leftovers([work / n for n in part_names])
+
+
+def test_a_folder_that_cannot_go_back_is_kept_beside_never_removed(tmp_path, monkeypatch, capsys):
+    """The person saves thesis.tex into prep/ just before the commit moves prep aside, and makes a new prep/ of
+    their own right after: the old folder (with thesis.tex) cannot go back, so it is kept beside, not removed."""
+    main, argv, _, _ = dcgan_preprocess_case(tmp_path)
+    work = tmp_path / "work"
+    assert main(argv(work, 0)) == 0
+    real = os.replace
+
+    def replace(source, target):
+        if Path(source) == work / "prep":  # the commit moving the old folder aside
+            (work / "prep" / "thesis.tex").write_text("chapter 1")
+            real(source, target)
+            (work / "prep").mkdir()
+            (work / "prep" / "draft.txt").write_text("chapter 2")
+            return None
+        return real(source, target)
+    monkeypatch.setattr(os, "replace", replace)
+    capsys.readouterr()
+    status = cli.run(main, argv(work, 1))
+    monkeypatch.setattr(os, "replace", real)
+    err = capsys.readouterr().err
+    [kept] = work.glob("prep.kept-*")
+    assert status == 2 and "Traceback" not in err and err.count("error:") == 1, err
+    assert f"that is now {kept}" in err
+    assert (kept / "thesis.tex").read_text() == "chapter 1" and len(list(kept.glob("noise_*.bin"))) == 3
+    assert (work / "prep" / "draft.txt").read_text() == "chapter 2"
+    assert not leftovers([work / "prep"])
