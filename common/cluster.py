@@ -487,7 +487,6 @@ class Session:
         self.submitted = 0
         self.workers = {}  # address -> per-worker figures of this run
         self.client_cpu_s = 0.0  # this process's CPU time (all its threads) in run(): reading, sending, writing
-        self.model_bytes_sent = 0  # the model's bytes this run sent, summed over the workers that lacked it
 
     def ship_code(self):
         """This client's code on every worker (present and future: a plugin registered for this run), the workers
@@ -545,7 +544,6 @@ class Session:
         except Exception as err:  # the worker's own exception, re-raised here
             raise UserError(f"--cluster {self.address}: worker {addresses[0]} could not load the model "
                             f"({_reason(err)})") from None
-        self.model_bytes_sent += model.nbytes * len(addresses)
 
     def _window(self):
         return WINDOW_PER_WORKER * max(1, len(self.client.nthreads()))
