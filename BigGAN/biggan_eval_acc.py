@@ -37,6 +37,10 @@ def build_parser():
                                                    "(default ./<dataset>_inception_moments.npz)")
     p.add_argument("--num-splits", type=cli.positive_int, default=10, help="Inception Score splits")
     p.add_argument("--inception-batch", type=cli.positive_int, default=50, help="images per Inception forward pass")
+    p.add_argument("--cache", type=cli.writes_into, default=None,
+                   help=f"folder for the ONNX export of --inception-weights, made once per weights file (default "
+                        f"${metrics.CACHE_VARIABLE}, else $XDG_CACHE_HOME/ganzoo, else ~/.cache/ganzoo; never beside "
+                        f"the weights)")
     p.add_argument("--log", type=cli.writes, default=None, help="result log (default ./biggan_acc_eval_bs<B>.log)")
     p.add_argument("--json", type=cli.writes, default=None, help="results as JSON (default ./biggan_acc_eval_bs<B>.json)")
     report.add_options(p)
@@ -114,7 +118,7 @@ def main(argv=None):
     staging.check_same_run(args.gen_y, images_path)
     available = check_images(images_path, args.gen_y, count)
     mu_ref, sigma_ref = metrics.load_moments(moments_path)
-    net = metrics.InceptionFeatures(args.inception_weights)
+    net = metrics.InceptionFeatures(args.inception_weights, cache=args.cache)
     if count < mu_ref.size:
         print(f"warning: {count} images give a rank-deficient covariance of the {mu_ref.size}-d features; "
               f"FID is then exact for these samples but strongly biased upwards (use 50,000)", file=sys.stderr)

@@ -344,11 +344,16 @@ def bench_cluster(tmp, runs, inputs, ch):
     """The same BigGAN job (G_ch `ch`, `inputs` inputs of noise and label, bs1, files in and out) through
     common/infer.py in this process on all cores, and with --cluster on a loopback Dask cluster of CLUSTER_WORKERS
     workers with one thread each on the same cores (cluster.LoopbackProcesses: `dask scheduler`, `dask worker
-    --nthreads 1`), alternating, one untimed round of each first (a long-lived cluster keeps its workers'
-    sessions; the model's bytes are still sent on every run); medians of `runs` wall times. Also each run's
-    per-batch compute time, the bytes a batch moves (its input and output files: client -> scheduler -> worker and
-    back), the model's bytes (sent once per worker and run) and the client's CPU time per batch in its batch loop
-    (summary "client_cpu_ms_per_batch")."""
+    --nthreads 1`). Each of `runs` rounds starts a fresh cluster and times its first run (the code and the model
+    sent to every worker) and its second (the workers keep both: the batches alone), and the one process, whose
+    place alternates (before the two, after them), after one untimed one-process run; medians of the wall times.
+    Also each run's per-batch compute time, the workers the model was sent to (the runner's `[INFO] cluster: model`
+    line), the bytes a batch moves (its input and output files: client -> scheduler -> worker and back), the
+    model's bytes and the client's CPU time per batch in its batch loop (summary "client_cpu_ms_per_batch")."""
+    import contextlib
+    import io
+    import re
+
     import biggan_model
     import biggan_preprocess
     import biggan_pth2onnx
@@ -363,53 +368,67 @@ def bench_cluster(tmp, runs, inputs, ch):
     job = ["--model", str(tmp / "biggan.onnx"), "--input", f"{tmp / 'prep_noise'},{tmp / 'prep_label'}",
            "--output", str(tmp / "result"), "--batchsize", "1", "--outfmt", "BIN"]
     opening = median_ms(lambda: infer.open_backend(str(tmp / "biggan.onnx")), 3) / 1000.0  # an ORT session, all cores
-    wall = {"one": [], "cluster": []}
-    compute = {"one": [], "cluster": []}
+    modes = ("one", "first", "second")
+    wall, compute, fixed, sent = ({mode: [] for mode in modes} for _ in range(4))
     client_ms = []  # the client's CPU time per batch in its batch loop (reading, sending, receiving, writing)
-    fixed = []  # a cluster run's wall time outside its workers' span of batches (first start to last end)
-    with cluster.LoopbackProcesses(tmp / "dask", threads=1) as processes:
-        address = processes.start_scheduler()
-        processes.add_workers(CLUSTER_WORKERS)
-        for round_ in range(runs + 1):
-            for mode in (("one", "cluster") if round_ % 2 else ("cluster", "one")):
+
+    def run(name, address=None):
+        """One run of the job: its wall time, summary and the number of workers the model was sent to."""
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            start = time.perf_counter()
+            infer.main([*job, "--output_dirname", name] + (["--cluster", address] if address else []))
+            seconds = time.perf_counter() - start
+        line = re.search(r"\[INFO\] cluster: model \S+ \(.*\) (sent to (\d+) of|kept by all)", out.getvalue())
+        return seconds, json.loads((tmp / "result" / f"{name}_summary.json").read_text()), \
+            line and int(line.group(2) or 0)
+
+    run("warmup")
+    shutil.rmtree(tmp / "result" / "warmup")
+    for round_ in range(runs):
+        with cluster.LoopbackProcesses(tmp / f"dask{round_}", threads=1) as processes:
+            address = processes.start_scheduler()
+            processes.add_workers(CLUSTER_WORKERS)
+            for mode in (modes if round_ % 2 == 0 else modes[1:] + modes[:1]):
                 name = f"{mode}{round_}"
-                argv = [*job, "--output_dirname", name] + (["--cluster", address] if mode == "cluster" else [])
-                start = time.perf_counter()
-                infer.main(argv)
-                seconds = time.perf_counter() - start
-                summary = json.loads((tmp / "result" / f"{name}_summary.json").read_text())
-                if round_:
-                    wall[mode].append(seconds)
-                    compute[mode].append(statistics.median(summary["npu_compute_time_list"]))
-                    if mode == "cluster":
-                        client_ms.append(summary["client_cpu_ms_per_batch"])
-                        workers = summary["workers"]
-                        fixed.append(seconds - (max(w["end_time"] for w in workers)
-                                                - min(w["start_time"] for w in workers)))
-            ours, theirs = tmp / "result" / f"cluster{round_}", tmp / "result" / f"one{round_}"
+                seconds, summary, workers_sent = run(name, None if mode == "one" else address)
+                wall[mode].append(seconds)
+                compute[mode].append(statistics.median(summary["npu_compute_time_list"]))
+                if mode != "one":
+                    client_ms.append(summary["client_cpu_ms_per_batch"])
+                    sent[mode].append(workers_sent)
+                    workers = summary["workers"]
+                    fixed[mode].append(seconds - (max(w["end_time"] for w in workers)
+                                                  - min(w["start_time"] for w in workers)))
+        theirs = tmp / "result" / f"one{round_}"
+        for mode in ("first", "second"):
+            ours = tmp / "result" / f"{mode}{round_}"
             same = sorted(p.name for p in ours.iterdir()) == sorted(p.name for p in theirs.iterdir()) and all(
                 (ours / p.name).read_bytes() == p.read_bytes() for p in theirs.iterdir())
             if not same:
                 raise cli.CheckFailed(f"{ours}: the cluster's files differ from the one-process run's {theirs}")
             shutil.rmtree(ours)
-            shutil.rmtree(theirs)
+        shutil.rmtree(theirs)
     noise, label = sorted((tmp / "prep_noise").iterdir())[0], sorted((tmp / "prep_label").iterdir())[0]
-    one_s, cluster_s = statistics.median(wall["one"]), statistics.median(wall["cluster"])
+    one_s = statistics.median(wall["one"])
     row = {"model": f"BigGAN G_ch {ch}, bs1", "inputs": inputs, "workers": CLUSTER_WORKERS, "threads_per_worker": 1,
-           "one_process_s": one_s, "cluster_s": cluster_s, "one_process_per_s": inputs / one_s,
-           "cluster_per_s": inputs / cluster_s, "ratio": one_s / cluster_s,
+           "one_process_s": one_s, "one_process_per_s": inputs / one_s,
            "one_process_compute_ms": statistics.median(compute["one"]),
-           "worker_compute_ms": statistics.median(compute["cluster"]),
+           "worker_compute_ms": statistics.median(compute["first"] + compute["second"]),
            "input_bytes_per_batch": noise.stat().st_size + label.stat().st_size,
            "output_bytes_per_batch": 3 * 128 * 128 * 4, "model_bytes": (tmp / "biggan.onnx").stat().st_size,
            "client_cpu_ms_per_batch": statistics.median(client_ms), "bar": CLUSTER_BAR,
-           "one_process_runs_s": wall["one"], "cluster_runs_s": wall["cluster"],
-           "cluster_fixed_s": statistics.median(fixed), "one_process_fixed_s": opening}
-    # A job of BIG_JOB inputs pays each side's fixed cost once: the cluster's wall time outside its workers' batches,
-    # the one process's opening of the model (what it does before its first batch, besides listing the files).
+           "one_process_runs_s": wall["one"], "one_process_fixed_s": opening}
+    for mode in ("first", "second"):  # a fresh cluster's first run; a kept cluster's next ones
+        seconds = statistics.median(wall[mode])
+        row[mode] = {"s": seconds, "per_s": inputs / seconds, "ratio": one_s / seconds, "runs_s": wall[mode],
+                     "fixed_s": statistics.median(fixed[mode]), "model_sent_to": sent[mode]}
+    # A job of BIG_JOB inputs on a fresh cluster pays the first run's fixed cost once (the cluster's wall time
+    # outside its workers' batches), the one process its opening of the model (before its first batch).
+    first = row["first"]
     row["big_job"] = BIG_JOB
     row["big_job_ratio"] = ((opening + BIG_JOB * (one_s - opening) / inputs)
-                            / (row["cluster_fixed_s"] + BIG_JOB * (cluster_s - row["cluster_fixed_s"]) / inputs))
+                            / (first["fixed_s"] + BIG_JOB * (first["s"] - first["fixed_s"]) / inputs))
     # N machines of this kind, one worker each with both cores (its batch as fast as this process's): batches per
     # second, and the payload the scheduler relays (each byte in and out of it) and the client reads and writes.
     rate = CLUSTER_MACHINES * 1000.0 / row["one_process_compute_ms"]
@@ -459,17 +478,25 @@ def markdown(report):
                      f"biggan_preprocess.py {pre['ours_s']:.1f} s ({pre['ratio']:.1f}x).")
     if "cluster" in report:
         c = report["cluster"]
+        first, second = c["first"], c["second"]
+
+        def sent(runs):
+            return "/".join(str(count) for count in runs)
+
         lines.append(
-            f"Cluster ({c['model']}, {c['inputs']} inputs, files in and out; medians of {report['runs']} alternating "
-            f"runs): one process {c['one_process_s']:.2f} s ({c['one_process_per_s']:.2f} inputs/s, "
-            f"{c['one_process_compute_ms']:.1f} ms per batch on all cores), --cluster on {c['workers']} loopback "
-            f"workers of {c['threads_per_worker']} thread {c['cluster_s']:.2f} s ({c['cluster_per_s']:.2f} inputs/s, "
-            f"{c['worker_compute_ms']:.1f} ms per batch on a worker): {c['ratio']:.2f}x "
-            f"({'meets' if c['ratio'] >= c['bar'] else 'below'} the {c['bar']:.2f} bar); {c['cluster_fixed_s']:.1f} s "
-            f"of the cluster's time were outside its workers' batches (connecting, sending the code and the model), "
-            f"which {c['big_job']:,} inputs would pay once: {c['big_job_ratio']:.2f}x. A batch moves "
+            f"Cluster ({c['model']}, {c['inputs']} inputs, files in and out; medians of {report['runs']} rounds, each "
+            f"on a fresh cluster): one process {c['one_process_s']:.2f} s ({c['one_process_per_s']:.2f} inputs/s, "
+            f"{c['one_process_compute_ms']:.1f} ms per batch on all cores); --cluster on {c['workers']} loopback "
+            f"workers of {c['threads_per_worker']} thread ({c['worker_compute_ms']:.1f} ms per batch on a worker): "
+            f"first run {first['s']:.2f} s ({first['per_s']:.2f} inputs/s, {first['ratio']:.2f}x; the model sent to "
+            f"{sent(first['model_sent_to'])} workers; {first['fixed_s']:.1f} s outside the workers' batches: "
+            f"connecting, sending the code and the model), second run {second['s']:.2f} s ({second['per_s']:.2f} "
+            f"inputs/s, {second['ratio']:.2f}x, {'meets' if second['ratio'] >= c['bar'] else 'below'} the "
+            f"{c['bar']:.2f} bar; the model sent to {sent(second['model_sent_to'])} workers, kept from the first; "
+            f"{second['fixed_s']:.1f} s outside the batches). A {c['big_job']:,}-input job on a fresh cluster pays "
+            f"the first run's fixed cost once: {c['big_job_ratio']:.2f}x. A batch moves "
             f"{c['input_bytes_per_batch']:,} bytes in and {c['output_bytes_per_batch']:,} out (the model, "
-            f"{c['model_bytes'] / 1e6:.0f} MB, once per worker and run); the client spent "
+            f"{c['model_bytes'] / 1e6:.0f} MB, once per worker process that lacks it); the client spent "
             f"{c['client_cpu_ms_per_batch']:.1f} ms of CPU per batch. {c['machines']} machines of this kind at "
             f"{c['one_process_compute_ms']:.0f} ms a batch: {c['machines_batches_per_s']:.1f} batches/s, "
             f"{c['machines_mb_per_s']:.1f} MB/s through the scheduler and the client, "

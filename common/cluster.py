@@ -6,7 +6,8 @@
         --output ./result --output_dirname bs1 --outfmt BIN --batchsize 1 --cluster tcp://10.0.0.1:8786
 
 ADDRESS is a Dask scheduler (tcp://host:port, tls://host:port with Dask's TLS settings) or local:N, a
-LocalCluster of N worker processes on this machine (loopback only, no dashboard, closed at the end).
+LocalCluster of N worker processes on this machine (loopback only, no dashboard, its files in a private temporary
+folder, all closed and removed at the end).
 
 The client (this process) does all file I/O; the cluster only computes. The client reads the input files, sends
 each batch as a task, receives its outputs and writes them, in input order, through the caller's own code (the
@@ -14,14 +15,23 @@ runner's output set, the Inception step's arrays), so the result is that of a on
 ONNX Runtime's and OpenVINO's CPU kernels gave the same bytes on one thread as on two (DCGAN, BigGAN, Inception:
 tests/test_cluster.py, benchmarks/run_all.py --only cluster). Workers need the project's Python dependencies,
 nothing else:
-- the code: this client's `common/` package is zipped (named by its sha256) and given to every worker, present
-  and future, by Dask's UploadFile plugin; before the run, each worker drops any other copy of `common` it
-  imported earlier (a long-lived worker would otherwise run stale code) and reports its versions. The
-  scheduler stays a stock Dask scheduler: the tasks it reads hold only a stdlib callable
-  (operator.methodcaller), numpy arrays and the model's future;
-- the model: its bytes are scattered to every worker once (broadcast, keyed by sha256) in a small `_Model`
-  object; each worker process keeps one backend per model (the runner's own OnnxRuntimeBackend or
-  OpenVinoBackend, intra-op threads = the worker's thread count) and runs one batch at a time on it;
+- the connection: before Dask talks to the peer, a probe connects and reads the handshake a Dask scheduler sends
+  first, refusing a peer that announces more than a handshake's length (garbage, HTTP) or stays silent; the probe,
+  Dask's connection and the wait for a first worker run in a thread of their own that the run abandons at the
+  deadline (--cluster_timeout), and so does shipping the code: no peer can hold a run longer than that;
+- the code: this client's `common/` package is zipped and stored on every worker, present and future (a worker
+  plugin registered for this run only), under its sha256 in the worker's folder: written whole under a temporary
+  name and linked into place, never over an existing file, so two clients at once never rewrite what the other
+  imports; the zip goes first on sys.path, and a worker drops any `common` it imported from elsewhere (a
+  long-lived worker would otherwise run stale code). Zips are kept between runs (CODE_KEPT, least recently used
+  removed first). The scheduler stays a stock Dask scheduler: the tasks it reads hold only a stdlib callable
+  (operator.methodcaller), numpy arrays and a small future;
+- the model: its files as one process reads them (the .onnx and the external data its tensors name) are sent to
+  each worker process that does not hold it yet, keyed by their sha256; the worker builds its backend (the
+  runner's own OnnxRuntimeBackend or OpenVinoBackend, intra-op threads = its thread count) from a private
+  temporary folder, removed once loaded, and keeps it between runs (BACKENDS_KEPT, least recently used dropped
+  first), so a second run on the same cluster sends no model; a worker that lacks it mid-run (one that joined,
+  or evicted it) gets it then;
 - versions: numpy and onnxruntime (openvino with --backend openvino, torch for the Inception step, which
   preprocesses on the workers) must equal the client's on every worker, checked up front and by every task (so
   a worker that joins later is checked too): different versions may round differently.
@@ -34,26 +44,32 @@ elsewhere (the scheduler reschedules the tasks of a lost worker, up to its `dist
 because the caller's output set is discarded, no file. Dask's own log messages are silenced on the client, so an
 error stays one line.
 """
+import argparse
 import contextlib
 import hashlib
 import io
 import logging
 import operator
 import os
+import re
 import secrets
 import sys
 import threading
 import time
 import zipfile
 from collections import OrderedDict
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from common.cli import UserError
 
-DEFAULT_TIMEOUT = 10  # seconds to reach the scheduler, and to wait for a first worker
+DEFAULT_TIMEOUT = 10  # seconds to reach the scheduler and a first worker, and again for the workers to take the code
+MAX_TIMEOUT = 3600  # --cluster_timeout's upper bound: a wait longer than an hour is a mistake, not a network
+LOCAL_START = 60  # seconds for a worker process of local:N to start (Dask's death_timeout)
+HANDSHAKE_BYTES = 1 << 16  # a Dask handshake is a few hundred bytes; a peer announcing more is not a Dask scheduler
 TLS_SETTINGS = ("distributed.comm.tls.ca-file", "distributed.comm.tls.client.cert")  # what tls:// needs at least
 WINDOW_PER_WORKER = 2  # batches in flight per worker: one computing (on all its threads), one waiting beside it
-BACKENDS_KEPT = 4  # models whose backend a worker process keeps (least recently used dropped first)
+BACKENDS_KEPT = 4  # models whose backend a worker process keeps between runs (least recently used dropped first)
+CODE_KEPT = 4  # zips of the project's code a worker keeps in its folder (least recently used removed first)
 # CPU features whose presence changes the kernels ONNX Runtime's MLAS picks (and so, possibly, the last bits).
 KERNEL_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16",
                 "amx_tile", "amx_bf16", "amx_int8")
@@ -61,32 +77,55 @@ KERNEL_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni",
 
 # ------------------------------------------------------------------------------------------ options
 
+def timeout_seconds(text):
+    """--cluster_timeout: seconds in (0, MAX_TIMEOUT], in ASCII digits (float() would take '١٠', 'inf', '1e9')."""
+    if not re.fullmatch(r"[0-9]+(\.[0-9]+)?", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds such as 10 or 2.5")
+    if not 0 < float(text) <= MAX_TIMEOUT:
+        raise argparse.ArgumentTypeError(f"{text} is outside (0, {MAX_TIMEOUT}] seconds")
+    return float(text)
+
+
 def add_options(parser, sep="_"):
     """--cluster and --cluster<sep>timeout (infer.py spells its options with '_', the Inception steps with '-')."""
-    from common import cli
-
     parser.add_argument("--cluster", default=None, metavar="ADDRESS",
                         help="compute on a Dask cluster: a scheduler (tcp://host:port, or tls://host:port with "
-                             "Dask's TLS settings) or local:N (N worker processes on this machine); this process "
-                             "still reads and writes every file, and the results are those of a one-process run; "
-                             "default: no cluster, this process computes")
-    parser.add_argument(f"--cluster{sep}timeout", type=cli.positive_int, default=DEFAULT_TIMEOUT, metavar="SECONDS",
-                        help="seconds allowed to reach the --cluster scheduler, and then for a first worker")
+                             "Dask's TLS settings) or local:N (N worker processes on this machine, N at most its "
+                             "cores); this process still reads and writes every file, and the results are those of "
+                             "a one-process run; default: no cluster, this process computes")
+    parser.add_argument(f"--cluster{sep}timeout", type=timeout_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                        help=f"seconds allowed to reach the --cluster scheduler and find a first worker there, and "
+                             f"as many again for the workers to take this client's code; at most {MAX_TIMEOUT}")
+
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"  # a host name's label (RFC 1123), ASCII only
+_ADDRESS = re.compile(rf"(tcp|tls)://(\[[0-9A-Fa-f:.]+\]|{_LABEL}(?:\.{_LABEL})*\.?):([0-9]{{1,5}})")
 
 
 def parse_address(text):
-    """'local:N' -> ('local', N); 'tcp://host:port' or 'tls://host:port' -> (scheme, text); else a UserError."""
+    """'local:N' -> ('local', N); 'tcp://host:port' or 'tls://host:port' -> (scheme, (host, port)); else a
+    UserError. Only ASCII digits and host names (Dask would hand a 300-character or non-ASCII name to idna)."""
     if text.startswith("local:"):
+        cores = os.cpu_count() or 1
         count = text[len("local:"):]
-        if not count.isdigit() or int(count) < 1:
-            raise UserError(f"--cluster {text}: local:N needs a positive number of worker processes, such as local:2")
+        if not re.fullmatch(r"[0-9]{1,4}", count) or not 1 <= int(count) <= cores:
+            raise UserError(f"--cluster {text!r}: local:N needs a number of worker processes from 1 to this machine's "
+                            f"{cores} cores, such as local:{min(2, cores)}")
         return "local", int(count)
-    scheme, _, rest = text.partition("://")
-    host, _, port = rest.rpartition(":")
-    if scheme not in ("tcp", "tls") or not host or not port.isdigit():
-        raise UserError(f"--cluster {text!r}: expected a Dask scheduler address tcp://host:port (or tls://host:port), "
-                        f"or local:N")
-    return scheme, text
+    match = _ADDRESS.fullmatch(text)
+    host = match.group(2) if match else ""
+    if host.startswith("["):  # an IPv6 literal
+        import ipaddress
+
+        try:
+            host = str(ipaddress.IPv6Address(host[1:-1]))
+        except ValueError:
+            host = ""
+    if not host or len(host) > 253 or not 1 <= int(match.group(3)) <= 65535:
+        raise UserError(f"--cluster {text[:100]!r}: expected a Dask scheduler address tcp://host:port (or "
+                        f"tls://host:port; an ASCII host name of at most 253 characters or an IP address, a port "
+                        f"from 1 to 65535), or local:N")
+    return match.group(1), (host, int(match.group(3)))
 
 
 def check_runner_args(args, devices, model):
@@ -118,6 +157,11 @@ def _code_zip():
     return data, hashlib.sha256(data).hexdigest()
 
 
+def code_zip_name(digest):
+    """The name a worker stores this client's code under: its sha256, so no other code is ever written there."""
+    return f"gan-zoo-common-{digest}.zip"
+
+
 def _cpu():
     """This machine's CPU name and the KERNEL_FLAGS it has (Linux; empty elsewhere)."""
     name, flags = "", []
@@ -145,29 +189,87 @@ def versions(packages):
     return found
 
 
-def _prepare_worker(zip_name, packages, dask_worker=None):
-    """Runs on every worker (through client.run, pickled by value, so a worker holding another version of this file
-    runs this one): puts the zip of this client's `common/` that the UploadFile plugin wrote first on sys.path,
-    drops every `common` module imported from anywhere else (a long-lived worker's earlier run, or a copy of the
-    project), and describes the worker. Self-contained: it runs before this module can be imported there."""
+def _store_code(directory, zip_name, data, kept):
+    """On a worker (pickled by value, as everything the code plugin calls: it runs before this module can be
+    imported there): this client's `common/` zip stored under its sha256 name in the worker's folder, unless it is
+    there already, written whole under a temporary name and hard-linked into place (never over an existing file, so
+    never under a run that imports from it); the least recently used other zips beyond `kept` removed. Its path."""
+    import contextlib
+    import glob
+    import hashlib
+    import os
+    import sys
+    import tempfile
+
+    path = os.path.join(directory, zip_name)
+    if not os.path.exists(path):
+        handle, temporary = tempfile.mkstemp(prefix=".gan-zoo-code-", suffix=".part", dir=directory)
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            with contextlib.suppress(FileExistsError):  # another run linked the same bytes first
+                os.link(temporary, path)
+        finally:
+            os.unlink(temporary)
+    with open(path, "rb") as handle:
+        if f"gan-zoo-common-{hashlib.sha256(handle.read()).hexdigest()}.zip" != zip_name:
+            raise RuntimeError(f"{path}: does not hold the code it is named after; remove it")
+    os.utime(path)  # the most recently used
+    others = sorted((p for p in glob.glob(os.path.join(directory, "gan-zoo-common-*.zip")) if p != path),
+                    key=os.path.getmtime, reverse=True)
+    for old in others[kept - 1:]:
+        with contextlib.suppress(OSError):
+            os.unlink(old)
+        while old in sys.path:
+            sys.path.remove(old)
+    return path
+
+
+def _activate_code(path):
+    """On a worker: the zip at `path` first on sys.path, every `common` module imported from anywhere else dropped
+    (a long-lived worker's earlier run, or a copy of the project)."""
     import importlib
     import os
     import sys
 
-    worker = dask_worker  # client.run passes the worker by this keyword
-    path = os.path.join(worker.local_directory, zip_name)
-    if not os.path.isfile(path):
-        raise RuntimeError(f"{path}: the project's code did not arrive on this worker")
     for name, module in list(sys.modules.items()):
         if (name == "common" or name.startswith("common.")) and \
                 not str(getattr(module, "__file__", "") or "").startswith(path + os.sep):
             del sys.modules[name]
     if sys.path[:1] != [path]:
+        while path in sys.path:
+            sys.path.remove(path)
         sys.path.insert(0, path)
         importlib.invalidate_caches()
-    cluster = importlib.import_module("common.cluster")
-    name, flags = cluster._cpu()
-    return {"versions": cluster.versions(packages), "threads": worker.state.nthreads, "pid": os.getpid(),
+
+
+def _code_plugin(zip_name, data):
+    """A Dask worker plugin that stores and activates this client's code on every worker of the cluster, those that
+    join later too, while it is registered (for one run)."""
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class CodePlugin(WorkerPlugin):
+        def setup(self, worker):
+            _activate_code(_store_code(worker.local_directory, zip_name, data, CODE_KEPT))
+
+    return CodePlugin()
+
+
+def _describe_worker(zip_name, packages, dask_worker=None):
+    """On a worker (through client.run, pickled by value): its description, once this client's code is the one it
+    imports."""
+    import importlib
+    import os
+
+    worker = dask_worker  # client.run passes the worker by this keyword
+    module = importlib.import_module("common.cluster")
+    zip_path = os.path.join(worker.local_directory, zip_name)
+    if not str(module.__file__).startswith(zip_path + os.sep):
+        raise RuntimeError(f"worker {worker.address} imports common/ from {module.__file__}, not {zip_path}")
+    name, flags = module._cpu()
+    return {"versions": module.versions(packages), "threads": worker.state.nthreads, "pid": os.getpid(),
             "cpu": name, "flags": flags}
 
 
@@ -187,6 +289,57 @@ def check_versions(expected, workers):
                         f"one-machine run: install the same versions on every worker")
 
 
+# ------------------------------------------------------------------------------------------ the model's files
+
+def _external_locations(model):
+    """The external data files the tensors of an onnx ModelProto name (their `location`s), sorted."""
+    import onnx
+
+    def tensors(graph):
+        yield from graph.initializer
+        for sparse in graph.sparse_initializer:
+            yield from (sparse.values, sparse.indices)
+        for node in graph.node:
+            for attribute in node.attribute:
+                yield from [attribute.t] if attribute.HasField("t") else []
+                yield from attribute.tensors
+                for subgraph in ([attribute.g] if attribute.HasField("g") else []) + list(attribute.graphs):
+                    yield from tensors(subgraph)
+
+    return sorted({entry.value for tensor in tensors(model.graph) if tensor.data_location == onnx.TensorProto.EXTERNAL
+                   for entry in tensor.external_data if entry.key == "location"})
+
+
+def model_files(path):
+    """The files one process reads for the model at `path`: {name: bytes}, the .onnx under its own name and each
+    external data file under the location its tensors give (relative to the model's folder, inside it), and the
+    sha256 of them all (what a worker keeps the model under)."""
+    import onnx
+
+    from common import fileio
+
+    path = Path(path)
+    data = path.read_bytes()
+    files = {path.name: data}
+    # A tensor's external data is named by a "location" entry, whose key is in the file's bytes: without it, no
+    # parse (a third of a second for 281 MB).
+    try:
+        locations = _external_locations(onnx.load_model_from_string(data)) if b"location" in data else []
+    except Exception as err:  # protobuf's DecodeError and its kin
+        raise UserError(f"{path}: not a readable ONNX model ({_reason(err)})") from None
+    for location in locations:
+        name = PurePosixPath(location)
+        if name.is_absolute() or ".." in name.parts or str(name) in (".", path.name):
+            raise UserError(f"{path}: its external data {location!r} is not a file inside the model's folder; "
+                            f"--cluster sends the model's own files")
+        files[str(name)] = fileio.require_file(path.parent / name, "external data file").read_bytes()
+    digest = hashlib.sha256()
+    for name, content in files.items():
+        digest.update(f"{name}\0{len(content)}\0".encode())
+        digest.update(content)
+    return files, digest.hexdigest()
+
+
 # ------------------------------------------------------------------------------------------ the worker side
 
 _BACKENDS = OrderedDict()  # on a worker: (sha256, runtime, precision, threads) -> _Loaded, least recently used first
@@ -202,44 +355,77 @@ class _Loaded:
 
 
 class _Model:
-    """A model as a worker receives it, once (scattered to every worker, keyed by its sha256): the bytes of the
-    .onnx file, the runtime to build, the Inception preprocessing when asked, and the client's versions."""
+    """A model's files as a worker receives them, once per worker process (Session.place): {name: bytes as a numpy
+    array, so that they travel as out-of-band buffers} and their sha256."""
 
-    def __init__(self, data, sha256, runtime, precision, preprocess, expected):
-        self.data, self.sha256, self.runtime, self.precision = data, sha256, runtime, precision
-        self.preprocess, self.expected = preprocess, expected
+    def __init__(self, files, sha256):
+        import numpy as np
 
-    def _backend(self, worker):
-        """The backend of this model in this worker process: built once from the bytes (through a temporary file in
-        the worker's own folder, removed once loaded), with the worker's thread count."""
-        key = (self.sha256, self.runtime, self.precision, worker.state.nthreads)
+        self.name = next(iter(files))  # the .onnx
+        self.files = {name: np.frombuffer(data, dtype=np.uint8) for name, data in files.items()}
+        self.sha256 = sha256
+
+    @property
+    def nbytes(self):
+        return sum(data.nbytes for data in self.files.values())
+
+    def install(self, worker, runtime, precision):
+        """The backend of this model in this worker process, kept under (sha256, runtime, precision, threads): built
+        from the files written into a private temporary folder in the worker's own folder (as one process finds
+        them beside each other), which is removed once the backend has loaded them."""
+        import shutil
+        import tempfile
+
+        from common import infer
+
+        key = (self.sha256, runtime, precision, worker.state.nthreads)
         with _BACKENDS_LOCK:
             if key in _BACKENDS:
                 _BACKENDS.move_to_end(key)
-                return _BACKENDS[key]
-            import tempfile
-
-            from common import infer
-
-            handle, path = tempfile.mkstemp(prefix=f"model-{self.sha256[:16]}-", suffix=".onnx",
-                                            dir=worker.local_directory)
+                return
+            folder = tempfile.mkdtemp(prefix="gan-zoo-model-", dir=worker.local_directory)
             try:
-                with os.fdopen(handle, "wb") as out:
-                    out.write(memoryview(self.data))
-                if self.runtime == "openvino":
-                    backend = infer.OpenVinoBackend(path, self.precision, worker.state.nthreads)
+                for name, data in self.files.items():
+                    os.makedirs(os.path.dirname(os.path.join(folder, name)), exist_ok=True)
+                    with open(os.path.join(folder, name), "wb") as out:
+                        out.write(memoryview(data))
+                path = os.path.join(folder, self.name)
+                if runtime == "openvino":
+                    backend = infer.OpenVinoBackend(path, precision, worker.state.nthreads)
                 else:
                     backend = infer.OnnxRuntimeBackend(path, "cpu", 0, worker.state.nthreads)
             finally:
-                os.unlink(path)
-            _BACKENDS[key] = loaded = _Loaded(backend)
+                shutil.rmtree(folder, ignore_errors=True)
+            _BACKENDS[key] = _Loaded(backend)
             while len(_BACKENDS) > BACKENDS_KEPT:
                 _BACKENDS.popitem(last=False)
-            return loaded
+
+
+def _holds(spec, dask_worker=None):
+    """On a worker (client.run): whether its process keeps the backend of `spec` (sha256, runtime, precision)."""
+    with _BACKENDS_LOCK:
+        return (*spec, dask_worker.state.nthreads) in _BACKENDS
+
+
+async def _install(model, runtime, precision, dask_worker=None):
+    """On a worker (client.run): model.install in a thread, so that the worker keeps answering its scheduler while
+    a large model loads."""
+    import asyncio
+
+    await asyncio.get_running_loop().run_in_executor(None, model.install, dask_worker, runtime, precision)
+
+
+class _Runner:
+    """What every batch's task calls, small (a future of a few hundred bytes): the model's key, the Inception
+    preprocessing when asked, and the client's versions; the model itself is in the worker's process already."""
+
+    def __init__(self, spec, preprocess, expected):
+        self.spec, self.preprocess, self.expected = spec, preprocess, expected
 
     def compute(self, feeds, run, warmup, loop):
         """One batch (arrays in input order): `warmup` untimed runs on this worker's first batch of `run`, then
-        `loop` timed runs; the outputs of the last one, every compute time (ms), and where and when it ran."""
+        `loop` timed runs; the outputs of the last one, every compute time (ms), and where and when it ran; or
+        {"missing": address} when this worker process lacks the model (the client sends it, then the batch again)."""
         from distributed import get_worker
 
         worker = get_worker()
@@ -247,14 +433,22 @@ class _Model:
         if found != self.expected:
             raise UserError(f"--cluster: worker {worker.address} has {_version_text(found)}, this client "
                             f"{_version_text(self.expected)}; install the same versions on every worker")
+        key = (*self.spec, worker.state.nthreads)
+        with _BACKENDS_LOCK:
+            loaded = _BACKENDS.get(key)
+            if loaded is not None:
+                _BACKENDS.move_to_end(key)
+        if loaded is None:
+            return {"missing": worker.address}
         if self.preprocess == "inception":
             from common import metrics
 
             feeds = [metrics.inception_input(feeds[0]).contiguous().numpy()]
-        loaded = self._backend(worker)
         with loaded.lock:
             loaded.backend.prepare([f.shape for f in feeds])
             if run not in loaded.warmed:
+                if len(loaded.warmed) > 64:  # the backend outlives many runs
+                    loaded.warmed.clear()
                 loaded.warmed.add(run)
                 for _ in range(warmup):
                     loaded.backend.run(feeds)
@@ -272,7 +466,15 @@ class _Model:
 def _reason(err):
     """The first line of what Dask said, for the one-line error."""
     text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
+    return f"{type(err).__name__}: {text[0][:300]}" if text else type(err).__name__
+
+
+class _Placed:
+    """A model placed on the cluster for one run (Session.place): the runner's future and the files to send a worker
+    that lacks them."""
+
+    def __init__(self, runner, model, spec):
+        self.runner, self.model, self.spec = runner, model, spec
 
 
 class Session:
@@ -281,25 +483,24 @@ class Session:
     def __init__(self, client, address, expected):
         self.client, self.address, self.expected = client, address, expected
         self.run_id = secrets.token_hex(6)
+        self.plugin = None
         self.submitted = 0
         self.workers = {}  # address -> per-worker figures of this run
         self.client_cpu_s = 0.0  # this process's CPU time (all its threads) in run(): reading, sending, writing
 
-    def _ship_code(self):
-        from distributed.diagnostics.plugin import UploadFile
-
-        data, digest = _code_zip()
-        self.plugin = f"gan-zoo-common-{digest[:16]}"
-        zip_name = f"{self.plugin}.zip"
-        with _temporary_folder() as folder:
-            (folder / zip_name).write_bytes(data)
-            self.client.register_plugin(UploadFile(str(folder / zip_name)), name=self.plugin)
+    def ship_code(self):
+        """This client's code on every worker (present and future: a plugin registered for this run), the workers
+        described and their versions checked."""
         import cloudpickle
 
+        data, digest = _code_zip()
+        zip_name = code_zip_name(digest)
         module = sys.modules[__name__]
-        cloudpickle.register_pickle_by_value(module)  # so that _prepare_worker travels as code, not as a name
+        cloudpickle.register_pickle_by_value(module)  # the plugin and _describe_worker travel as code, not as names
         try:
-            described = self.client.run(_prepare_worker, zip_name, list(self.expected))
+            self.plugin = f"gan-zoo-code-{digest[:16]}-{self.run_id}"  # this run's alone: no other run removes it
+            self.client.register_plugin(_code_plugin(zip_name, data), name=self.plugin)
+            described = self.client.run(_describe_worker, zip_name, list(self.expected))
         except (OSError, TimeoutError, RuntimeError, ImportError) as err:
             raise UserError(f"--cluster {self.address}: could not prepare the workers ({_reason(err)})") from None
         finally:
@@ -314,25 +515,60 @@ class Session:
                       f"may differ from this machine's in the last bits", file=sys.stderr)
         return described
 
-    def model(self, path, runtime="onnxruntime", precision="f32", preprocess=None):
-        """The model's future: its bytes scattered once to every worker, under a key made of its sha256."""
-        import numpy as np
+    def end(self):
+        """Unregister this run's code plugin (the code stays on the workers, for the next run)."""
+        if self.plugin and self.client.status == "running":  # else the call would wait for a scheduler that is gone
+            with contextlib.suppress(Exception):
+                self.client.unregister_worker_plugin(self.plugin)
 
-        data = Path(path).read_bytes()
-        sha256 = hashlib.sha256(data).hexdigest()
-        key = f"gan-zoo-model-{sha256[:32]}-{runtime}-{precision}-{preprocess or 'none'}"
-        # as a numpy array the bytes travel as one out-of-band buffer, not copied into a pickle
-        model = _Model(np.frombuffer(data, dtype=np.uint8), sha256, runtime, precision, preprocess, self.expected)
-        return self.client.scatter({key: model}, broadcast=True, hash=False)[key]
+    def place(self, path, runtime="onnxruntime", precision="f32", preprocess=None):
+        """The model at `path` on every worker (sent only to the worker processes that do not keep it already, by
+        its files' sha256) and the runner the batches' tasks call."""
+        files, digest = model_files(path)
+        model, spec = _Model(files, digest), (digest, runtime, precision)
+        held = self.client.run(_holds, spec)
+        missing = sorted(address for address, kept in held.items() if not kept)
+        self._send(model, spec, missing)
+        size = f"{model.nbytes / 1e6:.0f} MB" if model.nbytes >= 1e6 else f"{model.nbytes:,} bytes"
+        print(f"[INFO] cluster: model {digest[:12]} ({size}) " + (
+            f"sent to {len(missing)} of {len(held)} worker(s)" if missing
+            else f"kept by all {len(held)} worker(s) from an earlier run, not sent"))
+        runner = self.client.scatter(_Runner(spec, preprocess, self.expected), broadcast=True, hash=False)
+        return _Placed(runner, model, spec)
+
+    def _send(self, model, spec, addresses):
+        if not addresses:
+            return
+        try:
+            self.client.run(_install, model, *spec[1:], workers=addresses)
+        except Exception as err:  # the worker's own exception, re-raised here
+            raise UserError(f"--cluster {self.address}: worker {addresses[0]} could not load the model "
+                            f"({_reason(err)})") from None
 
     def _window(self):
         return WINDOW_PER_WORKER * max(1, len(self.client.nthreads()))
 
-    def run(self, model, items, consume, warmup=0, loop=1, total=None, desc="Inference", unit="batch",
+    def _submit(self, placed, task):
+        key = f"gan-zoo-batch-{self.run_id}-{self.submitted}"
+        self.submitted += 1
+        return self.client.submit(task, placed.runner, key=key, retries=0)
+
+    def _outcome(self, placed, task, future):
+        """The result of a batch's future; a worker that lacked the model gets it, and the batch runs again."""
+        result = self._result(future)
+        for _ in range(3):
+            if "missing" not in result:
+                return result
+            self._send(placed.model, placed.spec, [result["missing"]])
+            result = self._result(self._submit(placed, task))
+        raise UserError(f"--cluster {self.address}: worker {result['missing']} kept losing the model as soon as it "
+                        f"got it (more models at once than its BACKENDS_KEPT = {BACKENDS_KEPT}?)")
+
+    def run(self, placed, items, consume, warmup=0, loop=1, total=None, desc="Inference", unit="batch",
             progress=True):
-        """Compute `items` ((tag, feeds, weight) in input order; the progress bar counts weights) on the workers and
-        call consume(tag, result) in input order, with at most a window of batches in flight. Per-worker figures
-        are collected in self.workers."""
+        """Compute `items` ((tag, feeds, weight) in input order; the progress bar counts weights) with the model
+        `placed` on the workers and call consume(tag, result) in input order, with at most a window of batches in
+        flight. Per-worker figures are collected in self.workers."""
         import collections
 
         from tqdm import tqdm
@@ -352,13 +588,11 @@ class Session:
                         break
                     tag, feeds, weight = item
                     task = operator.methodcaller("compute", feeds, self.run_id, warmup, loop)
-                    key = f"gan-zoo-batch-{self.run_id}-{self.submitted}"
-                    self.submitted += 1
-                    pending.append((tag, weight, self.client.submit(task, model, key=key, retries=0)))
+                    pending.append((tag, weight, task, self._submit(placed, task)))
                 if not pending:
                     break
-                tag, weight, future = pending.popleft()
-                result = self._result(future)
+                tag, weight, task, future = pending.popleft()
+                result = self._outcome(placed, task, future)
                 future.release()
                 self._account(result, weight)
                 consume(tag, result)
@@ -427,16 +661,149 @@ class Session:
         return rows
 
 
+
+# ------------------------------------------------------------------------------------------ connecting
+
+def _within(deadline, work, late, message):
+    """work() in a thread of its own, until `deadline` (time.monotonic()): its result or its exception, or a
+    UserError(message) when it has not finished by then. The thread is then abandoned (a daemon: it cannot keep
+    the process alive), and what it returns late goes to late() (a client to close)."""
+    box, lock, finished = {}, threading.Lock(), threading.Event()
+
+    def target():
+        try:
+            value = work()
+        except BaseException as err:  # handed to the caller's thread
+            box["error"] = err
+        else:
+            with lock:
+                if box.get("abandoned"):
+                    with contextlib.suppress(Exception):
+                        late(value)
+                    return
+                box["value"] = value
+        finished.set()
+
+    threading.Thread(target=target, name="gan-zoo-cluster-connect", daemon=True).start()
+    if not finished.wait(max(deadline - time.monotonic(), 0)):
+        with lock:
+            if "value" not in box and "error" not in box:
+                box["abandoned"] = True
+                raise UserError(message)
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _receive(sock, count, deadline):
+    """Exactly `count` bytes from `sock` by `deadline` (time.monotonic()), or socket.timeout / ConnectionError."""
+    import socket
+
+    data = bytearray()
+    while len(data) < count:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout("timed out")
+        sock.settimeout(left)
+        chunk = sock.recv(count - len(data))
+        if not chunk:
+            raise ConnectionError("the peer closed the connection")
+        data += chunk
+    return bytes(data)
+
+
+def _probe(kind, host, port, address, deadline, timeout):
+    """Before Dask talks to the peer: connect (retrying a refused connection until the deadline, as Dask does for a
+    scheduler that is starting; TLS with Dask's own settings for tls://) and read the handshake a Dask scheduler
+    sends first. A peer that stays silent, closes, or announces more than HANDSHAKE_BYTES (garbage, HTTP) is one
+    line; Dask itself would wait for a silent peer without end and allocate whatever length a peer announces."""
+    import socket
+    import struct
+
+    delay = 0.05
+    while True:
+        try:
+            raw = socket.create_connection((host, port), timeout=max(deadline - time.monotonic(), 0.001))
+            break
+        except OSError as err:
+            if isinstance(err, socket.gaierror) or deadline - time.monotonic() < delay:
+                raise UserError(f"--cluster {address}: no Dask scheduler answered within {timeout:g} s "
+                                f"({_reason(err)})") from None
+            time.sleep(delay)
+            delay = min(2 * delay, 1.0)
+    try:
+        with raw:
+            sock = raw
+            if kind == "tls":
+                from distributed.security import Security
+
+                context = Security().get_connection_args("client")["ssl_context"]
+                raw.settimeout(max(deadline - time.monotonic(), 0.001))
+                sock = context.wrap_socket(raw)  # Dask's context checks the certificate, not the host name
+            (size,) = struct.unpack("Q", _receive(sock, struct.calcsize("Q"), deadline))
+            if size > HANDSHAKE_BYTES:
+                raise UserError(f"--cluster {address}: the peer is not a Dask scheduler (it announced a message of "
+                                f"{size:,} bytes; a Dask handshake is a few hundred)")
+            _receive(sock, size, deadline)
+    except OSError as err:  # socket.timeout, ssl.SSLError and ConnectionError are OSErrors
+        raise UserError(f"--cluster {address}: no Dask scheduler answered within {timeout:g} s "
+                        f"({_reason(err)})") from None
+
+
+def _close_client(client, timeout=1):
+    # A client whose scheduler is gone would spend `timeout` seconds trying to reconnect first.
+    with contextlib.suppress(Exception):
+        client.close(timeout=timeout if client.status == "running" else 1)
+
+
+def _open(kind, target, address, deadline, timeout):
+    """The client on `target` (an address, probed first, or a LocalCluster) and a first worker, by `deadline`."""
+    import distributed
+
+    if kind != "local":
+        _probe(kind, *target, address, deadline, timeout)
+        target = address
+    try:
+        client = distributed.Client(target, timeout=max(deadline - time.monotonic(), 0.001), set_as_default=False)
+    except Exception as err:  # OSError, TimeoutError, and what a peer that is not Dask makes it raise
+        raise UserError(f"--cluster {address}: no Dask scheduler answered within {timeout:g} s "
+                        f"({_reason(err)})") from None
+    try:
+        client.wait_for_workers(1, timeout=max(deadline - time.monotonic(), 0.001))
+    except Exception:
+        _close_client(client)
+        raise UserError(f"--cluster {address}: the scheduler has no worker (waited {timeout:g} s); start some "
+                        f"with `dask worker {address}`") from None
+    return client
+
+
 @contextlib.contextmanager
-def _temporary_folder():
+def _local_cluster(count, timeout):
+    """local:N: a LocalCluster on 127.0.0.1 whose scheduler, nannies and workers keep their files in a private
+    temporary folder (mkdtemp: mode 700, a name no one can predict), removed with the cluster; not Dask's shared,
+    predictable /tmp/dask-scratch-space."""
     import shutil
     import tempfile
 
-    folder = Path(tempfile.mkdtemp(prefix="gan-zoo-cluster-"))
+    import dask
+    import distributed
+
+    scratch = tempfile.mkdtemp(prefix="gan-zoo-dask-")
     try:
-        yield folder
+        with dask.config.set({"temporary-directory": scratch}):
+            cluster = distributed.LocalCluster(
+                n_workers=count, threads_per_worker=max(1, (os.cpu_count() or 1) // count), processes=True,
+                host="127.0.0.1", dashboard_address=None, silence_logs=logging.CRITICAL + 1,
+                local_directory=scratch, death_timeout=LOCAL_START,
+                # no dashboard; the health and metrics pages Dask serves anyway, on loopback, any free port
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
+        try:
+            yield cluster
+        finally:
+            with contextlib.suppress(Exception):
+                cluster.close(timeout=timeout)
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -456,15 +823,15 @@ def _quiet_dask():
 
 @contextlib.contextmanager
 def connect(address, timeout, packages):
-    """A Session on `address` (a scheduler, or local:N started here): connected within `timeout` seconds, a worker
-    present within as many more, this client's code on every worker and every worker's `packages` at this
-    client's versions; closed at the end (and a local cluster stopped), pass or fail."""
+    """A Session on `address` (a scheduler, or local:N started here): the scheduler reached and a worker found
+    within `timeout` seconds, then this client's code on every worker and every worker's `packages` at this
+    client's versions within as many more (each a one-line error when over, whatever the peer does); closed at the
+    end (and a local cluster stopped and its files removed), pass or fail."""
     kind, value = parse_address(address)
     timeout = DEFAULT_TIMEOUT if timeout is None else timeout
     expected = versions(packages)
-    with _quiet_dask():
+    with _quiet_dask(), contextlib.ExitStack() as stack:
         import dask
-        import distributed
 
         if kind == "tls":
             missing = [key for key in TLS_SETTINGS if not dask.config.get(key, None)]
@@ -472,44 +839,20 @@ def connect(address, timeout, packages):
                 variable = "DASK_" + missing[0].upper().replace(".", "__").replace("-", "_")
                 raise UserError(f"--cluster {address}: Dask's TLS settings lack {', '.join(missing)} (set them in "
                                 f"Dask's configuration, e.g. {variable}=<file>; see README.md, 'Several machines')")
-
-        cluster = client = None
-        try:
-            try:
-                if kind == "local":
-                    cluster = distributed.LocalCluster(
-                        n_workers=value, threads_per_worker=max(1, (os.cpu_count() or 1) // value), processes=True,
-                        host="127.0.0.1", dashboard_address=None, silence_logs=logging.CRITICAL + 1,
-                        # no dashboard; the health and metrics pages Dask serves anyway, on loopback, any free port
-                        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
-                client = distributed.Client(cluster or address, timeout=timeout, set_as_default=False)
-            except (OSError, TimeoutError) as err:
-                raise UserError(f"--cluster {address}: no Dask scheduler answered within {timeout} s "
-                                f"({_reason(err)})") from None
-            try:
-                client.wait_for_workers(1, timeout=timeout)
-            except (OSError, TimeoutError):
-                raise UserError(f"--cluster {address}: the scheduler has no worker (waited {timeout} s); start some "
-                                f"with `dask worker {address}`") from None
-            session = Session(client, address, expected)
-            described = session._ship_code()
-            threads = sum(info["threads"] for info in described.values())
-            print(f"[INFO] cluster {address}: {len(described)} worker(s), {threads} thread(s); "
-                  f"{_version_text(expected)} on every one")
-            try:
-                yield session
-            finally:
-                if client.status == "running":  # else the call would wait `timeout` for a scheduler that is gone
-                    with contextlib.suppress(Exception):
-                        client.unregister_worker_plugin(session.plugin)
-        finally:
-            if client is not None:
-                # A client whose scheduler is gone would spend `timeout` seconds trying to reconnect first.
-                with contextlib.suppress(Exception):
-                    client.close(timeout=timeout if client.status == "running" else 1)
-            if cluster is not None:
-                with contextlib.suppress(Exception):
-                    cluster.close(timeout=timeout)
+        target = stack.enter_context(_local_cluster(value, timeout)) if kind == "local" else value
+        deadline = time.monotonic() + timeout  # one for the probe, Dask's connection, a first worker and the watchdog
+        client = _within(deadline, lambda: _open(kind, target, address, deadline, timeout), _close_client,
+                         f"--cluster {address}: no Dask scheduler answered within {timeout:g} s (the connection did "
+                         f"not complete)")
+        stack.callback(_close_client, client, timeout)
+        session = Session(client, address, expected)
+        stack.callback(session.end)
+        described = _within(time.monotonic() + timeout, session.ship_code, lambda _: None,
+                            f"--cluster {address}: the workers did not take this client's code within {timeout:g} s")
+        threads = sum(info["threads"] for info in described.values())
+        print(f"[INFO] cluster {address}: {len(described)} worker(s), {threads} thread(s); "
+              f"{_version_text(expected)} on every one")
+        yield session
 
 
 def print_workers(rows):
@@ -541,9 +884,9 @@ def run_batches(args, backend, source, outdir, out_parent, dirname):
             non_finite += infer.store_batch(source, batch, result["outputs"], args, outdir, out_parent, dirname,
                                             names, filesinfo)
 
-        model = session.model(args.model, args.backend, args.precision)
+        placed = session.place(args.model, args.backend, args.precision)
         items = ((batch, source.feeds(batch), 1) for batch in source.batches)
-        session.run(model, items, consume, args.warmup_count, args.loop, total=len(source.batches))
+        session.run(placed, items, consume, args.warmup_count, args.loop, total=len(source.batches))
         client_ms = 1000.0 * session.client_cpu_s / max(1, len(source.batches))
         return times, filesinfo, non_finite, session.summary(batchsize), client_ms
 
@@ -564,9 +907,9 @@ def inception_features(net, batches, address, timeout=None, total=None, progress
             pools.append(pool)
             logits.append(logit)
 
-        model = session.model(net.onnx_path, net.backend, "f32", preprocess="inception")
+        placed = session.place(net.onnx_path, net.backend, "f32", preprocess="inception")
         items = ((None, [np.asarray(batch, dtype=np.float32)], len(batch)) for batch in batches)
-        session.run(model, items, consume, total=total, desc="Inception", unit="img", progress=progress)
+        session.run(placed, items, consume, total=total, desc="Inception", unit="img", progress=progress)
         print_workers(session.summary())  # images per second of each worker
     if not pools:
         raise ValueError("no images to run through Inception")

@@ -5,8 +5,9 @@ Conventions:
   as BigGAN-PyTorch's `inception_utils.WrapInception` does: input in [-1, 1] -> (x + 1) / 2 -> ImageNet
   mean/std -> bilinear resize to 299 with align_corners=True -> the 2048-d average pool of Mixed_7c and the
   1000-way logits of `fc` (with its bias). These are the "PYTORCH UNOFFICIAL" numbers of BigGAN-PyTorch, not
-  TF-Inception numbers. The network runs on ONNX Runtime: exported once from the weights file, cached beside
-  it under a name holding the file's hash, and checked against torchvision's forward each time it is opened
+  TF-Inception numbers. The network runs on ONNX Runtime: exported once from the weights file, cached in the
+  project's cache folder (cache_folder: never beside the weights, which a reader leaves as it found them) under
+  the weights' sha256, and checked against torchvision's forward each time it is opened
   (`backend="openvino"` runs that file on OpenVINO f32, `backend="torch"` keeps the eager path;
   `python3 benchmarks/run_all.py --only inception` measures them).
 - Inception Score uses float64 log-softmax, splits sliced at i*N//splits (for N divisible by the split count,
@@ -115,6 +116,20 @@ VERIFY_RELATIVE = 1e-4
 VERIFY_BATCH = 2
 
 
+CACHE_VARIABLE = "GANZOO_CACHE"  # the environment variable naming the project's cache folder
+
+
+def cache_folder(override=None):
+    """The project's own folder for caches derived from read-only inputs (the Inception ONNX export): `override`
+    (biggan_eval_acc.py --cache), else $GANZOO_CACHE, else $XDG_CACHE_HOME/ganzoo, else ~/.cache/ganzoo."""
+    if override:
+        return Path(override)
+    if os.environ.get(CACHE_VARIABLE):
+        return Path(os.environ[CACHE_VARIABLE])
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    return (Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache") / "ganzoo"  # XDG: a relative one is ignored
+
+
 def _weights_digest(path):
     import hashlib
 
@@ -122,13 +137,13 @@ def _weights_digest(path):
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
-    return digest.hexdigest()[:16]
+    return digest.hexdigest()[:32]
 
 
-def inception_onnx_path(weights_path):
-    """Where the ONNX export of `weights_path` is cached: beside it, named after the file and its hash."""
-    weights_path = Path(weights_path)
-    return weights_path.with_name(f"{weights_path.stem}.{_weights_digest(weights_path)}.onnx")
+def inception_onnx_path(weights_path, cache=None):
+    """Where the ONNX export of `weights_path` is cached: in the project's cache folder (cache_folder(cache)), named
+    after the sha256 of the weights file (the same weights under any name share one export)."""
+    return cache_folder(cache) / "inception" / f"inception_v3.{_weights_digest(weights_path)}.onnx"
 
 
 class InceptionFeatures:
@@ -138,16 +153,17 @@ class InceptionFeatures:
         net = InceptionFeatures("inception_v3_google.pth")
         pool, logits = net(images)          # (B, 3, H, W) float in [-1, 1] -> (B, 2048), (B, 1000)
 
-    backend "onnxruntime" (default): the network is exported to ONNX once per weights file, cached as
-    `<weights stem>.<sha256 prefix>.onnx` beside it (written atomically; a temporary folder when that folder is
-    read-only), and compared with torchvision's forward on a seeded batch before use (CheckFailed otherwise).
+    backend "onnxruntime" (default): the network is exported to ONNX once per weights file, cached in the
+    project's cache folder (inception_onnx_path: `cache`, else $GANZOO_CACHE, else ~/.cache/ganzoo) under the
+    weights' sha256, written atomically, and compared with torchvision's forward on a seeded batch before use
+    (CheckFailed otherwise).
     backend "openvino": the same cached, verified ONNX file on OpenVINO's CPU plugin in f32 (pinned: never its
     automatic bf16), compiled for each new batch shape. backend "torch": torchvision in eager mode,
     channels_last. `threads` sets the runtime's threads (0 = all cores). `python3 benchmarks/run_all.py --only
     inception` measures the three (and eager NCHW) against each other on the machine at hand.
     """
 
-    def __init__(self, weights_path, backend="onnxruntime", threads=0):
+    def __init__(self, weights_path, backend="onnxruntime", threads=0, cache=None):
         import torch
 
         if backend not in INCEPTION_BACKENDS:
@@ -159,7 +175,7 @@ class InceptionFeatures:
             self.net = net.to(memory_format=torch.channels_last)
             self.onnx_path = None
             return
-        self.onnx_path = self._cached_export(net, Path(weights_path))
+        self.onnx_path = self._cached_export(net, inception_onnx_path(weights_path, cache))
         if backend == "onnxruntime":
             from common import onnx_utils
 
@@ -172,20 +188,16 @@ class InceptionFeatures:
             self._run = lambda x: runner.run([x])[0]
         self._verify(net)
 
-    def _cached_export(self, net, weights_path):
+    def _cached_export(self, net, path):
         import torch
 
         from common import onnx_utils
 
-        path = inception_onnx_path(weights_path)
-        if path.is_file():
-            return path
-        if not os.access(path.parent, os.W_OK):
-            import tempfile
-
-            path = Path(tempfile.mkdtemp(prefix="inception_onnx_")) / path.name
-        dummy = torch.zeros(1, 3, INCEPTION_SIZE, INCEPTION_SIZE)
-        onnx_utils.export(_pool_logits_module(net), (dummy,), path, ["image"], ["pool", "logits"], opset=13)
+        # Written only where nothing is (so never over an input), whole under a temporary name, then renamed
+        # (onnx_utils.export); a cache folder that cannot be written is one line naming it.
+        if not path.is_file():
+            dummy = torch.zeros(1, 3, INCEPTION_SIZE, INCEPTION_SIZE)
+            onnx_utils.export(_pool_logits_module(net), (dummy,), path, ["image"], ["pool", "logits"], opset=13)
         return path
 
     def _verify(self, net):

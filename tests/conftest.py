@@ -2,6 +2,8 @@
 import os
 import sys
 
+import pytest
+
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 from common import driver  # noqa: E402
@@ -21,3 +23,12 @@ def pytest_collection_modifyitems(items):
             return _LONGEST_FIRST.index(item.callspec.params["model"])
         return len(_LONGEST_FIRST)
     items.sort(key=rank)  # stable: every other test keeps its order
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _project_cache(tmp_path_factory):
+    """The project's caches (metrics.cache_folder: the Inception ONNX export) in the session's temporary folder,
+    not in the home of whoever runs the tests; scripts run as subprocesses inherit it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GANZOO_CACHE", str(tmp_path_factory.mktemp("ganzoo_cache")))
+        yield

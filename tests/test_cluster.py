@@ -1,17 +1,23 @@
 """--cluster (common/cluster.py): the runner and the Inception step on a real Dask cluster, started as the README
 says (`dask scheduler`, `dask worker`) as subprocesses on 127.0.0.1 only, against one-process runs of the same
 models on the same files: byte-identical outputs, the same names and a valid summary; a worker killed mid-run,
-the last worker killed, the scheduler killed, a closed port; local:N; IS/FID equal.
+the last worker killed, the scheduler killed, a closed port; local:N; IS/FID equal. Issue 23, rules 6 and 7: a
+silent and a garbage listener as scheduler, bad local:N, host names and timeouts; two clients on one cluster at
+once; local:N's private scratch folder; a model with external data. Issue 25, item 4: a second run on a kept
+cluster sends no model.
 
 Every process a test starts is stopped by its pid at the end, pass or fail (cluster.LoopbackProcesses). The
 workers run without a nanny (`--no-nanny`), so that each `dask worker` process is the worker itself: killing it
 by its pid kills the worker, and nothing is left running behind it.
 """
+import contextlib
+import hashlib
 import json
 import os
 import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -145,22 +151,188 @@ def test_workers_run_the_code_of_the_client_at_hand(models, dask_cluster, tmp_pa
     assert infer.main([*jobs["dcgan"], "--output", str(d / "result"), "--output_dirname", "dcgan_ours",
                        "--cluster", dask_cluster]) == 0
     ours = worker_code(dask_cluster)
-    mine = f"gan-zoo-common-{cluster._code_zip()[1][:16]}.zip"
+    mine = cluster.code_zip_name(cluster._code_zip()[1])
     assert len(ours) == 2 and all(len(places) == 1 and places[0].endswith(mine) for places in ours.values()), ours
     assert all(len(places) == 1 and places[0].endswith(".zip") and not places[0].endswith(mine)
                for places in theirs.values()), theirs
 
 
-def test_local_cluster_writes_the_same_files(models, tmp_path):
-    import dask
+def external_data_copy(model, folder):
+    """`model` saved again with its weights in an external data file beside it (`<name>.data`), as exporters write
+    models past 2 GB; the copy's path."""
+    import onnx
 
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{model.stem}_external.onnx"
+    onnx.save(onnx.load(str(model)), str(target), save_as_external_data=True, all_tensors_to_one_file=True,
+              location=f"{target.name}.data", size_threshold=0)
+    assert (folder / f"{target.name}.data").stat().st_size > target.stat().st_size  # the weights are outside
+    return target
+
+
+@pytest.fixture()
+def private_tmp(tmp_path, monkeypatch):
+    """A temporary folder of this test's own as the system's (tempfile.gettempdir and $TMPDIR, which Dask's
+    processes inherit): what a run leaves there is seen."""
+    import tempfile
+
+    scratch = tmp_path / "system_tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    return scratch
+
+
+def test_local_cluster_runs_a_model_with_external_data_as_one_process_does(models, tmp_path, private_tmp):
+    """Issue 23, rule 7: a model whose weights are in a `.onnx.data` file beside it runs on local:2 and gives the
+    files of the one-process run on the same files (itself those of the one-file model); local:N's files stay in a
+    private folder that is gone at the end."""
     d, jobs = models
-    with dask.config.set({"temporary-directory": str(tmp_path)}):  # the workers' folders
-        assert infer.main([*jobs["dcgan"], "--output", str(d / "result"), "--output_dirname", "dcgan_local",
-                           "--cluster", "local:2"]) == 0
-    ours, _ = assert_same_run(d / "result", "dcgan_one", "dcgan_local")
+    model = external_data_copy(d / "dcgan.onnx", tmp_path / "external")
+    job = [*jobs["dcgan"], "--model", str(model), "--output", str(tmp_path / "result")]
+    assert infer.main([*job, "--output_dirname", "one"]) == 0
+    assert outputs_of(tmp_path / "result" / "one") == outputs_of(d / "result" / "dcgan_one")
+    assert infer.main([*job, "--output_dirname", "local", "--cluster", "local:2"]) == 0
+    ours, _ = assert_same_run(tmp_path / "result", "one", "local")
     assert ours["cluster"] == "local:2" and len(ours["workers"]) == 2
     assert all(w["address"].startswith("tcp://127.0.0.1:") for w in ours["workers"])
+    # no dask-scratch-space, no model folder: only what importing onnxruntime leaves in any process (its .ses)
+    assert [p.name for p in private_tmp.iterdir() if p.name != ".ses"] == []
+    assert sorted(p.name for p in model.parent.iterdir()) == [model.name, f"{model.name}.data"]
+
+
+def test_the_files_a_worker_gets_are_those_one_process_reads(models, tmp_path):
+    """cluster.model_files: the .onnx alone, or with the external data file its tensors name; a location outside the
+    model's folder, or a missing file, is one line."""
+    import onnx
+
+    d, _ = models
+    files, digest = cluster.model_files(d / "dcgan.onnx")
+    assert list(files) == ["dcgan.onnx"] and files["dcgan.onnx"] == (d / "dcgan.onnx").read_bytes()
+    model = external_data_copy(d / "dcgan.onnx", tmp_path / "external")
+    files, other = cluster.model_files(model)
+    assert list(files) == [model.name, f"{model.name}.data"] and other != digest
+    proto = onnx.load(str(model), load_external_data=False)
+    for location, message in (("../outside.data", "is not a file inside the model's folder"),
+                              ("/etc/hostname", "is not a file inside the model's folder"),
+                              ("missing.data", "missing.data: no such external data file")):
+        for tensor in proto.graph.initializer:
+            for entry in tensor.external_data:
+                if entry.key == "location":
+                    entry.value = location
+        onnx.save(proto, str(tmp_path / "external" / "moved.onnx"))
+        with pytest.raises(UserError, match=message):
+            cluster.model_files(tmp_path / "external" / "moved.onnx")
+
+
+def test_local_cluster_keeps_its_files_in_a_private_folder_removed_at_the_end(private_tmp):
+    """Issue 23, rule 7: local:N's scheduler and workers keep their files (where the workers import the client's
+    code from) in one mkdtemp folder (mode 700), not in the shared, predictable /tmp/dask-scratch-space."""
+    with cluster.connect("local:2", 60, ["numpy"]) as session:
+        folders = session.client.run(lambda dask_worker: dask_worker.local_directory)
+        tops = {Path(folder).relative_to(private_tmp).parts[0] for folder in folders.values()}
+        assert len(folders) == 2 and len(tops) == 1, folders
+        top = private_tmp / tops.pop()
+        assert top.name.startswith("gan-zoo-dask-") and (top.stat().st_mode & 0o777) == 0o700
+        assert [p.name for p in private_tmp.iterdir() if p.name != ".ses"] == [top.name]
+        zips = session.client.run(lambda dask_worker: sorted(p.name for p in Path(dask_worker.local_directory).iterdir()
+                                                             if p.suffix in (".zip", ".part")))
+        assert all(names == [cluster.code_zip_name(cluster._code_zip()[1])] for names in zips.values()), zips
+    assert [p.name for p in private_tmp.iterdir() if p.name != ".ses"] == []
+
+
+def test_code_is_stored_once_under_its_digest_never_rewritten(tmp_path, monkeypatch):
+    """Issue 23, rule 7: the worker side of the code plugin. The zip lands whole under its sha256 name; a second
+    store (another run, at once or later) finds it and writes nothing (here: writing would fail); a file under that
+    name with other bytes is refused; past CODE_KEPT zips the least recently used other ones are removed."""
+    import tempfile
+
+    data, digest = cluster._code_zip()
+    name = cluster.code_zip_name(digest)
+    path = cluster._store_code(str(tmp_path), name, data, 4)
+    assert Path(path) == tmp_path / name and Path(path).read_bytes() == data
+    assert [p.name for p in tmp_path.iterdir()] == [name]  # no temporary left
+    inode = os.stat(path).st_ino
+    with monkeypatch.context() as patch:
+        patch.setattr(tempfile, "mkstemp", lambda *a, **k: pytest.fail("the stored code was written again"))
+        assert cluster._store_code(str(tmp_path), name, data, 4) == path
+    assert os.stat(path).st_ino == inode and Path(path).read_bytes() == data
+
+    forged = cluster.code_zip_name("0" * 64)
+    (tmp_path / forged).write_bytes(data)
+    with pytest.raises(RuntimeError, match="does not hold the code it is named after"):
+        cluster._store_code(str(tmp_path), forged, data, 4)
+    (tmp_path / forged).unlink()
+
+    others = []
+    for k in range(4):  # older zips of other code, the oldest first
+        other = b"other code %d" % k
+        others.append(cluster.code_zip_name(hashlib.sha256(other).hexdigest()))
+        (tmp_path / others[-1]).write_bytes(other)
+        os.utime(tmp_path / others[-1], (1000 + k, 1000 + k))
+    cluster._store_code(str(tmp_path), name, data, 4)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, *others[1:]])  # the oldest removed
+
+
+def test_two_clients_at_once_on_one_cluster_write_the_files_of_one_process(models, dask_cluster, tmp_path):
+    """Issue 23, rule 7: two runs at once on one cluster (the same code, stored under one name that neither
+    rewrites), both byte-identical to one process."""
+    d, jobs = models
+    runs = {name: subprocess.Popen([sys.executable, str(INFER), *jobs[name], "--output", str(tmp_path / "result"),
+                                    "--output_dirname", f"{name}_together", "--cluster", dask_cluster],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for name in ("dcgan", "biggan")}
+    try:
+        done = {name: run.communicate(timeout=300) for name, run in runs.items()}
+    finally:
+        for run in runs.values():
+            if run.poll() is None:
+                run.kill()
+                run.wait(timeout=15)
+    for name, run in runs.items():
+        assert run.returncode == 0, done[name][1].decode()
+        assert outputs_of(tmp_path / "result" / f"{name}_together") == outputs_of(d / "result" / f"{name}_one")
+
+
+def worker_backends(address):
+    """{worker: {model sha256: id of the backend its process keeps}} (common.cluster as the worker imported it)."""
+    import distributed
+
+    def kept():
+        from common import cluster as worker_side
+
+        return {key[0]: id(loaded.backend) for key, loaded in worker_side._BACKENDS.items()}
+
+    with distributed.Client(address, timeout=60, set_as_default=False) as client:
+        return client.run(kept)
+
+
+def test_a_second_run_on_a_kept_cluster_sends_no_model(models, tmp_path, capsys):
+    """Issue 25, item 4: the first run on a fresh cluster sends the model to both workers; the second sends none (the
+    same backend objects serve it); a worker that joins later gets it from the next run, alone."""
+    d, jobs = models
+    job = [*jobs["biggan"], "--output", str(tmp_path / "result")]
+    digest = cluster.model_files(d / "biggan.onnx")[1]
+    with cluster.LoopbackProcesses(tmp_path / "dask") as processes:
+        address = processes.start_scheduler()
+        processes.add_workers(2)
+        printed = []
+        for k in range(3):
+            if k == 2:
+                processes.add_workers(1)
+            capsys.readouterr()
+            assert infer.main([*job, "--output_dirname", f"run{k}", "--cluster", address]) == 0
+            printed.append([line for line in capsys.readouterr().out.splitlines() if "[INFO] cluster: model" in line])
+            assert outputs_of(tmp_path / "result" / f"run{k}") == outputs_of(d / "result" / "biggan_one")
+            if k == 0:
+                first = worker_backends(address)
+                assert len(first) == 2 and all(list(kept) == [digest] for kept in first.values()), first
+            if k == 1:
+                assert worker_backends(address) == first  # the very objects of the first run: nothing sent
+    assert len(printed[0]) == 1 and re.fullmatch(rf"\[INFO\] cluster: model {digest[:12]} \([0-9,]+ (MB|bytes)\) "
+                                                 rf"sent to 2 of 2 worker\(s\)", printed[0][0]), printed
+    assert printed[1][0].endswith("kept by all 2 worker(s) from an earlier run, not sent"), printed
+    assert printed[2][0].endswith("sent to 1 of 3 worker(s)"), printed
 
 
 def test_inception_scores_on_the_cluster_equal_one_process(dask_cluster, tmp_path):
@@ -190,26 +362,105 @@ def closed_port():
         return sock.getsockname()[1]  # closed again on leaving: nothing listens there
 
 
-def test_an_unreachable_scheduler_is_one_error_line_within_the_timeout(models, capsys):
-    import distributed  # noqa: F401  (imported before the clock starts: a second or more on a busy machine)
+class Listener:
+    """A TCP listener on 127.0.0.1 that plays a scheduler gone wrong: it accepts, sends `answer` (nothing: it stays
+    silent; None: it closes at once) and keeps the connection open until the listener is closed."""
 
+    def __init__(self, answer):
+        import threading
+
+        self.answer, self.connections = answer, []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.address = f"tcp://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while True:
+            try:
+                connection, _ = self.sock.accept()
+            except OSError:  # closed
+                return
+            if self.answer is None:
+                connection.close()
+                continue
+            self.connections.append(connection)
+            with contextlib.suppress(OSError):
+                connection.sendall(self.answer)
+
+    def close(self):
+        self.sock.close()
+        for connection in self.connections:
+            connection.close()
+        self.thread.join(timeout=10)
+
+
+@pytest.mark.parametrize("answer, message", [
+    # accepts, never answers: the probe's deadline or the watchdog's, whichever says so first
+    (b"", "no Dask scheduler answered within 3 s ("),
+    (None, "no Dask scheduler answered within 3 s (ConnectionError: the peer closed the connection)"),
+    (b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", "the peer is not a Dask scheduler (it announced a "
+                                                                "message of 3,543,824,036,068,086,856 bytes"),
+    (bytes(range(7, 71)), "the peer is not a Dask scheduler (it announced a message of 1,012,478,732,780,767,239 "
+                          "bytes"),
+    (struct.pack("Q", 200) + b"\x00" * 20, "no Dask scheduler answered within 3 s ("),  # 20 bytes of 200
+    ("closed port", "no Dask scheduler answered within 3 s ("),  # refused until the deadline
+], ids=["silent", "closes", "http", "garbage", "short", "closed_port"])
+def test_a_scheduler_that_is_not_one_is_one_error_line_within_the_timeout(models, tmp_path, answer, message):
+    """Issue 23, rule 6: whatever listens (or nothing), the runner ends within --cluster_timeout after its imports
+    (bounded here by the subprocess's own timeout: a hang fails the test) with one line and no output."""
     d, jobs = models
-    address = f"tcp://127.0.0.1:{closed_port()}"
-    start = time.monotonic()
-    status = cli.run(infer.main, [*jobs["dcgan"], "--output", str(d / "unreachable"), "--cluster", address,
-                                  "--cluster_timeout", "2"])
-    elapsed = time.monotonic() - start
+    listener = None if answer == "closed port" else Listener(answer)
+    address = listener.address if listener else f"tcp://127.0.0.1:{closed_port()}"
+    try:
+        done = subprocess.run([sys.executable, str(INFER), *jobs["dcgan"], "--output", str(tmp_path / "result"),
+                               "--cluster", address, "--cluster_timeout", "3"], capture_output=True, text=True,
+                              timeout=120)
+    finally:
+        if listener:
+            listener.close()
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"error: --cluster {address}: {message}"), done.stderr
+    assert not (tmp_path / "result").exists()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--cluster", "local:²"], r"--cluster 'local:²': local:N needs a number of worker processes from 1 to this "
+                                r"machine's \d+ cores"),
+    (["--cluster", "local:٢"], "local:N needs a number of worker processes"),
+    (["--cluster", f"local:{(os.cpu_count() or 1) + 1}"], "local:N needs a number of worker processes"),
+    (["--cluster", "local:" + "9" * 400], "local:N needs a number of worker processes"),
+    (["--cluster", "local:-1"], "local:N needs a number of worker processes"),
+    (["--cluster", "tcp://" + "a" * 300 + ":8786"], "expected a Dask scheduler address tcp://host:port"),
+    (["--cluster", "tcp://" + ".".join(["a" * 63] * 4) + ":8786"], "expected a Dask scheduler address"),
+    (["--cluster", "tcp://schéduler:8786"], "expected a Dask scheduler address"),
+    (["--cluster", "tcp://10.0.0.1:99999"], "expected a Dask scheduler address"),
+    (["--cluster", "tcp://[::g]:8786"], "expected a Dask scheduler address"),
+])
+def test_bad_cluster_addresses_are_refused_before_any_work(models, tmp_path, extra, message):
+    d, jobs = models
+    with pytest.raises(UserError, match=message):
+        infer.main([*jobs["dcgan"], "--output", str(tmp_path / "result"), *extra])
+    assert not (tmp_path / "result").exists()
+
+
+@pytest.mark.parametrize("value", ["0", "3601", "10" + "0" * 12, "inf", "nan", "1e3", "-1", "١٠", ""])
+def test_cluster_timeout_is_bounded(models, tmp_path, value, capsys):
+    d, jobs = models
+    with pytest.raises(SystemExit) as raised:
+        infer.main([*jobs["dcgan"], "--output", str(tmp_path / "result"), "--cluster", "local:1",
+                    "--cluster_timeout", value])
     err = capsys.readouterr().err
-    assert status == 2 and err.count("\n") == 1 and err.startswith(f"error: --cluster {address}: no Dask scheduler "
-                                                                   f"answered within 2 s"), err
-    assert elapsed < 2 + 3, elapsed  # the stated timeout, plus the model's loading
-    assert not (d / "unreachable").exists()
+    assert raised.value.code == 2 and err.count("\n") == 1 and "--cluster_timeout" in err, err
+    assert not (tmp_path / "result").exists()
 
 
 @pytest.mark.parametrize("extra, message", [
     (["--cluster", "10.0.0.1"], r"--cluster '10\.0\.0\.1': expected a Dask scheduler address tcp://host:port"),
     (["--cluster", "http://127.0.0.1:8786"], "expected a Dask scheduler address"),
-    (["--cluster", "local:0"], "local:N needs a positive number of worker processes"),
+    (["--cluster", "local:0"], "local:N needs a number of worker processes from 1 to this machine's"),
     (["--cluster", "tls://127.0.0.1:1"], "Dask's TLS settings lack distributed.comm.tls.ca-file, "
                                          "distributed.comm.tls.client.cert"),
     (["--cluster", "local:2", "--device", "0,1", "--divide_input"], "--cluster and --device 0,1 both spread"),

@@ -285,11 +285,12 @@ def test_inception_bad_weight_files(inception_file, tmp_path):
 def test_the_exported_inception_is_cached_by_hash_and_leaves_is_and_fid_unchanged(inception_file, inception_nets):
     onnx_net, eager = inception_nets["onnxruntime"], inception_nets["torch"]
     cached = onnx_net.onnx_path
-    assert cached.parent == inception_file.parent and cached.suffix == ".onnx"
-    assert cached.name.startswith("inception_v3_google.") and cached == metrics.inception_onnx_path(inception_file)
+    assert cached.parent == metrics.cache_folder() / "inception" and cached.suffix == ".onnx"
+    assert cached == metrics.inception_onnx_path(inception_file)
     stamp = cached.stat().st_mtime_ns
     assert metrics.InceptionFeatures(inception_file).onnx_path == cached and cached.stat().st_mtime_ns == stamp
-    assert not [p for p in inception_file.parent.iterdir() if p.name.startswith(".")]  # no temporary left
+    assert [p.name for p in inception_file.parent.iterdir()] == [inception_file.name]  # nothing beside the weights
+    assert not [p for p in cached.parent.iterdir() if p.name.startswith(".")]  # no temporary left
 
     rng = np.random.default_rng(9)
     images = np.tanh(rng.standard_normal((8, 3, 64, 64)) * 1.5).astype(np.float32)
@@ -315,15 +316,75 @@ def test_a_cached_inception_model_that_disagrees_with_the_weights_is_refused(inc
 
     from common.cli import CheckFailed
 
-    weights = tmp_path / "inception_v3_google.pth"
+    weights, cache = tmp_path / "inception_v3_google.pth", tmp_path / "cache"  # a cache of this test's own
     weights.write_bytes(inception_file.read_bytes())
     model = onnx.load(str(inception_nets["onnxruntime"].onnx_path))
     for k, init in enumerate(model.graph.initializer):
         if tuple(init.dims) == (1000,):  # fc's bias
             model.graph.initializer[k].CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) + 1.0, init.name))
-    onnx.save(model, str(metrics.inception_onnx_path(weights)))
+    metrics.inception_onnx_path(weights, cache).parent.mkdir(parents=True)
+    onnx.save(model, str(metrics.inception_onnx_path(weights, cache)))
     for backend in ("onnxruntime", "openvino"):
         with pytest.raises(CheckFailed, match=rf"Inception logits differs from torchvision's forward .*backend {backend}"):
-            metrics.InceptionFeatures(weights, backend=backend)
+            metrics.InceptionFeatures(weights, backend=backend, cache=cache)
     with pytest.raises(UserError, match="Inception backend 'tf'"):
         metrics.InceptionFeatures(weights, backend="tf")
+
+
+# ------------------------------------------------------------------------------------------ the project's cache
+
+def test_cache_folder_follows_the_option_then_the_variable_then_xdg_then_home(tmp_path, monkeypatch):
+    monkeypatch.delenv(metrics.CACHE_VARIABLE, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    assert metrics.cache_folder() == tmp_path / "home" / ".cache" / "ganzoo"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # the XDG spec: a relative path is ignored
+    assert metrics.cache_folder() == tmp_path / "home" / ".cache" / "ganzoo"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert metrics.cache_folder() == tmp_path / "xdg" / "ganzoo"
+    monkeypatch.setenv(metrics.CACHE_VARIABLE, str(tmp_path / "variable"))
+    assert metrics.cache_folder() == tmp_path / "variable"
+    assert metrics.cache_folder(tmp_path / "option") == tmp_path / "option"
+
+
+def test_a_reader_of_inception_weights_leaves_nothing_beside_them_or_in_tmp(inception_file, tmp_path, monkeypatch,
+                                                                           capsys):
+    """Issue 23, rule 8: biggan_eval_acc.py reads --inception-weights; the ONNX export it derives lands in the
+    --cache folder under the weights' sha256 and nowhere else (not beside the weights, not in the temporary folder);
+    a cache folder that cannot be made is one line, and nothing is written."""
+    import hashlib
+    import tempfile
+
+    from common import cli, fileio
+
+    import biggan_eval_acc
+
+    weights = tmp_path / "weights" / "inception_v3_google.pth"
+    weights.parent.mkdir()
+    weights.write_bytes(inception_file.read_bytes())
+    scratch = tmp_path / "system_tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    rng = np.random.default_rng(0)
+    fileio.write_npz(tmp_path / "gen.npz", x=np.tanh(rng.standard_normal((4, 3, 32, 32))).astype(np.float32))
+    fileio.write_npz(tmp_path / "y.npz", y=np.arange(4))
+    metrics.save_moments(tmp_path / "m.npz", np.zeros(2048), np.eye(2048))
+    argv = ["--gen-img", str(tmp_path / "gen.npz"), "--gen-y", str(tmp_path / "y.npz"), "--moments",
+            str(tmp_path / "m.npz"), "--inception-weights", str(weights), "--num-inception-images", "4",
+            "--num-splits", "2", "--inception-batch", "4", "--no_report", "--log", str(tmp_path / "out" / "a.log"),
+            "--json", str(tmp_path / "out" / "a.json")]
+
+    (tmp_path / "not_a_folder").write_text("a file")
+    capsys.readouterr()
+    assert cli.run(biggan_eval_acc.main, [*argv, "--cache", str(tmp_path / "not_a_folder" / "cache")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: {tmp_path / 'not_a_folder' / 'cache'}"), err
+    assert not (tmp_path / "out").exists() and (tmp_path / "not_a_folder").read_text() == "a file"
+
+    assert biggan_eval_acc.main([*argv, "--cache", str(tmp_path / "cache")]) == 0
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:32]
+    assert [p.relative_to(tmp_path / "cache").as_posix() for p in sorted((tmp_path / "cache").rglob("*"))] == \
+        ["inception", f"inception/inception_v3.{digest}.onnx"]
+    assert [p.name for p in weights.parent.iterdir()] == [weights.name]
+    assert [p.name for p in scratch.iterdir() if p.name != ".ses"] == []  # .ses: importing onnxruntime writes it
