@@ -1,6 +1,6 @@
 """How a step writes its outputs: nothing half-written, no mixed set accepted, nothing of anyone else touched.
 
-The rules (README "Conventions"), and the one mechanism that keeps them:
+The rules (docs/files.md), and the one mechanism that keeps them:
 - Every output is written in a staging folder of this run's own beside it, `.ganzoo-staging-<random token>/`,
   and renamed into place when complete. OutputSet does it for a step's outputs together (the renames are one
   short series that Ctrl-C cannot split); atomic_path (one file) and AtomicDir (one folder) are its one-part
