@@ -47,6 +47,7 @@ from tqdm import tqdm
 
 from common import cli, cluster, fileio, onnx_utils, staging
 from common.cli import UserError
+from common import facts
 from common.facts import TensorSpec
 
 PURE_INFER_STEM = "pure_infer_data"
@@ -213,6 +214,25 @@ class AisBenchBackend(Backend):
         outputs = self.session.infer(list(feeds))
         times = self.session.sumary().exec_time_list[before:]
         return outputs, float(sum(times))
+
+
+def default_backend(model, provider="cpu", precision="f32"):
+    """The engine a model runs on without --backend: for a .onnx model on the CPU in f32, the one its model
+    folder's backend table (`<model>_facts.py`, written by benchmarks/run_all.py --write-backend-table) names for
+    this CPU's feature set, the folder found by the graph's input and output names among those beside common/;
+    ONNX Runtime for everything else. A table, not a measurement at run time: the same command on the same
+    machine always computes the same bytes."""
+    if Path(model).suffix.lower() != ".onnx" or provider != "cpu" or precision != "f32":
+        return BACKENDS[0]
+    try:
+        graph = onnx_utils.load(model).graph
+    except UserError:  # opening the backend says what is wrong with the file
+        return BACKENDS[0]
+    initializers = {t.name for t in graph.initializer}
+    model_facts = facts.facts_of_graph(facts.folder_facts(Path(__file__).resolve().parents[1]),
+                                       [i.name for i in graph.input if i.name not in initializers],
+                                       [o.name for o in graph.output])
+    return model_facts.default_backend() if model_facts else BACKENDS[0]
 
 
 def open_backend(model, provider="cpu", device=0, backend="onnxruntime", precision="f32", threads=0):
@@ -526,7 +546,9 @@ def build_parser():
                         "(without it every device runs all inputs, and outputs cannot be saved)")
     p.add_argument("--provider", default="cpu", help=f"ONNX Runtime provider: {', '.join(onnx_utils.PROVIDERS)} "
                                                      f"or a full provider name")
-    p.add_argument("--backend", default="onnxruntime", choices=BACKENDS, help="runtime for .onnx models")
+    p.add_argument("--backend", default=None, choices=BACKENDS,
+                   help="runtime for .onnx models (default: the one the model's facts name as the faster on this "
+                        "CPU's feature set, else onnxruntime)")
     p.add_argument("--precision", default="f32", choices=PRECISIONS,
                    help="inference precision (bf16/f16 with --backend openvino, where the CPU offers them)")
     p.add_argument("--pure_data_type", default="zero", choices=["zero", "random"],
@@ -682,6 +704,7 @@ def main(argv=None):
                             writes=[("--output_dirname", out_parent / dirname),
                                     ("--output_dirname", out_parent / f"{dirname}_summary.json")])
     devices = parse_devices(args.device)
+    args.backend = args.backend or default_backend(args.model, args.provider, args.precision)
     if args.cluster:
         cluster.check_runner_args(args, devices, args.model)
     if len(devices) > 1 and args.output and not args.divide_input:
