@@ -600,6 +600,11 @@ def markdown(report):
             f"{c['one_process_compute_ms']:.0f} ms a batch: {c['machines_batches_per_s']:.1f} batches/s, "
             f"{c['machines_mb_per_s']:.1f} MB/s through the scheduler and the client, "
             f"{100 * c['machines_client_cpu_share']:.0f}% of one client core.")
+    if "job" in report:
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        import biggan_job
+
+        lines += ["", biggan_job.markdown(report["job"]).rstrip("\n"), ""]
     if report["generators"]:
         lines.append(f"Runner overhead bar (<= {100 * BAR_OVERHEAD:.0f}% over session.run): "
                      f"{'met' if report['overhead_bar_met'] else 'NOT met'} (worst {100 * report['worst_overhead']:+.1f}%).")
@@ -617,7 +622,7 @@ GENERATORS = ("biggan", "dcgan", "gan", "cyclegan", "pix2pixhd")
 FACTS_FILES = {"biggan": "BigGAN/biggan_facts.py", "dcgan": "DCGAN/dcgan_facts.py", "gan": "GAN/GAN_facts.py",
                "cyclegan": "CycleGAN/cyclegan_facts.py", "pix2pixhd": "Pix2pixHD/pix2pixhd_facts.py",
                "pix2pixhd_full": "Pix2pixHD/pix2pixhd_facts.py"}
-STEPS = ("fid", "inception", "preprocess", "cluster")  # after the generators; the GEMM ceiling always runs
+STEPS = ("fid", "inception", "preprocess", "cluster", "job")  # after the generators; the GEMM ceiling always runs
 
 
 def build_parser():
@@ -639,6 +644,9 @@ def build_parser():
                         f"(and pix2pixhd_full with --full), steps {','.join(STEPS)}")
     p.add_argument("--cluster-inputs", type=cli.positive_int, default=None,
                    help="BigGAN inputs of the cluster step (default 32 at G_ch 96; 4 at G_ch 8 with --quick)")
+    p.add_argument("--job-images", type=cli.positive_int, default=None,
+                   help="images of the whole-job step (benchmarks/biggan_job.py; default 2000 at G_ch 96, 12 at "
+                        "G_ch 8 with --quick)")
     p.add_argument("--out", default="./run_all_results", help="folder for run_all.json and run_all.md")
     p.add_argument("--write-results", action="store_true", help=f"also write the Markdown to {RESULTS.name} beside "
                                                                 f"this script (the figures the READMEs quote)")
@@ -716,6 +724,15 @@ def main(argv=None):
                                                                  seed=0)
             (tmp / "pre").mkdir()
             report["preprocess"] = bench_preprocess(tmp / "pre", biggan_pth, count)
+            bar.update()
+        if "job" in steps:  # BigGAN's README chain end to end (writes biggan_job.json and .md into --out too)
+            bar.set_postfix_str("job")
+            sys.path.insert(0, str(ROOT / "benchmarks"))
+            import biggan_job
+
+            biggan_job.main(["--images", str(args.job_images or (12 if args.quick else 2000)), "--runs", str(runs),
+                             "--out", args.out] + (["--ch", "8", "--batch-sizes", "1,2"] if args.quick else []))
+            report["job"] = json.loads((Path(args.out) / "biggan_job.json").read_text())
             bar.update()
     report["machine"]["load_average_at_end"] = list(os.getloadavg())
     if report["generators"]:

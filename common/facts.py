@@ -116,9 +116,10 @@ class ModelFacts:
 
 
 def folder_facts(root):
-    """The FACTS of every model folder under `root` (the folder holding common/), from `<Model>/*_facts.py`."""
+    """The FACTS of every model folder under `root` (the folder holding common/; a model folder holds a chain.py),
+    from its `*_facts.py`."""
     found = []
-    for path in sorted(Path(root).glob("*/*_facts.py")):
+    for path in sorted(p for chain in Path(root).glob("*/chain.py") for p in chain.parent.glob("*_facts.py")):
         spec = importlib.util.spec_from_file_location(f"_facts_{path.parent.name}_{path.stem}", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)

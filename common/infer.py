@@ -37,6 +37,7 @@ import copy
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple, Tuple
 
@@ -582,7 +583,11 @@ def run_batches(backend, source, batches, args, outdir, out_parent, dirname, pro
     names = backend.output_names
     # The bar counts every run, warm-up and --loop included, so that a long --loop shows its pace and its end.
     runs = args.warmup_count + len(batches) * args.loop
-    with tqdm(total=runs, desc="Inference", unit="run", disable=not progress or runs <= 2) as bar:
+    # A batch's files are written on one thread while the next batch computes (numpy's writes release the GIL):
+    # one batch in flight, in order, its error raised here.
+    with tqdm(total=runs, desc="Inference", unit="run", disable=not progress or runs <= 2) as bar, \
+            ThreadPoolExecutor(max_workers=1) as writer:
+        pending = None
         for g, batch in enumerate(batches):
             feeds = source.feeds(batch)
             for _ in range(args.warmup_count if g == 0 else 0):
@@ -592,7 +597,10 @@ def run_batches(backend, source, batches, args, outdir, out_parent, dirname, pro
                 outputs, ms = backend.run(feeds)
                 times.append(ms)
                 bar.update()
-            non_finite += store_batch(source, batch, outputs, args, outdir, out_parent, dirname, names, filesinfo)
+            non_finite += pending.result() if pending else 0
+            pending = writer.submit(store_batch, source, batch, outputs, args, outdir, out_parent, dirname, names,
+                                    filesinfo)
+        non_finite += pending.result() if pending else 0
     return times, filesinfo, non_finite
 
 
