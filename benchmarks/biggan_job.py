@@ -16,6 +16,7 @@ the one whose bare call costs least per image (--batch-sizes, alternating). Each
 size (10 images): a stage's fixed cost, so that the 50,000-image figure is the tiny run plus 49,990 images at the
 per-image cost between the two sizes.
 """
+import argparse
 import json
 import math
 import os
@@ -201,11 +202,31 @@ def markdown(report):
     return "\n".join(lines) + "\n"
 
 
+def images_count(text):
+    """argparse type of --images: more than the fixed-cost run's TINY images."""
+    count = cli.positive_int(text)
+    if count <= TINY:
+        raise argparse.ArgumentTypeError(f"{text} is not more than {TINY} (the fixed-cost run's size)")
+    return count
+
+
+def batch_sizes(text):
+    """argparse type of --batch-sizes: '1,2,4' -> [1, 2, 4], sorted, each at least 1."""
+    try:
+        sizes = sorted({int(x) for x in text.split(",") if x.strip()})
+    except ValueError:
+        sizes = []
+    if not sizes or sizes[0] < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma list of positive whole numbers such as 1,4,8")
+    return sizes
+
+
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0])
-    p.add_argument("--images", type=cli.positive_int, default=2000, help=f"images of the job (at least {TINY + 1})")
+    p.add_argument("--images", type=images_count, default=2000, help=f"images of the job (more than {TINY})")
     p.add_argument("--ch", type=cli.positive_int, default=96, help="the generator's G_ch (96: the released model)")
-    p.add_argument("--batch-sizes", default="1,2,4,8,16", help="comma list the fastest batch size is chosen from")
+    p.add_argument("--batch-sizes", type=batch_sizes, default="1,2,4,8,16",
+                   help="comma list the fastest batch size is chosen from")
     p.add_argument("--runs", type=cli.positive_int, default=5, help="alternating runs per compute figure")
     p.add_argument("--out", default="./biggan_job_results", help="folder for biggan_job.json and biggan_job.md")
     p.add_argument("--keep", default=None, help="keep the work folder here (default: a temporary folder)")
@@ -214,14 +235,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    if args.images <= TINY:
-        raise cli.UserError(f"--images {args.images}: expected more than {TINY} (the fixed-cost run's size)")
-    try:
-        sizes = sorted({int(x) for x in args.batch_sizes.split(",") if x})
-    except ValueError:
-        sizes = []
-    if not sizes or sizes[0] < 1:
-        raise cli.UserError(f"--batch-sizes {args.batch_sizes}: expected a comma list of positive integers")
+    sizes = args.batch_sizes
     report = {"command": "python3 benchmarks/biggan_job.py" + "".join(
         f" {a}" for a in (sys.argv[1:] if argv is None else argv)), "ch": args.ch, "images": args.images,
               "load_average_at_start": os.getloadavg()[0]}

@@ -4,20 +4,24 @@
     python3 benchmarks/run_all.py --quick      # CI-sized: fewer runs, fewer files, small preprocessing job
     python3 benchmarks/run_all.py --full       # adds Pix2pixHD at 1024x2048 (the README size; slow)
     python3 benchmarks/run_all.py --only inception   # one step (generators by name, fid, inception, preprocess,
-                                                     # cluster)
+                                                     # cluster, job)
+    python3 benchmarks/run_all.py --write-results --write-backend-table   # RESULTS.md and the backend tables
 
-Per generator (seeded random weights of the official shapes: BigGAN G_ch 96 bs1, DCGAN bs64, GAN bs64,
-CycleGAN 256x256 bs1, Pix2pixHD at 256x512 bs1, and 1024x2048 with --full): PyTorch eager, a bare ONNX
-Runtime session.run, our runner (common/infer.py) in pure-inference mode (its compute time), the runner over
-input files (wall time per batch, reading and writing files included), OpenVINO f32, and the achieved GFLOP/s
-of the bare run with its share of the float32 GEMM ceiling measured in the same run (torch and numpy matmul,
-the larger). Then FID (common.metrics vs scipy's sqrtm formula on 2048-d statistics), Inception v3 images/s
-by backend (torchvision eager NCHW and channels_last, ONNX Runtime, OpenVINO f32, alternating), BigGAN
-preprocessing (biggan_preprocess.py vs the original per-file algorithm), and the cost of --cluster on the same cores
-(a BigGAN job in one process and on a 2-worker loopback Dask cluster, alternating, with the bytes a batch moves
-and what that means for 8 machines). Every figure
-is a median of several runs; ratios within this run are what carry over to another machine. Writes
-run_all.json and run_all.md into --out, prints the table and the machine's description.
+First the float32 GEMM ceiling: the best of the GEMMs at hand (ONNX Runtime's and OpenVINO's MatMul, torch's,
+numpy's without the OpenBLAS core-type override, ONNX Runtime's on one thread times the cores), beside the ISA's
+theoretical peak from /proc/cpuinfo. Per generator (seeded random weights of the official shapes: BigGAN G_ch 96
+bs1, DCGAN bs64, GAN bs64, CycleGAN 256x256 bs1, Pix2pixHD at 256x512 bs1, and 1024x2048 with --full): PyTorch
+eager, a bare ONNX Runtime session.run, our runner (common/infer.py) in pure-inference mode (its compute time),
+the runner over input files (wall time per batch, reading and writing files included), OpenVINO f32 (alternating
+with session.run; the faster exact engine is what --write-backend-table keeps in the model's facts), and the
+achieved GFLOP/s of the bare run with its share of the ceiling. Then FID (common.metrics vs scipy's sqrtm formula
+on 2048-d statistics), Inception v3 images/s by backend (torchvision eager NCHW and channels_last, ONNX Runtime,
+OpenVINO f32, alternating), BigGAN preprocessing (biggan_preprocess.py vs the original per-file algorithm), the
+cost of --cluster on the same cores (a BigGAN job in one process and on a 2-worker loopback Dask cluster,
+alternating, with the bytes a batch moves and what that means for 8 machines), and BigGAN's README chain end to
+end (benchmarks/biggan_job.py). Every figure is a median of several runs; ratios within this run are what carry
+over to another machine. Writes run_all.json and run_all.md into --out (and, with --write-results,
+benchmarks/RESULTS.md), prints the table and the machine's description.
 """
 import ast
 import json

@@ -5,8 +5,10 @@
 
 `.onnx` models run on ONNX Runtime (CPU by default; --provider cuda/cann/... when installed, never a silent
 CPU fallback) or, with --backend openvino, on OpenVINO's CPU plugin at an explicit --precision (f32 unless asked;
-a precision the CPU does not offer is an error); `.om` models run through ais_bench's InferSession when
-ais_bench is installed (Ascend).
+a precision the CPU does not offer is an error). Without --backend, a model folder's model runs on the exact
+engine its `<model>_facts.py` names for this CPU's feature set (benchmarks/run_all.py --write-backend-table
+measures it; see default_backend). `.om` models run through ais_bench's InferSession when ais_bench is installed
+(Ascend).
 
 What it does, as ais_bench does (Ascend/tools ais-bench_workload/tool/ais_bench):
 - `--input` takes one folder per model input, in model input order (or a comma list of files). Each folder

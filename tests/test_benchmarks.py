@@ -135,6 +135,8 @@ def test_run_all_cluster_line():
     ("precision_benchmark", ["--num", "4", "--batch", "8"]),
     ("inception_options", ["--runs", "0"]), ("inception_options", ["--batch", "0"]),
     ("inception_options", ["--chunks", "4,0"]),
+    ("run_all", ["--job-images", "0"]), ("biggan_job", ["--images", "0"]), ("biggan_job", ["--images", "10"]),
+    ("biggan_job", ["--runs", "0"]), ("biggan_job", ["--batch-sizes", "1,x"]), ("biggan_job", ["--batch-sizes", "0"]),
 ])
 def test_benchmark_counts_must_be_positive(script, argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -177,3 +179,31 @@ def test_faster_engine_needs_the_margin():
     assert run_all.faster_engine(100.0, 100.0 * (1 - run_all.BACKEND_MARGIN) - 0.1) == "openvino"
     assert run_all.faster_engine(100.0, 100.0 * (1 - run_all.BACKEND_MARGIN) + 0.1) == "onnxruntime"
     assert run_all.faster_engine(100.0, 120.0) == "onnxruntime"
+
+
+def test_biggan_job_tiny_times_every_stage_against_its_compute(tmp_path):
+    """The whole job at a tiny size (G_ch 8, 11 images): every stage timed, the ratio and the projection follow
+    from the figures written, and the table printed holds them."""
+    job = _script("biggan_job")
+    out = tmp_path / "out"
+    assert job.main(["--images", "11", "--ch", "8", "--batch-sizes", "1,2", "--runs", "1", "--out", str(out)]) == 0
+    report = json.loads((out / "biggan_job.json").read_text())
+    text = (out / "biggan_job.md").read_text()
+    per_image = {int(bs): ms for bs, ms in report["per_image_ms"].items()}
+    assert report["best_bs"] == min(per_image, key=lambda bs: (per_image[bs], bs))
+    assert [r["bs"] for r in report["jobs"]] == sorted({1, report["best_bs"]})
+    for row in report["jobs"]:
+        assert row["images"] == 11 and row["tiny"]["images"] == job.TINY
+        assert set(row["stages_s"]) == set(job.STAGES) and all(t > 0 for t in row["stages_s"].values())
+        assert row["job_s"] == pytest.approx(sum(row["stages_s"].values()))
+        assert row["compute_s"]["generator"] == pytest.approx(-(-11 // row["bs"]) * row["generator_ms"] / 1000)
+        assert row["compute_s"]["inception"] == pytest.approx(11 / job.INCEPTION_BATCH * row["inception_ms"] / 1000)
+        assert row["ratio"] == pytest.approx(row["job_s"] / row["compute_sum_s"])
+        assert row["backend"].startswith(report["engine"] + " ")  # the runner ran on the engine measured
+        projection = row["projection"]
+        for stage in job.STAGES:
+            slope = max(0.0, (row["stages_s"][stage] - row["tiny"]["stages_s"][stage]) / (11 - job.TINY))
+            assert projection["stages_s"][stage] == pytest.approx(row["tiny"]["stages_s"][stage]
+                                                                  + (job.BIG_JOB - job.TINY) * slope)
+        assert f"bs{row['bs']}: whole job {row['ratio']:.2f}x its compute" in text
+    assert f"| **whole job** | {report['jobs'][0]['job_s']:.1f} | 100% |" in text
