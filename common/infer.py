@@ -48,9 +48,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 import numpy as np
 from tqdm import tqdm
 
-from common import cli, cluster, fileio, onnx_utils, staging
+from common import cli, cluster, facts, fileio, onnx_utils, staging
 from common.cli import UserError
-from common import facts
 from common.facts import TensorSpec
 
 PURE_INFER_STEM = "pure_infer_data"
