@@ -10,7 +10,7 @@ OUTPUT_SHAPE = (3, RESOLUTION, RESOLUTION)
 
 # The faster exact engine per CPU feature set (common/facts.py), written by
 # `python3 benchmarks/run_all.py --write-backend-table`: the runner's default backend.
-BACKENDS = ()
+BACKENDS = (('avx2', 'onnxruntime'),)
 
 FACTS = ModelFacts(
     name="BigGAN",

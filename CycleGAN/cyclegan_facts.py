@@ -12,7 +12,7 @@ GRAPH_B = Graph("model_Gb.onnx", inputs=(batched("img_maps_sat", *SAMPLE_SHAPE),
 
 # The faster exact engine per CPU feature set (common/facts.py), written by
 # `python3 benchmarks/run_all.py --write-backend-table`: the runner's default backend.
-BACKENDS = ()
+BACKENDS = (('avx2', 'onnxruntime'),)
 
 FACTS = ModelFacts(
     name="CycleGAN",

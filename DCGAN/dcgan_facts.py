@@ -7,7 +7,7 @@ IMAGE_SHAPE = (1, 32, 32)
 
 # The faster exact engine per CPU feature set (common/facts.py), written by
 # `python3 benchmarks/run_all.py --write-backend-table`: the runner's default backend.
-BACKENDS = ()
+BACKENDS = (('avx2', 'onnxruntime'),)
 
 FACTS = ModelFacts(
     name="DCGAN",

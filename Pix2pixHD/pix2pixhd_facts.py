@@ -18,7 +18,7 @@ COMPACT = Graph("pix2pixhd_compact.onnx",
 
 # The faster exact engine per CPU feature set (common/facts.py), written by
 # `python3 benchmarks/run_all.py --write-backend-table`: the runner's default backend.
-BACKENDS = ()
+BACKENDS = (('avx2', 'openvino'),)
 
 FACTS = ModelFacts(
     name="Pix2pixHD",
