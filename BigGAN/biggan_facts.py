@@ -8,6 +8,10 @@ NOISE_SHAPE = (1, 20)
 LABEL_SHAPE = (5, 148)
 OUTPUT_SHAPE = (3, RESOLUTION, RESOLUTION)
 
+# The faster exact engine per CPU feature set (common/facts.py), written by
+# `python3 benchmarks/run_all.py --write-backend-table`: the runner's default backend.
+BACKENDS = (('avx2', 'onnxruntime'),)
+
 FACTS = ModelFacts(
     name="BigGAN",
     upstream=Upstream("https://github.com/ajbrock/BigGAN-PyTorch", "98459431a5d618d644d54cd1e9fceb1e5045648d",
@@ -17,4 +21,5 @@ FACTS = ModelFacts(
     graphs=(Graph("biggan.onnx", inputs=(batched("noise", *NOISE_SHAPE), batched("label", *LABEL_SHAPE)),
                   outputs=(batched("image", *OUTPUT_SHAPE),)),),
     metric="IS and FID (biggan_eval_acc.py; read against published figures), cosine vs PyTorch (biggan_cosine_acc.py)",
+    backends=BACKENDS,
 )

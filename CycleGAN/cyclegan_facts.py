@@ -10,6 +10,10 @@ SAMPLE_SHAPE = (3, SIZE, SIZE)
 GRAPH_A = Graph("model_Ga.onnx", inputs=(batched("img_sat_maps", *SAMPLE_SHAPE),), outputs=(batched("maps", *SAMPLE_SHAPE),))
 GRAPH_B = Graph("model_Gb.onnx", inputs=(batched("img_maps_sat", *SAMPLE_SHAPE),), outputs=(batched("sat", *SAMPLE_SHAPE),))
 
+# The faster exact engine per CPU feature set (common/facts.py), written by
+# `python3 benchmarks/run_all.py --write-backend-table`: the runner's default backend.
+BACKENDS = (('avx2', 'onnxruntime'),)
+
 FACTS = ModelFacts(
     name="CycleGAN",
     upstream=Upstream("https://github.com/junyanz/pytorch-CycleGAN-and-pix2pix",
@@ -18,6 +22,7 @@ FACTS = ModelFacts(
     container_keys=(),  # plain state_dicts, as upstream's save_networks writes them
     graphs=(GRAPH_A, GRAPH_B),
     metric="cosine vs PyTorch (CycleGAN_eval_acc.py)",
+    backends=BACKENDS,
 )
 
 # net, ONNX input and output names, and the original's ONNX file name, by test split: testA holds aerial photos

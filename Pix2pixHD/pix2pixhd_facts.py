@@ -16,6 +16,10 @@ COMPACT = Graph("pix2pixhd_compact.onnx",
                         batched("edge_map", 1, HEIGHT, WIDTH, dtype="uint8")),
                 outputs=FULL.outputs)
 
+# The faster exact engine per CPU feature set (common/facts.py), written by
+# `python3 benchmarks/run_all.py --write-backend-table`: the runner's default backend.
+BACKENDS = (('avx2', 'openvino'),)
+
 FACTS = ModelFacts(
     name="Pix2pixHD",
     upstream=Upstream("https://github.com/NVIDIA/pix2pixHD", "5a2c87201c5957e2bf51d79b8acddb9cc1920b26",
@@ -24,4 +28,5 @@ FACTS = ModelFacts(
     container_keys=(),  # a plain state_dict, as upstream's save_network writes it
     graphs=(FULL, COMPACT),
     metric="cosine vs PyTorch (pix2pixhd_eval_acc.py)",
+    backends=BACKENDS,
 )

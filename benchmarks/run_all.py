@@ -4,24 +4,30 @@
     python3 benchmarks/run_all.py --quick      # CI-sized: fewer runs, fewer files, small preprocessing job
     python3 benchmarks/run_all.py --full       # adds Pix2pixHD at 1024x2048 (the README size; slow)
     python3 benchmarks/run_all.py --only inception   # one step (generators by name, fid, inception, preprocess,
-                                                     # cluster)
+                                                     # cluster, job)
+    python3 benchmarks/run_all.py --write-results --write-backend-table   # RESULTS.md and the backend tables
 
-Per generator (seeded random weights of the official shapes: BigGAN G_ch 96 bs1, DCGAN bs64, GAN bs64,
-CycleGAN 256x256 bs1, Pix2pixHD at 256x512 bs1, and 1024x2048 with --full): PyTorch eager, a bare ONNX
-Runtime session.run, our runner (common/infer.py) in pure-inference mode (its compute time), the runner over
-input files (wall time per batch, reading and writing files included), OpenVINO f32, and the achieved GFLOP/s
-of the bare run with its share of the float32 GEMM ceiling measured in the same run (torch and numpy matmul,
-the larger). Then FID (common.metrics vs scipy's sqrtm formula on 2048-d statistics), Inception v3 images/s
-by backend (torchvision eager NCHW and channels_last, ONNX Runtime, OpenVINO f32, alternating), BigGAN
-preprocessing (biggan_preprocess.py vs the original per-file algorithm), and the cost of --cluster on the same cores
-(a BigGAN job in one process and on a 2-worker loopback Dask cluster, alternating, with the bytes a batch moves
-and what that means for 8 machines). Every figure
-is a median of several runs; ratios within this run are what carry over to another machine. Writes
-run_all.json and run_all.md into --out, prints the table and the machine's description.
+First the float32 GEMM ceiling: the best of the GEMMs at hand (ONNX Runtime's and OpenVINO's MatMul, torch's,
+numpy's without the OpenBLAS core-type override, ONNX Runtime's on one thread times the cores), beside the ISA's
+theoretical peak from /proc/cpuinfo. Per generator (seeded random weights of the official shapes: BigGAN G_ch 96
+bs1, DCGAN bs64, GAN bs64, CycleGAN 256x256 bs1, Pix2pixHD at 256x512 bs1, and 1024x2048 with --full): PyTorch
+eager, a bare ONNX Runtime session.run, our runner (common/infer.py) in pure-inference mode (its compute time),
+the runner over input files (wall time per batch, reading and writing files included), OpenVINO f32 (alternating
+with session.run; the faster exact engine is what --write-backend-table keeps in the model's facts), and the
+achieved GFLOP/s of the bare run with its share of the ceiling. Then FID (common.metrics vs scipy's sqrtm formula
+on 2048-d statistics), Inception v3 images/s by backend (torchvision eager NCHW and channels_last, ONNX Runtime,
+OpenVINO f32, alternating), BigGAN preprocessing (biggan_preprocess.py vs the original per-file algorithm), the
+cost of --cluster on the same cores (a BigGAN job in one process and on a 2-worker loopback Dask cluster,
+alternating, with the bytes a batch moves and what that means for 8 machines), and BigGAN's README chain end to
+end (benchmarks/biggan_job.py). Every figure is a median of several runs; ratios within this run are what carry
+over to another machine. Writes run_all.json and run_all.md into --out (and, with --write-results,
+benchmarks/RESULTS.md), prints the table and the machine's description.
 """
+import ast
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import sys
@@ -39,26 +45,40 @@ ROOT = driver.ROOT
 import numpy as np
 from tqdm import tqdm
 
-from common import cli, fileio, infer, metrics, onnx_utils, staging
+from common import cli, facts, fileio, infer, metrics, onnx_utils, staging
 
 ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile",
              "amx_bf16", "amx_int8")
 BAR_OVERHEAD = 0.05  # runner compute time over bare session.run
+# OpenVINO becomes a model's default engine only when it is this much faster than the runner on ONNX Runtime: a
+# tie within the noise keeps ONNX Runtime, so two runs of --write-backend-table on one machine agree.
+BACKEND_MARGIN = 0.05
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
 def machine():
     info = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "flags": []}
+    cpu = {"cores": os.cpu_count()}
     try:
-        text = Path("/proc/cpuinfo").read_text()
-        for line in text.splitlines():
-            if line.startswith("model name"):
-                info["cpu"] = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                info["flags"] = [f for f in ISA_FLAGS if f in flags]
+        for line in Path("/proc/cpuinfo").read_text().splitlines():  # the first processor's block
+            key, _, value = (part.strip() for part in line.partition(":"))
+            if not key and "all_flags" in cpu:
                 break
-    except OSError:
+            if key == "model name":
+                info["cpu"] = value
+            elif key == "vendor_id":
+                cpu["vendor"] = value
+            elif key == "cpu family":
+                cpu["family"] = int(value)
+            elif key == "cpu MHz":
+                cpu["mhz"] = float(value)
+            elif key == "flags":
+                cpu["all_flags"] = value.split()
+                info["flags"] = [f for f in ISA_FLAGS if f in cpu["all_flags"]]
+    except (OSError, ValueError):
         pass
+    info["feature_set"] = facts.cpu_feature_set()
+    info["isa_peak"] = isa_peak(cpu)
     import onnxruntime
     import openvino
     import torch
@@ -68,7 +88,9 @@ def machine():
     info["openvino_capabilities"] = list(openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
     info["torch"] = torch.__version__
     info["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+    info["numpy"] = np.__version__
     info["python"] = platform.python_version()
+    info["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     info["load_average_at_start"] = list(os.getloadavg())
     return info
 
@@ -84,17 +106,99 @@ def median_ms(function, runs, warmup=1):
     return statistics.median(times)
 
 
-def gemm_ceiling(runs, n=2048):
-    """float32 matmul GFLOP/s of torch and numpy on n x n matrices, all cores."""
+GEMM_ENGINES = ("onnxruntime", "openvino", "torch", "numpy", "onnxruntime_per_core")
+# A multi-threaded GEMM on a loaded machine loses most at its thread barriers; one thread times the cores does not,
+# and bounds what all cores can do (they share the memory and, with turbo, the clock), so it may set the ceiling.
+GEMM_LABELS = {"onnxruntime_per_core": "ONNX Runtime on 1 thread x cores"}
+# Environment variables that pin OpenBLAS to an older core's kernels (e.g. AVX2 on an AVX-512 CPU); numpy's
+# GEMM is measured in a subprocess without them, so the ceiling is what the machine can do.
+OPENBLAS_OVERRIDES = ("OPENBLAS_CORETYPE",)
+_NUMPY_GEMM = """
+import sys, time
+import numpy as np
+n, runs = int(sys.argv[1]), int(sys.argv[2])
+a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+b = np.random.default_rng(1).standard_normal((n, n), dtype=np.float32)
+times = []
+for _ in range(runs + 1):
+    start = time.perf_counter()
+    a @ b
+    times.append(time.perf_counter() - start)
+print(min(times[1:]))
+"""
+
+
+def _matmul_onnx(path, n):
+    import onnx
+    from onnx import TensorProto, helper
+
+    spec = [helper.make_tensor_value_info(name, TensorProto.FLOAT, [n, n]) for name in "abc"]
+    graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "matmul", spec[:2], spec[2:])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def isa_peak(info):
+    """The float32 peak the ISA allows: cores x FMA units x vector lanes x 2 (an FMA is two FLOPs) x clock, from
+    /proc/cpuinfo's flags and MHz. FMA units per core are not reported by the CPU: 2 is assumed (every x86 core
+    with AVX2 since Haswell and Zen 2), 1 for 512-bit FMAs on AMD family 25 (Zen 4 splits them over its two
+    256-bit pipes). The clock is the one the kernel reports (the nominal one under a hypervisor; turbo may pass it)."""
+    flags = set(info.get("all_flags", ()))
+    lanes = 16 if "avx512f" in flags else 8 if "avx" in flags else 4
+    units = 1 if lanes == 16 and info.get("vendor") == "AuthenticAMD" and info.get("family") == 25 else 2
+    flops_per_fma = 2 if "fma" in flags or lanes == 16 else 1  # without FMA a multiply and an add, one each
+    ghz = info.get("mhz", 0.0) / 1000.0
+    return {"cores": info["cores"], "fma_units": units, "lanes": lanes, "ghz": ghz,
+            "gflops": info["cores"] * units * lanes * flops_per_fma * ghz}
+
+
+def gemm_ceiling(tmp, runs, n=2048, budget=2.0, previous=None):
+    """float32 n x n matmul GFLOP/s of every GEMM at hand: ONNX Runtime's and OpenVINO's MatMul (f32 pinned) and
+    torch's on all cores, ONNX Runtime's on one thread times the cores, and numpy's in a subprocess without the
+    OpenBLAS core-type override. The in-process ones alternate within each round, one untimed round first, for at
+    least `runs` rounds and `budget` seconds; each figure is its engine's best run (a peak: load only slows a
+    run down). The ceiling is the best engine's; with `previous` (an earlier measurement of this run), each
+    engine's figure is the better of the two, so a ceiling measured again between the models catches the quiet
+    moments the models were measured in."""
+    import subprocess
+
     import torch
 
+    cores = os.cpu_count() or 1
     a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
     b = np.random.default_rng(1).standard_normal((n, n), dtype=np.float32)
     ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    path = _matmul_onnx(tmp / "matmul.onnx", n)
+    session, single = onnx_utils.make_session(path), onnx_utils.make_session(path, threads=1)
+    openvino = infer.OpenVinoBackend(path, "f32")
+    openvino.prepare([a.shape, b.shape])
+    functions = {"onnxruntime": lambda: session.run(None, {"a": a, "b": b}),
+                 "openvino": lambda: openvino.request.infer({0: a, 1: b}), "torch": lambda: torch.matmul(ta, tb),
+                 "onnxruntime_per_core": lambda: single.run(None, {"a": a, "b": b})}
+    times = {name: [] for name in functions}
+    start_all, round_ = time.perf_counter(), 0
+    while round_ <= runs or time.perf_counter() - start_all < budget:
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function()
+            if round_:
+                times[name].append(time.perf_counter() - start)
+        round_ += 1
+    times["onnxruntime_per_core"] = [t / cores for t in times["onnxruntime_per_core"]]
+    env = {k: v for k, v in os.environ.items() if k not in OPENBLAS_OVERRIDES}
+    proc = subprocess.run([sys.executable, "-c", _NUMPY_GEMM, str(n), str(round_ - 1)], env=env, check=True,
+                          stdout=subprocess.PIPE, text=True)
+    times["numpy"] = [float(proc.stdout.split()[-1])]
     flops = 2.0 * n ** 3
-    result = {"n": n, "torch": flops / median_ms(lambda: torch.matmul(ta, tb), runs) / 1e6,
-              "numpy": flops / median_ms(lambda: a @ b, runs) / 1e6}
-    result["ceiling"] = max(result["torch"], result["numpy"])
+    result = {"n": n, "rounds": round_ - 1, **{name: flops / min(times[name]) / 1e9 for name in GEMM_ENGINES},
+              "lifted_overrides": sorted(set(os.environ) & set(OPENBLAS_OVERRIDES))}
+    if previous:
+        result.update({name: max(result[name], previous[name]) for name in GEMM_ENGINES},
+                      rounds=result["rounds"] + previous["rounds"])
+    result["source"] = max(GEMM_ENGINES, key=lambda name: result[name])
+    result["ceiling"] = result[result["source"]]
     return result
 
 
@@ -167,6 +271,27 @@ def _export(model, args, path, graph, label):
         onnx_utils.export(model, args, path, [t.name for t in graph.inputs], [t.name for t in graph.outputs])
 
 
+def faster_engine(onnxruntime_ms, openvino_ms):
+    """The exact engine a model's backend table names: OpenVINO f32 where it beats ONNX Runtime by the margin."""
+    return "openvino" if openvino_ms < (1.0 - BACKEND_MARGIN) * onnxruntime_ms else "onnxruntime"
+
+
+def write_backend_table(path, feature_set, engine):
+    """Set `feature_set`'s entry of the `BACKENDS = (...)` line of a facts module, the other feature sets' entries
+    kept; sorted, so the same table is always the same bytes. Returns True when the file changed."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    match = re.search(r"^BACKENDS = (.*)$", text, re.MULTILINE)
+    if match is None:
+        raise cli.CheckFailed(f"{path}: no 'BACKENDS = (...)' line to write the backend table into")
+    table = dict(ast.literal_eval(match.group(1)))
+    table[feature_set] = engine
+    new = text[:match.start()] + f"BACKENDS = {tuple(sorted(table.items()))!r}" + text[match.end():]
+    if new != text:
+        staging.write_text(path, new)
+    return new != text
+
+
 def flop_count(model, args):
     import torch
     from torch.utils.flop_counter import FlopCounterMode
@@ -191,23 +316,30 @@ def bench_generator(build, tmp, runs, files, ceiling):
     with torch.inference_mode():
         row["eager_ms"] = median_ms(lambda: model(*args), runs)
     session = onnx_utils.make_session(onnx_path)
-    row["session_run_ms"] = median_ms(lambda: session.run(None, feeds), runs)
 
-    # The runner's compute time is OnnxRuntimeBackend.run around session.run: its overhead is measured on one
-    # session, the two calls alternating, so load drifts hit both alike.
+    # The runner's compute time is OnnxRuntimeBackend.run around session.run, OpenVINO's OpenVinoBackend.run: the
+    # bare call, the runner's and OpenVINO's alternate within each round, so load drifts hit all alike.
     backend = infer.OnnxRuntimeBackend(onnx_path)
+    openvino = infer.OpenVinoBackend(onnx_path, "f32")
     ordered = [feeds[n] for n in names_in]
-    bare, wrapped = [], []
+    openvino.prepare([a.shape for a in ordered])
+    bare, wrapped, ov = [], [], []
     for _ in range(runs + 1):
         start = time.perf_counter()
         backend.session.run(None, feeds)
         bare.append((time.perf_counter() - start) * 1000.0)
         wrapped.append(backend.run(ordered)[1])
-    row["runner_overhead"] = statistics.median(wrapped[1:]) / statistics.median(bare[1:]) - 1.0
+        ov.append(openvino.run(ordered)[1])
+    row["session_run_ms"] = statistics.median(bare[1:])
+    row["runner_overhead"] = statistics.median(wrapped[1:]) / row["session_run_ms"] - 1.0
+    row["openvino_f32_ms"] = statistics.median(ov[1:])
+    row["openvino_max_abs_diff"] = float(np.max(np.abs(openvino.run(ordered)[0][0] - session.run(None, feeds)[0])))
+    row["faster_engine"] = faster_engine(statistics.median(wrapped[1:]), row["openvino_f32_ms"])
+    del openvino
     # The runner from its command line, pure inference: its own compute-time median over --loop runs.
     out = tmp / "runner"
     infer.main(["--model", str(onnx_path), "--batchsize", str(batch), "--loop", str(runs), "--output", str(out),
-                "--output_dirname", "pure", "--pure_data_type", "random"])
+                "--output_dirname", "pure", "--pure_data_type", "random", "--backend", "onnxruntime"])
     row["runner_ms"] = json.loads((out / "pure_summary.json").read_text())["NPU_compute_time"]["median"]
     del backend
 
@@ -221,15 +353,9 @@ def bench_generator(build, tmp, runs, files, ceiling):
         inputs.append(str(folder))
     start = time.perf_counter()
     infer.main(["--model", str(onnx_path), "--input", ",".join(inputs), "--output", str(out),
-                "--output_dirname", "files", "--batchsize", str(batch)])
+                "--output_dirname", "files", "--batchsize", str(batch), "--backend", "onnxruntime"])
     row["runner_files_ms_per_batch"] = (time.perf_counter() - start) * 1000.0 / files
     row["files"] = files
-
-    backend = infer.OpenVinoBackend(onnx_path, "f32")
-    backend.prepare([a.shape for a in ordered])
-    row["openvino_f32_ms"] = median_ms(lambda: backend.run(ordered), runs)
-    ov_out = backend.run(ordered)[0][0]
-    row["openvino_max_abs_diff"] = float(np.max(np.abs(ov_out - session.run(None, feeds)[0])))
 
     row["gflop"] = flop_count(model, args) / 1e9
     row["gflops_per_s"] = row["gflop"] / (row["session_run_ms"] / 1000.0)
@@ -443,19 +569,28 @@ def bench_cluster(tmp, runs, inputs, ch):
 
 def markdown(report):
     m = report["machine"]
-    lines = [f"Machine: {m['cpu']}, {m['cores']} cores, ISA flags {' '.join(m['flags'])}; OpenVINO CPU "
-             f"capabilities {', '.join(m['openvino_capabilities'])}; load average {m['load_average_at_start'][0]:.2f} "
-             f"at start, {m['load_average_at_end'][0]:.2f} at end. Command: `{report['command']}`.", "",
-             f"float32 GEMM ceiling ({report['gemm']['n']}² matmul): torch {report['gemm']['torch']:.0f} GFLOP/s, "
-             f"numpy {report['gemm']['numpy']:.0f} GFLOP/s."]
+    g, peak = report["gemm"], m["isa_peak"]
+    lines = [f"Machine: {m['cpu']}, {m['cores']} cores, ISA flags {' '.join(m['flags'])} (feature set "
+             f"{m['feature_set']}); OpenVINO CPU capabilities {', '.join(m['openvino_capabilities'])}; onnxruntime "
+             f"{m['onnxruntime']}, openvino {m['openvino']}, torch {m['torch']}, numpy {m['numpy']}, Python "
+             f"{m['python']}; {m['date']}; load average {m['load_average_at_start'][0]:.2f} at start, "
+             f"{m['load_average_at_end'][0]:.2f} at end. Command: `{report['command']}`.", "",
+             f"float32 GEMM ceiling: {g['ceiling']:.0f} GFLOP/s, set by {GEMM_LABELS.get(g['source'], g['source'])} "
+             f"(best of {g['rounds']} runs of a {g['n']}² matmul, before and between the models: "
+             + ", ".join(f"{GEMM_LABELS.get(name, name)} {g[name]:.0f}" for name in GEMM_ENGINES) + " GFLOP/s"
+             + (f"; numpy without {', '.join(g['lifted_overrides'])}" if g["lifted_overrides"] else "") + "). "
+             f"ISA peak {peak['gflops']:.0f} GFLOP/s ({peak['cores']} cores x {peak['fma_units']} FMA units x "
+             f"{peak['lanes']} float32 lanes x 2 x {peak['ghz']:.2f} GHz): the ceiling is "
+             f"{100 * g['ceiling'] / peak['gflops']:.0f}% of it."]
     if report["generators"]:
         lines += ["", "| model | PyTorch eager | session.run | runner (compute) | runner overhead on session.run "
-                      "| runner with files (per batch) | OpenVINO f32 | GFLOP/batch | GFLOP/s | share of GEMM ceiling |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                      "| runner with files (per batch) | OpenVINO f32 | faster engine | GFLOP/batch | GFLOP/s "
+                      "| share of GEMM ceiling |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in report["generators"]:
         lines.append(f"| {r['model']} | {r['eager_ms']:.1f} ms | {r['session_run_ms']:.1f} ms | {r['runner_ms']:.1f} ms "
                      f"| {100 * r['runner_overhead']:+.1f}% | {r['runner_files_ms_per_batch']:.1f} ms ({r['files']} files) "
-                     f"| {r['openvino_f32_ms']:.1f} ms | {r['gflop']:.2f} | {r['gflops_per_s']:.0f} "
+                     f"| {r['openvino_f32_ms']:.1f} ms | {r['faster_engine']} | {r['gflop']:.2f} | {r['gflops_per_s']:.0f} "
                      f"| {100 * r['share_of_gemm_ceiling']:.0f}% |")
     if "inception" in report:
         inc = report["inception"]
@@ -501,14 +636,29 @@ def markdown(report):
             f"{c['one_process_compute_ms']:.0f} ms a batch: {c['machines_batches_per_s']:.1f} batches/s, "
             f"{c['machines_mb_per_s']:.1f} MB/s through the scheduler and the client, "
             f"{100 * c['machines_client_cpu_share']:.0f}% of one client core.")
+    if "job" in report:
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        import biggan_job
+
+        lines += ["", biggan_job.markdown(report["job"]).rstrip("\n"), ""]
     if report["generators"]:
         lines.append(f"Runner overhead bar (<= {100 * BAR_OVERHEAD:.0f}% over session.run): "
                      f"{'met' if report['overhead_bar_met'] else 'NOT met'} (worst {100 * report['worst_overhead']:+.1f}%).")
+        lines.append(f"Faster engine: OpenVINO f32 where its median beats the runner on ONNX Runtime by "
+                     f"{100 * BACKEND_MARGIN:.0f}% (alternating runs), else ONNX Runtime.")
+    if report.get("backend_table"):
+        lines.append(f"Backend table written for feature set {m['feature_set']} (the runner's default engine): "
+                     + ", ".join(f"{path} {engine}" for path, engine in sorted(report["backend_table"].items())) + ".")
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
 GENERATORS = ("biggan", "dcgan", "gan", "cyclegan", "pix2pixhd")
-STEPS = ("fid", "inception", "preprocess", "cluster")  # after the generators; the GEMM ceiling always runs
+# Each generator's facts module, where --write-backend-table keeps its faster engine (Pix2pixHD's README size,
+# measured with --full, is written after the 256x512 one and so wins).
+FACTS_FILES = {"biggan": "BigGAN/biggan_facts.py", "dcgan": "DCGAN/dcgan_facts.py", "gan": "GAN/GAN_facts.py",
+               "cyclegan": "CycleGAN/cyclegan_facts.py", "pix2pixhd": "Pix2pixHD/pix2pixhd_facts.py",
+               "pix2pixhd_full": "Pix2pixHD/pix2pixhd_facts.py"}
+STEPS = ("fid", "inception", "preprocess", "cluster", "job")  # after the generators; the GEMM ceiling always runs
 
 
 def build_parser():
@@ -530,7 +680,15 @@ def build_parser():
                         f"(and pix2pixhd_full with --full), steps {','.join(STEPS)}")
     p.add_argument("--cluster-inputs", type=cli.positive_int, default=None,
                    help="BigGAN inputs of the cluster step (default 32 at G_ch 96; 4 at G_ch 8 with --quick)")
+    p.add_argument("--job-images", type=cli.positive_int, default=None,
+                   help="images of the whole-job step (benchmarks/biggan_job.py; default 2000 at G_ch 96, 12 at "
+                        "G_ch 8 with --quick)")
     p.add_argument("--out", default="./run_all_results", help="folder for run_all.json and run_all.md")
+    p.add_argument("--write-results", action="store_true", help=f"also write the Markdown to {RESULTS.name} beside "
+                                                                f"this script (the figures the READMEs quote)")
+    p.add_argument("--write-backend-table", action="store_true",
+                   help="write each measured generator's faster exact engine for this CPU's feature set into its "
+                        "<model>_facts.py (BACKENDS), the runner's default backend")
     return p
 
 
@@ -559,7 +717,7 @@ def main(argv=None):
     biggan_pth = None
     with tempfile.TemporaryDirectory() as tmp, tqdm(total=len(steps) + 1, desc="run_all", unit="step") as bar:
         tmp = Path(tmp)
-        report["gemm"] = gemm_ceiling(runs, 1024 if args.quick else 2048)
+        report["gemm"] = gemm_ceiling(tmp, runs, 1024 if args.quick else 2048, 2.0 if args.quick else 10.0)
         bar.update()
         report["generators"] = []
         for name, build in generators.items():
@@ -567,6 +725,7 @@ def main(argv=None):
             folder = tmp / name
             folder.mkdir()
             row = bench_generator(build, folder, runs, files, report["gemm"]["ceiling"])
+            row["name"] = name
             checkpoint = row.pop("_checkpoint")
             if checkpoint:  # BigGAN's, reused by the preprocessing benchmark
                 biggan_pth = checkpoint
@@ -576,7 +735,10 @@ def main(argv=None):
                 elif path != checkpoint:
                     path.unlink()
             report["generators"].append(row)
+            report["gemm"] = gemm_ceiling(tmp, 1, report["gemm"]["n"], 1.0, previous=report["gemm"])
             bar.update()
+        for row in report["generators"]:  # against the ceiling of the whole run
+            row["share_of_gemm_ceiling"] = row["gflops_per_s"] / report["gemm"]["ceiling"]
         if "fid" in steps:
             bar.set_postfix_str("fid")
             report["fid"] = bench_fid(runs, 256 if args.quick else metrics.POOL_DIM)
@@ -602,10 +764,26 @@ def main(argv=None):
             (tmp / "pre").mkdir()
             report["preprocess"] = bench_preprocess(tmp / "pre", biggan_pth, count)
             bar.update()
+        if "job" in steps:  # BigGAN's README chain end to end (writes biggan_job.json and .md into --out too)
+            bar.set_postfix_str("job")
+            sys.path.insert(0, str(ROOT / "benchmarks"))
+            import biggan_job
+
+            biggan_job.main(["--images", str(args.job_images or (12 if args.quick else 2000)), "--runs", str(runs),
+                             "--out", args.out] + (["--ch", "8", "--batch-sizes", "1,2"] if args.quick else []))
+            report["job"] = json.loads((Path(args.out) / "biggan_job.json").read_text())
+            bar.update()
     report["machine"]["load_average_at_end"] = list(os.getloadavg())
     if report["generators"]:
         report["worst_overhead"] = max(r["runner_overhead"] for r in report["generators"])
         report["overhead_bar_met"] = report["worst_overhead"] <= BAR_OVERHEAD
+    if args.write_backend_table:
+        feature_set = report["machine"]["feature_set"]
+        report["backend_table"] = {}
+        for row in report["generators"]:
+            path = ROOT / FACTS_FILES[row["name"]]
+            write_backend_table(path, feature_set, row["faster_engine"])
+            report["backend_table"][FACTS_FILES[row["name"]]] = row["faster_engine"]
     text = markdown(report)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -613,6 +791,11 @@ def main(argv=None):
     staging.write_text(out / "run_all.md", text)
     print(text)
     print(f"written: {out / 'run_all.json'}, {out / 'run_all.md'}")
+    if args.write_results:
+        staging.write_text(RESULTS, "# Benchmark results\n\nWritten by `benchmarks/run_all.py --write-results`; "
+                                    "ratios within one run carry over to another machine, absolute figures do "
+                                    "not.\n\n" + text)
+        print(f"written: {RESULTS}")
     return 0
 
 

@@ -8,11 +8,34 @@ need names and shapes start fast.
 """
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional, Tuple
 
 # The accuracy bar for float16 NPU builds (ONNX Runtime in float32 reaches 0.9999 or better).
 DEFAULT_THRESHOLD = 0.99
+# The exact (float32) engines a model's backend table may name; the first is the default where it names none.
+EXACT_BACKENDS = ("onnxruntime", "openvino")
+# CPU feature sets, widest first, each with the /proc/cpuinfo flags that define it.
+CPU_FEATURE_SETS = (("amx", ("amx_tile", "amx_bf16", "avx512f")), ("avx512", ("avx512f",)),
+                    ("avx2", ("avx2", "fma")))
+
+
+def cpu_feature_set(cpuinfo="/proc/cpuinfo"):
+    """This CPU's feature set key ("amx", "avx512", "avx2", else "baseline"), from the flags of `cpuinfo`'s first
+    processor: the same CPU always gives the same key."""
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return "baseline"
+    flags = set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            flags = set(value.split())
+            break
+    return next((name for name, needs in CPU_FEATURE_SETS if flags.issuperset(needs)), "baseline")
 
 
 @dataclass(frozen=True)
@@ -76,9 +99,39 @@ class ModelFacts:
     metric: str                         # the accuracy check the README's accuracy step runs
     threshold: float = DEFAULT_THRESHOLD  # the bar of its PyTorch-vs-offline check (the accuracy scripts' --threshold)
     opset: int = 11                     # what ATC accepts
+    # (CPU feature set, exact engine) pairs: the engine benchmarks/run_all.py --write-backend-table measured
+    # faster for this model on that feature set; the runner's default backend (--backend overrides it).
+    backends: Tuple[Tuple[str, str], ...] = ()
+
+    def default_backend(self, feature_set=None):
+        """The runner's default engine for this model on `feature_set` (this CPU's when None)."""
+        feature_set = feature_set or cpu_feature_set()
+        return dict(self.backends).get(feature_set, EXACT_BACKENDS[0])
 
     @property
     def graph(self):
         """The only graph of a one-graph model."""
         (only,) = self.graphs
         return only
+
+
+def folder_facts(root):
+    """The FACTS of every model folder under `root` (the folder holding common/; a model folder holds a chain.py),
+    from its `*_facts.py`."""
+    found = []
+    for path in sorted(p for chain in Path(root).glob("*/chain.py") for p in chain.parent.glob("*_facts.py")):
+        spec = importlib.util.spec_from_file_location(f"_facts_{path.parent.name}_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        if isinstance(getattr(module, "FACTS", None), ModelFacts):
+            found.append(module.FACTS)
+    return found
+
+
+def facts_of_graph(all_facts, input_names, output_names):
+    """The one model among `all_facts` with a graph of these input and output names (in order), else None."""
+    signature = (tuple(input_names), tuple(output_names))
+    matches = [f for f in all_facts
+               if any((tuple(t.name for t in g.inputs), tuple(t.name for t in g.outputs)) == signature
+                      for g in f.graphs)]
+    return matches[0] if len(matches) == 1 else None

@@ -5,8 +5,10 @@
 
 `.onnx` models run on ONNX Runtime (CPU by default; --provider cuda/cann/... when installed, never a silent
 CPU fallback) or, with --backend openvino, on OpenVINO's CPU plugin at an explicit --precision (f32 unless asked;
-a precision the CPU does not offer is an error); `.om` models run through ais_bench's InferSession when
-ais_bench is installed (Ascend).
+a precision the CPU does not offer is an error). Without --backend, a model folder's model runs on the exact
+engine its `<model>_facts.py` names for this CPU's feature set (benchmarks/run_all.py --write-backend-table
+measures it; see default_backend). `.om` models run through ais_bench's InferSession when ais_bench is installed
+(Ascend).
 
 What it does, as ais_bench does (Ascend/tools ais-bench_workload/tool/ais_bench):
 - `--input` takes one folder per model input, in model input order (or a comma list of files). Each folder
@@ -38,6 +40,7 @@ import math
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple, Tuple
 
@@ -46,7 +49,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 import numpy as np
 from tqdm import tqdm
 
-from common import cli, cluster, fileio, onnx_utils, staging
+from common import cli, cluster, facts, fileio, onnx_utils, staging
 from common.cli import UserError
 from common.facts import TensorSpec
 
@@ -216,6 +219,25 @@ class AisBenchBackend(Backend):
         outputs = self.session.infer(list(feeds))
         times = self.session.sumary().exec_time_list[before:]
         return outputs, float(sum(times))
+
+
+def default_backend(model, provider="cpu", precision="f32"):
+    """The engine a model runs on without --backend: for a .onnx model on the CPU in f32, the one its model
+    folder's backend table (`<model>_facts.py`, written by benchmarks/run_all.py --write-backend-table) names for
+    this CPU's feature set, the folder found by the graph's input and output names among those beside common/;
+    ONNX Runtime for everything else. A table, not a measurement at run time: the same command on the same
+    machine always computes the same bytes."""
+    if Path(model).suffix.lower() != ".onnx" or provider != "cpu" or precision != "f32":
+        return BACKENDS[0]
+    try:
+        graph = onnx_utils.load(model).graph
+    except UserError:  # opening the backend says what is wrong with the file
+        return BACKENDS[0]
+    initializers = {t.name for t in graph.initializer}
+    model_facts = facts.facts_of_graph(facts.folder_facts(Path(__file__).resolve().parents[1]),
+                                       [i.name for i in graph.input if i.name not in initializers],
+                                       [o.name for o in graph.output])
+    return model_facts.default_backend() if model_facts else BACKENDS[0]
 
 
 def open_backend(model, provider="cpu", device=0, backend="onnxruntime", precision="f32", threads=0):
@@ -530,7 +552,9 @@ def build_parser():
                         "(without it every device runs all inputs, and outputs cannot be saved)")
     p.add_argument("--provider", default="cpu", help=f"ONNX Runtime provider: {', '.join(onnx_utils.PROVIDERS)} "
                                                      f"or a full provider name")
-    p.add_argument("--backend", default="onnxruntime", choices=BACKENDS, help="runtime for .onnx models")
+    p.add_argument("--backend", default=None, choices=BACKENDS,
+                   help="runtime for .onnx models (default: the one the model's facts name as the faster on this "
+                        "CPU's feature set, else onnxruntime)")
     p.add_argument("--precision", default="f32", choices=PRECISIONS,
                    help="inference precision (bf16/f16 with --backend openvino, where the CPU offers them)")
     p.add_argument("--pure_data_type", default="zero", choices=["zero", "random"],
@@ -564,7 +588,11 @@ def run_batches(backend, source, batches, args, outdir, out_parent, dirname, pro
     names = backend.output_names
     # The bar counts every run, warm-up and --loop included, so that a long --loop shows its pace and its end.
     runs = args.warmup_count + len(batches) * args.loop
-    with tqdm(total=runs, desc="Inference", unit="run", disable=not progress or runs <= 2) as bar:
+    # A batch's files are written on one thread while the next batch computes (numpy's writes release the GIL):
+    # one batch in flight, in order, its error raised here.
+    with tqdm(total=runs, desc="Inference", unit="run", disable=not progress or runs <= 2) as bar, \
+            ThreadPoolExecutor(max_workers=1) as writer:
+        pending = None
         for g, batch in enumerate(batches):
             feeds = source.feeds(batch)
             for _ in range(args.warmup_count if g == 0 else 0):
@@ -574,7 +602,10 @@ def run_batches(backend, source, batches, args, outdir, out_parent, dirname, pro
                 outputs, ms = backend.run(feeds)
                 times.append(ms)
                 bar.update()
-            non_finite += store_batch(source, batch, outputs, args, outdir, out_parent, dirname, names, filesinfo)
+            non_finite += pending.result() if pending else 0
+            pending = writer.submit(store_batch, source, batch, outputs, args, outdir, out_parent, dirname, names,
+                                    filesinfo)
+        non_finite += pending.result() if pending else 0
     return times, filesinfo, non_finite
 
 
@@ -689,6 +720,7 @@ def main(argv=None):
         staging.check_apart(reads=reads, writes=[("--output_dirname", out_parent / name)
                                                  for name in (dirname, *summary_names)])
     inputs = staging.Inputs(reads) if out_parent else None  # what it reads now must still be so at the commit
+    args.backend = args.backend or default_backend(args.model, args.provider, args.precision)
     if args.cluster:
         cluster.check_runner_args(args, devices, args.model)
     if len(devices) > 1 and args.output and not args.divide_input:
