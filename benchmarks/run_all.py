@@ -688,7 +688,7 @@ def build_parser():
                                                                 f"this script (the figures the READMEs quote)")
     p.add_argument("--write-backend-table", action="store_true",
                    help="write each measured generator's faster exact engine for this CPU's feature set into its "
-                        "<model>_facts.py (BACKENDS), the runner's default backend")
+                        "<model>_facts.py (BACKENDS): the engine the runner takes without --backend")
     return p
 
 

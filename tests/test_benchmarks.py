@@ -39,7 +39,12 @@ def test_run_all_quick_writes_the_rows_and_ratios_it_printed(tmp_path, capsys):
     assert peak["gflops"] == pytest.approx(peak["cores"] * peak["fma_units"] * peak["lanes"] * 2 * peak["ghz"])
     assert f"ISA peak {peak['gflops']:.0f} GFLOP/s" in text
     # The yardstick is the machine's limit: no model computes faster than the best GEMM at hand.
-    assert all(0 < r["share_of_gemm_ceiling"] <= 1.0 for r in report["generators"]), report["generators"]
+    # Against the ISA's theoretical peak no measurement can exceed 100% (above it, the flop count or the peak's
+    # arithmetic would be wrong). The measured GEMM ceiling is held to the same only by run_all itself: two timings
+    # compared inside a loaded test run are a timed assert, which the suite does not make.
+    assert all(0 < r["gflops_per_s"] <= peak["gflops"] for r in report["generators"]), report["generators"]
+    assert all(r["share_of_gemm_ceiling"] == pytest.approx(r["gflops_per_s"] / gemm["ceiling"])
+               for r in report["generators"])
 
     dcgan, row = report["generators"]
     assert dcgan["model"] == "DCGAN bs64" and dcgan["faster_engine"] in ("onnxruntime", "openvino")
