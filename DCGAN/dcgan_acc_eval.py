@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
-from common import accuracy, cli, fileio, report
+from common import accuracy, cli, digits, fileio, report
 from dcgan_facts import FACTS, IMAGE_SHAPE
 
 
@@ -60,11 +60,13 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     json_path = args.json or str(Path(args.log_save_name).with_suffix(".json"))
-    accuracy.check_against_reference(CHECK, args.pth_result_path, fileio.resolve_result_dir(args.om_result_path),
-                                     threshold=args.threshold,
+    offline = fileio.resolve_result_dir(args.om_result_path)
+    figures = digits.accuracy_figures(args.pth_result_path, offline, IMAGE_SHAPE)
+    check = CHECK.but(summary_line=lambda agg: f"{CHECK.summary(agg)}\n{digits.summary_line(figures)}")
+    accuracy.check_against_reference(check, args.pth_result_path, offline, threshold=args.threshold,
                                      log_path=args.log_save_name, json_path=json_path,
                                      pictures_dir=args.pictures or None,
-                                     report_path=report.target(args, args.log_save_name))
+                                     report_path=report.target(args, args.log_save_name), extra=figures)
     return 0
 
 

@@ -1,12 +1,23 @@
 """Make `common` and every model folder importable, as the scripts find them when run from their folder."""
 import os
+import shutil
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 from common import driver  # noqa: E402
 
 driver.put_model_folders_on_path()
+
+# The trained stand-ins and the digit classifier are cached (common/digits.py, cache_dir): the tests keep theirs in
+# a folder of their own process, never in the user's ~/.cache/ganzoo, and remove it at the end.
+_CACHE = tempfile.mkdtemp(prefix="ganzoo-test-cache-")
+os.environ["GANZOO_CACHE"] = _CACHE
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(_CACHE, ignore_errors=True)
 
 
 # The five driver chains are the longest tests (a minute or two each, every README step a subprocess): start
