@@ -10,6 +10,10 @@ as the original: mean = mean |pth - om| and cos = flattened cosine, computed in 
 the files and acc = 100 * (cos + 1) / 2. The log holds one line per file and the result line in the original
 format, plus the exact figures; the same goes to a JSON file. Exit status 1 when the mean cosine is below
 --threshold.
+
+Beside the cosine, the pictures themselves are judged (common/digits.py): the digit score and the digit FID of the
+offline and of the PyTorch outputs against the held-out half of scikit-learn's digit scans, with that half's own
+score, a line of the log and fields of the JSON and the report.
 """
 import os
 import sys

@@ -62,7 +62,7 @@ def build():
 
 
 def save(generator, discriminator, path, stats, prefix="module."):
-    torch.save({"epoch": RECIPE.epochs, "arch": "dcgan",
+    torch.save({"epoch": stats["epochs"], "arch": "dcgan",
                 "G": {prefix + k: v for k, v in generator.state_dict().items()},
                 "D": {prefix + k: v for k, v in discriminator.state_dict().items()}}, path)
 

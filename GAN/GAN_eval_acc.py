@@ -8,6 +8,10 @@ by name (<i>_0.bin in both folders, each one batch); a missing or extra file, or
 is an error. Per file: flattened cosine, mean and max |pth - om|, computed in float64. The log holds one line
 per file and the aggregate; the same goes to a JSON file. Exit status 1 when the mean cosine is below
 --threshold.
+
+Beside the cosine, the pictures themselves are judged (common/digits.py): the digit score and the digit FID of the
+offline and of the PyTorch outputs against the held-out half of scikit-learn's digit scans, with that half's own
+score, a line of the log and fields of the JSON and the report.
 """
 import os
 import sys

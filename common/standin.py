@@ -52,7 +52,8 @@ class Recipe:
 
 def train(recipe, generator, discriminator, progress=True):
     """Train `generator` against `discriminator` (which ends in a Sigmoid) on the training half of the scans at
-    recipe.size, in place. Returns {'steps', 'seconds', 'd_loss', 'g_loss'} (the last step's losses)."""
+    recipe.size, in place. Returns {'epochs', 'steps', 'seconds', 'd_loss', 'g_loss'} (the last step's
+    losses)."""
     torch.manual_seed(recipe.seed)
     real_all = torch.from_numpy(digits.scans(recipe.size)[0])
     order = torch.Generator().manual_seed(recipe.seed)
@@ -88,7 +89,8 @@ def train(recipe, generator, discriminator, progress=True):
     bar.close()
     generator.eval()
     discriminator.eval()
-    return {"steps": steps, "seconds": time.perf_counter() - start, "d_loss": d_loss, "g_loss": g_loss}
+    return {"epochs": recipe.epochs, "steps": steps, "seconds": time.perf_counter() - start, "d_loss": d_loss,
+            "g_loss": g_loss}
 
 
 def cached_checkpoint(recipe, build, save, progress=True):
@@ -115,8 +117,9 @@ def cached_checkpoint(recipe, build, save, progress=True):
 def write_checkpoint(output, recipe, build, save):
     """The trainer scripts' step: the cached checkpoint of `recipe` (trained first when missing) copied to
     `output`, atomically."""
-    path, trained = cached_checkpoint(recipe, build, save)
-    with staging.atomic_path(output) as temporary:
+    with staging.OutputSet() as outputs:
+        temporary = outputs.file(output)  # a folder, or a path under a file, is refused before any training
+        path, trained = cached_checkpoint(recipe, build, save)
         shutil.copyfile(path, temporary)
     print(f"{output}: {recipe.model} stand-in, {recipe.epochs} epochs on the digit scans, seed {recipe.seed} "
           f"({'trained now' if trained else 'from the cache'}: {path})")

@@ -100,6 +100,7 @@ def test_run_all_cluster_line():
     ("precision_benchmark", ["--num", "4", "--batch", "8"]),
     ("inception_options", ["--runs", "0"]), ("inception_options", ["--batch", "0"]),
     ("inception_options", ["--chunks", "4,0"]),
+    ("standin_benchmark", ["--samples", "0"]), ("standin_benchmark", ["--fp16_samples", "0"]),
 ])
 def test_benchmark_counts_must_be_positive(script, argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
