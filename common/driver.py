@@ -230,8 +230,8 @@ def build_parser():
     p.add_argument("--checkpoint", type=cli.reads, default=None,
                    help="official weights to use; without it a stand-in (--standin) is made")
     p.add_argument("--standin", choices=("trained", "random"), default=None,
-                   help="without --checkpoint: 'trained' (learned from real digits, cached; the default where the "
-                        "chain has it: DCGAN, GAN) or 'random' (seeded random weights; the default elsewhere)")
+                   help="without --checkpoint: 'trained' (learned from real digits, cached) or 'random' (seeded "
+                        "random weights); by default trained where the chain has it (DCGAN, GAN), random elsewhere")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="override one of the chain's parameters (see --list)")
     p.add_argument("--list", action="store_true", help="print the chain's steps and parameters, run nothing")
