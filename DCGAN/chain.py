@@ -49,7 +49,7 @@ def summarize(folder, params):
     return {"cosine": acc["mean_cosine"], "min_cosine": acc["min_cosine"], "max_abs": acc["max_abs"],
             "images": len(list((folder / "postprocess_img").glob("noise_*.png"))),
             "grid": str(grid) if grid.is_file() else None,
-            "digit_score": saved["digit_score"], "digit_fid": saved["digit_fid"],
-            "real_digit_score": saved["real_digit_score"],
+            "digit_score": saved.get("digit_score"), "digit_fid": saved.get("digit_fid"),
+            "real_digit_score": saved.get("real_digit_score"),
             "throughput": perf["throughput"], "batchsize": params["bs"], "report": str(folder / saved["report"]),
             **driver.fp16_figures(folder / f"precision_bs{params['bs']}.json")}

@@ -50,7 +50,7 @@ def summarize(folder, params):
     return {"cosine": acc["mean_cosine"], "min_cosine": acc["min_cosine"], "max_abs": acc["max_abs"],
             "images": len(pictures) - len(grids), "grids": len(grids),
             "online_pictures": len(list((folder / "images").glob("*.png"))),
-            "digit_score": saved["digit_score"], "digit_fid": saved["digit_fid"],
-            "real_digit_score": saved["real_digit_score"],
+            "digit_score": saved.get("digit_score"), "digit_fid": saved.get("digit_fid"),
+            "real_digit_score": saved.get("real_digit_score"),
             "throughput": perf["throughput"], "batchsize": params["bs"], "report": str(folder / saved["report"]),
             **driver.fp16_figures(folder / f"precision_bs{params['bs']}.json")}

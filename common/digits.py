@@ -205,12 +205,15 @@ def _read_finite(path, sample_shape):
 def accuracy_figures(reference_dir, offline_dir, sample_shape):
     """What the DCGAN and GAN accuracy steps report beside the cosine: the digit score and digit FID of the
     offline outputs and of the PyTorch ones (the same up to rounding), the held-out half's own score for
-    reference, and the classifier's held-out accuracy. Files pair as the comparison pairs them."""
+    reference, and the classifier's held-out accuracy ({} for fewer than 2 images). Files pair as the comparison
+    pairs them."""
     pairs = fileio.pair_outputs(reference_dir, offline_dir)
     offline, pytorch = [], []
     for reference_path, offline_path in pairs:
         offline.append(_read_finite(offline_path, sample_shape))
         pytorch.append(_read_finite(reference_path, sample_shape))
+    if sum(len(batch) for batch in offline) < 2:
+        return {}  # a score of one image says nothing, and its FID does not exist
     net = classifier()
     reference = reference_moments(net, sample_shape[-1])
     off, pth = judge(np.concatenate(offline), net, reference), judge(np.concatenate(pytorch), net, reference)
@@ -221,6 +224,8 @@ def accuracy_figures(reference_dir, offline_dir, sample_shape):
 
 def summary_line(figures):
     """The log's line of accuracy_figures."""
+    if not figures:
+        return "digit score and digit FID: not computed (fewer than 2 images)"
     return (f"digit score (offline / PyTorch / real held-out scans) : {figures['digit_score']:.4f} / "
             f"{figures['pth_digit_score']:.4f} / {figures['real_digit_score']:.4f} (at most {CLASSES}), "
             f"digit FID vs the held-out scans : {figures['digit_fid']:.4f} / {figures['pth_digit_fid']:.4f} "

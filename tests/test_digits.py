@@ -135,3 +135,15 @@ def test_the_accuracy_step_reports_the_digit_figures_of_both_runs(tmp_path, net)
     assert saved["digit_classifier_accuracy"] == net.accuracy
     log = (tmp_path / "acc.log").read_text().splitlines()
     assert log[-2].startswith("digit score (offline / PyTorch / real held-out scans) : ") and log[-1].startswith("PASS")
+
+
+def test_one_image_gets_no_digit_figures(tmp_path):
+    """A batch-1 run of one file: the check still runs, and says the digit figures need two images."""
+    real, _ = digits.scans(32, "held_out")
+    for folder in ("pth", "om"):
+        (tmp_path / folder).mkdir()
+        fileio.write_array(tmp_path / folder / "noise_0000_0.bin", real[:1])
+    assert dcgan_acc_eval.main(["--pth_result_path", str(tmp_path / "pth"), "--om_result_path", str(tmp_path / "om"),
+                                "--log_save_name", str(tmp_path / "acc.log"), "--no_report"]) == 0
+    assert "digit_score" not in json.loads((tmp_path / "acc.json").read_text())
+    assert "digit score and digit FID: not computed (fewer than 2 images)" in (tmp_path / "acc.log").read_text()
