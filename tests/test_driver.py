@@ -165,7 +165,7 @@ def test_model_chain_runs_as_the_readme_says(model, tmp_path, capsys):
     """Every README command of the model, run as written from a copy of its folder beside common/, on stand-in
     weights (no --checkpoint), which the driver says loudly: seeded random ones, or, for the chains that have a
     trained stand-in (DCGAN, GAN), theirs on a one-epoch schedule (15 steps: the path, not the quality; the
-    default schedule would cost a minute per chain)."""
+    default schedule would cost minutes per chain)."""
     trained = hasattr(driver.load_chain(ROOT / model), "trained_standin")
     tiny = ["--param", "standin_epochs=1"] if trained else []
     assert driver.main([model, "--workdir", str(tmp_path / "work"), *tiny]) == 0
