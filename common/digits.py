@@ -3,12 +3,13 @@
 scikit-learn ships 1,797 real 8x8 digit scans (17 grey levels) in its wheel (`sklearn.datasets.load_digits`),
 so nothing is downloaded. They are split once, stratified and seeded, into a training half (what the stand-in
 generators and the classifier learn from, common/standin.py) and a held-out half (what generated images are
-judged against). `scans(size)` gives them as the generators' data: bilinearly scaled to size x size and to
-[-1, 1], as upstream's Resize + Normalize(0.5, 0.5) prepares MNIST.
+judged against). `scans(size)` gives them as the generators' data: 0..16 mapped to [-1, 1] as upstream's
+Normalize(0.5, 0.5) maps MNIST's (the background at -1), each scan enlarged bilinearly to 24x24 and centred on
+that background in the size x size frame, as MNIST's 20x20 digits sit in 28x28.
 
 The judge is TF-GAN's `mnist_score` / `mnist_frechet_distance` with this classifier in place of MNIST's: a
-small MLP (64 -> 128 -> 64 -> 10) trained on the training half at the scans' own 8x8 resolution, every image
-area-averaged to 8x8 first. The digit score is the Inception Score with its p(y|x) (one split; at most 10,
+small MLP (64 -> 128 -> 64 -> 10) trained on the training half at the scans' own 8x8 resolution, every image's
+digit square (the frame without its margin) area-averaged to 8x8 first. The digit score is the Inception Score with its p(y|x) (one split; at most 10,
 for confident, evenly spread digits), the digit FID the Frechet distance of its 64 penultimate features,
 against the held-out half scaled to the same size. Both run in numpy (no torch: the accuracy steps that report
 them stay light); the classifier is trained once with scikit-learn and cached (`cache_dir`).
@@ -27,6 +28,10 @@ CACHE_ENV = "GANZOO_CACHE"
 SCAN_SIZE = 8
 CLASSES = 10
 SPLIT_SEED = 0
+# A scan as generator data: 8x8 enlarged 3x to 24x24, centred in the model's frame on the black background (a
+# 4-pixel margin at 32x32, 2 at 28x28), as MNIST centres its 20x20 digits in 28x28; filling the whole frame,
+# the scans' tall digits ran into the next tile of a grid.
+DIGIT_SIZE = 24
 # Everything the cached classifier depends on: another value is another file (its name holds their digest).
 CLASSIFIER = {"hidden": (128, 64), "alpha": 1e-3, "max_iter": 500, "seed": 0, "split_seed": SPLIT_SEED,
               "version": 1}
@@ -101,11 +106,17 @@ def _resize(images, size):
     return np.einsum("ih,nhw,jw->nij", rows, images.astype(np.float64), cols).astype(np.float32)
 
 
+def _margin(size):
+    return max(size - DIGIT_SIZE, 0) // 2
+
+
 def scans(size, part="train"):
     """The scans of `part` ('train' or 'held_out') as generator data: (N, 1, size, size) float32 in [-1, 1],
-    and their labels."""
+    the digit enlarged to DIGIT_SIZE and centred (at most size), and their labels."""
     images, labels = split()[part]
-    return _resize(images, size)[:, None], labels
+    margin = _margin(size)
+    digit = _resize(images, size - 2 * margin)
+    return np.pad(digit, ((0, 0), (margin, margin), (margin, margin)), constant_values=-1.0)[:, None], labels
 
 
 # ------------------------------------------------------------------------------------------ the classifier
@@ -125,6 +136,8 @@ class DigitClassifier:
             images = images[:, 0]
         if images.ndim != 3:
             raise ValueError(f"expected images (N, H, W) or (N, 1, H, W), got {images.shape}")
+        margin = _margin(images.shape[-1])  # the classifier reads the digit's square, as scans() placed it
+        images = images[:, margin:images.shape[1] - margin, margin:images.shape[2] - margin]
         return _resize(images, SCAN_SIZE).reshape(len(images), -1).astype(np.float64)
 
     def features_and_logits(self, images):
