@@ -9,10 +9,10 @@ that background in the size x size frame, as MNIST's 20x20 digits sit in 28x28.
 
 The judge is TF-GAN's `mnist_score` / `mnist_frechet_distance` with this classifier in place of MNIST's: a
 small MLP (64 -> 128 -> 64 -> 10) trained on the training half at the scans' own 8x8 resolution, every image's
-digit square (the frame without its margin) area-averaged to 8x8 first. The digit score is the Inception Score with its p(y|x) (one split; at most 10,
-for confident, evenly spread digits), the digit FID the Frechet distance of its 64 penultimate features,
-against the held-out half scaled to the same size. Both run in numpy (no torch: the accuracy steps that report
-them stay light); the classifier is trained once with scikit-learn and cached (`cache_dir`).
+digit square (the frame without its margin) area-averaged to 8x8 first. The digit score is the Inception Score
+with its p(y|x) (one split; at most 10, for confident, evenly spread digits), the digit FID the Frechet distance
+of its 64 penultimate features, against the held-out half prepared the same way at the same size. Both run in
+numpy (no torch: the accuracy steps that report them stay light); the classifier is trained once with scikit-learn and cached (`cache_dir`).
 """
 import hashlib
 import json

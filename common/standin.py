@@ -106,8 +106,7 @@ def _train(recipe, generator, discriminator, progress):
     generator.eval()
     discriminator.eval()
     return {"epochs": recipe.epochs, "steps": steps, "seconds": time.perf_counter() - start,
-            "cpu_seconds": time.process_time() - cpu, "d_loss": d_loss,
-            "g_loss": g_loss}
+            "cpu_seconds": time.process_time() - cpu, "d_loss": d_loss, "g_loss": g_loss}
 
 
 def cached_checkpoint(recipe, build, save, progress=True):

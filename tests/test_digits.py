@@ -34,9 +34,9 @@ def test_the_scans_are_split_in_two_stratified_halves_in_the_generators_range():
     assert np.abs(np.bincount(train_labels) - np.bincount(held_labels)).max() <= 1  # stratified: each digit halved
     # the digit 24x24 in the middle, a black margin around it (4 pixels at 32x32, 2 at 28x28)
     for images, margin in ((train, 4), (held, 2)):
-        inner = np.ones(images.shape[-2:], bool)
-        inner[margin:-margin, margin:-margin] = False
-        assert np.all(images[:, 0, inner] == -1.0) and images[:, 0, ~inner].max() == 1.0
+        border = np.ones(images.shape[-2:], bool)
+        border[margin:-margin, margin:-margin] = False
+        assert np.all(images[:, 0, border] == -1.0) and images[:, 0, ~border].max() == 1.0
 
 
 @pytest.mark.parametrize("source,target", [(8, 32), (8, 28), (32, 8), (28, 8)])
