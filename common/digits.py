@@ -12,7 +12,8 @@ small MLP (64 -> 128 -> 64 -> 10) trained on the training half at the scans' own
 digit square (the frame without its margin) area-averaged to 8x8 first. The digit score is the Inception Score
 with its p(y|x) (one split; at most 10, for confident, evenly spread digits), the digit FID the Frechet distance
 of its 64 penultimate features, against the held-out half prepared the same way at the same size. Both run in
-numpy (no torch: the accuracy steps that report them stay light); the classifier is trained once with scikit-learn and cached (`cache_dir`).
+numpy (no torch: the accuracy steps that report them stay light); the classifier is trained once with
+scikit-learn and cached (`cache_dir`).
 """
 import hashlib
 import json
