@@ -5,10 +5,12 @@ from pathlib import Path
 from common import driver
 from dcgan_facts import FACTS
 from dcgan_model import random_checkpoint
+from dcgan_train_standin import RECIPE, trained_checkpoint
 
 (CHECKPOINT,) = FACTS.checkpoints
 README_PARAMS = {"num": 8192, "bs": 16, "loop": 1000}
-DRIVER_PARAMS = {"num": 128, "bs": 16, "loop": 50}
+# standin_epochs: the trained stand-in's schedule (driver.stand_in), not a README command's
+DRIVER_PARAMS = {"num": 128, "bs": 16, "loop": 50, "standin_epochs": RECIPE.epochs}
 STEPS = [
     ("preprocess", "python3 dcgan_preprocess.py ./prep_dataset --num {num}"),
     ("pth2onnx", "python3 dcgan_pth2onnx.py ./checkpoint-amp-epoch_200.pth ./dcgan.onnx"),
@@ -28,8 +30,13 @@ STEPS = [
 ]
 
 
+def trained_standin(params):
+    """The driver's default weights: the stand-in trained on the digit scans (cached after its first run)."""
+    return trained_checkpoint(epochs=params["standin_epochs"])[0]
+
+
 def prepare(folder, params, checkpoint):
-    # Without weights: Ascend's training container, 'G' with module. keys, seed 0.
+    # checkpoint None (--standin random): Ascend's training container, 'G' with module. keys, seed 0.
     return [driver.place_weights(Path(folder) / CHECKPOINT, checkpoint, random_checkpoint)]
 
 
@@ -42,5 +49,7 @@ def summarize(folder, params):
     return {"cosine": acc["mean_cosine"], "min_cosine": acc["min_cosine"], "max_abs": acc["max_abs"],
             "images": len(list((folder / "postprocess_img").glob("noise_*.png"))),
             "grid": str(grid) if grid.is_file() else None,
+            "digit_score": saved.get("digit_score"), "digit_fid": saved.get("digit_fid"),
+            "real_digit_score": saved.get("real_digit_score"),
             "throughput": perf["throughput"], "batchsize": params["bs"], "report": str(folder / saved["report"]),
             **driver.fp16_figures(folder / f"precision_bs{params['bs']}.json")}

@@ -8,6 +8,10 @@ by name (<i>_0.bin in both folders, each one batch); a missing or extra file, or
 is an error. Per file: flattened cosine, mean and max |pth - om|, computed in float64. The log holds one line
 per file and the aggregate; the same goes to a JSON file. Exit status 1 when the mean cosine is below
 --threshold.
+
+Beside the cosine, the pictures themselves are judged (common/digits.py): the digit score and the digit FID of the
+offline and of the PyTorch outputs against the held-out half of scikit-learn's digit scans, with that half's own
+score, a line of the log and fields of the JSON and the report.
 """
 import os
 import sys
@@ -15,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
-from common import accuracy, cli, fileio, report
+from common import accuracy, cli, digits, fileio, report
 from GAN_facts import FACTS, IMAGE_SHAPE
 
 CHECK = accuracy.AccuracyCheck(IMAGE_SHAPE, title=f"{FACTS.name}: PyTorch vs offline",
@@ -40,11 +44,13 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     json_path = args.json or str(Path(args.log_save_name).with_suffix(".json"))
-    accuracy.check_against_reference(CHECK, args.pth_result_path, fileio.resolve_result_dir(args.om_result_path),
-                                     threshold=args.threshold,
+    offline = fileio.resolve_result_dir(args.om_result_path)
+    figures = digits.accuracy_figures(args.pth_result_path, offline, IMAGE_SHAPE)
+    check = CHECK.but(summary_line=lambda agg: f"{CHECK.summary(agg)}\n{digits.summary_line(figures)}")
+    accuracy.check_against_reference(check, args.pth_result_path, offline, threshold=args.threshold,
                                      log_path=args.log_save_name, json_path=json_path,
                                      pictures_dir=args.pictures or None,
-                                     report_path=report.target(args, args.log_save_name))
+                                     report_path=report.target(args, args.log_save_name), extra=figures)
     return 0
 
 

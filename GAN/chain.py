@@ -5,10 +5,12 @@ from pathlib import Path
 from common import driver
 from GAN_facts import FACTS
 from GAN_model import random_checkpoint
+from GAN_train_standin import RECIPE, trained_checkpoint
 
 (CHECKPOINT,) = FACTS.checkpoints
 README_PARAMS = {"iters": 100, "bs": 64, "loop": 1000}
-DRIVER_PARAMS = {"iters": 20, "bs": 64, "loop": 50}
+# standin_epochs: the trained stand-in's schedule (driver.stand_in), not a README command's
+DRIVER_PARAMS = {"iters": 20, "bs": 64, "loop": 50, "standin_epochs": RECIPE.epochs}
 STEPS = [
     ("preprocess", "python3 GAN_preprocess.py --online_path=images --offline_path=vectors "
                    "--pth_path=generator_8p_0.0008_128.pth --iters {iters} --batch_size {bs}"),
@@ -28,8 +30,13 @@ STEPS = [
 ]
 
 
+def trained_standin(params):
+    """The driver's default weights: the stand-in trained on the digit scans (cached after its first run)."""
+    return trained_checkpoint(epochs=params["standin_epochs"])[0]
+
+
 def prepare(folder, params, checkpoint):
-    # Without weights: a plain state_dict with module. keys, seed 0.
+    # checkpoint None (--standin random): a plain state_dict with module. keys, seed 0.
     return [driver.place_weights(Path(folder) / CHECKPOINT, checkpoint, random_checkpoint)]
 
 
@@ -43,5 +50,7 @@ def summarize(folder, params):
     return {"cosine": acc["mean_cosine"], "min_cosine": acc["min_cosine"], "max_abs": acc["max_abs"],
             "images": len(pictures) - len(grids), "grids": len(grids),
             "online_pictures": len(list((folder / "images").glob("*.png"))),
+            "digit_score": saved.get("digit_score"), "digit_fid": saved.get("digit_fid"),
+            "real_digit_score": saved.get("real_digit_score"),
             "throughput": perf["throughput"], "batchsize": params["bs"], "report": str(folder / saved["report"]),
             **driver.fp16_figures(folder / f"precision_bs{params['bs']}.json")}

@@ -1,11 +1,12 @@
 """Run a model folder's README chain end to end in a work folder, step by step.
 
-    python3 common/driver.py DCGAN                      # seeded random weights in the official format
+    python3 common/driver.py DCGAN                      # stand-in weights in the official format
     python3 common/driver.py DCGAN --checkpoint ./checkpoint-amp-epoch_200.pth
 
 The driver copies `<Model>/` and `common/` side by side into the work folder, exactly as a user copies them
-into the ModelZoo tree, puts the weights where the README expects them (or, with no --checkpoint, a seeded
-random checkpoint in the official container, and says so loudly), then runs the README's commands as
+into the ModelZoo tree, puts the weights where the README expects them (or, with no --checkpoint, a stand-in in
+the official container, and says so loudly: trained on real digits where the chain has such a stand-in, else
+seeded random weights; --standin random asks for those), then runs the README's commands as
 written, from the model folder, printing each command, its time and its result, and ends with a summary
 (accuracy, images written, throughput) also saved as driver_summary.json.
 
@@ -22,6 +23,7 @@ A model registers its chain in `<Model>/chain.py`:
     prepare(folder, params, checkpoint)  -> notes: weights (random if checkpoint is None), data
     summarize(folder, params)            -> {figure: value} read from the files the steps wrote; the paths
                                             of the accuracy reports under keys ending in "report"
+    trained_standin(params)  (optional)  -> path of a trained stand-in checkpoint (cached), the default weights
 Every STEPS command formatted with README_PARAMS must appear verbatim in `<Model>/README.md`
 (readme_drift checks it, and the tests run it for every model).
 """
@@ -103,6 +105,18 @@ def place_weights(target, checkpoint, make_random):
         return f"random checkpoint: {target}"
     shutil.copyfile(checkpoint, target)
     return f"weights: {checkpoint} -> {target}"
+
+
+def stand_in(chain, params, choice=None):
+    """(checkpoint, what the weights are) when no --checkpoint is given: the chain's trained stand-in (a cached
+    file its trained_standin(params) returns) unless `choice` is 'random' or the chain has none; then None, and
+    its prepare() writes a seeded random checkpoint."""
+    trained = getattr(chain, "trained_standin", None)
+    if choice == "trained" and trained is None:
+        raise UserError("--standin trained: this chain has no trained stand-in; use --standin random or --checkpoint")
+    if choice == "random" or trained is None:
+        return None, "random stand-in"
+    return Path(trained(params)), "trained stand-in"
 
 
 def fp16_figures(report_path):
@@ -295,7 +309,10 @@ def build_parser():
     p.add_argument("model", nargs="?", default="DCGAN", help="model folder name (or path to a folder with chain.py)")
     p.add_argument("--workdir", type=cli.writes, default=None, help="work folder (default: ./work/<model>)")
     p.add_argument("--checkpoint", type=cli.reads, default=None,
-                   help="official weights to use; without it a seeded random checkpoint is made")
+                   help="official weights to use; without it a stand-in (--standin) is made")
+    p.add_argument("--standin", choices=("trained", "random"), default=None,
+                   help="without --checkpoint: 'trained' (learned from real digits, cached) or 'random' (seeded "
+                        "random weights); by default trained where the chain has it (DCGAN, GAN), random elsewhere")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="override one of the chain's parameters (see --list)")
     p.add_argument("--list", action="store_true", help="print the chain's steps and parameters, run nothing")
@@ -325,8 +342,13 @@ def main(argv=None):
         return 0
 
     checkpoint = Path(args.checkpoint).resolve() if args.checkpoint else None
+    weights = "given"
     if checkpoint is not None:
         fileio.require_file(checkpoint, "checkpoint file")
+        if args.standin:
+            raise UserError("--standin: the stand-in replaces missing weights; it cannot go with --checkpoint")
+    else:
+        checkpoint, weights = stand_in(chain, params, args.standin)
     workdir = Path(args.workdir or Path("work") / folder.name)
     # the work folder is cleared and rebuilt: what the driver reads (the weights, the model folder and common/ it
     # copies) must lie elsewhere, or clearing it would remove them
@@ -341,10 +363,15 @@ def main(argv=None):
 
 def _run_chain(chain, folder, params, steps, checkpoint, workdir, model_dir):
     print(f"{folder.name}: work folder {model_dir}")
-    if checkpoint is None:
+    if weights == "random stand-in":
         print("=" * 78)
         print(f"  NO WEIGHTS GIVEN: {chain.CHECKPOINT} is a SEEDED RANDOM checkpoint in the official format.")
         print("  Pictures will be noise; accuracy compares PyTorch with the offline run on the same weights.")
+        print("=" * 78)
+    elif weights == "trained stand-in":
+        print("=" * 78)
+        print(f"  NO WEIGHTS GIVEN: {chain.CHECKPOINT} is a STAND-IN TRAINED on real digit scans (scikit-learn's),")
+        print(f"  not the official weights: {checkpoint}")
         print("=" * 78)
     for note in chain.prepare(model_dir, params, checkpoint) or []:
         print(f"  {note}")
@@ -361,10 +388,11 @@ def _run_chain(chain, folder, params, steps, checkpoint, workdir, model_dir):
                 raise CheckFailed(f"step {name!r} failed with exit status {status}; full output in "
                                   f"{workdir / 'driver.log'}")
     results = chain.summarize(model_dir, params)
-    summary = {"model": folder.name, "random_weights": checkpoint is None, "params": params,
+    summary = {"model": folder.name, "weights": weights, "random_weights": weights == "random stand-in",
+               "params": params,
                "steps": records, "results": results}
     fileio.write_json(workdir / "driver_summary.json", summary)
-    print(f"\n{folder.name} summary ({'random' if checkpoint is None else 'given'} weights):")
+    print(f"\n{folder.name} summary ({weights} weights):")
     for record in records:
         print(f"  {record['step']:<14} {record['seconds']:8.1f} s")
     for line in _result_lines(results):

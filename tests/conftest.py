@@ -1,14 +1,25 @@
 """Make `common` and every model folder importable, as the scripts find them when run from their folder."""
 import os
+import shutil
 import sys
+import tempfile
 
-import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 from common import driver  # noqa: E402
 
 driver.put_model_folders_on_path()
+
+# The project's caches (metrics.cache_folder: the trained stand-ins, the digit classifier, the Inception ONNX export):
+# the tests keep theirs in a folder of their own process (scripts run as subprocesses inherit it), never in the
+# user's ~/.cache/ganzoo, and remove it at the end.
+_CACHE = tempfile.mkdtemp(prefix="ganzoo-test-cache-")
+os.environ["GANZOO_CACHE"] = _CACHE
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(_CACHE, ignore_errors=True)
 
 
 # The five driver chains are the longest tests (a minute or two each, every README step a subprocess): start
@@ -23,12 +34,3 @@ def pytest_collection_modifyitems(items):
             return _LONGEST_FIRST.index(item.callspec.params["model"])
         return len(_LONGEST_FIRST)
     items.sort(key=rank)  # stable: every other test keeps its order
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _project_cache(tmp_path_factory):
-    """The project's caches (metrics.cache_folder: the Inception ONNX export) in the session's temporary folder,
-    not in the home of whoever runs the tests; scripts run as subprocesses inherit it."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GANZOO_CACHE", str(tmp_path_factory.mktemp("ganzoo_cache")))
-        yield

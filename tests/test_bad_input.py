@@ -48,12 +48,14 @@ import dcgan_postprocess
 import dcgan_preprocess
 import dcgan_pth2onnx
 import dcgan_pth_result
+import dcgan_train_standin
 import eval_acc as cyclegan_eval_acc
 import GAN_eval_acc
 import GAN_model
 import GAN_postprocess
 import GAN_preprocess
 import GAN_pth2onnx
+import GAN_train_standin
 import GAN_txt2jpg
 import gen_dataset_info
 import pix2pixhd_postprocess
@@ -248,6 +250,10 @@ CASES = [
      lambda w, t: (t.joinpath("out").mkdir(), t.joinpath("out", "0_0.txt").write_text("1.0 2.0 x\n"),
                    ["--txt_path", str(t / "out"), "--infer_results_path", str(t / "img")])[-1],
      r"0_0.txt", lambda w, t: [t / "img"]),
+    ("GAN_train_standin output is a folder", GAN_train_standin.main,
+     lambda w, t: [str(w.noise)], r"prep_dataset: is a folder, a file was expected", lambda w, t: [w.noise]),
+    ("dcgan_train_standin output under a file", dcgan_train_standin.main,
+     lambda w, t: [str(w.file / "g.pth")], r"a_file.txt/g.pth: cannot write", lambda w, t: [w.file]),
     ("GAN_eval_acc missing reference", GAN_eval_acc.main,
      lambda w, t: ["--pth_result_path", str(t / "none"), "--om_result_path", str(w.gan_result),
                    "--log_save_name", str(t / "acc.log")], r"none", lambda w, t: [t / "acc.log"]),

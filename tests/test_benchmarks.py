@@ -149,6 +149,7 @@ def test_run_all_cluster_line():
     ("records_benchmark", ["--files", "0"]), ("records_benchmark", ["--runs", "0"]),
     ("run_all", ["--job-images", "0"]), ("biggan_job", ["--images", "0"]), ("biggan_job", ["--images", "10"]),
     ("biggan_job", ["--runs", "0"]), ("biggan_job", ["--batch-sizes", "1,x"]), ("biggan_job", ["--batch-sizes", "0"]),
+    ("standin_benchmark", ["--samples", "0"]), ("standin_benchmark", ["--fp16_samples", "0"]),
 ])
 def test_benchmark_counts_must_be_positive(script, argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
