@@ -4,7 +4,6 @@ import shutil
 import sys
 import tempfile
 
-
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 from common import driver  # noqa: E402
