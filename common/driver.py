@@ -356,12 +356,14 @@ def main(argv=None):
                                ("common/", ROOT / "common")], writes=[("--workdir", workdir)])
     model_dir = prepare_workdir(workdir, folder)
     try:
-        return _run_chain(chain, folder, params, steps, checkpoint, workdir, model_dir)
+        return _run_chain(chain, folder, params, steps, (checkpoint, weights), workdir, model_dir)
     finally:  # whatever the chain wrote before it ended is the driver's, for the next run to clear
         record_workdir(workdir)
 
 
-def _run_chain(chain, folder, params, steps, checkpoint, workdir, model_dir):
+def _run_chain(chain, folder, params, steps, given, workdir, model_dir):
+    """The chain's steps in the prepared work folder; `given` is (checkpoint, what the weights are)."""
+    checkpoint, weights = given
     print(f"{folder.name}: work folder {model_dir}")
     if weights == "random stand-in":
         print("=" * 78)
