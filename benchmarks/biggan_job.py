@@ -198,7 +198,7 @@ def markdown(report):
                      f" the {GOAL:.2f}x goal); the runner's own compute time {r['runner_compute_s']:.1f} s; "
                      f"{p['images']:,} images projected at {p['job_s']:.0f} s ({p['hours']:.1f} h, {p['ratio']:.2f}x "
                      f"its compute: " + ", ".join(f"{s} {p['stages_s'][s]:.0f} s" for s in STAGES) + ").")
-    lines.append(f"Setup, once: " + ", ".join(f"{k} {v:.1f} s" for k, v in report["setup_s"].items()) + ".")
+    lines.append("Setup, once: " + ", ".join(f"{k} {v:.1f} s" for k, v in report["setup_s"].items()) + ".")
     return "\n".join(lines) + "\n"
 
 

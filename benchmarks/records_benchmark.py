@@ -12,7 +12,6 @@ alternately in one process (median of --runs, files in the page cache for all th
 Then one file is rewritten (same size, other bytes) and the check must refuse it: the speed-up is not bought by
 not looking. A measurement, not a test: timings depend on the machine's load.
 """
-import argparse
 import hashlib
 import os
 import stat

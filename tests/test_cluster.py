@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common import cli, cluster, fileio, infer, metrics
+from common import cluster, fileio, infer, metrics
 from common.cli import UserError
 
 import biggan_eval_acc
