@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 import numpy as np
 
 from common import cli, cluster, fileio, images, metrics, report, staging
-from common.cli import UserError
+from common.errors import UserError
 
 
 def build_parser():

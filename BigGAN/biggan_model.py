@@ -22,7 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from common import checkpoint
-from common.cli import UserError
+from common.errors import UserError
 
 from biggan_facts import FACTS, LABEL_SHAPE, NOISE_SHAPE
 

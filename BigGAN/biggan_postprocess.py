@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from biggan_facts import OUTPUT_SHAPE
 from common import cli, fileio, images, staging
-from common.cli import UserError
+from common.errors import UserError
 
 SAMPLE_BYTES = int(np.prod(OUTPUT_SHAPE)) * 4
 

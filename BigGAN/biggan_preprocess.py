@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 import biggan_model
 from common import cli, fileio, staging
-from common.cli import UserError
+from common.errors import UserError
 
 FILES_PER_BLOCK = 4096  # inputs are built in blocks of this many files, then written one file at a time
 

@@ -13,7 +13,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 import biggan_model
 from common import cli, reference
-from common.cli import UserError
+from common.errors import UserError
 
 
 def build_parser():

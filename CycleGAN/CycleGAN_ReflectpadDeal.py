@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 import onnx
 
 from common import cli, onnx_utils, similarity, staging
-from common.cli import UserError
+from common.errors import UserError
 from cyclegan_facts import DIRECTIONS
 
 EDITS = {"exact": onnx_utils.reflect_pad_to_slices, "constant": onnx_utils.reflect_pad_to_constant}

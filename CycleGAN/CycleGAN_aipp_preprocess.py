@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 from tqdm import tqdm
 
 from common import cli, fileio, staging
-from common.cli import UserError
+from common.errors import UserError
 from cyclegan_aipp import CONFIG, aipp_input, read_config, read_info
 
 

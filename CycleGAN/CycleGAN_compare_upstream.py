@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 import torch
 
 from common import checkpoint, cli, onnx_utils, upstream
-from common.cli import CheckFailed
+from common.errors import CheckFailed
 from cyclegan_facts import FACTS
 from cyclegan_model import ResnetGenerator, load_generator, random_checkpoint
 

@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 import torch
 
 from common import cli, onnx_utils, staging
-from common.cli import CheckFailed
+from common.errors import CheckFailed
 from cyclegan_facts import DIRECTIONS, SAMPLE_SHAPE
 from cyclegan_model import load_generator
 

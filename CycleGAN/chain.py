@@ -3,7 +3,7 @@ import json
 from pathlib import Path
 
 from common import driver
-from common.cli import UserError
+from common.errors import UserError
 from cyclegan_data import write_synthetic_maps
 from cyclegan_facts import DIRECTIONS, FACTS
 from cyclegan_model import random_checkpoint

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from common import fileio
-from common.cli import UserError
+from common.errors import UserError
 from cyclegan_data import open_image
 
 THUMBNAIL = (512, 512)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from common import cli, fileio, images
-from common.cli import UserError
+from common.errors import UserError
 from cyclegan_facts import SIZE
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")

@@ -23,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from common import accuracy, cli, fileio, onnx_utils, report, similarity, staging
-from common.cli import CheckFailed
+from common.errors import CheckFailed
 from cyclegan_data import list_images, load_image, outputs_of_images
 from cyclegan_facts import DIRECTIONS, FACTS, SAMPLE_SHAPE
 

@@ -15,7 +15,6 @@ import numpy as np
 from tqdm import tqdm
 
 from common import cli, fileio, staging
-from common.cli import UserError
 from dcgan_facts import NOISE_SHAPE
 
 

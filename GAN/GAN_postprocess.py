@@ -16,7 +16,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 from common import cli, fileio, images
-from common.cli import UserError
+from common.errors import UserError
 from GAN_facts import IMAGE_SHAPE
 
 

@@ -22,7 +22,7 @@ import torch
 from tqdm import tqdm
 
 from common import cli, fileio, images, staging
-from common.cli import UserError
+from common.errors import UserError
 from GAN_facts import LATENT_DIM
 from GAN_model import load_generator
 

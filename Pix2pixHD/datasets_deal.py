@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 from common import cli, fileio, staging
-from common.cli import UserError
+from common.errors import UserError
 from pix2pixhd_data import INST_SUFFIX, LABEL_SUFFIX
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from common import cli, images, upstream
-from common.cli import CheckFailed
+from common.errors import CheckFailed
 import pix2pixhd_data as data
 import pix2pixhd_model as p2p
 from pix2pixhd_facts import FACTS

@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from common import fileio, images
-from common.cli import UserError
+from common.errors import UserError
 from pix2pixhd_facts import LABEL_NC, SIZE_MULTIPLE
 
 LABEL_DIR = "test_label"

@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 import numpy as np
 
 from common import accuracy, cli, fileio, reference, report
-from common.cli import UserError
+from common.errors import UserError
 import pix2pixhd_model as p2p
 from pix2pixhd_data import check_size
 from pix2pixhd_facts import COMPACT, FACTS, FULL, OUTPUT_NC

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from common import checkpoint
-from common.cli import UserError
+from common.errors import UserError
 
 from pix2pixhd_facts import CHECKPOINT_NAME, INPUT_NC, LABEL_NC, OUTPUT_NC
 

@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 import numpy as np
 from common import cli, fileio, images
-from common.cli import UserError
+from common.errors import UserError
 from pix2pixhd_data import check_size
 from pix2pixhd_facts import HEIGHT, OUTPUT_NC, WIDTH
 

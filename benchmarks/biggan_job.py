@@ -37,7 +37,7 @@ driver.put_model_folders_on_path()
 
 import numpy as np  # noqa: E402
 
-from common import cli, fileio, infer, metrics, staging  # noqa: E402
+from common import cli, errors, fileio, infer, metrics, staging  # noqa: E402
 
 STAGES = ("preprocess", "infer", "postprocess", "is_fid")
 SETUP = ("pth2onnx", "clip_edit", "simplify")
@@ -62,7 +62,7 @@ def run(command, cwd, log):
     seconds = time.perf_counter() - start
     log.write(f"$ {command}\n{proc.stdout}\n[exit {proc.returncode}, {seconds:.1f} s]\n\n")
     if proc.returncode:
-        raise cli.CheckFailed(f"{command}: exit {proc.returncode} in {cwd}; output:\n{proc.stdout[-2000:]}")
+        raise errors.CheckFailed(f"{command}: exit {proc.returncode} in {cwd}; output:\n{proc.stdout[-2000:]}")
     return seconds
 
 

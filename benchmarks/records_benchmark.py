@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 import numpy as np  # noqa: E402
 
-from common import cli, staging  # noqa: E402
+from common import cli, errors, staging  # noqa: E402
 
 
 def digest_every_byte(path):
@@ -82,7 +82,7 @@ def main(argv=None):
         try:
             staging.check_same_run(result)
             refused = False
-        except cli.UserError:
+        except errors.UserError:
             refused = True
     print(f"{args.files} files of {args.size} bytes (written with their record in {write_s:.1f} s; record "
           f"{record_bytes / 2 ** 20:.1f} MiB), median of {args.runs} runs:")

@@ -45,7 +45,7 @@ ROOT = driver.ROOT
 import numpy as np
 from tqdm import tqdm
 
-from common import cli, facts, fileio, infer, metrics, onnx_utils, staging
+from common import cli, errors, facts, fileio, infer, metrics, onnx_utils, staging
 
 ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile",
              "amx_bf16", "amx_int8")
@@ -283,7 +283,7 @@ def write_backend_table(path, feature_set, engine):
     text = path.read_text(encoding="utf-8")
     match = re.search(r"^BACKENDS = (.*)$", text, re.MULTILINE)
     if match is None:
-        raise cli.CheckFailed(f"{path}: no 'BACKENDS = (...)' line to write the backend table into")
+        raise errors.CheckFailed(f"{path}: no 'BACKENDS = (...)' line to write the backend table into")
     table = dict(ast.literal_eval(match.group(1)))
     table[feature_set] = engine
     new = text[:match.start()] + f"BACKENDS = {tuple(sorted(table.items()))!r}" + text[match.end():]
@@ -532,7 +532,7 @@ def bench_cluster(tmp, runs, inputs, ch):
             same = sorted(p.name for p in ours.iterdir()) == sorted(p.name for p in theirs.iterdir()) and all(
                 (ours / p.name).read_bytes() == p.read_bytes() for p in theirs.iterdir())
             if not same:
-                raise cli.CheckFailed(f"{ours}: the cluster's files differ from the one-process run's {theirs}")
+                raise errors.CheckFailed(f"{ours}: the cluster's files differ from the one-process run's {theirs}")
             shutil.rmtree(ours)
         shutil.rmtree(theirs)
     noise, label = sorted((tmp / "prep_noise").iterdir())[0], sorted((tmp / "prep_label").iterdir())[0]
@@ -707,7 +707,7 @@ def main(argv=None):
         wanted = [name for name in args.only.split(",") if name]
         unknown = sorted(set(wanted) - set(steps))
         if unknown or not wanted:
-            raise cli.UserError(f"--only {args.only}: unknown step(s) {', '.join(unknown) or '(none given)'}; "
+            raise errors.UserError(f"--only {args.only}: unknown step(s) {', '.join(unknown) or '(none given)'}; "
                                 f"expected some of {', '.join(steps)}")
         steps = [name for name in steps if name in wanted]
     generators = {k: v for k, v in generators.items() if k in steps}

@@ -28,7 +28,7 @@ driver.put_model_folders_on_path()
 import numpy as np
 import torch
 
-from common import cli, digits, fileio, onnx_utils, precision, similarity
+from common import cli, digits, errors, fileio, onnx_utils, precision, similarity
 
 import dcgan_model
 import dcgan_train_standin
@@ -76,7 +76,7 @@ def main(argv=None):
     chosen = [m.strip() for m in args.models.split(",")]
     unknown = [m for m in chosen if m not in MODELS]
     if unknown or not chosen:
-        raise cli.UserError(f"--models {args.models}: expected some of {', '.join(MODELS)}")
+        raise errors.UserError(f"--models {args.models}: expected some of {', '.join(MODELS)}")
     net = digits.classifier()
     print(f"digit classifier: held-out accuracy {net.accuracy:.4f}; torch threads {torch.get_num_threads()}")
     results = {}

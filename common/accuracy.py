@@ -18,7 +18,7 @@ from typing import Callable, Optional, Tuple
 from tqdm import tqdm
 
 from common import fileio, images, report, similarity, staging
-from common.cli import CheckFailed
+from common.errors import CheckFailed
 from common.facts import DEFAULT_THRESHOLD
 
 

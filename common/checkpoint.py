@@ -5,12 +5,11 @@ code is refused instead of executed.
 """
 import pickle
 from collections.abc import Mapping
-from pathlib import Path
 
 import torch
 
 from common import fileio
-from common.cli import UserError
+from common.errors import UserError
 
 _LIST_LIMIT = 6
 

@@ -1,25 +1,10 @@
-"""Command-line plumbing shared by every script: the error types, the exit-status contract, argparse help."""
+"""Command-line plumbing shared by every script: the exit-status contract, argparse help, checked option types."""
 import argparse
 import re
 import sys
 
-
-class ReportedError(Exception):
-    """An error reported to the user as one line on stderr, without a traceback."""
-
-    exit_code = 1
-
-
-class UserError(ReportedError):
-    """A mistake in what the user gave us (missing file, wrong size, no partner...): exit status 2."""
-
-    exit_code = 2
-
-
-class CheckFailed(ReportedError):
-    """A numeric check that did not pass (export verification, accuracy below threshold): exit status 1."""
-
-    exit_code = 1
+from common import staging
+from common.errors import ReportedError, UserError
 
 
 def run(main, argv=None):
@@ -67,8 +52,6 @@ class _Parser(argparse.ArgumentParser):
 
     def parse_args(self, args=None, namespace=None):
         parsed = super().parse_args(args, namespace)
-        from common import staging  # staging needs this module's errors
-
         staging.check_apart(**declared_paths(self, parsed))
         return parsed
 

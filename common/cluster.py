@@ -60,7 +60,7 @@ import zipfile
 from collections import OrderedDict
 from pathlib import Path, PurePosixPath
 
-from common.cli import UserError
+from common.errors import UserError
 
 DEFAULT_TIMEOUT = 10  # seconds to reach the scheduler and a first worker, and again for the workers to take the code
 MAX_TIMEOUT = 3600  # --cluster_timeout's upper bound: a wait longer than an hour is a mistake, not a network
@@ -614,7 +614,7 @@ class Session:
         from distributed.client import FutureCancelledError
         from distributed.scheduler import KilledWorker
 
-        from common.cli import ReportedError
+        from common.errors import ReportedError
 
         try:
             return future.result()

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from common import fileio, metrics, staging
-from common.cli import UserError
+from common.errors import UserError
 
 SCAN_SIZE = 8
 CLASSES = 10

@@ -42,7 +42,7 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 from common import cli, fileio, staging
-from common.cli import CheckFailed, UserError
+from common.errors import CheckFailed, UserError
 from common.report import default_path as readable_report_path
 
 ROOT = Path(__file__).resolve().parents[1]

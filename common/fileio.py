@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from common import staging
-from common.cli import UserError
+from common.errors import UserError
 from common.staging import DATA_EXTS  # the tensor files: .bin and .npy
 
 # What the inference tools write: raw .bin, .npy (ais_bench/our runner --outfmt NPY), space-separated .txt

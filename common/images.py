@@ -7,7 +7,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from common.staging import write_bytes
-from common.cli import UserError
+from common.errors import UserError
 
 
 def to_uint8(image, minmax=False):

@@ -50,7 +50,7 @@ import numpy as np
 from tqdm import tqdm
 
 from common import cli, cluster, facts, fileio, onnx_utils, staging
-from common.cli import UserError
+from common.errors import UserError
 from common.facts import TensorSpec
 
 PURE_INFER_STEM = "pure_infer_data"

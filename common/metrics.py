@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from common import fileio, staging
-from common.cli import UserError
+from common.errors import UserError
 
 POOL_DIM = 2048
 INCEPTION_SIZE = 299
@@ -204,7 +204,7 @@ class InceptionFeatures:
         """The exported network on its backend against torchvision's own eval forward on a seeded batch."""
         import torch
 
-        from common.cli import CheckFailed
+        from common.errors import CheckFailed
 
         rng = np.random.default_rng(0)
         images = np.tanh(rng.standard_normal((VERIFY_BATCH, 3, INCEPTION_SIZE, INCEPTION_SIZE))).astype(np.float32)

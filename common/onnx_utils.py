@@ -16,7 +16,7 @@ from onnx import helper, numpy_helper
 
 from common import cli, fileio
 from common.staging import atomic_path
-from common.cli import CheckFailed, UserError
+from common.errors import CheckFailed, UserError
 
 DEFAULT_OPSET = 11  # what ATC accepts
 # --opset of the export scripts: what the TorchScript exporter (dynamo=False) of torch 2.x writes

@@ -37,7 +37,7 @@ from onnx import TensorProto, helper, numpy_helper
 from tqdm import tqdm
 
 from common import cli, fileio, infer, onnx_utils, report, similarity, staging
-from common.cli import UserError
+from common.errors import UserError
 
 MODES = ("force_fp16", "allow_fp32_to_fp16", "must_keep_origin_dtype")
 MATRIX_OPS = frozenset({"Conv", "ConvTranspose", "MatMul", "Gemm"})

@@ -10,7 +10,7 @@ import torch
 from tqdm import tqdm
 
 from common import fileio, staging
-from common.cli import UserError
+from common.errors import UserError
 
 
 def write_reference_outputs(model, input_dirs, output_dir, sample_shapes, dtypes=None, convert=None,

@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image
 
 from common import cli, fileio, images, similarity, staging
-from common.cli import UserError
+from common.errors import UserError
 
 WIDTH_INCHES, DPI = 10.0, 100  # every part of the sheet is 1000 px wide
 MAX_WORST = 12

@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from common.fileio import pair_outputs, read_array
-from common.cli import UserError
+from common.errors import UserError
 
 
 def _f64(a):

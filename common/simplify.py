@@ -13,7 +13,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 from common import cli, onnx_utils, staging
-from common.cli import UserError
+from common.errors import UserError
 
 
 def input_shapes_from_args(items, src):

@@ -42,7 +42,7 @@ import stat
 import threading
 from pathlib import Path
 
-from common.cli import UserError
+from common.errors import UserError
 
 # The tensor files the steps write (fileio lists them): what a folder a step rewrites may hold by default.
 DATA_EXTS = (".bin", ".npy")

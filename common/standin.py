@@ -24,7 +24,7 @@ from torch import nn
 from tqdm import tqdm
 
 from common import digits, staging
-from common.cli import UserError
+from common.errors import UserError
 
 VERSION = 2  # bump when the loop changes what a Recipe trains: older cache files are then not found
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from common import checkpoint, cli, similarity
-from common.cli import CheckFailed, UserError
+from common.errors import CheckFailed, UserError
 
 
 class Checkout(NamedTuple):

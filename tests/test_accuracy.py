@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from common import accuracy, fileio, images, reference
-from common.cli import CheckFailed, UserError
+from common.errors import CheckFailed, UserError
 
 
 class Double(torch.nn.Module):

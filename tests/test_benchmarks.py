@@ -160,7 +160,7 @@ def test_benchmark_counts_must_be_positive(script, argv, capsys):
 
 
 def test_run_all_only_names_what_it_knows():
-    from common.cli import UserError
+    from common.errors import UserError
 
     with pytest.raises(UserError, match=r"--only gan,incepton: unknown step\(s\) incepton; expected some of biggan"):
         _script("run_all").main(["--only", "gan,incepton"])
@@ -191,7 +191,7 @@ def test_backend_table_is_written_sorted_and_keeps_other_feature_sets(tmp_path):
     assert facts.read_text().replace(
         "\nBACKENDS = (('avx2', 'onnxruntime'), ('avx512', 'onnxruntime'))", "\nBACKENDS = ()") == original
     (tmp_path / "none.py").write_text("FACTS = None\n")
-    from common.cli import CheckFailed
+    from common.errors import CheckFailed
 
     with pytest.raises(CheckFailed, match="none.py: no 'BACKENDS = "):
         run_all.write_backend_table(tmp_path / "none.py", "avx2", "openvino")

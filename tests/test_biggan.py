@@ -11,7 +11,7 @@ import biggan_postprocess
 import biggan_preprocess
 import clip_edit
 from common import fileio, metrics
-from common.cli import UserError
+from common.errors import UserError
 
 CH = 8
 

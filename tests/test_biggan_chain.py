@@ -23,7 +23,7 @@ import clip_edit
 from chainrun import upstream_mirror
 from test_report import check_accuracy_report, check_report_file
 from common import fileio, infer, metrics, onnx_utils, similarity, simplify
-from common.cli import UserError
+from common.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 UPSTREAM_GIT = upstream_mirror("ajbrock+BigGAN-PyTorch")

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from common import checkpoint
-from common.cli import UserError
+from common.errors import UserError
 
 
 class Net(torch.nn.Module):

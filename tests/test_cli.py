@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from common import cli, driver
+from common import cli, driver, errors
 
 ROOT = driver.ROOT
 SCRIPTS = sorted(p for folder in [*driver.model_folders(), ROOT / "common", ROOT / "benchmarks"]
@@ -80,5 +80,5 @@ def test_whole_numbers_are_bounded_and_say_so():
 def test_shapes_are_bounded():
     assert cli.parse_shape("1,3,256,256") == [1, 3, 256, 256]
     for text in ["0,3", "1," + "9" * 13, "9" * 400]:
-        with pytest.raises(cli.UserError, match=r"expected positive comma-separated integers up to 1000000000000"):
+        with pytest.raises(errors.UserError, match=r"expected positive comma-separated integers up to 1000000000000"):
             cli.parse_shape(text)

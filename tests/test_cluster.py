@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 
 from common import cluster, fileio, infer, metrics
-from common.cli import UserError
+from common.errors import UserError
 
 import biggan_eval_acc
 import biggan_model

@@ -12,7 +12,7 @@ import CycleGAN_preprocess as preprocess
 import CycleGAN_pth2onnx as pth2onnx
 import CycleGAN_ReflectpadDeal as reflectpad
 from common import checkpoint, cli, driver
-from common.cli import UserError
+from common.errors import UserError
 from cyclegan_data import load_image, write_synthetic_maps
 from cyclegan_model import ResnetGenerator, load_generator, random_checkpoint, random_state_dict
 

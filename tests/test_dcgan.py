@@ -11,7 +11,7 @@ import torch
 
 from common import cli, driver, fileio
 from chainrun import run_steps, upstream_mirror, working_directory
-from common.cli import CheckFailed, UserError
+from common.errors import CheckFailed, UserError
 
 import dcgan_acc_eval
 import dcgan_compare_upstream

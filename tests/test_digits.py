@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from common import digits, fileio, metrics, standin
-from common.cli import UserError
+from common.errors import UserError
 
 import dcgan_acc_eval
 import dcgan_model

@@ -11,7 +11,7 @@ import pytest
 
 from chainrun import run_steps, working_directory
 from common import cli, driver
-from common.cli import CheckFailed, UserError
+from common.errors import CheckFailed, UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 TOY = ROOT / "tests" / "toy_chain"

@@ -1,13 +1,12 @@
 import io
 import json
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from common import cli, fileio, staging
-from common.cli import UserError
+from common.errors import UserError
 
 
 def touch(path, data=b"\0\0\0\0"):

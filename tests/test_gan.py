@@ -14,7 +14,7 @@ from PIL import Image
 
 from common import driver, fileio, images, infer
 from chainrun import run_steps, upstream_mirror, working_directory
-from common.cli import CheckFailed, UserError
+from common.errors import CheckFailed, UserError
 
 import GAN_compare_upstream
 import GAN_eval_acc

@@ -3,7 +3,7 @@ import pytest
 from PIL import Image
 
 from common import fileio, images
-from common.cli import UserError
+from common.errors import UserError
 
 
 def test_fixed_mapping_is_upstream_tensor2im():

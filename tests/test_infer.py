@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from common import fileio, infer, onnx_utils
-from common.cli import UserError
+from common.errors import UserError
 from common.facts import TensorSpec
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -40,7 +40,7 @@ import GAN_pth2onnx
 import gen_dataset_info
 import pix2pixhd_data
 import pix2pixhd_preprocess
-from common import cli, fileio, infer, staging
+from common import cli, errors, fileio, infer, staging
 from cyclegan_data import write_synthetic_maps
 from pix2pixhd_synthetic import write_cityscapes
 
@@ -266,7 +266,7 @@ def test_interrupted_commit_leaves_old_or_new_set(name, tmp_path, monkeypatch):
             try:
                 next_step(work)
                 refused = None
-            except cli.UserError as err:
+            except errors.UserError as err:
                 refused = str(err)
             assert tree(work) == before, f"{how} before rename {at}: the reading step changed the disk"
             after = snapshot(parts)
@@ -291,7 +291,7 @@ def test_parts_of_different_runs_are_refused(tmp_path):
         assert main(argv(tmp_path / f"run{variant}", variant)) == 0
     shutil.rmtree(tmp_path / "run0" / "prep_label")
     shutil.copytree(tmp_path / "run1" / "prep_label", tmp_path / "run0" / "prep_label")
-    with pytest.raises(cli.UserError, match="prep_noise: written by biggan_preprocess.py together with .*prep_label, "
+    with pytest.raises(errors.UserError, match="prep_noise: written by biggan_preprocess.py together with .*prep_label, "
                                             "which now holds the output of another run"):
         next_step(tmp_path / "run0")
     assert main(argv(tmp_path / "run0", 0)) == 0  # a rerun writes them together again
@@ -339,7 +339,7 @@ def test_same_path_for_two_outputs_is_refused_and_touches_nothing(tmp_path):
     before = snapshot([work / "prep_noise", work / "prep_label", work / "gen_y.npz"])
     same = argv(work, 1)
     same[same.index("--prep-label") + 1] = str(work / "prep_noise")
-    with pytest.raises(cli.UserError, match="prep_noise: given for two outputs"):
+    with pytest.raises(errors.UserError, match="prep_noise: given for two outputs"):
         main(same)
     assert snapshot([work / "prep_noise", work / "prep_label", work / "gen_y.npz"]) == before
     assert not leftovers([work / "prep_noise"])

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from common import metrics
-from common.cli import UserError
+from common.errors import UserError
 
 
 def random_spd(rng, d, spectrum):
@@ -314,7 +314,7 @@ def test_a_cached_inception_model_that_disagrees_with_the_weights_is_refused(inc
     import onnx
     from onnx import numpy_helper
 
-    from common.cli import CheckFailed
+    from common.errors import CheckFailed
 
     weights, cache = tmp_path / "inception_v3_google.pth", tmp_path / "cache"  # a cache of this test's own
     weights.write_bytes(inception_file.read_bytes())

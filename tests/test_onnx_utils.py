@@ -5,7 +5,7 @@ import torch
 from onnx import TensorProto, helper
 
 from common import onnx_utils
-from common.cli import CheckFailed, UserError
+from common.errors import CheckFailed, UserError
 
 
 class TwoInputs(torch.nn.Module):

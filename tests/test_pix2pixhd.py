@@ -20,7 +20,7 @@ import pix2pixhd_preprocess
 import pix2pixhd_pth2onnx
 from chainrun import run_steps, working_directory
 from common import cli, driver, infer, onnx_utils
-from common.cli import UserError
+from common.errors import UserError
 from facts_check import assert_graph_matches
 from pix2pixhd_synthetic import write_cityscapes
 from test_report import check_accuracy_report

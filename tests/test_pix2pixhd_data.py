@@ -16,7 +16,7 @@ import pix2pixhd_compare_upstream
 import pix2pixhd_data
 import pix2pixhd_preprocess
 from common import cli
-from common.cli import UserError
+from common.errors import UserError
 from pix2pixhd_synthetic import write_cityscapes
 
 

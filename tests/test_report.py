@@ -21,7 +21,7 @@ import dcgan_facts
 import GAN_eval_acc
 import GAN_facts
 from common import accuracy, cli, fileio, report
-from common.cli import UserError
+from common.errors import UserError
 
 
 class _Parsed(HTMLParser):

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from common import fileio, similarity
-from common.cli import UserError
+from common.errors import UserError
 
 
 def test_cosine_hand_checked():

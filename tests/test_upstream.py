@@ -6,7 +6,7 @@ import types
 import pytest
 
 from common import upstream
-from common.cli import CheckFailed, UserError
+from common.errors import CheckFailed, UserError
 
 CHECKOUT = upstream.Checkout("toy-upstream", patched="models/networks.py", marker="# patched", patch="toy.patch",
                              files=("models/base_model.py",))
