@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 import numpy as np
 from tqdm import tqdm
 
-from common import accuracy, cli, fileio, onnx_utils, report, similarity, staging
+from common import accuracy, cli, fileio, onnx_utils, report, similarity, staging, tool_outputs
 from common.errors import CheckFailed
 from cyclegan_data import list_images, load_image, outputs_of_images
 from cyclegan_facts import DIRECTIONS, FACTS, SAMPLE_SHAPE
@@ -69,7 +69,7 @@ def main(argv=None):
     side, folder = SIDES[args.direction]
     names = DIRECTIONS[side]
     images = list_images(Path(args.dataroot) / folder)
-    offline_dir = fileio.resolve_result_dir(args.npu_bin_file, exts=(*fileio.DATA_EXTS, ".txt"))
+    offline_dir = tool_outputs.resolve_result_dir(args.npu_bin_file, exts=(*fileio.DATA_EXTS, ".txt"))
     outputs = outputs_of_images(images, offline_dir)
     stems = list(outputs)
     model = Path(args.onnx_path) / (args.model_ga_onnx_name if side == "A" else args.model_gb_onnx_name)
@@ -78,7 +78,7 @@ def main(argv=None):
     per_image, lines = [], []
     for path, name in tqdm(list(zip(images, stems)), desc="Comparing", unit="image"):
         reference = session.run([names.output], {names.input: load_image(path)})[0]
-        offline = fileio.read_output(outputs[name], SAMPLE_SHAPE, count=1)
+        offline = tool_outputs.read_output(outputs[name], SAMPLE_SHAPE, count=1)
         figures = similarity.compare(reference, offline, pixel_axis=1)
         per_image.append({"file": path.name, "image": path.name, "output": str(outputs[name]),
                           "path": str(outputs[name]), "image_path": str(path), **figures})

@@ -1,9 +1,9 @@
 """The PyTorch-vs-offline accuracy check every model folder runs: figures, log, JSON, pictures, verdict.
 
-The script resolves the offline folder the user named, once (fileio.resolve_result_dir: result/bs1, an ais_bench
+The script resolves the offline folder the user named, once (tool_outputs.resolve_result_dir: result/bs1, an ais_bench
 --output folder with a timestamped run, an msame run, or an old dumpOutput_device0), and passes the folder it
 found. Reference and offline files are paired by sample
-stem, whatever tool named them (fileio.pair_outputs); a missing or extra file is an error. The verdict compares
+stem, whatever tool named them (tool_outputs.pair_outputs); a missing or extra file is an error. The verdict compares
 the chosen metric with --threshold (0.99 by default, the bar for float16 NPU builds; ONNX Runtime in float32
 reaches 0.9999 or better) and fails with exit status 1 below it.
 
@@ -17,7 +17,7 @@ from typing import Callable, Optional, Tuple
 
 from tqdm import tqdm
 
-from common import fileio, images, report, similarity, staging
+from common import fileio, images, report, similarity, staging, tool_outputs
 from common.errors import CheckFailed
 from common.facts import DEFAULT_THRESHOLD
 
@@ -78,7 +78,7 @@ class AccuracyCheck:
 
 def check_against_reference(check, reference_dir, offline_dir, *, threshold=None, log_path=None, json_path=None,
                             pictures_dir=None, report_path=None, extra=None):
-    """Run `check` (an AccuracyCheck): compare `offline_dir` (a folder fileio.resolve_result_dir returned) with
+    """Run `check` (an AccuracyCheck): compare `offline_dir` (a folder tool_outputs.resolve_result_dir returned) with
     `reference_dir` file by file and write the results where asked.
 
     threshold: the bar (default: the check's). log_path, json_path, pictures_dir, report_path: where the log,
@@ -93,7 +93,7 @@ def check_against_reference(check, reference_dir, offline_dir, *, threshold=None
     per_file, agg = similarity.compare_dirs(reference_dir, offline_dir, shape, pixel_axis=pixel_axis,
                                             progress=lambda pairs: tqdm(pairs, desc="Comparing", unit="file"),
                                             reference_subset=check.reference_subset)
-    agg["offline_files"] = len(fileio.list_data_files(offline_dir, fileio.OUTPUT_EXTS))
+    agg["offline_files"] = len(fileio.list_data_files(offline_dir, tool_outputs.OUTPUT_EXTS))
     if metric not in agg:
         raise ValueError(f"unknown metric {metric!r}; one of {', '.join(agg)}")
     passed, verdict_line = verdict(metric, agg[metric], threshold)

@@ -28,7 +28,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 from PIL import Image
 
-from common import cli, fileio, images, similarity, staging
+from common import cli, images, similarity, staging, tool_outputs
 from common.errors import UserError
 
 WIDTH_INCHES, DPI = 10.0, 100  # every part of the sheet is 1000 px wide
@@ -537,7 +537,7 @@ def offline_label(offline_dir):
     try:
         import json
 
-        backend = json.loads(fileio.run_summary_path(offline_dir).read_text(encoding="utf-8")).get("backend")
+        backend = json.loads(tool_outputs.run_summary_path(offline_dir).read_text(encoding="utf-8")).get("backend")
     except (OSError, ValueError, AttributeError):
         backend = None
     return f"offline ({backend})" if backend else "offline"

@@ -21,7 +21,7 @@ import pytest
 from PIL import Image
 
 from chainrun import working_directory
-from common import cli, driver, fileio, onnx_utils
+from common import cli, driver, fileio, graph_edits, onnx_utils, tool_outputs
 from cyclegan_aipp import aipp_input, read_config, read_info
 from cyclegan_data import load_image, write_synthetic_maps
 from cyclegan_model import random_checkpoint
@@ -124,7 +124,7 @@ def test_seed_sequence(seed, capsys):
         assert sorted(p.name for p in (folder / "onnxmodel").iterdir()) == listing  # no second file, no leftovers
         for g in ("Ga", "Gb"):
             edited = onnx.load(f"onnxmodel/model_{g}.onnx")
-            assert onnx_utils.count_ops(edited)["Pad"] == 0 and not onnx_utils.reflect_pads(edited)
+            assert onnx_utils.count_ops(edited)["Pad"] == 0 and not graph_edits.reflect_pads(edited)
             assert edited.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
             weights = {i.name: onnx.numpy_helper.to_array(i) for i in edited.graph.initializer}
             source = {i.name: onnx.numpy_helper.to_array(i) for i in sources[g].graph.initializer}
@@ -183,7 +183,7 @@ def test_seed_sequence(seed, capsys):
             x = fileio.read_array(f"{target}/{rows[0][1].stem}.bin", shape=(1, 3, 256, 256))
             assert np.array_equal(x, aipp_input(rows[0][1], config))
             run_python(replacement[1], capsys)
-        runs = [p for p in (folder / "result").iterdir() if p.is_dir() and fileio.AIS_TIMESTAMP.match(p.name)]
+        runs = [p for p in (folder / "result").iterdir() if p.is_dir() and tool_outputs.AIS_TIMESTAMP.match(p.name)]
         assert len(runs) == 1 and sorted(p.name for p in runs[0].iterdir()) == ["1_A_0.bin", "2_A_0.bin"]
 
         # 6.1: the seed's accuracy command reads that run (dumpOutput_device0 is the benchmark tool's folder) and

@@ -20,7 +20,7 @@ import dcgan_acc_eval
 import dcgan_facts
 import GAN_eval_acc
 import GAN_facts
-from common import accuracy, cli, fileio, report
+from common import accuracy, cli, fileio, report, tool_outputs
 from common.errors import UserError
 
 
@@ -209,7 +209,7 @@ def test_report_draws_files_the_tools_named_differently(tmp_path):
         x = np.tanh(rng.standard_normal((1, 1, 32, 32))).astype(np.float32)
         fileio.write_array(tmp_path / "ref" / f"noise_{i:04d}_0.bin", x)
         fileio.write_array(tmp_path / "result" / "dumpOutput_device0" / f"noise_{i:04d}_1.bin", x + 1e-3 * i)
-    offline = fileio.resolve_result_dir(tmp_path / "result")  # the old tool's dumpOutput_device0
+    offline = tool_outputs.resolve_result_dir(tmp_path / "result")  # the old tool's dumpOutput_device0
     accuracy.check_against_reference(accuracy.AccuracyCheck((1, 32, 32)), tmp_path / "ref", offline,
                                      json_path=tmp_path / "acc.json", report_path=tmp_path / "acc_report.html")
     check_accuracy_report(tmp_path / "acc_report.html", tmp_path / "acc.json")
