@@ -24,7 +24,7 @@ from dcgan_model import DCGANGenerator
 CHANNELS, IMG_SIZE, _ = IMAGE_SHAPE
 # 20 epochs of the 898 training scans: 300 steps, 165-200 s of CPU time on one thread (the time budget of
 # a first driver run). Every 50 steps the digit score went 2.7, 3.3, 4.3, 3.4, 2.8, 4.5; at 300 a part of the grid
-# reads as digits (README section 5)
+# reads as digits (README section 6)
 RECIPE = standin.Recipe("DCGAN", IMG_SIZE, epochs=20, latent_dim=LATENT_DIM)
 
 

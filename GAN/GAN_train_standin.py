@@ -23,7 +23,7 @@ from GAN_facts import IMAGE_SHAPE, LATENT_DIM
 from GAN_model import GANGenerator
 
 # 200 epochs of the 898 training scans (upstream: 200 of MNIST): 3,000 steps, 115-131 s of CPU time on one
-# thread; the grid shows readable, speckled digits from about 2,000 steps (README section 5)
+# thread; the grid shows readable, speckled digits from about 2,000 steps (README section 6)
 RECIPE = standin.Recipe("GAN", IMAGE_SHAPE[-1], epochs=200, latent_dim=LATENT_DIM)
 
 

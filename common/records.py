@@ -161,6 +161,19 @@ def check_same_run(*paths):
                                 f"the output of another run; {again}")
 
 
+def written_by(path, step):
+    """Whether `path` is an output of `step` that nobody changed since: its record (by content) names that step,
+    and it and its partners still hold what their records describe. What a step may replace of what it finds."""
+    record = load_record(record_path(path)) if os.path.lexists(path) else None
+    if record is None or record["format"] != RECORD_FORMAT or record["step"] != step:
+        return False
+    try:
+        check_same_run(path)
+    except UserError:
+        return False
+    return True
+
+
 # --- Inputs the same at the end as at the start ---------------------------------------------------------------
 
 class Inputs:

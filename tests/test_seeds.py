@@ -7,7 +7,8 @@ random weights in the official format and small synthetic data, and every later 
 ones wrote. The only changes to a seed's commands:
 
 - NPU-only commands: `python3 -m ais_bench` and `./msame` are replaced by the `common/infer.py` command the
-  model's README gives for them (asserted to be in that README, under "The original README's commands");
+  model's README gives for them (asserted to be in that README, beside the NPU command or in its list of
+  differences from the original);
   `atc`, `npu-smi info` and `source .../set_env.sh` have no CPU counterpart (the .onnx is the model there)
   and are skipped, as are the steps that need a network (git clone of upstream, pip install) or a GPU
   (trtexec), and upstream's own test script, which needs that clone (SKIPPED).
