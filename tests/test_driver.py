@@ -16,10 +16,6 @@ from common.errors import CheckFailed, UserError
 ROOT = Path(__file__).resolve().parents[1]
 TOY = ROOT / "tests" / "toy_chain"
 MODELS = sorted(p.parent.name for p in ROOT.glob("*/chain.py"))
-# Issue 27: branch h-readme-b rewrites these two READMEs to the skeleton and the budget below; until it lands they
-# keep the old ones (the lead removes the mark on merging it).
-_PENDING = pytest.mark.xfail(reason="README rewritten to the new skeleton on branch h-readme-b", strict=False)
-REWRITTEN_MODELS = [pytest.param(m, marks=_PENDING) if m in ("CycleGAN", "Pix2pixHD") else m for m in MODELS]
 # What a person reads in minutes (issue 27): the root README and each model README, in bytes.
 README_BUDGET, MODEL_README_BUDGET = 8 * 1024, 12 * 1024
 # Every model README has exactly these ## and ### headings, in this order (CONTRIBUTING.md, "Adding a model"); a
@@ -135,7 +131,7 @@ def test_model_readme_holds_the_chain(model):
     assert driver.readme_drift(ROOT / model) == []
 
 
-@pytest.mark.parametrize("model", REWRITTEN_MODELS)
+@pytest.mark.parametrize("model", MODELS)
 def test_model_readme_follows_the_skeleton(model):
     text = (ROOT / model / "README.md").read_text(encoding="utf-8")
     assert readme_sections(text) == README_SKELETON
@@ -143,7 +139,7 @@ def test_model_readme_follows_the_skeleton(model):
     assert contents == [f"- [{h.lstrip('#').strip()}]({toc_anchor(h)})" for h in README_SKELETON]
 
 
-@pytest.mark.parametrize("model", REWRITTEN_MODELS)
+@pytest.mark.parametrize("model", MODELS)
 def test_model_readme_keeps_its_size_budget(model):
     assert (ROOT / model / "README.md").stat().st_size <= MODEL_README_BUDGET
 
