@@ -12,6 +12,7 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from common import cli, fileio, infer, precision, report, similarity
+from common.fp16 import intermediates
 from test_report import check_report_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -290,8 +291,8 @@ def test_intermediates_exposed_in_runs_give_the_same_per_node_errors(collapsing,
         exposed.append(evaluator.exposed)
     assert fits and precision.node_drift(evaluator, configs, exposed) == (nodes, together)
     chain = precision.overflow_nodes(evaluator, "force_fp16", precision.KeepSet())
-    monkeypatch.setattr(precision, "EXPOSED_BYTES", 1)
-    assert len(precision._chunks(evaluator.model, [t for n in nodes for t in n.output])) == len(nodes)
+    monkeypatch.setattr(intermediates, "EXPOSED_BYTES", 1)
+    assert len(intermediates.chunks(evaluator.model, [t for n in nodes for t in n.output])) == len(nodes)
     assert precision.node_drift(evaluator, configs) == (nodes, together)
     assert precision.overflow_nodes(evaluator, "force_fp16", precision.KeepSet()) == chain
     assert together[0][1] == math.inf and 0 < together[1][-1] < 1e-2
