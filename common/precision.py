@@ -33,12 +33,15 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 from common import cli, report
 from common.fp16 import graph, run
-# What tests and benchmarks call as precision.<name>:
-from common.fp16.evaluation import Evaluator, input_batches, verdict  # noqa: F401
-from common.fp16.graph import emulate, session  # noqa: F401
-from common.fp16.keeplist import KeepSet  # noqa: F401
-from common.fp16.readable import drift_tensors, node_drift  # noqa: F401
-from common.fp16.triage import overflow_nodes, triage  # noqa: F401
+from common.fp16.evaluation import Evaluator, input_batches, verdict
+from common.fp16.graph import emulate, session
+from common.fp16.keeplist import KeepSet
+from common.fp16.readable import drift_tensors, node_drift
+from common.fp16.triage import overflow_nodes, triage
+
+# What tests and benchmarks call as precision.<name>, besides the script's own main and build_parser.
+__all__ = ["Evaluator", "KeepSet", "drift_tensors", "emulate", "input_batches", "node_drift", "overflow_nodes",
+           "session", "triage", "verdict", "build_parser", "main"]
 
 
 def build_parser():
