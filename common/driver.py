@@ -274,6 +274,26 @@ def prepare_workdir(workdir, model_folder):
     return workdir / model_folder.name
 
 
+# Runs a step as its child and writes the step's peak memory (wait4's ru_maxrss, KB on Linux) to a pipe. A step
+# forked from the driver itself would report the driver's peak as its own (Linux carries the larger over the
+# exec); forked from this small process it reports its own. A step killed by a signal ends it the same way.
+_MEASURED = """import os, sys
+os.set_inheritable(int(sys.argv[1]), False)  # the step does not hold the pipe
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(sys.argv[2], sys.argv[2:])
+    except OSError as err:
+        print(f"error: {sys.argv[2]}: {err.strerror}", file=sys.stderr, flush=True)
+    os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+os.write(int(sys.argv[1]), str(usage.ru_maxrss).encode())
+if os.WIFSIGNALED(status):
+    os.kill(os.getpid(), os.WTERMSIG(status))
+sys.exit(os.WEXITSTATUS(status))
+"""
+
+
 def run_step(index, total, name, command, cwd, log):
     """Run one README command from `cwd` with this interpreter standing in for `python3`."""
     argv = shlex.split(command)
@@ -281,12 +301,15 @@ def run_step(index, total, name, command, cwd, log):
         argv[0] = sys.executable
     print(f"[{index}/{total}] {name}: {command}", flush=True)
     start = time.perf_counter()
-    with subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
-        output = proc.stdout.read()
-        # wait4, not wait: the step's own resource usage (ru_maxrss, KB on Linux: its peak memory)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-    seconds, peak_mb = time.perf_counter() - start, round(usage.ru_maxrss / 1024, 1)
+    report, into = os.pipe()
+    with os.fdopen(report) as measured:
+        with os.fdopen(into) as _:  # the parent's copy of the writing end, closed once the launcher has its own
+            proc = subprocess.Popen([sys.executable, "-c", _MEASURED, str(into), *argv], cwd=cwd, pass_fds=(into,),
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        with proc:
+            output = proc.stdout.read()
+        peak_mb = round(int(measured.read() or 0) / 1024, 1)
+    seconds = time.perf_counter() - start
     log.write(f"$ {command}\n{output}\n[exit {proc.returncode}, {seconds:.1f} s, peak {peak_mb:.0f} MB]\n\n")
     lines = [line for line in output.splitlines() if line.strip() and not _PROGRESS.search(line)]
     tail = lines[-3:] if proc.returncode == 0 else lines[-12:]
