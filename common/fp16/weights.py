@@ -42,6 +42,9 @@ class ModelFiles:
         """A copy of `model` with its initializers back inside it (to save as one ONNX file)."""
         model = copy_model(model)
         external_data_helper.load_external_data_for_model(model, str(self.folder))
+        for init in model.graph.initializer:  # the bytes of the tensor before it moved out: no explicit default
+            if init.data_location == TensorProto.DEFAULT:
+                init.ClearField("data_location")
         return model
 
     def close(self):
