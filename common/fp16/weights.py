@@ -24,10 +24,15 @@ class ModelFiles:
         sizes = [_padded(init) for init in _movable(model)]
         self._folder = tempfile.TemporaryDirectory(prefix="precision-weights-")
         self.folder = Path(self._folder.name)
-        staging.check_room(self.folder / DATA, 2 * sum(sizes), "the fp16 preview's weight files")
-        with open(self.folder / DATA, "wb") as given, open(self.folder / (DATA + ROUNDED_SUFFIX), "wb") as rounded:
-            for init in _movable(model):
-                _move_out(init, given, rounded)
+        try:
+            staging.check_room(self.folder / DATA, 2 * sum(sizes),
+                               "the fp16 preview's weight files (in the temporary folder; TMPDIR chooses it)")
+            with open(self.folder / DATA, "wb") as given, open(self.folder / (DATA + ROUNDED_SUFFIX), "wb") as rounded:
+                for init in _movable(model):
+                    _move_out(init, given, rounded)
+        except BaseException:
+            self.close()
+            raise
         self.graph = copy_model(model)  # the copy owns no memory of the weights the original held
 
     def session(self, model):
