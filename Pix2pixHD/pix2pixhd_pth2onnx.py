@@ -20,7 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
+import onnx
 import torch
+from onnx import numpy_helper
 
 from common import cli, onnx_utils, staging
 import pix2pixhd_model as p2p
@@ -73,14 +75,78 @@ def export(model, output_file, height, width, compact, opset=onnx_utils.DEFAULT_
             # InstanceNorm's Python-side checks of the channel count and of a spatial size > 1 are traced as
             # constants, which holds for every input of this generator.
             warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
-            onnx_utils.export(model, dummy, traced, inputs, outputs, opset=opset)
+            # Without the weights: the exporter would hold three copies of them at once (3.5 GB at its peak);
+            # write_with_weights adds them one tensor at a time.
+            onnx_utils.export(model, dummy, traced, inputs, outputs, opset=opset, export_params=False)
+        graph = onnx_utils.load(traced)
+        weights = weight_inputs(graph, model)
+        write_with_weights(graph, weights, traced)
+        onnx_utils.check(traced)
         feeds = verification_feeds(compact, VERIFY_BATCH, *TRACE_SIZE, seed)
         report = onnx_utils.verify_against_torch(traced, model, feeds)
         if (height, width) != TRACE_SIZE:
-            graph = onnx_utils.load(traced)
             set_spatial_dims(graph, height, width)
-            onnx_utils.save(graph, traced)
+            write_with_weights(graph, weights, traced)
     return max(report.values())
+
+
+def weight_inputs(graph, model):
+    """Take out of `graph` (exported without weights) the inputs that name a parameter or buffer of `model`;
+    returns [(name, tensor)] in their order, the order the exporter gives the initializers."""
+    tensors = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+    weights = [(value.name, tensors[value.name]) for value in graph.graph.input if value.name in tensors]
+    kept = [value for value in graph.graph.input if value.name not in tensors]
+    del graph.graph.input[:]
+    graph.graph.input.extend(kept)
+    return weights
+
+
+def write_with_weights(model, weights, path):
+    """Write the ModelProto `model` to `path` with `weights` ([(name, torch tensor)]) added as initializers, one
+    tensor in memory at a time. The bytes are those of SerializeToString (fields in number order: the graph's
+    fields before its initializers, the initializers, the fields after them), so the file is the one the exporter
+    writes with the weights; protobuf's 2 GB limit stays out of reach of a 730 MB generator."""
+    head, tail = _split(model.graph, GRAPH_INITIALIZER)
+    existing = onnx.GraphProto(initializer=model.graph.initializer)
+
+    def initializer(name, tensor):  # a GraphProto holding only this initializer: its bytes are one field entry
+        return onnx.GraphProto(initializer=[numpy_helper.from_array(tensor.detach().numpy(), name)])
+
+    size = (head.ByteSize() + existing.ByteSize() + sum(initializer(*w).ByteSize() for w in weights)
+            + tail.ByteSize())
+    before, after = _split(model, MODEL_GRAPH)
+    with open(path, "wb") as out:
+        out.write(before.SerializeToString() + _varint(MODEL_GRAPH << 3 | 2) + _varint(size))  # length-delimited
+        out.write(head.SerializeToString() + existing.SerializeToString())
+        for name, tensor in weights:
+            out.write(initializer(name, tensor).SerializeToString())
+        out.write(tail.SerializeToString() + after.SerializeToString())
+
+
+MODEL_GRAPH = onnx.ModelProto.DESCRIPTOR.fields_by_name["graph"].number  # 7
+GRAPH_INITIALIZER = onnx.GraphProto.DESCRIPTOR.fields_by_name["initializer"].number  # 5
+
+
+def _split(message, number):
+    """Copies of `message` holding its fields numbered below `number`, and above it."""
+    below, above = type(message)(), type(message)()
+    for part in (below, above):
+        part.CopyFrom(message)
+    for field in message.DESCRIPTOR.fields:
+        if field.number >= number:
+            below.ClearField(field.name)
+        if field.number <= number:
+            above.ClearField(field.name)
+    return below, above
+
+
+def _varint(n):
+    out = bytearray()
+    while True:
+        out.append(n & 0x7F | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
 
 
 def build_parser():

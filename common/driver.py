@@ -7,8 +7,8 @@ The driver copies `<Model>/` and `common/` side by side into the work folder, ex
 into the ModelZoo tree, puts the weights where the README expects them (or, with no --checkpoint, a stand-in in
 the official container, and says so loudly: trained on real digits where the chain has such a stand-in, else
 seeded random weights; --standin random asks for those), then runs the README's commands as
-written, from the model folder, printing each command, its time and its result, and ends with a summary
-(accuracy, images written, throughput) also saved as driver_summary.json.
+written, from the model folder, printing each command, its time, its peak memory and its result, and ends with
+a summary (accuracy, images written, throughput) also saved as driver_summary.json.
 
 The work folder is the driver's: it records there (.driver-workdir) every entry it made, its copies and what the
 steps wrote, after the copy and after each step. A rerun removes only recorded entries that are unchanged; a
@@ -274,6 +274,26 @@ def prepare_workdir(workdir, model_folder):
     return workdir / model_folder.name
 
 
+# Runs a step as its child and writes the step's peak memory (wait4's ru_maxrss, KB on Linux) to a pipe. A step
+# forked from the driver itself would report the driver's peak as its own (Linux carries the larger over the
+# exec); forked from this small process it reports its own. A step killed by a signal ends it the same way.
+_MEASURED = """import os, sys
+os.set_inheritable(int(sys.argv[1]), False)  # the step does not hold the pipe
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(sys.argv[2], sys.argv[2:])
+    except OSError as err:
+        print(f"error: {sys.argv[2]}: {err.strerror}", file=sys.stderr, flush=True)
+    os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+os.write(int(sys.argv[1]), str(usage.ru_maxrss).encode())
+if os.WIFSIGNALED(status):
+    os.kill(os.getpid(), os.WTERMSIG(status))
+sys.exit(os.WEXITSTATUS(status))
+"""
+
+
 def run_step(index, total, name, command, cwd, log):
     """Run one README command from `cwd` with this interpreter standing in for `python3`."""
     argv = shlex.split(command)
@@ -281,16 +301,23 @@ def run_step(index, total, name, command, cwd, log):
         argv[0] = sys.executable
     print(f"[{index}/{total}] {name}: {command}", flush=True)
     start = time.perf_counter()
-    proc = subprocess.run(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    report, into = os.pipe()
+    with os.fdopen(report) as measured:
+        with os.fdopen(into) as _:  # the parent's copy of the writing end, closed once the launcher has its own
+            proc = subprocess.Popen([sys.executable, "-c", _MEASURED, str(into), *argv], cwd=cwd, pass_fds=(into,),
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        with proc:
+            output = proc.stdout.read()
+        peak_mb = round(int(measured.read() or 0) / 1024, 1)
     seconds = time.perf_counter() - start
-    log.write(f"$ {command}\n{proc.stdout}\n[exit {proc.returncode}, {seconds:.1f} s]\n\n")
-    lines = [line for line in proc.stdout.splitlines() if line.strip() and not _PROGRESS.search(line)]
+    log.write(f"$ {command}\n{output}\n[exit {proc.returncode}, {seconds:.1f} s, peak {peak_mb:.0f} MB]\n\n")
+    lines = [line for line in output.splitlines() if line.strip() and not _PROGRESS.search(line)]
     tail = lines[-3:] if proc.returncode == 0 else lines[-12:]
     for line in tail:
         print(f"      {line}")
-    print(f"      -> {'ok' if proc.returncode == 0 else 'FAILED (exit %d)' % proc.returncode} in {seconds:.1f} s",
-          flush=True)
-    return proc.returncode, seconds
+    print(f"      -> {'ok' if proc.returncode == 0 else 'FAILED (exit %d)' % proc.returncode} in {seconds:.1f} s, "
+          f"peak memory {peak_mb:.0f} MB", flush=True)
+    return proc.returncode, seconds, peak_mb
 
 
 def report_paths(results):
@@ -381,9 +408,10 @@ def _run_chain(chain, folder, params, steps, given, workdir, model_dir):
     records = []
     with open(workdir / "driver.log", "w", encoding="utf-8") as log:
         for i, (name, command) in enumerate(steps, 1):
-            status, seconds = run_step(i, len(steps), name, command, model_dir, log)
+            status, seconds, peak_mb = run_step(i, len(steps), name, command, model_dir, log)
             record_workdir(workdir)
-            records.append({"step": name, "command": command, "seconds": round(seconds, 3), "exit": status})
+            records.append({"step": name, "command": command, "seconds": round(seconds, 3), "exit": status,
+                            "peak_memory_mb": peak_mb})
             if status != 0:
                 fileio.write_json(workdir / "driver_summary.json", {"model": folder.name, "steps": records,
                                                                    "failed": name})
@@ -396,7 +424,7 @@ def _run_chain(chain, folder, params, steps, given, workdir, model_dir):
     fileio.write_json(workdir / "driver_summary.json", summary)
     print(f"\n{folder.name} summary ({weights} weights):")
     for record in records:
-        print(f"  {record['step']:<14} {record['seconds']:8.1f} s")
+        print(f"  {record['step']:<14} {record['seconds']:8.1f} s  {record['peak_memory_mb']:8.0f} MB peak")
     for line in _result_lines(results):
         print(line)
     reports = report_paths(results)

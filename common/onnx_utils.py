@@ -67,11 +67,13 @@ def check(path):
         raise CheckFailed(f"{path}: onnx.checker rejected the model: {str(err).splitlines()[0]}") from None
 
 
-def export(model, args, path, input_names, output_names, opset=DEFAULT_OPSET, dynamic_batch=True):
+def export(model, args, path, input_names, output_names, opset=DEFAULT_OPSET, dynamic_batch=True,
+           export_params=True):
     """Export `model` in eval mode with the TorchScript exporter, then run onnx.checker.
 
     Axis 0 of every input and output is named 'batch' when `dynamic_batch` is set. The file is written under a
-    temporary name and renamed into place only once it exports and checks cleanly.
+    temporary name and renamed into place only once it exports and checks cleanly. With export_params=False the
+    weights are left out (graph inputs named as the parameters), for a caller that writes them itself.
     """
     import torch
 
@@ -87,7 +89,7 @@ def export(model, args, path, input_names, output_names, opset=DEFAULT_OPSET, dy
         warnings.filterwarnings("ignore", message="Constant folding - Only steps=1")  # reflect pads
         torch.onnx.export(model, tuple(args), str(tmp), **legacy, opset_version=opset,
                           input_names=list(input_names), output_names=list(output_names),
-                          dynamic_axes=dynamic_axes, do_constant_folding=True)
+                          dynamic_axes=dynamic_axes, do_constant_folding=True, export_params=export_params)
         check(tmp)
     return path
 

@@ -3,6 +3,7 @@ end to end."""
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 from pathlib import Path
@@ -61,6 +62,15 @@ def test_toy_chain_end_to_end_with_the_given_checkpoint(tmp_path, capsys):
     summary = json.loads((tmp_path / "work" / "driver_summary.json").read_text())
     assert summary["random_weights"] is False
     assert [s["step"] for s in summary["steps"]] == [name for name, _ in driver.load_chain(TOY).STEPS]
+    # each step's own peak memory (its wait4 rusage): a Python process holding numpy takes more than 10 MB, and the
+    # preprocess (numpy only) less than this process, which holds torch: a step forked from the driver in this
+    # process would report this process's peak as its own
+    peaks = [s["peak_memory_mb"] for s in summary["steps"]]
+    assert all(isinstance(mb, float) and mb > 10 for mb in peaks), peaks
+    assert peaks[0] < resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, peaks
+    for step in summary["steps"]:
+        assert f"  {step['step']:<14} {step['seconds']:8.1f} s  {step['peak_memory_mb']:8.0f} MB peak" in printed
+    assert printed.count(", peak memory ") == len(peaks)
     assert summary["results"]["cosine"] >= 0.9999
     assert summary["results"]["images"] == 10
     assert summary["results"]["throughput"] > 0

@@ -12,6 +12,7 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from common import backends, cli, fileio, infer, precision, report, similarity
+from common.fp16 import intermediates
 from test_report import check_report_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -290,8 +291,8 @@ def test_intermediates_exposed_in_runs_give_the_same_per_node_errors(collapsing,
         exposed.append(evaluator.exposed)
     assert fits and precision.node_drift(evaluator, configs, exposed) == (nodes, together)
     chain = precision.overflow_nodes(evaluator, "force_fp16", precision.KeepSet())
-    monkeypatch.setattr(precision, "EXPOSED_BYTES", 1)
-    assert len(precision._chunks(evaluator.model, [t for n in nodes for t in n.output])) == len(nodes)
+    monkeypatch.setattr(intermediates, "EXPOSED_BYTES", 1)
+    assert len(intermediates.chunks(evaluator.model, [t for n in nodes for t in n.output])) == len(nodes)
     assert precision.node_drift(evaluator, configs) == (nodes, together)
     assert precision.overflow_nodes(evaluator, "force_fp16", precision.KeepSet()) == chain
     assert together[0][1] == math.inf and 0 < together[1][-1] < 1e-2
@@ -325,3 +326,41 @@ def test_report_of_image_outputs_shows_the_worst_samples_and_no_html_skips_it(tm
     (tmp_path / "p_report.png").unlink()
     assert precision.main(["--model", str(path), "--num", "6", "--report", str(saved), "--no_html"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["img.onnx", "p.json"]
+
+
+def test_weights_on_disk_give_the_same_runs_and_leave_no_copy_in_memory(tmp_path):
+    """The evaluator's graph holds no weights: they are in two files (as given, and fp16-rounded at the same
+    offsets) that its sessions map, and every run is bit for bit the run of the model with its weights inside:
+    fp32, each mode's emulation (an initializer rounded in place, and one also read by a kept node, rounded as a
+    copy), and the --save_emulated graph. The files go with the evaluator's close()."""
+    rng = np.random.default_rng(7)
+    w = (rng.standard_normal((64, 8, 3, 3)) * 300).astype(np.float32)  # 18 KB, kept out of the graph
+    model = make_model([helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+                        helper.make_node("Relu", ["c"], ["r"], name="relu"),
+                        helper.make_node("ReduceMean", ["w"], ["m"], name="mean", axes=[0], keepdims=0),  # reads w
+                        helper.make_node("Mul", ["r", "s"], ["y"], name="scale")],
+                       [("x", [2, 8, 8, 8])], [("y", [2, 64, 8, 8]), ("m", [8, 3, 3])],
+                       [("w", w), ("s", rng.standard_normal((1, 64, 1, 1)) * 1e-3)])
+    path = tmp_path / "conv.onnx"
+    onnx.save(model, path)
+    x = rng.standard_normal((2, 8, 8, 8)).astype(np.float32)
+    evaluator = precision.Evaluator(onnx.load(path), [([x], 2)], ["y", "m"], progress=False)
+    folder = evaluator.files.folder
+    assert evaluator.model.ByteSize() < w.nbytes / 4  # the graph alone: the weights are not in it
+    assert sorted(p.name for p in folder.iterdir()) == ["weights.bin", "weights.bin.fp16"]
+    given, rounded = (np.fromfile(folder / name, np.float32, w.size) for name in ("weights.bin", "weights.bin.fp16"))
+    np.testing.assert_array_equal(given, w.ravel())
+    np.testing.assert_array_equal(rounded, r16(w).ravel())
+    for outputs, expected in zip(evaluator.reference[0], run(model, x=x)):
+        np.testing.assert_array_equal(outputs, expected)
+    for mode, keep in [("force_fp16", precision.KeepSet()), ("force_fp16", precision.KeepSet(["mean"])),
+                       ("allow_fp32_to_fp16", precision.KeepSet())]:
+        on_disk = evaluator.outputs(mode, keep)[0]
+        inside = run(precision.emulate(model, mode, keep), x=x)
+        for a, b in zip(on_disk, inside):
+            np.testing.assert_array_equal(a, b)
+        saved = evaluator.files.embedded(precision.emulate(evaluator.model, mode, keep))
+        assert saved.SerializeToString() == precision.emulate(onnx.load(path), mode, keep).SerializeToString()
+    assert not np.array_equal(evaluator.outputs("force_fp16", None)[0][1], evaluator.reference[0][1])  # w rounded
+    evaluator.files.close()
+    assert not folder.exists()

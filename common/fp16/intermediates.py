@@ -1,0 +1,70 @@
+"""Node outputs (intermediates) exposed as extra outputs, in runs of bounded size, and reduced as they stream by:
+peaks over every batch, or the first sample's errors of a rewritten graph against the fp32 one. Nothing keeps
+every intermediate: a generator's would not fit in memory."""
+import math
+
+import numpy as np
+
+from common.fp16.evaluation import first_sample
+from common.fp16.graph import expose_intermediates, inferred_graph
+
+EXPOSED_BYTES = 2 << 30  # at most this much of exposed intermediates per run (by the inferred shapes)
+
+
+def chunks(model, names):
+    """`names` in runs whose exposed tensors (sizes from shape inference; unknown dims count 1) fit in
+    EXPOSED_BYTES (a single larger tensor makes a run of its own)."""
+    sizes = {}
+    for info in inferred_graph(model).value_info:
+        dims = info.type.tensor_type.shape.dim
+        sizes[info.name] = 4 * math.prod(d.dim_value if d.dim_value > 0 else 1 for d in dims)
+    runs, current, used = [], [], 0
+    for name in names:
+        size = sizes.get(name, 0)
+        if current and used + size > EXPOSED_BYTES:
+            runs.append(current)
+            current, used = [], 0
+        current.append(name)
+        used += size
+    return runs + [current] if current else runs
+
+
+def _exposed(evaluator, model, chunk, groups):
+    """Per batch of `groups`: {name: value} of the tensors `chunk` in a run of `model` exposing them."""
+    sess = evaluator.files.session(expose_intermediates(model, chunk))
+    order = [o.name for o in sess.get_outputs()]
+    for feeds, _ in groups:
+        values = dict(zip(order, evaluator.run(sess, feeds)))
+        yield {name: values[name] for name in chunk}
+
+
+def tensor_peaks(evaluator, model, names):
+    """Per tensor in `names`: max |value| over every sample of the evaluator's batches (inf where NaN only)."""
+    peak = dict.fromkeys(names, 0.0)
+    for chunk in chunks(model, names):
+        for values in _exposed(evaluator, model, chunk, evaluator.groups):
+            for name, v in values.items():
+                v = np.asarray(v)
+                if v.size:
+                    with np.errstate(invalid="ignore"):
+                        peak[name] = max(peak[name], float(np.nanmax(np.abs(v))) if np.any(~np.isnan(v))
+                                         else math.inf)
+    return peak
+
+
+def _first_run(evaluator, model, chunk):
+    """{name: the first sample's value} of the tensors `chunk` in a run of `model` on the first batch."""
+    values = next(_exposed(evaluator, model, chunk, evaluator.groups[:1]))
+    return {name: first_sample(v) for name, v in values.items()}
+
+
+def tensor_errors(evaluator, names, error, emulated):
+    """{name: error(fp32 value, emulated value)} on the first sample for the tensors `names`, run by run: the
+    fp32 graph's values of one run are compared with `emulated`'s (a rewritten graph, run on the same run of
+    names, or its first-sample values already at hand) and dropped before the next run."""
+    errors = {}
+    for chunk in chunks(evaluator.model, names):
+        ref = _first_run(evaluator, evaluator.model, chunk)
+        emu = emulated if isinstance(emulated, dict) else _first_run(evaluator, emulated, chunk)
+        errors.update((name, error(ref[name], emu[name])) for name in chunk)
+    return errors
