@@ -17,7 +17,7 @@ from typing import Callable, Optional, Tuple
 
 from tqdm import tqdm
 
-from common import fileio, images, report, similarity, staging
+from common import fileio, images, origins, report, similarity, staging
 from common.errors import CheckFailed
 from common.facts import DEFAULT_THRESHOLD
 
@@ -76,6 +76,20 @@ class AccuracyCheck:
                 + f", max abs diff {agg['max_abs']:.3g}, PSNR {agg['psnr']:.2f} dB")
 
 
+def _write_pictures(per_file, shape, staged, pictures_dir):
+    """reference | offline | difference pictures of the files the comparison paired, into the staged folder;
+    returns the paths they will have."""
+    pictures = []
+    for figures in per_file:
+        ref = fileio.read_array(figures["reference_path"], shape=shape)[0]
+        off = fileio.read_array(figures["path"], shape=shape)[0]
+        picture, _ = images.side_by_side(ref, off)
+        name = f"{fileio.stem(figures['file'])}_compare.png"
+        images.save_image(staged / name, picture, atomic=False)
+        pictures.append(str(Path(pictures_dir) / name))
+    return pictures
+
+
 def check_against_reference(check, reference_dir, offline_dir, *, threshold=None, log_path=None, json_path=None,
                             pictures_dir=None, report_path=None, extra=None):
     """Run `check` (an AccuracyCheck): compare `offline_dir` (a folder fileio.resolve_result_dir returned) with
@@ -101,6 +115,7 @@ def check_against_reference(check, reference_dir, offline_dir, *, threshold=None
 
     pictures = []
     extra = {**check.fields(agg), **(extra or {})}
+    weights = origins.weights()  # stand-in weights are said first in the report, the log and the JSON
     # The pictures, the report, the log and the JSON appear together, or none of them does.
     with staging.OutputSet() as outputs:
         staged_pictures = outputs.folder(pictures_dir, replaceable=(".png",)) if pictures_dir is not None else None
@@ -108,29 +123,25 @@ def check_against_reference(check, reference_dir, offline_dir, *, threshold=None
         staged_log = outputs.file(log_path) if log_path is not None else None
         staged_json = outputs.file(json_path) if json_path is not None else None
         if staged_pictures is not None:
-            for figures in per_file[:check.n_pictures]:  # the files the comparison paired
-                ref = fileio.read_array(figures["reference_path"], shape=shape)[0]
-                off = fileio.read_array(figures["path"], shape=shape)[0]
-                picture, _ = images.side_by_side(ref, off)
-                name = f"{fileio.stem(figures['file'])}_compare.png"
-                images.save_image(staged_pictures / name, picture, atomic=False)
-                pictures.append(str(Path(pictures_dir) / name))
+            pictures = _write_pictures(per_file[:check.n_pictures], shape, staged_pictures, pictures_dir)
         if staged_report is not None:
             def read_pair(figures):  # the two files the comparison paired (their names may differ by tool)
                 return (fileio.read_array(figures["reference_path"], shape=shape),
                         fileio.read_array(figures["path"], shape=shape))
 
-            report.accuracy_report(
-                report_path, check.title or f"{offline_dir.name}: PyTorch vs offline", per_file, agg, metric=metric,
-                threshold=threshold, passed=passed, verdict=verdict_line, read_pair=read_pair,
-                label=report.offline_label(offline_dir), extra=extra, staged=staged_report,
+            base = report.Report(
+                check.title or f"{offline_dir.name}: PyTorch vs offline", verdict_line, passed=passed,
+                headline=report.headline_figures(agg, extra), weights=weights,
                 notes=[f"reference: {reference_dir}", f"offline:   {offline_dir}", f"log:       {log_path}",
                        f"JSON:      {json_path}"])
+            report.write_report(report_path, report.paired_report(base, per_file, metric, threshold, read_pair,
+                                                                  report.offline_label(offline_dir)), staged_report)
         if staged_log is not None:
-            Path(staged_log).write_text("\n".join([*(check.line(f) for f in per_file), final, verdict_line]) + "\n")
+            lines = [*origins.log_lines(weights), *(check.line(f) for f in per_file), final, verdict_line]
+            Path(staged_log).write_text("\n".join(lines) + "\n")
         if staged_json is not None:
-            fileio.write_json(staged_json, {"reference": str(reference_dir), "offline": str(offline_dir),
-                                           "metric": metric, "threshold": threshold, "passed": passed,
+            fileio.write_json(staged_json, {**origins.json_fields(weights), "reference": str(reference_dir),
+                                           "offline": str(offline_dir), "metric": metric, "threshold": threshold, "passed": passed,
                                            "aggregate": agg, "pictures": pictures,
                                            "report": None if report_path is None else str(report_path), **extra,
                                            "files": per_file}, atomic=False)

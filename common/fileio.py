@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import staging
+from common import origins, staging
 from common.errors import UserError
 from common.staging import DATA_EXTS  # the tensor files: .bin and .npy
 
@@ -45,7 +45,7 @@ def list_data_files(directory, exts=DATA_EXTS, require=True):
     regular file (a FIFO, a device, a folder) or whose name is not UTF-8 is an error, never skipped."""
     directory = Path(directory)
     if not directory.is_dir():
-        raise UserError(f"{directory}: no such folder")
+        raise UserError(f"{directory}: no such folder{origins.hint(directory)}")
     files = [p for p in directory.iterdir() if p.suffix.lower() in exts and not p.name.startswith(".")]
     for path in files:  # a FIFO, a device or a folder named like data would block, never end, or be skipped
         check_name(path)
@@ -63,7 +63,7 @@ def require_file(path, what="file"):
     never end) is one line saying which."""
     path = Path(path)
     if not path.exists():
-        raise UserError(f"{path}: no such {what}")
+        raise UserError(f"{path}: no such {what}{origins.hint(path)}")
     if not path.is_file():
         kind = "a folder" if path.is_dir() else "not a regular file (a FIFO, a device or a socket)"
         raise UserError(f"{path}: {kind}; expected a {what}")
@@ -489,10 +489,11 @@ def resolve_result_dir(path, exts=OUTPUT_EXTS):
         try:
             chosen, why = _resolve_below(path.parent, exts)
         except UserError:
-            raise UserError(f"{path}: no such folder, and no run folder with outputs beside it") from None
+            raise UserError(f"{path}: no such folder, and no run folder with outputs beside it"
+                            f"{origins.hint(path)}") from None
         _note(f"{path} does not exist (the old benchmark tool's folder); using {chosen} ({why})")
     elif not path.is_dir():
-        raise UserError(f"{path}: no such folder")
+        raise UserError(f"{path}: no such folder{origins.hint(path)}")
     elif list_data_files(path, exts, require=False):
         chosen = path
     else:

@@ -49,7 +49,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 import numpy as np
 from tqdm import tqdm
 
-from common import cli, cluster, facts, fileio, onnx_utils, staging
+from common import cli, cluster, facts, fileio, onnx_utils, origins, staging
 from common.errors import UserError
 from common.facts import TensorSpec
 
@@ -315,7 +315,7 @@ def collect_inputs(text, inputs):
         return fileio.pair_by_position(entries)
     missing = next((e for e in entries if not e.exists()), None)
     if missing is not None:
-        raise UserError(f"{missing}: no such file or folder (from --input)")
+        raise UserError(f"{missing}: no such file or folder (from --input){origins.hint(missing)}")
     odd = next((e for e in entries if not e.is_file() and not e.is_dir()), None)
     if odd is not None:
         raise UserError(f"{odd}: not a regular file or folder (from --input)")

@@ -36,7 +36,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 from tqdm import tqdm
 
-from common import cli, fileio, infer, onnx_utils, report, similarity, staging
+from common import cli, fileio, infer, onnx_utils, origins, report, similarity, staging
 from common.errors import UserError
 
 MODES = ("force_fp16", "allow_fp32_to_fp16", "must_keep_origin_dtype")
@@ -700,13 +700,13 @@ def write_html_report(path, result, evaluator, keep_in, found, drift, predicted,
         worst_rows.append([f"{name}, sample {index}", report.format_figure("one_minus_cosine", gap),
                            report.format_figure("max_abs", biggest), report.format_figure("psnr", psnr)])
     build = "predicted fp16 build" + (" (with the keep list)" if found is not None else "")
-    return report.write_report(
-        path, title, verdict_text, passed=passed, headline=headline, charts=[chart], worst=worst,
-        reference_label="fp32 (ONNX Runtime)", offline_label=build,
-        worst_heading=f"The worst samples of the {build}, worst first",
-        worst_table=report.Table(["sample", "1 - cosine", "max |diff|", "PSNR"], worst_rows,
-                                 caption="Their figures (1 - cosine largest first)", id="worst"),
-        tables=tables, notes=notes, staged=staged)
+    return report.write_report(path, report.Report(
+        title, verdict_text, passed=passed, headline=headline, charts=[chart], worst=report.Worst(
+            worst, f"The worst samples of the {build}, worst first",
+            report.Table(["sample", "1 - cosine", "max |diff|", "PSNR"], worst_rows,
+                         caption="Their figures (1 - cosine largest first)", id="worst"),
+            reference_label="fp32 (ONNX Runtime)", offline_label=build),
+        tables=tables, notes=notes, weights=origins.weights()), staged)
 
 
 # ------------------------------------------------------------------------------------------------ main

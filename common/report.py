@@ -2,33 +2,36 @@
 
 The HTML embeds its pictures as data: URIs and loads nothing else, so it opens from a file in any browser,
 offline; the PNG sheet holds the same content for terminals and issue comments. Both are written together
-(both or neither) by write_report:
+(both or neither) by write_report, from a Report that says what goes in:
 
-    report.write_report("acc_report.html", "DCGAN: PyTorch vs offline", verdict="PASS: ...", passed=True,
-                        headline=[("mean cosine", "0.999999998")], histogram=Histogram(...),
-                        worst=[WorstFile("noise_7_0.bin", "cosine 0.999999990", reference, offline)],
-                        offline_label="offline (onnxruntime 1.20 CPUExecutionProvider)", sample=[...])
+    report.write_report("acc_report.html", report.Report(
+        "DCGAN: PyTorch vs offline", "PASS: ...", passed=True, headline=[("mean cosine", "0.999999998")],
+        histogram=Histogram(...), worst=Worst([WorstFile("noise_7_0.bin", "cosine 0.999999990", reference, offline)],
+                                              offline_label="offline (onnxruntime 1.20 CPUExecutionProvider)"),
+        sample=[...], weights=origins.weights()))
 
-A paired PyTorch-vs-offline check calls accuracy_report (common.accuracy does, for every --report); other
-checks (IS/FID, the precision preview) call write_report with their own headline, Histogram, LineCharts
-(the precision preview's per-node error along the graph) and Tables.
+A paired PyTorch-vs-offline check fills its Report with paired_report (common.accuracy does, for every
+--report); other checks (IS/FID, the precision preview) fill their own headline, Histogram, LineCharts (the
+precision preview's per-node error along the graph) and Tables. A run on stand-in weights (Report.weights) says
+so first in the title line of both files.
 
 Charts are matplotlib (Agg backend, imported only when a report is drawn); small images are scaled up with
 nearest-neighbour so that pixels stay pixels; the |difference| panel is a heat map with its own colour bar in
 output units. format_figure is the one formatting rule for the figures a report and a test compare.
 """
 import base64
+import dataclasses
 import html
 import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import Image
 
-from common import cli, fileio, images, similarity, staging
+from common import cli, fileio, images, origins, similarity, staging
 from common.errors import UserError
 
 WIDTH_INCHES, DPI = 10.0, 100  # every part of the sheet is 1000 px wide
@@ -141,6 +144,43 @@ class Table:
     rows: List[List[str]]
     caption: str = ""
     id: str = ""
+
+
+@dataclass
+class Worst:
+    """The worst files, worst first (the first MAX_WORST are drawn), under `heading`: one row each of panels
+    titled reference_label | offline_label | |difference|, followed in the HTML by `table` (their figures)."""
+    files: Sequence[WorstFile]
+    heading: str = "The worst files, worst first"
+    table: Optional[Table] = None
+    reference_label: str = "PyTorch (reference)"
+    offline_label: str = "offline"
+
+
+@dataclass
+class Report:
+    """What a report says; write_report draws it. headline: [(label, text)] under the verdict (texts formatted
+    with format_figure); passed: colours the verdict (None: neither pass nor fail). histogram: of the per-file
+    figure; charts: LineCharts (each with its Table under it in the HTML). sample: uint8 pictures (H, W) or
+    (H, W, 3) of one shape, tiled as a grid. tables: more Tables (in the HTML; the PNG holds the pictures).
+    notes: lines naming the inputs and the other outputs. weights: what the run's weights are when they are not
+    the official ones ("random stand-in", common.origins), said first in the title line."""
+    title: str
+    verdict: str
+    passed: Optional[bool] = None
+    headline: Sequence[Tuple[str, str]] = ()
+    histogram: Optional[Histogram] = None
+    charts: Sequence[LineChart] = ()
+    worst: Optional[Worst] = None
+    sample: Sequence[np.ndarray] = ()
+    sample_caption: str = ""
+    tables: Sequence[Table] = ()
+    notes: Sequence[str] = ()
+    weights: Optional[str] = None
+
+    def heading(self):
+        """The title line: the title, after the weights' provenance when they are stand-ins."""
+        return f"{origins.banner(self.weights)} | {self.title}" if self.weights else self.title
 
 
 @dataclass
@@ -445,60 +485,55 @@ def _sheet(pngs):
     return buffer.getvalue()
 
 
-def write_report(path, title, verdict, *, passed=None, headline=(), histogram=None, charts=(), worst=(),
-                 offline_label="offline", reference_label="PyTorch (reference)",
-                 worst_heading="The worst files, worst first", worst_table=None, sample=(), sample_caption="", tables=(),
-                 notes=(), staged=None):
-    """Write the report as `path` (.html) and the PNG sheet beside it (same name, .png): both or neither.
-
-    headline: [(label, text)] shown under the verdict (texts formatted with format_figure). histogram: a
-    Histogram of the per-file figure. charts: LineCharts (each with its Table under it in the HTML). worst:
-    WorstFile list, worst first (the first MAX_WORST are drawn, panels titled reference_label | offline_label |
-    |difference|), under `worst_heading`, followed in the HTML by `worst_table` (a Table of their figures).
-    sample: uint8 pictures (H, W) or (H, W, 3) of the same shape, tiled as a grid. tables: more Tables (in the
-    HTML; the PNG holds the charts). notes: lines naming the inputs and the other outputs. staged: the
-    (html, png) temporary paths of a staging.OutputSet to write instead, when the report is one of several outputs
-    of a step (report_parts gives them).
-    Returns (html path, png path).
-    """
+def write_report(path, content, staged=None):
+    """Write the Report `content` as `path` (.html) and the PNG sheet beside it (same name, .png): both or
+    neither. staged: the (html, png) temporary paths of a staging.OutputSet to write instead, when the report is
+    one of several outputs of a step (report_parts gives them). Returns (html path, png path)."""
     path = Path(path)
     _check_suffix(path)
-    headline = [(str(label), str(text)) for label, text in headline]
-    parts = []
-    worst = list(worst)[:MAX_WORST]
-    if histogram is not None and len(histogram.values):
-        parts.append(_Part(histogram.heading, _draw_histogram(histogram),
-                           f"{len(histogram.values)} {histogram.ylabel}"
-                           + (f"; {histogram.marker_label}." if histogram.marker is not None else ".")))
-    for chart in charts:
-        parts.append(_Part(chart.heading, _draw_lines(chart), chart.caption, [chart.table] if chart.table else []))
-    if worst:
-        parts.append(_Part(worst_heading, _draw_worst(worst, offline_label, reference_label),
-                           f"Each row: the {reference_label} output, the {offline_label} output and their absolute "
-                           "difference as a "
-                           "heat map (largest over the colour channels), with its colour scale in output units "
-                           "(outputs span [-1, 1]). Small images are scaled up with nearest-neighbour.",
-                           [worst_table] if worst_table else []))
-    if sample:
-        parts.append(_Part("A sample of the outputs", _draw_sample(list(sample)), sample_caption))
-    for table in tables:
-        parts.append(_Part(table.caption or "Table", b"", "", [table]))  # the caption is the heading
-    pngs = [_draw_header(title, verdict, passed, headline)]
+    heading = content.heading()
+    headline = [(str(label), str(text)) for label, text in content.headline]
+    parts = _parts(content)
+    pngs = [_draw_header(heading, content.verdict, content.passed, headline)]
     for part in parts:
         if part.png:
             pngs += [_draw_heading(part.heading), part.png]
-    document = _html(title, verdict, passed, headline, parts, list(notes))
+    document = _html(heading, content.verdict, content.passed, headline, parts, list(content.notes))
     sheet = _sheet(pngs)
-    target_png = png_path(path)
     if staged is not None:
         Path(staged[1]).write_bytes(sheet)
         Path(staged[0]).write_text(document, encoding="utf-8")
-        return path, target_png
+        return path, png_path(path)
     with staging.OutputSet() as outputs:
         tmp_html, tmp_png = report_parts(outputs, path)
         Path(tmp_png).write_bytes(sheet)
         Path(tmp_html).write_text(document, encoding="utf-8")
-    return path, target_png
+    return path, png_path(path)
+
+
+def _parts(content):
+    """The report's drawn sections, in order: histogram, charts, worst files, sample, more tables."""
+    parts = []
+    histogram, worst = content.histogram, content.worst
+    if histogram is not None and len(histogram.values):
+        parts.append(_Part(histogram.heading, _draw_histogram(histogram),
+                           f"{len(histogram.values)} {histogram.ylabel}"
+                           + (f"; {histogram.marker_label}." if histogram.marker is not None else ".")))
+    for chart in content.charts:
+        parts.append(_Part(chart.heading, _draw_lines(chart), chart.caption, [chart.table] if chart.table else []))
+    files = list(worst.files)[:MAX_WORST] if worst is not None else []
+    if files:
+        parts.append(_Part(worst.heading, _draw_worst(files, worst.offline_label, worst.reference_label),
+                           f"Each row: the {worst.reference_label} output, the {worst.offline_label} output and "
+                           "their absolute difference as a "
+                           "heat map (largest over the colour channels), with its colour scale in output units "
+                           "(outputs span [-1, 1]). Small images are scaled up with nearest-neighbour.",
+                           [worst.table] if worst.table else []))
+    if content.sample:
+        parts.append(_Part("A sample of the outputs", _draw_sample(list(content.sample)), content.sample_caption))
+    for table in content.tables:
+        parts.append(_Part(table.caption or "Table", b"", "", [table]))  # the caption is the heading
+    return parts
 
 
 def report_parts(outputs, path):
@@ -553,31 +588,55 @@ def headline_figures(agg, extra=None):
     return rows
 
 
-def accuracy_report(path, title, per_file, agg, *, metric, threshold, passed, verdict, read_pair, label="offline",
-                    read_sample=None, extra=None, notes=(), staged=None):
-    """The report of a paired PyTorch-vs-offline check (common.accuracy): verdict, headline, histogram of the
-    per-file figure, the worst files drawn from `read_pair(figures) -> (reference, offline)` (figures: one entry
-    of `per_file`, naming both paired files), and a sample grid of the offline outputs of the first files
-    (`read_sample(figures)`, default the offline half of read_pair)."""
+def paired_report(base, per_file, metric, threshold, read_pair, label="offline", read_sample=None):
+    """The Report of a paired PyTorch-vs-offline check (common.accuracy): `base` (title, verdict, headline,
+    notes, weights) with the histogram of the per-file figure behind `metric` (marked at `threshold`), the worst
+    files drawn from `read_pair(figures) -> (reference, offline)` (figures: one entry of `per_file`, naming both
+    paired files; their offline panels titled `label`), and a sample grid of the offline outputs of the first
+    files (`read_sample(figures)`, default the offline half of read_pair)."""
     key = per_file_key(metric, per_file[0])
+    sample = _first_outputs(per_file, read_sample or (lambda figures: read_pair(figures)[1]))
+    return dataclasses.replace(
+        base, histogram=_per_file_histogram(per_file, key, metric, threshold),
+        worst=_worst_of(per_file, key, read_pair, label), sample=sample,
+        sample_caption=f"The offline outputs of the first files ({len(sample)} "
+                       f"image{'s' if len(sample) > 1 else ''}), mapped [-1, 1] -> [0, 255].")
+
+
+def _per_file_histogram(per_file, key, metric, threshold):
     values = np.array([f[key] for f in per_file], dtype=np.float64)
-    if "cosine" in key:
-        one_minus = (np.array([f["one_minus_cosine"] for f in per_file]) if key == "cosine"
-                     else np.maximum(1.0 - values, 0.0))
-        histogram = Histogram(one_minus, f"1 - {key.replace('_', ' ')} per file: further right is worse",
-                              marker=1.0 - threshold,
-                              marker_label=f"threshold: {metric} {threshold} (1 - cos = {1.0 - threshold:.3g})", log=True)
-    else:
-        histogram = Histogram(values, f"{key} per file", marker=threshold, marker_label=f"threshold {threshold}")
-    worst = []
-    for figures in worst_files(per_file, key):
+    if "cosine" not in key:
+        return Histogram(values, f"{key} per file", marker=threshold, marker_label=f"threshold {threshold}")
+    one_minus = (np.array([f["one_minus_cosine"] for f in per_file]) if key == "cosine"
+                 else np.maximum(1.0 - values, 0.0))
+    return Histogram(one_minus, f"1 - {key.replace('_', ' ')} per file: further right is worse",
+                     marker=1.0 - threshold,
+                     marker_label=f"threshold: {metric} {threshold} (1 - cos = {1.0 - threshold:.3g})", log=True)
+
+
+def _worst_of(per_file, key, read_pair, label):
+    """The Worst section of the files lowest in `key`, with their figures' table."""
+    lowest = worst_files(per_file, key)
+    files = []
+    for figures in lowest:
         reference, offline = read_pair(figures)
         caption = ("" if key == "cosine" else f"{key.replace('_', ' ')} {format_figure(key, figures[key])}, ") + (
                    f"1 - cosine {format_figure('one_minus_cosine', figures['one_minus_cosine'])}, "
                    f"max |diff| {format_figure('max_abs', figures['max_abs'])}, "
                    f"PSNR {format_figure('psnr', figures['psnr'])}")
-        worst.append(WorstFile(figures["file"], caption, reference, offline))
-    read_sample = read_sample or (lambda figures: read_pair(figures)[1])
+        files.append(WorstFile(figures["file"], caption, reference, offline))
+    table = Table(["file", key, "1 - cosine", "max |diff|", "PSNR"],
+                  [[f["file"], format_figure(key, f[key]), format_figure("one_minus_cosine", f["one_minus_cosine"]),
+                    format_figure("max_abs", f["max_abs"]), format_figure("psnr", f["psnr"])] for f in lowest],
+                  caption=f"Their figures ({key} lowest first; all {len(per_file)} files in the JSON)", id="worst")
+    heading = ("The only file" if len(per_file) == 1 else
+               f"All {len(per_file)} files, worst first" if len(files) == len(per_file) else
+               f"The {len(files)} worst of {len(per_file)} files, worst first")
+    return Worst(files, heading, table, offline_label=label)
+
+
+def _first_outputs(per_file, read_sample):
+    """uint8 pictures of the first files' outputs: MAX_SAMPLE of them, 4 when an output is larger than 512."""
     sample, limit = [], MAX_SAMPLE
     for figures in per_file:
         for output in _samples(read_sample(figures)):
@@ -586,17 +645,4 @@ def accuracy_report(path, title, per_file, agg, *, metric, threshold, passed, ve
             sample.append(images.to_uint8(output))
         if len(sample) >= limit:
             break
-    sample = sample[:limit]
-    table = Table(["file", key, "1 - cosine", "max |diff|", "PSNR"],
-                  [[f["file"], format_figure(key, f[key]), format_figure("one_minus_cosine", f["one_minus_cosine"]),
-                    format_figure("max_abs", f["max_abs"]), format_figure("psnr", f["psnr"])]
-                   for f in worst_files(per_file, key)],
-                  caption=f"Their figures ({key} lowest first; all {len(per_file)} files in the JSON)", id="worst")
-    return write_report(path, title, verdict, passed=passed, headline=headline_figures(agg, extra),
-                        histogram=histogram, worst=worst, offline_label=label, sample=sample, staged=staged,
-                        worst_heading=("The only file" if len(per_file) == 1 else
-                                       f"All {len(per_file)} files, worst first" if len(worst) == len(per_file) else
-                                       f"The {len(worst)} worst of {len(per_file)} files, worst first"),
-                        sample_caption=f"The offline outputs of the first files ({len(sample)} "
-                                       f"image{'s' if len(sample) > 1 else ''}), mapped [-1, 1] -> [0, 255].",
-                        worst_table=table, notes=notes)
+    return sample[:limit]

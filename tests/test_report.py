@@ -177,10 +177,11 @@ def test_format_figure_rule():
 def test_write_report_writes_both_or_neither(tmp_path):
     target = tmp_path / "x_report.html"
     with pytest.raises(ValueError):  # a sample of unequal pictures fails while drawing: nothing is written
-        report.write_report(target, "t", "v", sample=[np.zeros((4, 4), np.uint8), np.zeros((5, 4), np.uint8)])
+        report.write_report(target, report.Report("t", "v", sample=[np.zeros((4, 4), np.uint8),
+                                                                    np.zeros((5, 4), np.uint8)]))
     assert not list(tmp_path.iterdir())
-    html_path, png = report.write_report(target, "t", "v", headline=[("a", "1")],
-                                         sample=[np.zeros((4, 4), np.uint8)] * 3)
+    html_path, png = report.write_report(target, report.Report("t", "v", headline=[("a", "1")],
+                                                               sample=[np.zeros((4, 4), np.uint8)] * 3))
     assert (html_path, png) == (target, tmp_path / "x_report.png")
     check_report_file(target)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x_report.html", "x_report.png"]
