@@ -106,7 +106,8 @@ def checkpoint_path(load_pretrain, which_epoch="latest"):
         path = path / CHECKPOINT_NAME.format(epoch=which_epoch)
         if not path.is_file():
             raise UserError(f"{path}: no such checkpoint file (--load_pretrain names a folder holding "
-                            f"{CHECKPOINT_NAME.format(epoch=which_epoch)}, or the .pth file itself){origins.hint(path)}")
+                            f"{CHECKPOINT_NAME.format(epoch=which_epoch)}, or the .pth file itself)"
+                            f"{origins.hint(path)}")
     return path
 
 

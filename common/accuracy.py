@@ -141,8 +141,8 @@ def check_against_reference(check, reference_dir, offline_dir, *, threshold=None
             Path(staged_log).write_text("\n".join(lines) + "\n")
         if staged_json is not None:
             fileio.write_json(staged_json, {**origins.json_fields(weights), "reference": str(reference_dir),
-                                           "offline": str(offline_dir), "metric": metric, "threshold": threshold, "passed": passed,
-                                           "aggregate": agg, "pictures": pictures,
+                                           "offline": str(offline_dir), "metric": metric, "threshold": threshold,
+                                           "passed": passed, "aggregate": agg, "pictures": pictures,
                                            "report": None if report_path is None else str(report_path), **extra,
                                            "files": per_file}, atomic=False)
     print(final)

@@ -91,7 +91,7 @@ def hint(path):
     if name is None:
         return ""
     where = Path(os.path.abspath(path)).parent
-    if any(fnmatch(name, pattern) for pattern in facts.DOWNLOADS):
+    if any(fnmatch(name, pattern) or pattern.startswith(name + "/") for pattern in facts.DOWNLOADS):
         return (f" (looked for in {where}; download it, README {SECTIONS['5.1']}, or make a stand-in: "
                 f"{STANDIN_COMMAND})")
     for pattern, command, section in facts.MADE_BY:
@@ -156,9 +156,10 @@ def weights(folder=None):
     return next((kind for kind in reversed(KINDS) if kind in kinds), None)
 
 
-def mark_folder(folder, weights_kind):
-    """Mark every download the model folder holds as `weights_kind` (the driver, after placing stand-ins)."""
-    facts = facts_here(folder)
+def mark_folder(folder, weights_kind, facts_from=None):
+    """Mark every download the model folder `folder` holds as `weights_kind` (the driver, after placing
+    stand-ins in its copy of the model folder `facts_from`, whose facts name them)."""
+    facts = facts_here(facts_from or folder)
     for name in (facts.DOWNLOADS if facts is not None else ()):
         if (Path(folder) / name).is_file():
             mark_standin(Path(folder) / name, weights_kind)
