@@ -34,7 +34,7 @@ SECTIONS = {"5.1": "5.1 Get the source and weights", "5.2": "5.2 Prepare the dat
             "8": "8 Precision on the NPU (predicted)"}
 STANDIN_COMMAND = "python3 ../common/make_standin.py"
 RECORD_SUFFIX = ".standin.json"
-MADE_BY = "common/origins.py"
+RECORD_MADE_BY = "common/origins.py"  # a record is ours only if it says so
 KINDS = ("trained stand-in", "random stand-in")
 
 
@@ -119,16 +119,20 @@ def mark_standin(path, weights):
     file later put in its place is not taken for it. Written atomically after the file."""
     if weights not in KINDS:
         raise ValueError(f"weights {weights!r}: one of {', '.join(KINDS)}")
-    record = {"made_by": MADE_BY, "weights": weights, "file": Path(path).name, "size": os.path.getsize(path),
+    record = {"made_by": RECORD_MADE_BY, "weights": weights, "file": Path(path).name, "size": os.path.getsize(path),
               "sha256": _digest(path)}
     staging.write_text(record_path(path), json.dumps(record, indent=1) + "\n")
 
 
 def standin(path):
     """The stand-in kind of the file `path` when its record says so and still matches it, else None."""
+    beside = record_path(path)
     try:
-        record = json.loads(record_path(path).read_text(encoding="utf-8"))
-        if not (isinstance(record, dict) and record.get("made_by") == MADE_BY and record.get("weights") in KINDS):
+        if not beside.is_file() or beside.stat().st_size > 4096:  # a FIFO would block; ours is a few lines
+            return None
+        record = json.loads(beside.read_text(encoding="utf-8"))
+        if not (isinstance(record, dict) and record.get("made_by") == RECORD_MADE_BY
+                and record.get("weights") in KINDS):
             return None
         if os.path.getsize(path) != record.get("size") or _digest(path) != record.get("sha256"):
             return None  # another file in its place (the official one copied over it)

@@ -6,6 +6,7 @@ title line of its HTML and PNG report, the first line of its log and the first k
 checkpoint (no record, or one that no longer matches the file) leaves every output as it was.
 """
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -83,6 +84,9 @@ def test_a_record_is_ours_only_if_its_content_says_so(tmp_path):
         fileio.write_json(origins.record_path(path), changed)
         assert origins.standin(path) is None
     origins.record_path(path).write_text("not json")
+    assert origins.standin(path) is None
+    origins.record_path(path).unlink()
+    os.mkfifo(origins.record_path(path))  # never opened: a reader would wait for a writer
     assert origins.standin(path) is None
     with pytest.raises(ValueError):
         origins.mark_standin(path, "official")
