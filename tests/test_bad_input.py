@@ -1446,7 +1446,7 @@ MISSING = [
     ("GAN", "pth_result", True, r"vectors: no such folder "
      + MADE.format(folder="{folder}", command=r"GAN_preprocess\.py", section=r"5\.2 Prepare the data")),
     ("BigGAN", "pth2onnx", False, r"G_ema\.pth: no such checkpoint file " + DOWNLOAD),
-    ("BigGAN", "pth_result", True, r"prep_noise: no such (file or )?folder.* "
+    ("BigGAN", "pth_result", True, r"prep_noise: no such folder "
      + MADE.format(folder="{folder}", command=r"biggan_preprocess\.py", section=r"5\.2 Prepare the data")),
     ("CycleGAN", "pth2onnx", False,
      r"checkpoints/maps_cycle_gan/latest_net_G_A\.pth: no such checkpoint file " + DOWNLOAD),
