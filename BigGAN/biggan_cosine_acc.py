@@ -13,7 +13,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 from biggan_facts import FACTS, OUTPUT_SHAPE
-from common import accuracy, cli, fileio, report
+from common import accuracy, cli, report, tool_outputs
 
 # the reference usually covers the first files of the run (biggan_pth_result.py --num)
 CHECK = accuracy.AccuracyCheck(OUTPUT_SHAPE, title=f"{FACTS.name}: PyTorch vs offline",
@@ -34,7 +34,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    accuracy.check_against_reference(CHECK, args.reference, fileio.resolve_result_dir(args.result_path),
+    accuracy.check_against_reference(CHECK, args.reference, tool_outputs.resolve_result_dir(args.result_path),
                                      threshold=args.threshold,
                                      log_path=args.log, json_path=args.json, pictures_dir=args.pictures,
                                      report_path=report.target(args, args.log))

@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 import numpy as np
 
-from common import cli, cluster, fileio, images, metrics, origins, report, staging
+from common import cache, cli, cluster_options, fileio, images, metrics, npz, origins, records, report, staging
 from common.errors import UserError
 
 
@@ -39,23 +39,23 @@ def build_parser():
     p.add_argument("--inception-batch", type=cli.positive_int, default=50, help="images per Inception forward pass")
     p.add_argument("--cache", type=cli.writes_into, default=None,
                    help=f"folder for the ONNX export of --inception-weights, made once per weights file (default "
-                        f"${metrics.CACHE_VARIABLE}, else $XDG_CACHE_HOME/ganzoo, else ~/.cache/ganzoo; never beside "
+                        f"${cache.CACHE_VARIABLE}, else $XDG_CACHE_HOME/ganzoo, else ~/.cache/ganzoo; never beside "
                         f"the weights)")
     p.add_argument("--log", type=cli.writes, default=None, help="result log (default ./biggan_acc_eval_bs<B>.log)")
     p.add_argument("--json", type=cli.writes, default=None, help="results as JSON (default ./biggan_acc_eval_bs<B>.json)")
     report.add_options(p)
-    cluster.add_options(p, "-")
+    cluster_options.add_options(p, "-")
     return p
 
 
 def check_images(path, labels_path, wanted):
     """The images' count, checked against the request, their shape and the labels of the same run."""
-    shape, dtype = fileio.npz_array_info(path, "x")
+    shape, dtype = npz.npz_array_info(path, "x")
     if len(shape) != 4 or shape[1] != 3 or dtype != np.float32:
         raise UserError(f"{path}: array 'x' is {dtype} {shape}; expected float32 (N, 3, H, W) outputs in [-1, 1]")
     if shape[0] < wanted:
         raise UserError(f"{path}: holds {shape[0]} images, fewer than --num-inception-images {wanted}")
-    labels_shape, _ = fileio.npz_array_info(labels_path, "y")
+    labels_shape, _ = npz.npz_array_info(labels_path, "y")
     if labels_shape[0] != shape[0]:
         raise UserError(f"{labels_path}: holds {labels_shape[0]} labels but {path} holds {shape[0]} images; "
                         f"they are not from the same run")
@@ -67,7 +67,7 @@ def write_report(path, args, scores, images_path, notes, weights):
     against the paper's figures, not judged here). scores: (count, IS mean, IS std, FID, per-split IS)."""
     count, is_mean, is_std, fid, split_scores = scores
     size = count // args.num_splits
-    grid = [images.to_uint8(x) for batch in fileio.iter_npz_batches(images_path, "x", 64, limit=min(count, 64))
+    grid = [images.to_uint8(x) for batch in npz.iter_npz_batches(images_path, "x", 64, limit=min(count, 64))
             for x in batch]
     inception_score = f"{report.format_figure('is', is_mean)} +/- {report.format_figure('is', is_std)}"
     report.write_report(path, report.Report(
@@ -103,7 +103,7 @@ def main(argv=None):
         raise UserError(f"--num-inception-images ({args.num_inception_images}) must be at least --num-splits "
                         f"({args.num_splits})")
     if args.cluster:
-        cluster.parse_address(args.cluster)  # a mistyped address is refused before the Inception export
+        cluster_options.parse_address(args.cluster)  # a mistyped address is refused before the Inception export
     images_path = args.gen_img or f"./gen_img_bs{args.batch_size}.npz"
     moments_path = args.moments or f"./{args.dataset}_inception_moments.npz"
     log_path = args.log or f"./biggan_acc_eval_bs{args.batch_size}.log"
@@ -116,18 +116,20 @@ def main(argv=None):
                 ("--report", report_path and report.png_path(report_path))])
     count = args.num_inception_images
     # the classes of the run that made the inputs, and images from one postprocess run
-    staging.check_same_run(args.gen_y, images_path)
+    records.check_same_run(args.gen_y, images_path)
     available = check_images(images_path, args.gen_y, count)
     mu_ref, sigma_ref = metrics.load_moments(moments_path)
-    net = metrics.InceptionFeatures(args.inception_weights, cache=args.cache)
+    from common import inception  # torch, once every input is checked (a mistake is one line, at once)
+
+    net = inception.InceptionFeatures(args.inception_weights, cache=args.cache)
     if count < mu_ref.size:
         print(f"warning: {count} images give a rank-deficient covariance of the {mu_ref.size}-d features; "
               f"FID is then exact for these samples but strongly biased upwards (use 50,000)", file=sys.stderr)
 
     print("Calculating Inception metrics...")
     start = time.perf_counter()
-    pool, logits = metrics.inception_features(
-        net, finite_batches(images_path, fileio.iter_npz_batches(images_path, "x", args.inception_batch, limit=count)),
+    pool, logits = inception.inception_features(
+        net, finite_batches(images_path, npz.iter_npz_batches(images_path, "x", args.inception_batch, limit=count)),
         total=count, cluster=args.cluster, cluster_timeout=args.cluster_timeout)
     if pool.shape[1] != mu_ref.size:
         raise UserError(f"{moments_path}: statistics of {mu_ref.size} dimensions, the Inception pool has {pool.shape[1]}")

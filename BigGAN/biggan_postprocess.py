@@ -19,7 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from biggan_facts import OUTPUT_SHAPE
-from common import cli, fileio, images, staging
+from common import cli, fileio, images, npz, staging, tool_outputs
 from common.errors import UserError
 
 SAMPLE_BYTES = int(np.prod(OUTPUT_SHAPE)) * 4
@@ -42,10 +42,10 @@ def build_parser():
 
 
 def list_outputs(result_path):
-    """The outputs (fileio.output_files: any tool's naming and format) in natural order and the number of samples
+    """The outputs (tool_outputs.output_files: any tool's naming and format) in natural order and the number of samples
     they hold, checked before anything is written."""
-    result_dir = fileio.resolve_result_dir(result_path)
-    files = list(fileio.output_files(result_dir).items())
+    result_dir = tool_outputs.resolve_result_dir(result_path)
+    files = list(tool_outputs.output_files(result_dir).items())
     if not files:
         raise UserError(f"{result_dir}: holds no output 0 files")
     counts = []
@@ -77,12 +77,12 @@ def main(argv=None):
     with staging.OutputSet("biggan_postprocess.py") as outputs, contextlib.ExitStack() as stack:
         tmp = outputs.folder(img_dir, replaceable=(".jpg", ".png")) if args.save_img else None
         grid_tmp = outputs.file(grid_path) if args.save_img else None
-        writer = (stack.enter_context(fileio.NpzArrayWriter(npz_path, "x", (total, *OUTPUT_SHAPE),
+        writer = (stack.enter_context(npz.NpzArrayWriter(npz_path, "x", (total, *OUTPUT_SHAPE),
                                                            staged=outputs.file(npz_path)))
                   if args.save_npz else None)
         index = 0
         for (sample_stem, path), count in zip(tqdm(files, desc="Postprocess", unit="file"), counts):
-            samples = fileio.read_output(path, OUTPUT_SHAPE, count=count)
+            samples = tool_outputs.read_output(path, OUTPUT_SHAPE, count=count)
             if writer is not None:
                 writer.write(samples)
             if tmp is not None:  # named by the sample's index in gen_y.npz

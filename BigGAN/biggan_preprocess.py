@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 import biggan_model
-from common import cli, fileio, staging
+from common import cli, fileio, npz, room, staging
 from common.errors import UserError
 
 FILES_PER_BLOCK = 4096  # inputs are built in blocks of this many files, then written one file at a time
@@ -49,7 +49,7 @@ def main(argv=None):
 
     num_files = args.num_inputs // args.batch_size
     per_sample = 4 * (int(np.prod(config.noise_shape)) + int(np.prod(config.label_shape)))
-    staging.check_room(args.prep_noise, args.num_inputs * per_sample, f"--num-inputs {args.num_inputs}",
+    room.check_room(args.prep_noise, args.num_inputs * per_sample, f"--num-inputs {args.num_inputs}",
                      in_memory=args.num_inputs * 4 * config.dim_z)
     block = FILES_PER_BLOCK * args.batch_size
     # The three outputs are committed together, each with a record of this run, so that the runner and
@@ -68,7 +68,7 @@ def main(argv=None):
                     fileio.write_array(noise_dir / name, noise[j:j + args.batch_size], atomic=False)
                     fileio.write_array(label_dir / name, label[j:j + args.batch_size], atomic=False)
                 bar.update(noise.shape[0] // args.batch_size)
-        fileio.write_npz(gen_y_path, atomic=False, y=y)
+        npz.write_npz(gen_y_path, atomic=False, y=y)
     truncation = f", z truncated at {args.truncation:g}" if args.truncation is not None else ""
     print(f"{num_files} file(s) of {args.batch_size} sample(s) in {args.prep_noise} (noise {config.noise_shape}) "
           f"and {args.prep_label} (label {config.label_shape}); labels in {args.gen_y} "

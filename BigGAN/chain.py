@@ -13,7 +13,7 @@ import numpy as np
 
 import biggan_model
 from biggan_facts import FACTS
-from common import driver, metrics, origins
+from common import driver, inception, metrics, origins
 
 (CHECKPOINT,) = FACTS.checkpoints
 INCEPTION = "inception_v3_google.pth"
@@ -45,7 +45,7 @@ STEPS = [
 def synthetic_moments(path, seed=0):
     """Reference moments of O(1) Gaussian 'features': stand-ins for I128_inception_moments.npz."""
     rng = np.random.default_rng(seed)
-    samples = rng.uniform(0.2, 0.6, metrics.POOL_DIM) + 0.3 * rng.standard_normal((4096, metrics.POOL_DIM))
+    samples = rng.uniform(0.2, 0.6, inception.POOL_DIM) + 0.3 * rng.standard_normal((4096, inception.POOL_DIM))
     metrics.save_moments(path, *metrics.feature_moments(samples))
 
 
@@ -59,7 +59,7 @@ def prepare(folder, params, checkpoint):
             shutil.copyfile(path, folder / path.name)
         notes.append(f"Inception weights and moments: {siblings[0]}, {siblings[1]}")
     else:
-        metrics.write_random_inception_weights(folder / INCEPTION, seed=0)
+        inception.write_random_inception_weights(folder / INCEPTION, seed=0)
         synthetic_moments(folder / MOMENTS)
         (folder / RANDOM_METRICS_MARKER).write_text("IS/FID use random Inception weights and synthetic moments\n")
         for path in (folder / INCEPTION, folder / MOMENTS):  # the IS/FID reports say so first

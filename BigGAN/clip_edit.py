@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 import numpy as np
 
-from common import cli, onnx_utils, staging
+from common import cli, graph_edits, onnx_utils, staging
 
 # The Clip nodes bound the norms ||u W|| and ||v W^T|| of the power iteration from below by eps; their max
 # must never bite. The largest finite float32 is at least every finite float32 norm, so the edited Clip equals
@@ -39,7 +39,7 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     model = onnx_utils.load(args.input_model)
-    changed = onnx_utils.fill_clip_max(model, CLIP_MAX)
+    changed = graph_edits.fill_clip_max(model, CLIP_MAX)
     if not changed:
         with staging.atomic_path(args.output_model) as tmp:  # never half a copy under the final name
             shutil.copyfile(args.input_model, tmp)

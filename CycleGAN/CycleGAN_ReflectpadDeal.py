@@ -28,11 +28,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 import onnx
 
-from common import cli, onnx_utils, similarity, staging
+from common import cli, graph_edits, onnx_utils, similarity, staging
 from common.errors import UserError
 from cyclegan_facts import DIRECTIONS
 
-EDITS = {"exact": onnx_utils.reflect_pad_to_slices, "constant": onnx_utils.reflect_pad_to_constant}
+EDITS = {"exact": graph_edits.reflect_pad_to_slices, "constant": graph_edits.reflect_pad_to_constant}
 
 
 def edit_file(src, dst, mode, atol, seed):
@@ -41,7 +41,7 @@ def edit_file(src, dst, mode, atol, seed):
     model = onnx_utils.load(src)
     source = onnx.ModelProto()
     source.CopyFrom(model)
-    if not onnx_utils.reflect_pads(model):
+    if not graph_edits.reflect_pads(model):
         if dst == src:  # an in-place edit run again: the graph is already what it would make
             return [f"{src}: no reflect-mode Pad node left (already edited); unchanged"]
         raise UserError(f"{src}: has no reflect-mode Pad node to rewrite (already edited?); nothing written")
@@ -49,7 +49,7 @@ def edit_file(src, dst, mode, atol, seed):
         changed = EDITS[mode](model)
     except UserError as err:
         raise UserError(f"{src}: {err}") from None
-    onnx_utils.check_only_pads_changed(source, model, dst)
+    graph_edits.check_only_pads_changed(source, model, dst)
 
     before, after = onnx_utils.count_ops(source), onnx_utils.count_ops(model)
     ops = ", ".join(f"{op} {before[op]} -> {after[op]}" for op in sorted(set(before) | set(after))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
-from common import accuracy, cli, fileio, report
+from common import accuracy, cli, report, tool_outputs
 from cyclegan_facts import FACTS, SAMPLE_SHAPE
 
 METRICS = {"cosine": "mean_cosine", "pixel_cosine": "mean_pixel_cosine", "min_cosine": "min_cosine"}
@@ -56,7 +56,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    offline = fileio.resolve_result_dir(args.offline)
+    offline = tool_outputs.resolve_result_dir(args.offline)
     out = Path(args.out_dir)
     log = out / f"{offline.name}.log"
     check = CHECK.but(metric=METRICS[args.metric], n_pictures=args.pictures,

@@ -14,7 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
-from common import cli, fileio, images
+from common import cli, images, tool_outputs
 from cyclegan_data import list_images, outputs_of_images
 from cyclegan_facts import SAMPLE_SHAPE
 
@@ -34,7 +34,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    result_dir = fileio.resolve_result_dir(args.result_dir)
+    result_dir = tool_outputs.resolve_result_dir(args.result_dir)
     if args.dataroot:
         outputs_of_images(list_images(args.dataroot), result_dir)
     count, grids = images.outputs_to_images(result_dir, args.save_dir, SAMPLE_SHAPE, ext=args.ext)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import cli, fileio, images
+from common import cli, fileio, images, tool_outputs
 from common.errors import UserError
 from cyclegan_facts import SIZE
 
@@ -48,8 +48,8 @@ def list_images(folder):
 
 def outputs_of_images(images, result_dir):
     """{image stem: output file} for the test `images` in `result_dir`, whatever tool named the outputs
-    (fileio.output_files); every image must have its output and every output its image."""
-    outputs = fileio.output_files(result_dir)
+    (tool_outputs.output_files); every image must have its output and every output its image."""
+    outputs = tool_outputs.output_files(result_dir)
     stems = [fileio.stem(p) for p in images]
     missing = [p for p, s in zip(images, stems) if s not in outputs]
     if missing:

@@ -22,7 +22,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 import numpy as np
 from tqdm import tqdm
 
-from common import accuracy, cli, fileio, onnx_utils, origins, report, similarity, staging
+from common import (accuracy, cli, fileio, onnx_utils, origins, report, report_draw, similarity, staging,
+                    tool_outputs)
 from common.errors import CheckFailed
 from cyclegan_data import list_images, load_image, outputs_of_images
 from cyclegan_facts import DIRECTIONS, FACTS, SAMPLE_SHAPE
@@ -32,7 +33,7 @@ SIDES = {"AtoB": ("A", "testA"), "BtoA": ("B", "testB")}
 
 def plot(values, labels, path, title):
     """Per-image cosine as a line plot (matplotlib, Agg backend) to `path` (a staged OutputSet part)."""
-    plt = report.pyplot()
+    plt = report_draw.pyplot()
     fig, ax = plt.subplots(figsize=(8, 4))
     ax.plot(range(len(values)), values, marker="." if len(values) <= 200 else None)
     ax.set_xlabel("image (natural order)")
@@ -69,7 +70,7 @@ def main(argv=None):
     side, folder = SIDES[args.direction]
     names = DIRECTIONS[side]
     images = list_images(Path(args.dataroot) / folder)
-    offline_dir = fileio.resolve_result_dir(args.npu_bin_file, exts=(*fileio.DATA_EXTS, ".txt"))
+    offline_dir = tool_outputs.resolve_result_dir(args.npu_bin_file, exts=(*fileio.DATA_EXTS, ".txt"))
     outputs = outputs_of_images(images, offline_dir)
     stems = list(outputs)
     model = Path(args.onnx_path) / (args.model_ga_onnx_name if side == "A" else args.model_gb_onnx_name)
@@ -78,7 +79,7 @@ def main(argv=None):
     per_image, lines = [], []
     for path, name in tqdm(list(zip(images, stems)), desc="Comparing", unit="image"):
         reference = session.run([names.output], {names.input: load_image(path)})[0]
-        offline = fileio.read_output(outputs[name], SAMPLE_SHAPE, count=1)
+        offline = tool_outputs.read_output(outputs[name], SAMPLE_SHAPE, count=1)
         figures = similarity.compare(reference, offline, pixel_axis=1)
         per_image.append({"file": path.name, "image": path.name, "output": str(outputs[name]),
                           "path": str(outputs[name]), "image_path": str(path), **figures})
@@ -99,11 +100,11 @@ def main(argv=None):
                 return reference, fileio.read_array(figures["path"], shape=(1, *SAMPLE_SHAPE))
 
             base = report.Report(f"{names.net} ({model.name}, ONNX Runtime) vs {offline_dir}", verdict, passed=passed,
-                                 headline=report.headline_figures(summary), weights=weights,
+                                 headline=accuracy.headline_figures(summary), weights=weights,
                                  notes=[f"dataroot: {args.dataroot}", f"offline:  {offline_dir}"])
-            report.write_report(report_path, report.paired_report(base, per_image, "mean_pixel_cosine", args.threshold,
-                                                                  read_pair, report.offline_label(offline_dir)),
-                                report.report_parts(outputs, report_path))
+            content = accuracy.paired_report(base, per_image, "mean_pixel_cosine", args.threshold, read_pair,
+                                             accuracy.offline_label(offline_dir))
+            report.write_report(report_path, content, report.report_parts(outputs, report_path))
         plot(values, stems, staged["jpg"], f"{names.net} ({model.name}) vs {offline_dir}: average {average:.6f}")
         staged["log"].write_text("\n".join([*origins.log_lines(weights), *lines,
                                             f"average cosine_similarity: {average}", verdict]) + "\n")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
-from common import accuracy, cli, digits, fileio, report
+from common import accuracy, cli, digits, report, tool_outputs
 from dcgan_facts import FACTS, IMAGE_SHAPE
 
 
@@ -64,7 +64,7 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     json_path = args.json or str(Path(args.log_save_name).with_suffix(".json"))
-    offline = fileio.resolve_result_dir(args.om_result_path)
+    offline = tool_outputs.resolve_result_dir(args.om_result_path)
     figures = digits.accuracy_figures(args.pth_result_path, offline, IMAGE_SHAPE)
     check = CHECK.but(summary_line=lambda agg: f"{CHECK.summary(agg)}\n{digits.summary_line(figures)}")
     accuracy.check_against_reference(check, args.pth_result_path, offline, threshold=args.threshold,

@@ -11,7 +11,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
-from common import cli, fileio, images
+from common import cli, images, tool_outputs
 from dcgan_facts import IMAGE_SHAPE
 
 
@@ -28,7 +28,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    result_dir = fileio.resolve_result_dir(args.result_path)
+    result_dir = tool_outputs.resolve_result_dir(args.result_path)
     count, grids = images.outputs_to_images(result_dir, args.save_path, IMAGE_SHAPE, ext=".png", minmax=args.minmax,
                                             grid_limit=args.grid_size)
     print(f"{count} images in {args.save_path}; grid: {', '.join(str(g) for g in grids)}")

@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 import numpy as np
 from tqdm import tqdm
 
-from common import cli, fileio, staging
+from common import cli, fileio, room, staging
 from dcgan_facts import NOISE_SHAPE
 
 
@@ -29,7 +29,7 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     # Each file takes at least a file-system block; the noise is drawn in float64 before the cast.
-    staging.check_room(args.save_path, args.num * 4096, f"--num {args.num}",
+    room.check_room(args.save_path, args.num * 4096, f"--num {args.num}",
                      in_memory=args.num * int(np.prod(NOISE_SHAPE)) * 12)
     noise = np.random.default_rng(args.seed).standard_normal((args.num, *NOISE_SHAPE)).astype(np.float32)
     width = max(4, len(str(args.num - 1)))

@@ -24,7 +24,7 @@ from dcgan_model import DCGANGenerator
 CHANNELS, IMG_SIZE, _ = IMAGE_SHAPE
 # 20 epochs of the 898 training scans: 300 steps, 165-200 s of CPU time on one thread (the time budget of
 # a first driver run). Every 50 steps the digit score went 2.7, 3.3, 4.3, 3.4, 2.8, 4.5; at 300 a part of the grid
-# reads as digits (README section 5)
+# reads as digits (README section 6)
 RECIPE = standin.Recipe("DCGAN", IMG_SIZE, epochs=20, latent_dim=LATENT_DIM)
 
 
@@ -76,19 +76,11 @@ def trained_checkpoint(epochs=RECIPE.epochs, seed=0, progress=True):
 
 
 def build_parser():
-    p = cli.parser(__doc__.split("\n\n")[0])
-    p.add_argument("output", nargs="?", type=cli.writes, default="./checkpoint-amp-epoch_200.pth",
-                   help="checkpoint file to write")
-    p.add_argument("--epochs", type=cli.positive_int, default=RECIPE.epochs,
-                   help=f"passes over the {IMG_SIZE}x{IMG_SIZE} training scans (upstream: 200 over MNIST)")
-    p.add_argument("--seed", type=cli.seed, default=0, help="seed of the initial weights, the order and the noise")
-    return p
+    return standin.trainer_parser(RECIPE, __doc__.split("\n\n")[0], "./checkpoint-amp-epoch_200.pth")
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    standin.write_checkpoint(args.output, RECIPE.but(epochs=args.epochs, seed=args.seed), build, save)
-    return 0
+    return standin.run_trainer(build_parser(), argv, RECIPE, build, save)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
-from common import cli, fileio, images
+from common import cli, images, tool_outputs
 from common.errors import UserError
 from GAN_facts import IMAGE_SHAPE
 
@@ -34,11 +34,11 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    result_dir = fileio.resolve_result_dir(args.result_path)
-    first = next(iter(fileio.output_files(result_dir).values()), None)
+    result_dir = tool_outputs.resolve_result_dir(args.result_path)
+    first = next(iter(tool_outputs.output_files(result_dir).values()), None)
     if first is None:
         raise UserError(f"{result_dir}: holds no output 0 files")
-    per_file = fileio.read_output(first, IMAGE_SHAPE).shape[0]
+    per_file = tool_outputs.read_output(first, IMAGE_SHAPE).shape[0]
     count, grids = images.outputs_to_images(result_dir, args.save_path, IMAGE_SHAPE, ext=".png",
                                             minmax=args.minmax, grid_limit=args.grid_size,
                                             grid_per_file=per_file > 1)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from common import cli, fileio, images, staging
+from common import cli, fileio, images, room, staging
 from common.errors import UserError
 from GAN_facts import LATENT_DIM
 from GAN_model import load_generator
@@ -42,7 +42,7 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     samples = args.iters * args.batch_size
-    staging.check_room(args.offline_path, args.iters * max(4096, args.batch_size * LATENT_DIM * 4),
+    room.check_room(args.offline_path, args.iters * max(4096, args.batch_size * LATENT_DIM * 4),
                      f"--iters {args.iters} --batch_size {args.batch_size}", in_memory=samples * LATENT_DIM * 12)
     if args.online_path and not args.pth_path:
         raise UserError("--online_path needs --pth_path, the checkpoint that makes the online pictures")

@@ -23,7 +23,7 @@ from GAN_facts import IMAGE_SHAPE, LATENT_DIM
 from GAN_model import GANGenerator
 
 # 200 epochs of the 898 training scans (upstream: 200 of MNIST): 3,000 steps, 115-131 s of CPU time on one
-# thread; the grid shows readable, speckled digits from about 2,000 steps (README section 5)
+# thread; the grid shows readable, speckled digits from about 2,000 steps (README section 6)
 RECIPE = standin.Recipe("GAN", IMAGE_SHAPE[-1], epochs=200, latent_dim=LATENT_DIM)
 
 
@@ -56,19 +56,11 @@ def trained_checkpoint(epochs=RECIPE.epochs, seed=0, progress=True):
 
 
 def build_parser():
-    p = cli.parser(__doc__.split("\n\n")[0])
-    p.add_argument("output", nargs="?", type=cli.writes, default="./generator_8p_0.0008_128.pth",
-                   help="checkpoint file to write")
-    p.add_argument("--epochs", type=cli.positive_int, default=RECIPE.epochs,
-                   help=f"passes over the {RECIPE.size}x{RECIPE.size} training scans (upstream: 200 over MNIST)")
-    p.add_argument("--seed", type=cli.seed, default=0, help="seed of the initial weights, the order and the noise")
-    return p
+    return standin.trainer_parser(RECIPE, __doc__.split("\n\n")[0], "./generator_8p_0.0008_128.pth")
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    standin.write_checkpoint(args.output, RECIPE.but(epochs=args.epochs, seed=args.seed), build, save)
-    return 0
+    return standin.run_trainer(build_parser(), argv, RECIPE, build, save)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 import numpy as np
 
-from common import accuracy, cli, fileio, reference, report
+from common import accuracy, cli, reference, report, tool_outputs
 from common.errors import UserError
 import pix2pixhd_model as p2p
 from pix2pixhd_data import check_size
@@ -86,7 +86,7 @@ def main(argv=None):
              "input": [str(d) for d in input_dirs], "compact": compact}
     check = CHECK.but(sample_shape=(OUTPUT_NC, *size), n_pictures=args.n_pictures,
                       reference_subset=args.num is not None)
-    accuracy.check_against_reference(check, args.pth_result, fileio.resolve_result_dir(args.result),
+    accuracy.check_against_reference(check, args.pth_result, tool_outputs.resolve_result_dir(args.result),
                                      threshold=args.threshold,
                                      log_path=args.log, json_path=args.json, pictures_dir=args.pictures,
                                      report_path=report_path, extra=extra)

@@ -13,7 +13,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
 import numpy as np
-from common import cli, fileio, images
+from common import cli, images, tool_outputs
 from common.errors import UserError
 from pix2pixhd_data import check_size
 from pix2pixhd_facts import HEIGHT, OUTPUT_NC, WIDTH
@@ -31,9 +31,9 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     check_size(args.height, args.width)
-    bin_dir = fileio.resolve_result_dir(args.bin_dir)
+    bin_dir = tool_outputs.resolve_result_dir(args.bin_dir)
     expected = OUTPUT_NC * args.height * args.width * np.dtype(np.float32).itemsize
-    for path in fileio.output_files(bin_dir).values():
+    for path in tool_outputs.output_files(bin_dir).values():
         if path.suffix.lower() == ".bin" and path.stat().st_size != expected:  # one image per file, as ais_bench splits a batch's outputs
             raise UserError(f"{path}: {path.stat().st_size} bytes, expected {expected} for one "
                             f"({OUTPUT_NC}, {args.height}, {args.width}) float32 image (--height/--width)")

@@ -37,7 +37,7 @@ driver.put_model_folders_on_path()
 
 import numpy as np  # noqa: E402
 
-from common import cli, errors, fileio, infer, metrics, staging  # noqa: E402
+from common import backends, cli, errors, fileio, inception, staging  # noqa: E402
 
 STAGES = ("preprocess", "infer", "postprocess", "is_fid")
 SETUP = ("pth2onnx", "clip_edit", "simplify")
@@ -85,7 +85,7 @@ def generator_call(backend, bs):
     rng = np.random.default_rng(0)
     feeds = [rng.standard_normal((bs, *biggan_facts.NOISE_SHAPE), dtype=np.float32),
              rng.standard_normal((bs, *biggan_facts.LABEL_SHAPE), dtype=np.float32)]
-    if isinstance(backend, infer.OnnxRuntimeBackend):
+    if isinstance(backend, backends.OnnxRuntimeBackend):
         named = {spec.name: array for spec, array in zip(backend.inputs, feeds)}
         return lambda: backend.session.run(None, named)
     backend.prepare([f.shape for f in feeds])
@@ -97,7 +97,7 @@ def inception_call(onnx_path):
 
     session = onnx_utils.make_session(onnx_path)
     images = np.tanh(np.random.default_rng(0).standard_normal((INCEPTION_BATCH, 3, 128, 128))).astype(np.float32)
-    x = metrics.inception_input(images).numpy()
+    x = inception.inception_input(images).numpy()
     return lambda: session.run(None, {"image": x})
 
 
@@ -108,21 +108,21 @@ def setup(work, ch, log):
     model_dir = driver.prepare_workdir(work, driver.ROOT / "BigGAN")
     chain = driver.load_chain(driver.ROOT / "BigGAN")
     biggan_model.random_checkpoint(model_dir / "G_ema.pth", ch, seed=0)
-    weights = metrics.write_random_inception_weights(model_dir / chain.INCEPTION, seed=0)
+    weights = inception.write_random_inception_weights(model_dir / chain.INCEPTION, seed=0)
     chain.synthetic_moments(model_dir / chain.MOMENTS)
     seconds = {}
     steps = readme_steps(1, TINY)
     for name in SETUP[:2]:
         seconds[name] = run(steps[name], model_dir, log)
     start = time.perf_counter()
-    metrics.InceptionFeatures(weights)  # exports, caches and verifies
+    inception.InceptionFeatures(weights)  # exports, caches and verifies
     seconds["inception_export"] = time.perf_counter() - start
-    return model_dir, metrics.inception_onnx_path(weights), seconds
+    return model_dir, inception.inception_onnx_path(weights), seconds
 
 
 def fastest_batch(model_dir, engine, sizes, runs):
     """The batch size whose bare generator call costs least per image (the dynamic-batch new_biggan.onnx)."""
-    backends = {bs: infer.open_backend(str(model_dir / "new_biggan.onnx"), backend=engine) for bs in sizes}
+    backends = {bs: backends.open_backend(str(model_dir / "new_biggan.onnx"), backend=engine) for bs in sizes}
     ms = alternating_ms({bs: generator_call(backends[bs], bs) for bs in sizes}, runs)
     per_image = {bs: ms[bs] / bs for bs in sizes}
     return min(sizes, key=lambda bs: (per_image[bs], bs)), per_image
@@ -134,7 +134,7 @@ def job(model_dir, bs, num, engine, inception_onnx, runs, log, measure=True):
     model = model_dir / f"biggan_sim_bs{bs}.onnx"
     if not model.is_file():
         run(steps["simplify"], model_dir, log)
-    calls = {"generator": generator_call(infer.open_backend(str(model), backend=engine), bs),
+    calls = {"generator": generator_call(backends.open_backend(str(model), backend=engine), bs),
              "inception": inception_call(inception_onnx)} if measure else {}
     before = alternating_ms(calls, runs)
     seconds = {}
@@ -243,7 +243,7 @@ def main(argv=None):
         work = Path(args.keep) if args.keep else Path(tmp) / "work"
         with open(Path(tmp) / "job.log", "w", encoding="utf-8") as log:
             model_dir, inception_onnx, report["setup_s"] = setup(work, args.ch, log)
-            engine = infer.default_backend(str(model_dir / "new_biggan.onnx"))
+            engine = backends.default_backend(str(model_dir / "new_biggan.onnx"))
             report["engine"] = engine
             best, per_image = fastest_batch(model_dir, engine, sizes, args.runs)
             report["best_bs"], report["per_image_ms"] = best, per_image

@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 import numpy as np
 
-from common import cli, infer, metrics
+from common import backends, cli, inception
 
 
 def session(path, threads=0, config=None, level=None):
@@ -52,7 +52,7 @@ def variants(path, batch, chunks):
              "graph level EXTENDED": on(session(path, level=ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED))}
     for size in chunks:
         found[f"chunks of {size}"] = on(default, size)
-    ov = infer.OpenVinoBackend(path, "f32")
+    ov = backends.OpenVinoBackend(path, "f32")
     found["OpenVINO f32"] = lambda x: ov.run([x])
     return found
 
@@ -73,8 +73,8 @@ def main(argv=None):
     except argparse.ArgumentTypeError as err:
         parser.error(f"argument --chunks: {err}")
     with tempfile.TemporaryDirectory() as tmp:
-        weights = metrics.write_random_inception_weights(Path(tmp) / "inception_v3_google.pth")
-        net = metrics.InceptionFeatures(weights)  # exports, caches and verifies the ONNX file
+        weights = inception.write_random_inception_weights(Path(tmp) / "inception_v3_google.pth")
+        net = inception.InceptionFeatures(weights)  # exports, caches and verifies the ONNX file
         images = np.tanh(np.random.default_rng(0).standard_normal((args.batch, 3, 128, 128))).astype(np.float32)
         x = net._preprocess(images).numpy()
         functions = variants(net.onnx_path, args.batch, chunks)

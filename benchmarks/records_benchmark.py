@@ -1,4 +1,4 @@
-"""What checking a run record costs (staging.check_same_run), before and after stat data came first.
+"""What checking a run record costs (records.check_same_run), before and after stat data came first.
 
     python3 benchmarks/records_benchmark.py                  # 50,000 files of 64 bytes, 3 runs
     python3 benchmarks/records_benchmark.py --files 5000 --size 4096 --runs 5
@@ -7,7 +7,7 @@ Writes a result folder of --files small files through staging.OutputSet (so it g
 alternately in one process (median of --runs, files in the page cache for all three):
 - listing: os.scandir of the folder and an lstat of every file, the floor;
 - before: the previous check, a digest of every byte of every file (the record's old "digest" field);
-- after: staging.check_same_run as it is now: the stat data of every file against its record (like git's
+- after: records.check_same_run as it is now: the stat data of every file against its record (like git's
   index), a digest only of the files whose stat data differ (none here).
 Then one file is rewritten (same size, other bytes) and the check must refuse it: the speed-up is not bought by
 not looking. A measurement, not a test: timings depend on the machine's load.
@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 import numpy as np  # noqa: E402
 
-from common import cli, errors, staging  # noqa: E402
+from common import cli, errors, records, staging  # noqa: E402
 
 
 def digest_every_byte(path):
@@ -71,16 +71,16 @@ def main(argv=None):
             for i, row in enumerate(data):
                 (folder / f"input_{i:05d}_0.bin").write_bytes(row.tobytes())
         write_s = time.perf_counter() - start
-        record_bytes = (result.parent / f".{result.name}{staging.RECORD_SUFFIX}").stat().st_size
+        record_bytes = (result.parent / f".{result.name}{records.RECORD_SUFFIX}").stat().st_size
         marks = {"listing": [], "before": [], "after": []}
         for _ in range(args.runs):  # alternately, so that the machine's load falls on all three alike
             marks["listing"].append(median_ms(lambda: listing(result), 1))
             marks["before"].append(median_ms(lambda: digest_every_byte(result), 1))
-            marks["after"].append(median_ms(lambda: staging.check_same_run(result), 1))
+            marks["after"].append(median_ms(lambda: records.check_same_run(result), 1))
         listing_ms, before_ms, after_ms = (statistics.median(marks[k]) for k in ("listing", "before", "after"))
         (result / "input_00007_0.bin").write_bytes(bytes(255 - b for b in data[7]))  # same size, other bytes
         try:
-            staging.check_same_run(result)
+            records.check_same_run(result)
             refused = False
         except errors.UserError:
             refused = True

@@ -45,7 +45,10 @@ ROOT = driver.ROOT
 import numpy as np
 from tqdm import tqdm
 
-from common import cli, errors, facts, fileio, infer, metrics, onnx_utils, staging
+from common import backends, cli, errors, facts, fileio, inception, infer, metrics, onnx_utils, staging
+
+sys.path.insert(0, str(ROOT / "tests"))
+import loopback  # noqa: E402  (the tests' loopback Dask cluster)
 
 ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile",
              "amx_bf16", "amx_int8")
@@ -172,7 +175,7 @@ def gemm_ceiling(tmp, runs, n=2048, budget=2.0, previous=None):
     ta, tb = torch.from_numpy(a), torch.from_numpy(b)
     path = _matmul_onnx(tmp / "matmul.onnx", n)
     session, single = onnx_utils.make_session(path), onnx_utils.make_session(path, threads=1)
-    openvino = infer.OpenVinoBackend(path, "f32")
+    openvino = backends.OpenVinoBackend(path, "f32")
     openvino.prepare([a.shape, b.shape])
     functions = {"onnxruntime": lambda: session.run(None, {"a": a, "b": b}),
                  "openvino": lambda: openvino.request.infer({0: a, 1: b}), "torch": lambda: torch.matmul(ta, tb),
@@ -319,8 +322,8 @@ def bench_generator(build, tmp, runs, files, ceiling):
 
     # The runner's compute time is OnnxRuntimeBackend.run around session.run, OpenVINO's OpenVinoBackend.run: the
     # bare call, the runner's and OpenVINO's alternate within each round, so load drifts hit all alike.
-    backend = infer.OnnxRuntimeBackend(onnx_path)
-    openvino = infer.OpenVinoBackend(onnx_path, "f32")
+    backend = backends.OnnxRuntimeBackend(onnx_path)
+    openvino = backends.OpenVinoBackend(onnx_path, "f32")
     ordered = [feeds[n] for n in names_in]
     openvino.prepare([a.shape for a in ordered])
     bare, wrapped, ov = [], [], []
@@ -388,14 +391,14 @@ def bench_inception(tmp, runs, batch, ceiling):
     one untimed round. Also the achieved GFLOP/s and its share of the GEMM ceiling."""
     import torch
 
-    weights = metrics.write_random_inception_weights(tmp / "inception_v3_google.pth")
+    weights = inception.write_random_inception_weights(tmp / "inception_v3_google.pth")
     images = np.tanh(np.random.default_rng(0).standard_normal((batch, 3, 128, 128))).astype(np.float32)
-    nets = [metrics.InceptionFeatures(weights, backend=name) for name in ("torch", "onnxruntime", "openvino")]
-    plain = metrics.load_inception(weights)
+    nets = [inception.InceptionFeatures(weights, backend=name) for name in ("torch", "onnxruntime", "openvino")]
+    plain = inception.load_inception(weights)
 
     def nchw():
         with torch.inference_mode():
-            return metrics._pool_and_logits(plain, nets[0]._preprocess(images))
+            return inception._pool_and_logits(plain, nets[0]._preprocess(images))
 
     functions = dict(zip(INCEPTION_VARIANTS, [nchw] + [lambda net=net: net(images) for net in nets]))
     times = {name: [] for name in functions}
@@ -405,8 +408,8 @@ def bench_inception(tmp, runs, batch, ceiling):
             function()
             if round_:
                 times[name].append(time.perf_counter() - start)
-    one = torch.zeros(1, 3, metrics.INCEPTION_SIZE, metrics.INCEPTION_SIZE)
-    gflop = flop_count(metrics._pool_logits_module(plain), (one,)) / 1e9
+    one = torch.zeros(1, 3, inception.INCEPTION_SIZE, inception.INCEPTION_SIZE)
+    gflop = flop_count(inception._pool_logits_module(plain), (one,)) / 1e9
     rows = []
     for name in INCEPTION_VARIANTS:
         rate = batch / statistics.median(times[name])
@@ -469,7 +472,7 @@ BIG_JOB = 50000  # the seed-scale job the fixed cost of a cluster run is spread 
 def bench_cluster(tmp, runs, inputs, ch):
     """The same BigGAN job (G_ch `ch`, `inputs` inputs of noise and label, bs1, files in and out) through
     common/infer.py in this process on all cores, and with --cluster on a loopback Dask cluster of CLUSTER_WORKERS
-    workers with one thread each on the same cores (cluster.LoopbackProcesses: `dask scheduler`, `dask worker
+    workers with one thread each on the same cores (loopback.LoopbackProcesses: `dask scheduler`, `dask worker
     --nthreads 1`). Each of `runs` rounds starts a fresh cluster and times its first run (the code and the model
     sent to every worker) and its second (the workers keep both: the batches alone), and the one process, whose
     place alternates (before the two, after them), after one untimed one-process run; medians of the wall times.
@@ -484,8 +487,6 @@ def bench_cluster(tmp, runs, inputs, ch):
     import biggan_preprocess
     import biggan_pth2onnx
 
-    from common import cluster
-
     biggan_pth2onnx.main(["--source", str(biggan_model.random_checkpoint(tmp / "G_ema.pth", ch=ch, seed=0)),
                           "--target", str(tmp / "biggan.onnx")])
     biggan_preprocess.main(["--pth", str(tmp / "G_ema.pth"), "--num-inputs", str(inputs), "--prep-noise",
@@ -493,7 +494,7 @@ def bench_cluster(tmp, runs, inputs, ch):
                             str(tmp / "gen_y.npz")])
     job = ["--model", str(tmp / "biggan.onnx"), "--input", f"{tmp / 'prep_noise'},{tmp / 'prep_label'}",
            "--output", str(tmp / "result"), "--batchsize", "1", "--outfmt", "BIN"]
-    opening = median_ms(lambda: infer.open_backend(str(tmp / "biggan.onnx")), 3) / 1000.0  # an ORT session, all cores
+    opening = median_ms(lambda: backends.open_backend(str(tmp / "biggan.onnx")), 3) / 1000.0  # an ORT session, all cores
     modes = ("one", "first", "second")
     wall, compute, fixed, sent = ({mode: [] for mode in modes} for _ in range(4))
     client_ms = []  # the client's CPU time per batch in its batch loop (reading, sending, receiving, writing)
@@ -512,7 +513,7 @@ def bench_cluster(tmp, runs, inputs, ch):
     run("warmup")
     shutil.rmtree(tmp / "result" / "warmup")
     for round_ in range(runs):
-        with cluster.LoopbackProcesses(tmp / f"dask{round_}", threads=1) as processes:
+        with loopback.LoopbackProcesses(tmp / f"dask{round_}", threads=1) as processes:
             address = processes.start_scheduler()
             processes.add_workers(CLUSTER_WORKERS)
             for mode in (modes if round_ % 2 == 0 else modes[1:] + modes[:1]):
@@ -741,7 +742,7 @@ def main(argv=None):
             row["share_of_gemm_ceiling"] = row["gflops_per_s"] / report["gemm"]["ceiling"]
         if "fid" in steps:
             bar.set_postfix_str("fid")
-            report["fid"] = bench_fid(runs, 256 if args.quick else metrics.POOL_DIM)
+            report["fid"] = bench_fid(runs, 256 if args.quick else inception.POOL_DIM)
             bar.update()
         if "inception" in steps:
             bar.set_postfix_str("inception")

@@ -44,8 +44,20 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescrip
 class _Parser(argparse.ArgumentParser):
     """argparse with the project's error contract: a bad command line is one `error:` line and exit status 2
     (argparse's own usage dump is what --help is for). The options declared with `type=` reads, reads_list,
-    writes or writes_into are compared before the script does any work: no output may write over an input
-    (common.staging.check_apart)."""
+    writes or writes_into are kept in `path_options` and compared before the script does any work: no output may
+    write over an input (common.staging.check_apart)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.path_options = []  # (option name, dest, kind) of each path option, in declaration order
+
+    def add_argument(self, *args, **kwargs):
+        action = super().add_argument(*args, **kwargs)
+        kind = getattr(action.type, "kind", None)
+        if kind is not None:
+            name = action.option_strings[0] if action.option_strings else action.dest
+            self.path_options.append((name, action.dest, kind))
+        return action
 
     def error(self, message):
         self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
@@ -82,15 +94,13 @@ for _kind in (reads, reads_list, writes, writes_into):
 
 
 def declared_paths(parser, namespace):
-    """{"reads": [(option, path)], "writes": [...], "writes_into": [...]} of the options `parser` declares with
-    the types above, as `namespace` holds them."""
+    """{"reads": [(option, path)], "writes": [...], "writes_into": [...]} of the path options `parser` declares
+    (its path_options), as `namespace` holds them."""
     found = {"reads": [], "writes": [], "writes_into": []}
-    for action in parser._actions:
-        kind = getattr(action.type, "kind", None)
-        value = getattr(namespace, action.dest, None)
-        if kind is None or value is None:
+    for name, dest, kind in parser.path_options:
+        value = getattr(namespace, dest, None)
+        if value is None:
             continue
-        name = action.option_strings[0] if action.option_strings else action.dest
         for item in (value if isinstance(value, list) else [value]):
             paths = [p for p in item.split(",") if p.strip()] if kind == "reads_list" else [item]
             found["reads" if kind == "reads_list" else kind] += [(name, path) for path in paths]

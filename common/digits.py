@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import fileio, metrics, staging
+from common import cache, fileio, metrics, npz, staging, tool_outputs
 from common.errors import UserError
 
 SCAN_SIZE = 8
@@ -37,8 +37,8 @@ CLASSIFIER = {"hidden": (128, 64), "alpha": 1e-3, "max_iter": 500, "seed": 0, "s
 
 
 def cache_dir():
-    """Where trained stand-ins and the classifier are kept: the project's cache folder (metrics.cache_folder)."""
-    return metrics.cache_folder()
+    """Where trained stand-ins and the classifier are kept: the project's cache folder (cache.cache_folder)."""
+    return cache.cache_folder()
 
 
 def cache_key(settings):
@@ -158,7 +158,7 @@ def _train_classifier(path):
     accuracy = float(mlp.score(held.reshape(len(held), -1), held_labels))
     arrays = {f"w{i}": w for i, w in enumerate(mlp.coefs_)}
     arrays.update({f"b{i}": b for i, b in enumerate(mlp.intercepts_)})
-    fileio.write_npz(path, atomic=False, accuracy=np.float64(accuracy),
+    npz.write_npz(path, atomic=False, accuracy=np.float64(accuracy),
                      settings=np.array(json.dumps(CLASSIFIER, sort_keys=True)), **arrays)
 
 
@@ -215,7 +215,7 @@ def accuracy_figures(reference_dir, offline_dir, sample_shape):
     offline outputs and of the PyTorch ones (the same up to rounding), the held-out half's own score for
     reference, and the classifier's held-out accuracy ({} for fewer than 2 images). Files pair as the comparison
     pairs them."""
-    pairs = fileio.pair_outputs(reference_dir, offline_dir)
+    pairs = tool_outputs.pair_outputs(reference_dir, offline_dir)
     offline, pytorch = [], []
     for reference_path, offline_path in pairs:
         offline.append(_read_finite(offline_path, sample_shape))

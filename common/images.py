@@ -3,11 +3,12 @@ import io
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
-from common.staging import write_bytes
+from common import staging, tool_outputs
 from common.errors import UserError
+from common.staging import write_bytes
 
 
 def to_uint8(image, minmax=False):
@@ -35,8 +36,6 @@ def open_image(path, mode=None):
     """The image at `path`, decoded (and converted to `mode` if given); a file that is not a readable image, or
     one too large to decode safely (PIL's decompression-bomb limit), is an error naming it. For a JPEG, mode
     'YCbCr' is libjpeg's own YCbCr output (no round trip through RGB)."""
-    from PIL import UnidentifiedImageError
-
     try:
         with Image.open(path) as image:
             if mode == "YCbCr":
@@ -120,10 +119,10 @@ def save_pictures(samples, folder, names, minmax=False, sheet=None, sheet_limit=
 
 def outputs_to_images(result_dir, save_dir, sample_shape, ext=".png", minmax=False, grid_name="grid.png",
                       grid_limit=64, nrow=8, grid_per_file=False, index=0):
-    """Turn output `index` of every sample in `result_dir` (the folder fileio.resolve_result_dir found; the
+    """Turn output `index` of every sample in `result_dir` (the folder tool_outputs.resolve_result_dir found; the
     script resolves the one the user named, once) into image files in `save_dir`.
 
-    The outputs are found whatever tool wrote them (fileio.output_files: ais_bench, msame, the benchmark tool;
+    The outputs are found whatever tool wrote them (tool_outputs.output_files: ais_bench, msame, the benchmark tool;
     .bin, .npy or .txt) and named as ais_bench names them, `<stem>_<index>`. Each file holds one or more
     samples of `sample_shape` ((C, H, W) in [-1, 1]). A file with one sample becomes `<stem>_<index>.<ext>`,
     a file with several `<stem>_<index>_<j>.<ext>`, so names never collide. A contact sheet
@@ -132,10 +131,8 @@ def outputs_to_images(result_dir, save_dir, sample_shape, ext=".png", minmax=Fal
     name and renamed when complete.
     Returns (number of images, list of grid paths).
     """
-    from common import fileio, staging
-
     result_dir = Path(result_dir)
-    files = fileio.output_files(result_dir, index)
+    files = tool_outputs.output_files(result_dir, index)
     if not files:
         raise UserError(f"{result_dir}: holds no output {index} files")
     ext = ext if ext.startswith(".") else "." + ext
@@ -143,7 +140,7 @@ def outputs_to_images(result_dir, save_dir, sample_shape, ext=".png", minmax=Fal
     save_dir = Path(save_dir)
     with staging.AtomicDir(save_dir, replaceable=(".png", ".jpg", ".jpeg")) as tmp:
         for sample, path in tqdm(files.items(), desc="Images", unit="file", disable=len(files) < 2):
-            samples = fileio.read_output(path, sample_shape)
+            samples = tool_outputs.read_output(path, sample_shape)
             stem = f"{sample}_{index}"
             names = [f"{stem}{ext}"] if len(samples) == 1 else [f"{stem}_{j}{ext}" for j in range(len(samples))]
             pictures = save_pictures(samples, tmp, names, minmax, None if grid_per_file else sheet, grid_limit)

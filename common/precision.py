@@ -36,7 +36,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 from tqdm import tqdm
 
-from common import cli, fileio, infer, onnx_utils, origins, report, similarity, staging
+from common import backends, cli, fileio, onnx_utils, origins, report, room, similarity, sources, staging
 from common.errors import UserError
 
 MODES = ("force_fp16", "allow_fp32_to_fp16", "must_keep_origin_dtype")
@@ -281,16 +281,16 @@ def input_batches(backend, spec, num, batchsize=None, seed=0):
 
     Returns (list of (feeds, number of real samples in it), description of the data)."""
     if spec:
-        source = infer.FileInputs(spec, backend.inputs, batchsize)
+        source = sources.FileInputs(spec, backend.inputs, batchsize)
         per_file = max(1, source.model_batch // source.factor)
         n_files = min(source.files, max(1, math.ceil(num / per_file)))
         source = source.first(n_files)
         check_held(backend, source.shapes, len(source.batches), f"--num {num}")
         groups = [(source.feeds(batch), batch.n_real * per_file) for batch in source.batches]
         return groups, f"{n_files} file(s) of {spec}"
-    shapes, batch = infer.resolve_shapes(backend.inputs, batchsize)
+    shapes, batch = sources.resolve_shapes(backend.inputs, batchsize)
     check_held(backend, shapes, math.ceil(num / batch), f"--num {num}")
-    groups = [(infer.pure_data(backend.inputs, shapes, "random", seed + b), min(batch, num - b * batch))
+    groups = [(sources.pure_data(backend.inputs, shapes, "random", seed + b), min(batch, num - b * batch))
               for b in range(math.ceil(num / batch))]
     return groups, f"seeded random data (seed {seed})"
 
@@ -303,7 +303,7 @@ def check_held(backend, shapes, n_batches, what):
     inputs = sum(math.prod(shape) * np.dtype(spec.dtype).itemsize for spec, shape in zip(backend.inputs, shapes))
     outputs = sum(math.prod(batch if k == 0 and d is None else d or 1 for k, d in enumerate(spec.shape))
                   * np.dtype(spec.dtype).itemsize for spec in backend.outputs)
-    staging.check_memory(n_batches * (inputs + 2 * outputs), f"{what} ({n_batches} batch(es) of {batch})")
+    room.check_memory(n_batches * (inputs + 2 * outputs), f"{what} ({n_batches} batch(es) of {batch})")
 
 
 # ------------------------------------------------------------------------------------------------ evaluation
@@ -756,7 +756,7 @@ def main(argv=None):
                             writes=[("--report", html), ("--report", report.png_path(html))])
     if Path(args.model).suffix.lower() != ".onnx":
         raise UserError(f"{args.model}: expected a .onnx model (the file given to ATC)")
-    backend = infer.open_backend(args.model)
+    backend = backends.open_backend(args.model)
     model = onnx_utils.load(args.model)
     keep = read_keep_file(args.keep_dtype) if args.keep_dtype else KeepSet()
     check_keep_names(_name_nodes(model), keep, args.keep_dtype or "--keep_dtype")  # before any long run

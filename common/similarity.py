@@ -7,7 +7,8 @@ import math
 
 import numpy as np
 
-from common.fileio import pair_outputs, read_array
+from common.fileio import read_array
+from common.tool_outputs import pair_outputs
 from common.errors import UserError
 
 
@@ -122,7 +123,7 @@ def compare_dirs(reference_dir, candidate_dir, shape, dtype=np.float32, pixel_ax
                  progress=None, reference_subset=False):
     """Compare every output file of `reference_dir` with its partner in `candidate_dir`.
 
-    Files pair by sample stem and output index, whatever tool named them (fileio.pair_outputs: ais_bench
+    Files pair by sample stem and output index, whatever tool named them (tool_outputs.pair_outputs: ais_bench
     `<stem>_0.bin`, msame `<stem>_output_0.txt`, the benchmark tool's `<stem>_1.bin`, .bin/.npy/.txt); the two
     folders must hold the same samples (a missing or extra file is an error naming it). Each
     file must match `shape` (a leading -1 allows any number of samples). NaN or Inf in a candidate is an

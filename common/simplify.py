@@ -12,7 +12,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
-from common import cli, onnx_utils, staging
+from common import cli, onnx_utils, room
 from common.errors import UserError
 
 
@@ -47,7 +47,7 @@ def main(argv=None):
     shapes = input_shapes_from_args(args.input_shape, args.src)
     # the verification feeds the model seeded inputs of these shapes (8 bytes a value at most): refuse what
     # this machine cannot hold
-    staging.check_memory(sum(math.prod(dims) for dims in shapes.values()) * 8,  # Python ints never wrap
+    room.check_memory(sum(math.prod(dims) for dims in shapes.values()) * 8,  # Python ints never wrap
                          f"--input-shape {' '.join(args.input_shape)}")
     before, after = onnx_utils.simplify(args.src, args.dst, shapes, atol=args.atol, seed=args.seed)
     print(f"{args.dst}: {sum(before.values())} -> {sum(after.values())} nodes, "

@@ -14,43 +14,39 @@ The rules (docs/files.md), and the one mechanism that keeps them:
   folder first and looked at there, where nobody adds to it any more; a file a person saved in it during the run
   makes the step put it back and refuse (OutputSet._move_aside).
 - A step that only reads never changes what it reads. Where a later step reads a step's outputs together, each
-  part has a record beside it, `.<name>.ganzoo-run` (a format field, run, step, partners, each file's stat data
-  and digest): the reader calls check_same_run and refuses parts of different runs (a run killed in the middle
-  of its renames, a part replaced by hand); the step's next run writes them together again. A file is a record
-  only if its content says so: a person's file of that name is never replaced nor removed.
+  part has a run record beside it (common/records.py), written here at the commit; readers call
+  records.check_same_run.
 - No step writes over its own inputs: check_apart compares every output (and its record) with every input before
   any work (common.cli does it for the options a script declares with cli.reads / cli.writes /
   cli.writes_into). Outputs are regular files or folders, or new paths: never a device, FIFO, socket or a link
   to one. Inputs whose stat data changed between the start and the commit (another run rewrote them) make the
-  step refuse, nothing committed (Inputs).
-check_room and check_memory refuse, before anything is allocated or written, what the disk or the memory cannot
-hold.
+  step refuse, nothing committed (records.Inputs).
+
+Size: over 400 lines because OutputSet and the checks it makes at each moment (targets, staging folders of dead
+runs, signals held during the renames) are one mechanism; split, each half would need the other's internals.
 """
 import contextlib
 import datetime
 import errno
 import fcntl
-import hashlib
 import itertools
 import json
 import os
 import re
 import secrets
-import shutil
 import signal
 import stat
 import threading
 from pathlib import Path
 
 from common.errors import UserError
+from common.records import RECORD_FORMAT, RECORD_SUFFIX, check_record_slot, entries_of, forget_run, record_path
 
 # The tensor files the steps write (fileio lists them): what a folder a step rewrites may hold by default.
 DATA_EXTS = (".bin", ".npy")
 
 STAGING_PREFIX = ".ganzoo-staging-"
 _STAGING_NAME = re.compile(rf"^{re.escape(STAGING_PREFIX)}[0-9a-f]{{32}}$")
-RECORD_SUFFIX = ".ganzoo-run"
-RECORD_FORMAT = "ganzoo-run/2"  # what makes a file a run record: its content, never its name alone
 
 
 # --- Staging folders: this run's own, and those of finished runs ---------------------------------------------
@@ -207,7 +203,7 @@ class OutputSet:
             if resolved == theirs or theirs in resolved.parents or resolved in theirs.parents:
                 raise UserError(f"{final}: given for two outputs (also {other}); each output needs a path of its own")
         if self.step is not None:
-            _check_record_slot(final)
+            check_record_slot(final)
         folder = final.parent.resolve()
         if folder not in self.stagings:
             made = _make_parents(final)
@@ -280,13 +276,13 @@ class OutputSet:
             if not staged.exists():
                 raise RuntimeError(f"{final} was staged but nothing was written to it")
             if self.step is not None:
-                record = _record_path(final)
+                record = record_path(final)
                 # The parts relative to the record's folder: a set moved or copied whole stays consistent.
                 parts = [os.path.relpath(other.absolute(), record.parent.absolute()) for other, _, _ in self.parts]
                 staged_record = staging.new(record.name)
                 staged_record.write_text(json.dumps({"format": RECORD_FORMAT, "run": self.run, "step": self.step,
                                                      "written": written, "parts": parts,
-                                                     "entries": _entries(staged)}) + "\n")
+                                                     "entries": entries_of(staged)}) + "\n")
                 moves.append((staged_record, record))  # first: a part without its record is never new
             moves.append((staged, final))
         with contextlib.ExitStack() as locks:
@@ -304,7 +300,7 @@ class OutputSet:
                 for source, target in moves:
                     os.replace(source, target)
                 for final, _, _ in self.parts if self.step is None else ():
-                    _forget_run(final)  # rewritten on its own, a part leaves the set its old record names
+                    forget_run(final)  # rewritten on its own, a part leaves the set its old record names
 
     def _move_aside(self):
         """Re-check every target at the moment of replacing it: each old folder part is moved into the staging
@@ -317,7 +313,7 @@ class OutputSet:
         try:
             for final, staging, replaceable in self.parts:
                 if self.step is not None:
-                    _check_record_slot(final)
+                    check_record_slot(final)
                 if replaceable is None:
                     _check_output_kind(final)
                 elif os.path.lexists(final):
@@ -480,31 +476,6 @@ def _make_parents(path):
     return made
 
 
-def _size_text(nbytes):
-    for unit, size in (("TiB", 2 ** 40), ("GiB", 2 ** 30), ("MiB", 2 ** 20)):
-        if nbytes >= size:
-            return f"{nbytes / size:.1f} {unit}"
-    return f"{nbytes} bytes"
-
-
-def check_room(path, nbytes, what, in_memory=0):
-    """Refuse, before anything is allocated or written, a request whose output (`nbytes`) does not fit on
-    the disk that holds `path`, or whose arrays (`in_memory` bytes) do not fit in this machine's memory."""
-    folder = next(parent for parent in Path(path).absolute().parents if parent.exists())
-    free = shutil.disk_usage(folder).free
-    if nbytes > free:
-        raise UserError(f"{path}: {what} needs {_size_text(nbytes)} of output, and {folder} has "
-                        f"{_size_text(free)} free")
-    check_memory(in_memory, what)
-
-
-def check_memory(nbytes, what):
-    """Refuse, before it is allocated, a request for more memory than this machine has."""
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    if nbytes > memory:
-        raise UserError(f"{what} needs {_size_text(nbytes)} of memory, and this machine has {_size_text(memory)}")
-
-
 _REASONS = {errno.EACCES: "permission denied (a read-only folder?)", errno.EROFS: "the file system is read-only",
             errno.ENOSPC: "no space left on the device", errno.EDQUOT: "the disk quota is exceeded",
             errno.ENOTDIR: "a parent of it is a file, not a folder", errno.EISDIR: "it is a folder, a file was expected",
@@ -514,195 +485,6 @@ _REASONS = {errno.EACCES: "permission denied (a read-only folder?)", errno.EROFS
 def _os_error(err, path, doing="write"):
     """An OSError met while writing `path` as the one-line UserError the user can act on."""
     return UserError(f"{path}: cannot {doing}: {_REASONS.get(err.errno, err.strerror or err)}")
-
-
-# --- Reading a set: its records ---------------------------------------------------------------------------------
-
-def _record_path(part):
-    """The record beside an output part (JSON: run, step, the set's parts, digest). It sits beside the part, not
-    inside it, so the tools that list a folder never see it."""
-    part = Path(part)
-    return part.with_name(f".{part.name}{RECORD_SUFFIX}")
-
-
-def _forget_run(path):
-    """Remove the record beside `path`, if it is one by its content (a person's file of that name stays)."""
-    if _load_record(_record_path(path)) is not None:
-        with contextlib.suppress(FileNotFoundError):
-            _record_path(path).unlink()
-
-
-def _check_record_slot(part):
-    """Refuse a part whose record would replace something that is not a record: a person's file of that name."""
-    record = _record_path(part)
-    if os.path.lexists(record) and _load_record(record) is None:
-        raise UserError(f"{record}: not a run record, yet where this step keeps the record of {Path(part).name}; "
-                        f"move that file, or give the output another name")
-
-
-def _load_record(record_path):
-    """The record at `record_path` if its content says it is one (a dict with its format field; a record of
-    the previous format, recognised by its exact fields, is {"format": None, ...}); None for anything else: no
-    file, not a regular file, not JSON, nested past Python's stack, or another format. Its size is checked
-    against memory first."""
-    try:
-        info = os.lstat(record_path)
-        if not stat.S_ISREG(info.st_mode):
-            return None
-        check_memory(8 * info.st_size, f"{record_path} (a run record of {info.st_size} bytes)")
-        record = json.loads(Path(record_path).read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
-        return None
-    if not (isinstance(record, dict) and all(isinstance(record.get(k), str) for k in ("run", "step"))
-            and isinstance(record.get("parts"), list) and all(isinstance(p, str) for p in record["parts"])):
-        return None
-    if record.get("format") == RECORD_FORMAT and isinstance(record.get("entries"), dict):
-        # Stat data as new as the record itself may hide a change made in the same tick of a coarse clock
-        # (git's "racily clean" entries): those files are read (_entries).
-        return {**record, "written_ns": info.st_mtime_ns}
-    if "format" not in record and set(record) == {"run", "step", "written", "parts", "digest"}:
-        return {**record, "format": None}
-    return None
-
-
-def _entries(path, known=None, racy_ns=0):
-    """{relative name: [type, size, mtime_ns, ctime_ns, inode, sha-256 of the bytes]} of an output part, every
-    entry of a folder (hidden ones left out, as every reader leaves them out: a .DS_Store is not data). As git's
-    index: a regular file whose stat data are those in `known` (a record's entries) takes its recorded digest
-    without being read; any other is read whole. Only regular files are opened: a FIFO or a device is named by
-    its type, never read. Files modified at or after `racy_ns` are read whatever their stat data."""
-    known = known or {}
-    found = {}
-
-    def add(file, relative):
-        info = os.lstat(file)
-        row = [stat.S_IFMT(info.st_mode), info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, None]
-        if stat.S_ISREG(info.st_mode):
-            old = known.get(relative)
-            trusted = isinstance(old, list) and old[:5] == row[:5] and info.st_mtime_ns < racy_ns
-            row[5] = old[5] if trusted else _sha256(file)
-        found[relative] = row
-
-    def walk(folder, prefix):
-        with os.scandir(folder) as listing:
-            entries = [(e.name, e.path, e.is_dir(follow_symlinks=False)) for e in listing if e.name[0] != "."]
-        for name, file, is_folder in entries:
-            if is_folder:
-                walk(file, f"{prefix}{name}{os.sep}")
-            else:  # files, and links (to folders too) by their type
-                add(file, prefix + name)
-
-    if os.path.isdir(path) and not os.path.islink(path):
-        walk(path, "")
-    else:
-        add(path, ".")
-    return found
-
-
-def _sha256(file):
-    digest = hashlib.sha256()
-    with open(file, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _read_record(path):
-    """The record beside an output part (a dict), None if there is none (or the file there is not a record by
-    its content); a record of the previous format is a UserError asking for the step again."""
-    record = _load_record(_record_path(path))
-    if record is not None and record["format"] is None:
-        raise UserError(f"{_record_path(path)}: a run record of an earlier version of {record['step']}; run that "
-                        f"step again")
-    return record
-
-
-def check_same_run(*paths):
-    """Refuse outputs of a multi-part step whose parts are not from one run: a part whose content is no longer
-    what its run wrote (replaced by hand, or a commit cut short), or a partner from another run. Each given
-    path's record names its set; every partner that still exists must carry the same run. Paths without a
-    record (made by another tool or a one-output step) are not checked. Only reads, and only regular files; a
-    file whose stat data match its record is not read, so checking a 50,000-file folder costs little more than
-    listing it (benchmarks/records_benchmark.py)."""
-    verdicts = {}
-
-    def described(part, record):
-        """Whether `part` holds what its record describes: names, types, sizes and bytes. Files whose stat data
-        are unchanged since the record are not read; the others are."""
-        key = Path(part).resolve()
-        if key not in verdicts:
-            recorded = record["entries"]
-            found = _entries(part, recorded, record["written_ns"])
-
-            def same(row, old):  # type, size and digest; the stat data only decided what was read
-                return isinstance(old, list) and len(old) == 6 and (row[0], row[1], row[5]) == (old[0], old[1], old[5])
-            verdicts[key] = found.keys() == recorded.keys() and all(same(row, recorded[n]) for n, row in found.items())
-        return verdicts[key]
-
-    for path in paths:
-        record = _read_record(path) if os.path.lexists(path) else None  # a missing path: its reader says so
-        if record is None:
-            continue
-        again = f"run {record['step']} again to write them together"
-        if not described(path, record):
-            raise UserError(f"{path}: changed after {record['step']} wrote it (its record {_record_path(path).name} "
-                            f"describes other content); {again}")
-        for relative in record["parts"]:
-            part = Path(path).parent / relative
-            if not os.path.lexists(part) or part.resolve() == Path(path).resolve():
-                continue
-            theirs = _read_record(part)
-            if theirs is None or theirs["run"] != record["run"] or not described(part, theirs):
-                raise UserError(f"{path}: written by {record['step']} together with {part}, which now holds "
-                                f"the output of another run; {again}")
-
-
-# --- Inputs the same at the end as at the start ---------------------------------------------------------------
-
-class Inputs:
-    """The stat data of a step's inputs when it starts (each file's type, size, mtime_ns, ctime_ns and inode, and
-    every folder's listing), compared again at the commit: a set another run rewrote meanwhile (a folder renamed
-    over, a file rewritten, added or removed) makes the step refuse, nothing committed, without reading any byte
-    twice. `reads`: (what, path) pairs, as check_apart takes them."""
-
-    def __init__(self, reads):
-        self.reads = [(what, path) for what, path in reads if path]
-        self.state = [_stat_tree(path) for _, path in self.reads]
-
-    def check(self):
-        for (what, path), before in zip(self.reads, self.state):
-            if _stat_tree(path) != before:
-                raise UserError(f"{path}: {what} changed while this step read it (another run rewrote it?); "
-                                f"nothing was written: run the step again once it is settled")
-
-
-def _stat_tree(path):
-    """[(name, type, inode, device[, size, mtime_ns, ctime_ns for a file])] of `path` (through a link) and of
-    every entry under a folder, with each folder's listing (hidden entries left out; links not followed below
-    the top)."""
-    rows = []
-
-    def add(file, relative, follow):
-        try:
-            info = os.stat(file, follow_symlinks=follow)
-        except OSError:
-            rows.append((relative, None))
-            return
-        is_folder = stat.S_ISDIR(info.st_mode)
-        # a folder's own times change with its hidden entries (a staging folder): its listing speaks for it
-        rows.append((relative, stat.S_IFMT(info.st_mode), info.st_ino, info.st_dev,
-                     *(() if is_folder else (info.st_size, info.st_mtime_ns, info.st_ctime_ns))))
-        if is_folder:
-            try:
-                names = sorted(n for n in os.listdir(file) if not n.startswith("."))
-            except OSError:
-                names = None
-            rows.append((relative, names))
-            for name in names or ():
-                add(os.path.join(file, name), os.path.join(relative, name), False)
-
-    add(path, ".", True)
-    return rows
 
 
 # --- No output over an input -----------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from common import digits, staging
+from common import cli, digits, staging
 from common.errors import UserError
 
 VERSION = 2  # bump when the loop changes what a Recipe trains: older cache files are then not found
@@ -141,3 +141,20 @@ def write_checkpoint(output, recipe, build, save):
     print(f"{output}: {recipe.model} stand-in, {recipe.epochs} epochs on the digit scans, seed {recipe.seed} "
           f"({'trained now' if trained else 'from the cache'}: {path})")
     return path
+
+
+def trainer_parser(recipe, description, default_output):
+    """The command line of a folder's trainer script (dcgan_train_standin.py, GAN_train_standin.py)."""
+    p = cli.parser(description)
+    p.add_argument("output", nargs="?", type=cli.writes, default=default_output, help="checkpoint file to write")
+    p.add_argument("--epochs", type=cli.positive_int, default=recipe.epochs,
+                   help=f"passes over the {recipe.size}x{recipe.size} training scans (upstream: 200 over MNIST)")
+    p.add_argument("--seed", type=cli.seed, default=0, help="seed of the initial weights, the order and the noise")
+    return p
+
+
+def run_trainer(parser, argv, recipe, build, save):
+    """A trainer script's main: the checkpoint of `recipe` with the given epochs and seed, written as asked."""
+    args = parser.parse_args(argv)
+    write_checkpoint(args.output, recipe.but(epochs=args.epochs, seed=args.seed), build, save)
+    return 0

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from common import accuracy, fileio, images, reference
+from common import accuracy, fileio, images, reference, tool_outputs
 from common.errors import CheckFailed, UserError
 
 
@@ -123,9 +123,9 @@ def test_the_script_resolves_the_offline_folder_once_and_the_check_and_images_ta
         fileio.write_array(tmp_path / "ref" / f"s_{i}_0.bin", x)
         fileio.write_array(run / f"s_{i}_0.bin", x)
     calls = []
-    resolve = fileio.resolve_result_dir
-    monkeypatch.setattr(fileio, "resolve_result_dir", lambda *a, **k: calls.append(a) or resolve(*a, **k))
-    offline = fileio.resolve_result_dir(tmp_path / "result")  # as the accuracy and postprocess scripts do
+    resolve = tool_outputs.resolve_result_dir
+    monkeypatch.setattr(tool_outputs, "resolve_result_dir", lambda *a, **k: calls.append(a) or resolve(*a, **k))
+    offline = tool_outputs.resolve_result_dir(tmp_path / "result")  # as the accuracy and postprocess scripts do
     out = tmp_path / "out"
     accuracy.check_against_reference(accuracy.AccuracyCheck((1, 2, 2), n_pictures=1), tmp_path / "ref", offline,
                                      log_path=out / f"{offline.name}.log", json_path=out / f"{offline.name}.json",

@@ -22,7 +22,7 @@ import biggan_pth_result
 import clip_edit
 from chainrun import upstream_mirror
 from test_report import check_accuracy_report, check_report_file
-from common import fileio, infer, metrics, onnx_utils, similarity, simplify
+from common import fileio, graph_edits, inception, infer, metrics, onnx_utils, similarity, simplify
 from common.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +58,7 @@ def test_folded_and_clip_graph_exports_agree_with_pytorch(models, capsys):
     assert models["folded_edit"].read_bytes() == models["folded"].read_bytes()
     edited = onnx.load(str(models["sn_edit"]))
     maxima = {n.input[2] for n in edited.graph.node if n.op_type == "Clip"}
-    assert len(maxima) == 1 and onnx_utils.constant_value(edited, maxima.pop()) == np.finfo(np.float32).max
+    assert len(maxima) == 1 and graph_edits.constant_value(edited, maxima.pop()) == np.finfo(np.float32).max
     assert clips(models["sn_sim"]) == []  # the power iteration folds away
 
     model = biggan_model.load_generator(models["pth"])
@@ -91,13 +91,13 @@ def test_chain_end_to_end(models, tmp_path, capsys):
     np.testing.assert_array_equal(images[4], fileio.read_array(w / "result" / "bs2" / "input_00004_0.bin",
                                                               shape=(3, 128, 128)))
 
-    inception = metrics.write_random_inception_weights(w / "inception.pth", seed=1)
+    weights = inception.write_random_inception_weights(w / "inception.pth", seed=1)
     rng = np.random.default_rng(0)
     metrics.save_moments(w / "moments.npz", *metrics.feature_moments(rng.uniform(0, 1, (300, 2048))))
     capsys.readouterr()
     assert biggan_eval_acc.main(["--num-inception-images", "4", "--num-splits", "2", "--batch-size", "2",
                                  "--gen-img", str(w / "gen_img_bs2.npz"), "--gen-y", str(w / "gen_y.npz"),
-                                 "--inception-weights", str(inception), "--moments", str(w / "moments.npz"),
+                                 "--inception-weights", str(weights), "--moments", str(w / "moments.npz"),
                                  "--log", str(w / "acc.log"), "--json", str(w / "acc.json")]) == 0
     line = re.compile(r"Noise variance 1\.000, over 4 images, PYTORCH UNOFFICIAL Inception Score is "
                       r"\d+\.\d{3} \+/- \d+\.\d{3}, PYTORCH UNOFFICIAL FID is \d+\.\d{4}$")
@@ -111,7 +111,7 @@ def test_chain_end_to_end(models, tmp_path, capsys):
     assert headline["FID"] == f"{scores['fid']:.4f}"
     assert [row[1] for row in parsed.tables["splits"][1:]] == [f"{s:.3f}" for s in scores["is_splits"]]
     assert np.mean(scores["is_splits"]) == pytest.approx(scores["is_mean"], rel=1e-12)
-    pool, logits = metrics.inception_features(metrics.InceptionFeatures(inception), [images[:4]], progress=False)
+    pool, logits = inception.inception_features(inception.InceptionFeatures(inception), [images[:4]], progress=False)
     assert scores["is_mean"] == pytest.approx(metrics.inception_score(logits, 2)[0], rel=1e-6)
     assert scores["fid"] == pytest.approx(metrics.fid_from_features(pool, *metrics.load_moments(w / "moments.npz")),
                                           rel=1e-6)

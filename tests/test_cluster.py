@@ -6,7 +6,7 @@ silent and a garbage listener as scheduler, bad local:N, host names and timeouts
 once; local:N's private scratch folder; a model with external data. Issue 25, item 4: a second run on a kept
 cluster sends no model.
 
-Every process a test starts is stopped by its pid at the end, pass or fail (cluster.LoopbackProcesses). The
+Every process a test starts is stopped by its pid at the end, pass or fail (loopback.LoopbackProcesses). The
 workers run without a nanny (`--no-nanny`), so that each `dask worker` process is the worker itself: killing it
 by its pid kills the worker, and nothing is left running behind it.
 """
@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common import cluster, fileio, infer, metrics
+import loopback
+from common import cluster, cluster_code, cluster_worker, inception, infer, metrics, npz
 from common.errors import UserError
 
 import biggan_eval_acc
@@ -50,7 +51,7 @@ def run_infer(processes, argv):
 
 @pytest.fixture(scope="module")
 def dask_cluster(tmp_path_factory):
-    with cluster.LoopbackProcesses(tmp_path_factory.mktemp("dask")) as processes:
+    with loopback.LoopbackProcesses(tmp_path_factory.mktemp("dask")) as processes:
         address = processes.start_scheduler()
         assert address.startswith("tcp://127.0.0.1:")
         processes.add_workers(2)
@@ -151,7 +152,7 @@ def test_workers_run_the_code_of_the_client_at_hand(models, dask_cluster, tmp_pa
     assert infer.main([*jobs["dcgan"], "--output", str(d / "result"), "--output_dirname", "dcgan_ours",
                        "--cluster", dask_cluster]) == 0
     ours = worker_code(dask_cluster)
-    mine = cluster.code_zip_name(cluster._code_zip()[1])
+    mine = cluster_code.code_zip_name(cluster_code.code_zip()[1])
     assert len(ours) == 2 and all(len(places) == 1 and places[0].endswith(mine) for places in ours.values()), ours
     assert all(len(places) == 1 and places[0].endswith(".zip") and not places[0].endswith(mine)
                for places in theirs.values()), theirs
@@ -202,15 +203,15 @@ def test_local_cluster_runs_a_model_with_external_data_as_one_process_does(model
 
 
 def test_the_files_a_worker_gets_are_those_one_process_reads(models, tmp_path):
-    """cluster.model_files: the .onnx alone, or with the external data file its tensors name; a location outside the
+    """cluster_worker.model_files: the .onnx alone, or with the external data file its tensors name; a location outside the
     model's folder, or a missing file, is one line."""
     import onnx
 
     d, _ = models
-    files, digest = cluster.model_files(d / "dcgan.onnx")
+    files, digest = cluster_worker.model_files(d / "dcgan.onnx")
     assert list(files) == ["dcgan.onnx"] and files["dcgan.onnx"] == (d / "dcgan.onnx").read_bytes()
     model = external_data_copy(d / "dcgan.onnx", tmp_path / "external")
-    files, other = cluster.model_files(model)
+    files, other = cluster_worker.model_files(model)
     assert list(files) == [model.name, f"{model.name}.data"] and other != digest
     proto = onnx.load(str(model), load_external_data=False)
     for location, message in (("../outside.data", "is not a file inside the model's folder"),
@@ -222,7 +223,7 @@ def test_the_files_a_worker_gets_are_those_one_process_reads(models, tmp_path):
                     entry.value = location
         onnx.save(proto, str(tmp_path / "external" / "moved.onnx"))
         with pytest.raises(UserError, match=message):
-            cluster.model_files(tmp_path / "external" / "moved.onnx")
+            cluster_worker.model_files(tmp_path / "external" / "moved.onnx")
 
 
 def test_local_cluster_keeps_its_files_in_a_private_folder_removed_at_the_end(private_tmp):
@@ -237,7 +238,7 @@ def test_local_cluster_keeps_its_files_in_a_private_folder_removed_at_the_end(pr
         assert [p.name for p in private_tmp.iterdir() if p.name != ".ses"] == [top.name]
         zips = session.client.run(lambda dask_worker: sorted(p.name for p in Path(dask_worker.local_directory).iterdir()
                                                              if p.suffix in (".zip", ".part")))
-        assert all(names == [cluster.code_zip_name(cluster._code_zip()[1])] for names in zips.values()), zips
+        assert all(names == [cluster_code.code_zip_name(cluster_code.code_zip()[1])] for names in zips.values()), zips
     assert [p.name for p in private_tmp.iterdir() if p.name != ".ses"] == []
 
 
@@ -247,30 +248,30 @@ def test_code_is_stored_once_under_its_digest_never_rewritten(tmp_path, monkeypa
     name with other bytes is refused; past CODE_KEPT zips the least recently used other ones are removed."""
     import tempfile
 
-    data, digest = cluster._code_zip()
-    name = cluster.code_zip_name(digest)
-    path = cluster._store_code(str(tmp_path), name, data, 4)
+    data, digest = cluster_code.code_zip()
+    name = cluster_code.code_zip_name(digest)
+    path = cluster_code.store_code(str(tmp_path), name, data, 4)
     assert Path(path) == tmp_path / name and Path(path).read_bytes() == data
     assert [p.name for p in tmp_path.iterdir()] == [name]  # no temporary left
     inode = os.stat(path).st_ino
     with monkeypatch.context() as patch:
         patch.setattr(tempfile, "mkstemp", lambda *a, **k: pytest.fail("the stored code was written again"))
-        assert cluster._store_code(str(tmp_path), name, data, 4) == path
+        assert cluster_code.store_code(str(tmp_path), name, data, 4) == path
     assert os.stat(path).st_ino == inode and Path(path).read_bytes() == data
 
-    forged = cluster.code_zip_name("0" * 64)
+    forged = cluster_code.code_zip_name("0" * 64)
     (tmp_path / forged).write_bytes(data)
     with pytest.raises(RuntimeError, match="does not hold the code it is named after"):
-        cluster._store_code(str(tmp_path), forged, data, 4)
+        cluster_code.store_code(str(tmp_path), forged, data, 4)
     (tmp_path / forged).unlink()
 
     others = []
     for k in range(4):  # older zips of other code, the oldest first
         other = b"other code %d" % k
-        others.append(cluster.code_zip_name(hashlib.sha256(other).hexdigest()))
+        others.append(cluster_code.code_zip_name(hashlib.sha256(other).hexdigest()))
         (tmp_path / others[-1]).write_bytes(other)
         os.utime(tmp_path / others[-1], (1000 + k, 1000 + k))
-    cluster._store_code(str(tmp_path), name, data, 4)
+    cluster_code.store_code(str(tmp_path), name, data, 4)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, *others[1:]])  # the oldest removed
 
 
@@ -295,11 +296,12 @@ def test_two_clients_at_once_on_one_cluster_write_the_files_of_one_process(model
 
 
 def worker_backends(address):
-    """{worker: {model sha256: id of the backend its process keeps}} (common.cluster as the worker imported it)."""
+    """{worker: {model sha256: id of the backend its process keeps}} (common.cluster_worker as the worker imported
+    it)."""
     import distributed
 
     def kept():
-        from common import cluster as worker_side
+        from common import cluster_worker as worker_side
 
         return {key[0]: id(loaded.backend) for key, loaded in worker_side._BACKENDS.items()}
 
@@ -312,8 +314,8 @@ def test_a_second_run_on_a_kept_cluster_sends_no_model(models, tmp_path, capsys)
     same backend objects serve it); a worker that joins later gets it from the next run, alone."""
     d, jobs = models
     job = [*jobs["biggan"], "--output", str(tmp_path / "result")]
-    digest = cluster.model_files(d / "biggan.onnx")[1]
-    with cluster.LoopbackProcesses(tmp_path / "dask") as processes:
+    digest = cluster_worker.model_files(d / "biggan.onnx")[1]
+    with loopback.LoopbackProcesses(tmp_path / "dask") as processes:
         address = processes.start_scheduler()
         processes.add_workers(2)
         printed = []
@@ -338,10 +340,10 @@ def test_a_second_run_on_a_kept_cluster_sends_no_model(models, tmp_path, capsys)
 def test_inception_scores_on_the_cluster_equal_one_process(dask_cluster, tmp_path):
     """biggan_eval_acc.py with and without --cluster on seeded random Inception weights: the same IS and FID."""
     rng = np.random.default_rng(0)
-    fileio.write_npz(tmp_path / "gen.npz", x=np.tanh(rng.standard_normal((10, 3, 128, 128))).astype(np.float32))
-    fileio.write_npz(tmp_path / "y.npz", y=np.arange(10))
+    npz.write_npz(tmp_path / "gen.npz", x=np.tanh(rng.standard_normal((10, 3, 128, 128))).astype(np.float32))
+    npz.write_npz(tmp_path / "y.npz", y=np.arange(10))
     metrics.save_moments(tmp_path / "m.npz", rng.standard_normal(2048) * 0.1, np.diag(rng.uniform(0.5, 1.5, 2048)))
-    metrics.write_random_inception_weights(tmp_path / "inception.pth")
+    inception.write_random_inception_weights(tmp_path / "inception.pth")
     common = ["--gen-img", str(tmp_path / "gen.npz"), "--gen-y", str(tmp_path / "y.npz"), "--moments",
               str(tmp_path / "m.npz"), "--inception-weights", str(tmp_path / "inception.pth"),
               "--num-inception-images", "10", "--num-splits", "2", "--inception-batch", "4", "--no_report"]
@@ -486,8 +488,8 @@ def test_workers_with_other_versions_are_refused_by_name():
     with pytest.raises(UserError, match=r"^--cluster: worker tcp://10\.0\.0\.3:4000 has numpy 2\.4\.6, "
                                         r"onnxruntime 1\.31\.0, this client numpy 2\.4\.6, onnxruntime 1\.32\.0; "
                                         r"different versions"):
-        cluster.check_versions(here, workers)
-    cluster.check_versions(here, {"tcp://10.0.0.2:4000": {"versions": here}})
+        cluster_code.check_versions(here, workers)
+    cluster_code.check_versions(here, {"tcp://10.0.0.2:4000": {"versions": here}})
 
 
 def wait_for_files(folder, dirname, count, process, deadline=60):
@@ -507,7 +509,7 @@ def test_faults_a_lost_worker_is_replaced_and_a_lost_cluster_writes_nothing(mode
     d, jobs = models
     # DCGAN's 7 batches, each run 60 times: a few seconds, long enough to kill a process in the middle
     long_job = [*jobs["dcgan"], "--loop", "60", "--output", str(tmp_path / "result")]
-    with cluster.LoopbackProcesses(tmp_path / "dask") as processes:
+    with loopback.LoopbackProcesses(tmp_path / "dask") as processes:
         address = processes.start_scheduler()
         first, second = processes.add_workers(2)
 

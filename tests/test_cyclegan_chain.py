@@ -17,7 +17,7 @@ import CycleGAN_postprocess as postprocess
 import CycleGAN_ReflectpadDeal as reflectpad
 import cyclegan_facts
 from chainrun import run_steps, working_directory
-from common import cli, driver, fileio, onnx_utils
+from common import cli, driver, fileio, graph_edits, onnx_utils
 from cyclegan_facts import DIRECTIONS
 from facts_check import assert_graph_matches
 
@@ -117,7 +117,7 @@ def test_constant_mode_is_the_original_edit_and_drifts(chain, edits, tmp_path, c
     for g in ("Ga", "Gb"):
         edited = onnx.load(str(chain.onnx / f"model_{g}_bs1_constant.onnx"))
         pads = [n for n in edited.graph.node if n.op_type == "Pad"]
-        assert len(pads) == 20 and not onnx_utils.reflect_pads(edited)
+        assert len(pads) == 20 and not graph_edits.reflect_pads(edited)
     assert np.max(np.abs(edits["A", "constant"] - edits["A", "source"])) > 0.05
 
     # the accuracy check sees that drift: below a float32-level threshold it fails with status 1

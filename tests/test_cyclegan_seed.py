@@ -14,6 +14,7 @@ import re
 import shlex
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -21,7 +22,7 @@ import pytest
 from PIL import Image
 
 from chainrun import working_directory
-from common import cli, driver, fileio, onnx_utils
+from common import cli, driver, fileio, graph_edits, onnx_utils, tool_outputs
 from cyclegan_aipp import aipp_input, read_config, read_info
 from cyclegan_data import load_image, write_synthetic_maps
 from cyclegan_model import random_checkpoint
@@ -54,7 +55,7 @@ SEED_BENCHMARK = [
 ]
 SEED_EVAL = "python3 eval_acc.py --dataroot=./datasets/maps --npu_bin_file=./result/dumpOutput_device0/"
 
-# What our README gives for each benchmark run on a CPU (section 4.9).
+# What our README gives for each benchmark run on a CPU (section 5.4).
 CPU_BENCHMARK = [
     ["python3 CycleGAN_aipp_preprocess.py --info=testA_prep.info --save_path=./datasetsDst/maps/testA_aipp/",
      "python3 ../common/infer.py --model ./onnxmodel/model_Ga.onnx --input ./datasetsDst/maps/testA_aipp/ "
@@ -65,6 +66,7 @@ CPU_BENCHMARK = [
 ]
 CPU_EVAL_B = "python3 eval_acc.py --dataroot=./datasets/maps --npu_bin_file=./result/Gb_aipp/ --direction BtoA"
 N_PAIRS = 2
+README = Path(__file__).resolve().parents[1] / "CycleGAN" / "README.md"
 
 
 def flags(command):
@@ -98,6 +100,14 @@ def seed(tmp_path_factory):
     return folder, done.stdout
 
 
+def test_the_readme_gives_the_seeds_lines_and_their_cpu_commands():
+    """Section 5 holds the seed's commands as written and, for its NPU-only runs, the CPU commands replayed here."""
+    readme = README.read_text(encoding="utf-8")
+    given = [SEED_EXPORT, SEED_REFLECTPAD, SEED_ENV, *SEED_ATC, SEED_DATASET_INFO, *SEED_BENCHMARK, SEED_EVAL,
+             *(c for pair in CPU_BENCHMARK for c in pair), CPU_EVAL_B]
+    assert [c for c in given if c not in readme] == []
+
+
 def test_export_under_the_seeds_name(seed):
     folder, out = seed
     assert out.count("final node Tanh_156") == 2
@@ -124,7 +134,7 @@ def test_seed_sequence(seed, capsys):
         assert sorted(p.name for p in (folder / "onnxmodel").iterdir()) == listing  # no second file, no leftovers
         for g in ("Ga", "Gb"):
             edited = onnx.load(f"onnxmodel/model_{g}.onnx")
-            assert onnx_utils.count_ops(edited)["Pad"] == 0 and not onnx_utils.reflect_pads(edited)
+            assert onnx_utils.count_ops(edited)["Pad"] == 0 and not graph_edits.reflect_pads(edited)
             assert edited.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
             weights = {i.name: onnx.numpy_helper.to_array(i) for i in edited.graph.initializer}
             source = {i.name: onnx.numpy_helper.to_array(i) for i in sources[g].graph.initializer}
@@ -145,7 +155,7 @@ def test_seed_sequence(seed, capsys):
         assert "env.sh: no CANN toolkit at" in done.stderr
 
         # atc cannot run here: every file and name it is given must be right for our graphs, the files the seed
-        # names holding the edited graphs (README 4.9)
+        # names holding the edited graphs (README 5.3)
         config = read_config("aipp_CycleGAN_pth.config")
         for command in SEED_ATC:
             f = flags(command)
@@ -183,7 +193,7 @@ def test_seed_sequence(seed, capsys):
             x = fileio.read_array(f"{target}/{rows[0][1].stem}.bin", shape=(1, 3, 256, 256))
             assert np.array_equal(x, aipp_input(rows[0][1], config))
             run_python(replacement[1], capsys)
-        runs = [p for p in (folder / "result").iterdir() if p.is_dir() and fileio.AIS_TIMESTAMP.match(p.name)]
+        runs = [p for p in (folder / "result").iterdir() if p.is_dir() and tool_outputs.AIS_TIMESTAMP.match(p.name)]
         assert len(runs) == 1 and sorted(p.name for p in runs[0].iterdir()) == ["1_A_0.bin", "2_A_0.bin"]
 
         # 6.1: the seed's accuracy command reads that run (dumpOutput_device0 is the benchmark tool's folder) and
@@ -205,7 +215,7 @@ def test_seed_sequence(seed, capsys):
         lowest = sorted(report["images"], key=lambda f: f["pixel_cosine"])
         assert [row[0] for row in parsed.tables["worst"][1:]] == [f["image"] for f in lowest]
 
-        # G_B likewise (README 4.9): below 0.99 as well, its figures written all the same
+        # G_B likewise (README section 6): below 0.99 as well, its figures written all the same
         assert cli.run(importlib.import_module("eval_acc").main, shlex.split(CPU_EVAL_B)[2:]) == 1
         assert re.search(r"^average cosine_similarity: 0\.\d+$", capsys.readouterr().out, re.M)
         assert json.loads((folder / "cosine_similarity.json").read_text())["direction"] == "BtoA"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from common import cli, driver, fileio
+from common import cli, driver, fileio, tool_outputs
 from chainrun import run_steps, upstream_mirror, working_directory
 from common.errors import CheckFailed, UserError
 
@@ -186,7 +186,7 @@ def test_accuracy_reads_every_tools_output_layout(chain_run, tmp_path):
     """The same outputs as ais_bench NPY/TXT, msame TXT in its timestamp folder and the benchmark tool's
     dumpOutput_device0/<stem>_1.bin: each pairs with pth_result/<stem>_0.bin and gives the same verdict."""
     folder, _, _ = chain_run
-    outputs = fileio.output_files(folder / "result" / "bs16")
+    outputs = tool_outputs.output_files(folder / "result" / "bs16")
     layouts = {"npy": ("npy", "{stem}_0.npy"), "txt": ("txt", "{stem}_0.txt"),
                "msame": ("msame/2021118_17_5_9_123456", "{stem}_output_0.txt"),
                "benchmark": ("result/dumpOutput_device0", "{stem}_1.bin")}

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from common import digits, fileio, metrics, standin
+from common import cache, digits, fileio, standin
 from common.errors import UserError
 
 import dcgan_acc_eval
@@ -76,7 +76,7 @@ def test_real_digits_score_near_the_maximum_and_random_generators_far_below(net)
 
 
 def test_the_classifier_is_cached_and_read_back(tmp_path, monkeypatch, net):
-    monkeypatch.setenv(metrics.CACHE_VARIABLE, str(tmp_path))
+    monkeypatch.setenv(cache.CACHE_VARIABLE, str(tmp_path))
     trained = []
     real_train = digits._train_classifier
     monkeypatch.setattr(digits, "_train_classifier", lambda path: (trained.append(path), real_train(path)))
@@ -94,7 +94,7 @@ def test_the_classifier_is_cached_and_read_back(tmp_path, monkeypatch, net):
 @pytest.mark.parametrize("model", sorted(TRAINERS))
 def test_a_short_training_writes_the_official_container_and_is_reused(model, tmp_path, monkeypatch):
     trainer, model_module, exporter, shape = TRAINERS[model]
-    monkeypatch.setenv(metrics.CACHE_VARIABLE, str(tmp_path / "cache"))
+    monkeypatch.setenv(cache.CACHE_VARIABLE, str(tmp_path / "cache"))
     out = tmp_path / "weights.pth"
     assert trainer.main([str(out), "--epochs", "1", "--seed", "3"]) == 0
     (cached,) = (tmp_path / "cache").glob(f"{model}-standin-*.pth")

@@ -16,14 +16,16 @@ from common.errors import CheckFailed, UserError
 ROOT = Path(__file__).resolve().parents[1]
 TOY = ROOT / "tests" / "toy_chain"
 MODELS = sorted(p.parent.name for p in ROOT.glob("*/chain.py"))
+# What a person reads in minutes (issue 27): the root README and each model README, in bytes.
+README_BUDGET, MODEL_README_BUDGET = 8 * 1024, 12 * 1024
 # Every model README has exactly these ## and ### headings, in this order (CONTRIBUTING.md, "Adding a model"); a
 # model's own subsections are #### headings inside them.
 README_SKELETON = [
     "## 1 Overview", "### 1.1 Inputs and outputs", "## 2 Files", "## 3 Environment", "## 4 Quick start",
-    "### 4.1 Get the source and weights", "### 4.2 Prepare the data", "### 4.3 Convert the model",
-    "### 4.4 Offline inference", "### 4.5 Postprocess", "### 4.6 Accuracy", "### 4.7 Performance",
-    "### 4.8 Precision on the NPU (predicted)", "### 4.9 The original README's commands",
-    "### 4.10 The whole chain in one command", "## 5 Results", "## 6 Notes and differences from the original",
+    "## 5 Inference step by step", "### 5.1 Get the source and weights", "### 5.2 Prepare the data",
+    "### 5.3 Convert the model", "### 5.4 Offline inference", "### 5.5 Postprocess", "## 6 Accuracy",
+    "## 7 Performance", "## 8 Precision on the NPU (predicted)", "## 9 The full-scale job",
+    "## 10 Differences from the original",
 ]
 
 
@@ -137,6 +139,15 @@ def test_model_readme_follows_the_skeleton(model):
     assert contents == [f"- [{h.lstrip('#').strip()}]({toc_anchor(h)})" for h in README_SKELETON]
 
 
+@pytest.mark.parametrize("model", MODELS)
+def test_model_readme_keeps_its_size_budget(model):
+    assert (ROOT / model / "README.md").stat().st_size <= MODEL_README_BUDGET
+
+
+def test_root_readme_keeps_its_size_budget():
+    assert (ROOT / "README.md").stat().st_size <= README_BUDGET
+
+
 def readme_files_section(text):
     """The text of a README's '## 2 Files' section."""
     return text.split("\n## 2 Files\n", 1)[1].split("\n## 3 ", 1)[0]
@@ -157,10 +168,11 @@ def test_model_readme_names_every_file_of_the_folder(model):
 def test_the_skeleton_check_sees_drift():
     text = (ROOT / "DCGAN" / "README.md").read_text(encoding="utf-8")
     assert readme_sections(text) == README_SKELETON
-    swapped = text.replace("### 4.5 Postprocess", "### 4.5 Pictures")
+    swapped = text.replace("### 5.5 Postprocess", "### 5.5 Pictures")
     assert readme_sections(swapped) != README_SKELETON
-    assert "### 4.5 Postprocess" not in readme_sections("```\n### 4.5 Postprocess\n```\n")  # code is not a heading
-    assert toc_anchor("### 4.9 The original README's commands") == "#49-the-original-readmes-commands"
+    assert "### 5.5 Postprocess" not in readme_sections("```\n### 5.5 Postprocess\n```\n")  # code is not a heading
+    assert toc_anchor("## 8 Precision on the NPU (predicted)") == "#8-precision-on-the-npu-predicted"
+    assert toc_anchor("### 5.1 Get the source and weights") == "#51-get-the-source-and-weights"
 
 
 @pytest.mark.parametrize("model", MODELS)

@@ -5,7 +5,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from common import cli, fileio, staging
+from common import cli, fileio, npz, staging, tool_outputs
 from common.errors import UserError
 
 
@@ -77,12 +77,12 @@ def test_output_files_detects_each_tools_naming(tmp_path):
     def folder(name, files):
         for f in files:
             touch(tmp_path / name / f)
-        return fileio.output_files(tmp_path / name)
+        return tool_outputs.output_files(tmp_path / name)
 
     ais = folder("bs1", ["n_2_0.bin", "n_10_0.bin", "n_2_1.bin", "n_10_1.bin", "n_1_0.npy"])
     assert {k: p.name for k, p in ais.items()} == {"n_1": "n_1_0.npy", "n_2": "n_2_0.bin", "n_10": "n_10_0.bin"}
     assert list(ais) == ["n_1", "n_2", "n_10"]  # natural order
-    assert fileio.output_files(tmp_path / "bs1", index=1)["n_2"].name == "n_2_1.bin"
+    assert tool_outputs.output_files(tmp_path / "bs1", index=1)["n_2"].name == "n_2_1.bin"
     bench = folder("dumpOutput_device1", ["noise_0000_1.bin", "noise_0001_1.bin"])  # first output is _1
     assert {k: p.name for k, p in bench.items()} == {"noise_0000": "noise_0000_1.bin", "noise_0001": "noise_0001_1.bin"}
     msame = folder("2021118_17_5_9_123456", ["7_output_0.txt", "12_output_0.txt", "12_output_1.txt"])
@@ -104,19 +104,19 @@ def test_pair_outputs_by_stem_across_tools(tmp_path):
         touch(tmp_path / "pth" / f"n_{i}_0.bin")
         touch(tmp_path / "dumpOutput_device0" / f"n_{i}_1.bin")
         touch(tmp_path / "npy" / f"n_{i}_0.npy")
-    pairs = fileio.pair_outputs(tmp_path / "pth", tmp_path / "dumpOutput_device0")
+    pairs = tool_outputs.pair_outputs(tmp_path / "pth", tmp_path / "dumpOutput_device0")
     assert [(a.name, b.name) for a, b in pairs] == [(f"n_{i}_0.bin", f"n_{i}_1.bin") for i in range(3)]
-    assert [b.name for _, b in fileio.pair_outputs(tmp_path / "pth", tmp_path / "npy")] == [
+    assert [b.name for _, b in tool_outputs.pair_outputs(tmp_path / "pth", tmp_path / "npy")] == [
         f"n_{i}_0.npy" for i in range(3)]
     (tmp_path / "npy" / "n_1_0.npy").unlink()
     with pytest.raises(UserError, match=r"npy/n_1_0\.npy: missing, expected as the partner of .*pth/n_1_0\.bin"):
-        fileio.pair_outputs(tmp_path / "pth", tmp_path / "npy")
+        tool_outputs.pair_outputs(tmp_path / "pth", tmp_path / "npy")
     (tmp_path / "dumpOutput_device0" / "n_2_1.bin").unlink()
     with pytest.raises(UserError, match=r"dumpOutput_device0/n_2_1\.bin: missing, expected as the partner"):
-        fileio.pair_outputs(tmp_path / "pth", tmp_path / "dumpOutput_device0")
+        tool_outputs.pair_outputs(tmp_path / "pth", tmp_path / "dumpOutput_device0")
     with pytest.raises(UserError, match=r"pth/n_2_0\.bin: has no partner in .*dumpOutput_device0"):
-        fileio.pair_outputs(tmp_path / "dumpOutput_device0", tmp_path / "pth")
-    assert len(fileio.pair_outputs(tmp_path / "dumpOutput_device0", tmp_path / "pth", subset=True)) == 2
+        tool_outputs.pair_outputs(tmp_path / "dumpOutput_device0", tmp_path / "pth")
+    assert len(tool_outputs.pair_outputs(tmp_path / "dumpOutput_device0", tmp_path / "pth", subset=True)) == 2
 
 
 def test_read_array_size_errors_name_file_and_expectation(tmp_path):
@@ -190,21 +190,21 @@ def test_pair_by_position(tmp_path):
 
 def test_resolve_result_dir(tmp_path):
     touch(tmp_path / "bs1" / "x_0.bin")
-    assert fileio.resolve_result_dir(tmp_path / "bs1") == tmp_path / "bs1"
+    assert tool_outputs.resolve_result_dir(tmp_path / "bs1") == tmp_path / "bs1"
 
     touch(tmp_path / "out" / "2022_12_17-07_37_18" / "x_0.bin")
     touch(tmp_path / "out" / "2023_01_02-00_00_00" / "x_0.bin")
     touch(tmp_path / "out" / "2023_01_02-00_00_00_summary.json")
-    assert fileio.resolve_result_dir(tmp_path / "out").name == "2023_01_02-00_00_00"
+    assert tool_outputs.resolve_result_dir(tmp_path / "out").name == "2023_01_02-00_00_00"
 
     touch(tmp_path / "old" / "dumpOutput_device0" / "x_1.bin")
-    assert fileio.resolve_result_dir(tmp_path / "old").name == "dumpOutput_device0"
+    assert tool_outputs.resolve_result_dir(tmp_path / "old").name == "dumpOutput_device0"
 
     touch(tmp_path / "result" / "bs1" / "x_0.bin")
     with pytest.raises(UserError, match=r"result: no \.bin/\.npy/\.txt outputs here.*did you mean .*bs1"):
-        fileio.resolve_result_dir(tmp_path / "result")
+        tool_outputs.resolve_result_dir(tmp_path / "result")
     with pytest.raises(UserError, match=r"nowhere: no such folder"):
-        fileio.resolve_result_dir(tmp_path / "nowhere")
+        tool_outputs.resolve_result_dir(tmp_path / "nowhere")
 
 
 def test_resolve_result_dir_finds_msame_runs_by_parsed_time(tmp_path, capsys):
@@ -218,24 +218,24 @@ def test_resolve_result_dir_finds_msame_runs_by_parsed_time(tmp_path, capsys):
     now = time.mktime((2021, 11, 20, 0, 0, 0, 0, 0, -1))
     for d in out.iterdir():
         os.utime(d, (now, now))  # a November run: 2021118 reads as 8 Nov, 2021119 as 9 Nov
-    assert fileio.resolve_result_dir(out).name == "20211110_1_2_3_4"
+    assert tool_outputs.resolve_result_dir(out).name == "20211110_1_2_3_4"
     assert capsys.readouterr().err.strip().splitlines() == [
         f"note: using {out / '20211110_1_2_3_4'} (the newest of 4 timestamped runs)"]
     (out / "20211110_1_2_3_4" / "0_output_0.txt").unlink()
     (out / "20211110_1_2_3_4").rmdir()
-    assert fileio.resolve_result_dir(out).name == "2021119_10_0_0_2"  # hour 10 after hour 9, unpadded
+    assert tool_outputs.resolve_result_dir(out).name == "2021119_10_0_0_2"  # hour 10 after hour 9, unpadded
 
 
 def test_resolve_result_dir_falls_back_from_a_missing_dump_folder(tmp_path, capsys):
     touch(tmp_path / "result" / "2022_12_17-07_37_18" / "noise_0000_0.bin")
     touch(tmp_path / "result" / "2022_12_17-07_37_18_summary.json")
-    chosen = fileio.resolve_result_dir(tmp_path / "result" / "dumpOutput_device0")
+    chosen = tool_outputs.resolve_result_dir(tmp_path / "result" / "dumpOutput_device0")
     assert chosen == tmp_path / "result" / "2022_12_17-07_37_18"
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "dumpOutput_device0 does not exist" in err[0] and str(chosen) in err[0]
     with pytest.raises(UserError, match=r"empty/dumpOutput_device0: no such folder, and no run folder"):
         (tmp_path / "empty").mkdir()
-        fileio.resolve_result_dir(tmp_path / "empty" / "dumpOutput_device0")
+        tool_outputs.resolve_result_dir(tmp_path / "empty" / "dumpOutput_device0")
 
 
 def test_atomic_dir_replaces_a_previous_run_as_a_whole(tmp_path):
@@ -299,28 +299,28 @@ def test_npz_writer_streams_an_array_that_numpy_reads(tmp_path):
     rng = np.random.default_rng(7)
     data = rng.standard_normal((7, 3, 4, 4)).astype(np.float32)
     path = tmp_path / "x.npz"
-    with fileio.NpzArrayWriter(path, "x", data.shape) as writer:
+    with npz.NpzArrayWriter(path, "x", data.shape) as writer:
         writer.write(data[:3])
         writer.write(data[3:])
     with np.load(path) as loaded:
         np.testing.assert_array_equal(loaded["x"], data)
-    batches = list(fileio.iter_npz_batches(path, "x", 3))
+    batches = list(npz.iter_npz_batches(path, "x", 3))
     assert [len(b) for b in batches] == [3, 3, 1]
     np.testing.assert_array_equal(np.concatenate(batches), data)
-    assert [len(b) for b in fileio.iter_npz_batches(path, "x", 4, limit=5)] == [4, 1]
+    assert [len(b) for b in npz.iter_npz_batches(path, "x", 4, limit=5)] == [4, 1]
     # Files written by numpy (compressed too) stream the same way.
     np.savez_compressed(tmp_path / "c.npz", x=data, y=np.arange(7))
-    np.testing.assert_array_equal(np.concatenate(list(fileio.iter_npz_batches(tmp_path / "c.npz", "x", 2))), data)
-    assert fileio.npz_array_info(tmp_path / "c.npz", "y") == ((7,), np.dtype(np.int64))
+    np.testing.assert_array_equal(np.concatenate(list(npz.iter_npz_batches(tmp_path / "c.npz", "x", 2))), data)
+    assert npz.npz_array_info(tmp_path / "c.npz", "y") == ((7,), np.dtype(np.int64))
 
 
 def test_npz_writer_leaves_nothing_behind_when_incomplete(tmp_path):
     path = tmp_path / "x.npz"
     with pytest.raises(ValueError, match="2 rows written, 3 declared"):
-        with fileio.NpzArrayWriter(path, "x", (3, 2)) as writer:
+        with npz.NpzArrayWriter(path, "x", (3, 2)) as writer:
             writer.write(np.zeros((2, 2)))
     with pytest.raises(ValueError, match="do not fit"):
-        with fileio.NpzArrayWriter(path, "x", (3, 2)) as writer:
+        with npz.NpzArrayWriter(path, "x", (3, 2)) as writer:
             writer.write(np.zeros((4, 2)))
     assert list(tmp_path.iterdir()) == []
 
@@ -328,16 +328,16 @@ def test_npz_writer_leaves_nothing_behind_when_incomplete(tmp_path):
 def test_npz_reading_errors_name_the_file(tmp_path):
     np.savez(tmp_path / "a.npz", y=np.zeros(3))
     with pytest.raises(UserError, match=r"a.npz: expected an array 'x', found 'y'"):
-        fileio.npz_array_info(tmp_path / "a.npz", "x")
+        npz.npz_array_info(tmp_path / "a.npz", "x")
     with pytest.raises(UserError, match="no such npz file"):
-        fileio.npz_array_info(tmp_path / "b.npz", "x")
+        npz.npz_array_info(tmp_path / "b.npz", "x")
     # A truncated member: the header promises more rows than the data holds.
     buffer = io.BytesIO()
     np.lib.format.write_array_header_2_0(buffer, {"descr": "<f4", "fortran_order": False, "shape": (4, 2)})
     with zipfile.ZipFile(tmp_path / "short.npz", "w") as archive:
         archive.writestr("x.npy", buffer.getvalue() + np.zeros((2, 2), np.float32).tobytes())
     with pytest.raises(UserError, match=r"short.npz: array 'x' ends after 2 of its 4 declared rows"):
-        list(fileio.iter_npz_batches(tmp_path / "short.npz", "x", 2))
+        list(npz.iter_npz_batches(tmp_path / "short.npz", "x", 2))
 
 
 def test_command_line_mistakes_are_one_line(capsys):

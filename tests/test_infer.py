@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from common import fileio, infer, onnx_utils
+from common import backends, fileio, infer, onnx_utils, sources, tool_outputs
 from common.errors import UserError
 from common.facts import TensorSpec
 
@@ -109,7 +109,7 @@ def test_dynamic_model_batches_single_sample_files(models, tmp_path):
 def test_pure_inference_mode_and_timestamp_folder(models, tmp_path, capsys):
     infer.main(["--model", str(models / "one_bs4.onnx"), "--output", str(tmp_path / "res"), "--loop", "5"])
     runs = [p for p in (tmp_path / "res").iterdir() if p.is_dir()]
-    assert len(runs) == 1 and fileio.AIS_TIMESTAMP.match(runs[0].name)
+    assert len(runs) == 1 and tool_outputs.AIS_TIMESTAMP.match(runs[0].name)
     y = fileio.read_array(runs[0] / "pure_infer_data_0.bin", np.float32, (4, 2))
     assert np.array_equal(y, onnx_utils.run(models / "one_bs4.onnx", {"x": np.zeros((4, 3), np.float32)})[0])
     assert (tmp_path / "res" / f"{runs[0].name}_summary.json").is_file()
@@ -160,7 +160,7 @@ def test_errors(models, tmp_path, case, message):
 def test_interrupted_run_leaves_no_output_folder(models, tmp_path, monkeypatch):
     write_samples(tmp_path / "in", 9, (3,), seed=6)
     calls = {"n": 0}
-    original = infer.OnnxRuntimeBackend.run
+    original = backends.OnnxRuntimeBackend.run
 
     def dies_on_third_batch(self, feeds):
         calls["n"] += 1
@@ -168,7 +168,7 @@ def test_interrupted_run_leaves_no_output_folder(models, tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return original(self, feeds)
 
-    monkeypatch.setattr(infer.OnnxRuntimeBackend, "run", dies_on_third_batch)
+    monkeypatch.setattr(backends.OnnxRuntimeBackend, "run", dies_on_third_batch)
     with pytest.raises(KeyboardInterrupt):
         infer.main(["--model", str(models / "one_bs4.onnx"), "--input", str(tmp_path / "in"),
                     "--output", str(tmp_path / "res"), "--output_dirname", "bs4"])
@@ -216,7 +216,7 @@ def test_ais_bench_backend_through_its_documented_interface(models, tmp_path, mo
     assert summary["NPU_compute_time"]["mean"] == 0.5 and summary["throughput"] == pytest.approx(8000.0)
     y = fileio.read_array(tmp_path / "res" / "om" / "s_5_0.bin", np.float32, (1, 2))
     assert np.array_equal(y, onnx_utils.run(models / "one.onnx", {"x": data[5][None]})[0])
-    om = infer.open_backend(str(tmp_path / "one_bs4.om"), device=3)  # ACL's 'dtype.float32' read through the one table
+    om = backends.open_backend(str(tmp_path / "one_bs4.om"), device=3)  # ACL's 'dtype.float32' read through the one table
     assert om.inputs == [TensorSpec("x", (4, 3), "float32")] and om.output_names == ["y", "z"]
 
 
@@ -316,11 +316,11 @@ def test_output_dirname_stays_inside_output(models, tmp_path, dirname, capsys):
 def test_backends_describe_inputs_and_outputs_as_tensor_specs(models):
     """name, shape with None for a free axis, numpy dtype name: the same on ONNX Runtime and OpenVINO."""
     expected_inputs = [TensorSpec("noise", (None, 1, 2), "float32"), TensorSpec("label", (None, 2, 3), "float32")]
-    for backend in (infer.open_backend(str(models / "two.onnx")),
-                    infer.open_backend(str(models / "two.onnx"), backend="openvino")):
+    for backend in (backends.open_backend(str(models / "two.onnx")),
+                    backends.open_backend(str(models / "two.onnx"), backend="openvino")):
         assert backend.inputs == expected_inputs
         assert backend.outputs == [TensorSpec("out", (None, 2, 3), "float32")] and backend.output_names == ["out"]
-    fixed = infer.open_backend(str(models / "one_bs4.onnx"))
+    fixed = backends.open_backend(str(models / "one_bs4.onnx"))
     assert fixed.inputs == [TensorSpec("x", (4, 3), "float32")]
     assert fixed.outputs == [TensorSpec("y", (4, 2), "float32"), TensorSpec("z", (4, 3), "float32")]
 
@@ -336,16 +336,16 @@ def test_one_dtype_table_for_onnx_runtime_and_acl_type_names():
 
 def test_input_sources_share_one_interface(models, tmp_path):
     write_samples(tmp_path / "in", 5, (3,), seed=11)
-    inputs = infer.open_backend(str(models / "one_bs4.onnx")).inputs
-    files = infer.FileInputs(str(tmp_path / "in"), inputs)
+    inputs = backends.open_backend(str(models / "one_bs4.onnx")).inputs
+    files = sources.FileInputs(str(tmp_path / "in"), inputs)
     assert (files.shapes, files.model_batch, files.factor) == ([[4, 3]], 4, 4)
-    assert files.batches == [infer.Batch((0, 1, 2, 3), 4), infer.Batch((4, 4, 4, 4), 1)]  # the last one padded
+    assert files.batches == [sources.Batch((0, 1, 2, 3), 4), sources.Batch((4, 4, 4, 4), 1)]  # the last one padded
     last = files.batches[1]
     assert files.stems(last) == ["s_4"] and files.infiles(last, 0) == [str(tmp_path / "in" / "s_4.bin")]
     assert [f.shape for f in files.feeds(last)] == [(4, 3)]
     assert np.array_equal(files.feeds(last)[0], np.repeat(fileio.read_array(tmp_path / "in" / "s_4.bin")[None], 4, 0))
-    assert files.first(2).batches == [infer.Batch((0, 1, 0, 0), 2)] and files.files == 5
-    pure = infer.PureInputs(inputs, kind="random", seed=3)
+    assert files.first(2).batches == [sources.Batch((0, 1, 0, 0), 2)] and files.files == 5
+    pure = sources.PureInputs(inputs, kind="random", seed=3)
     (only,) = pure.batches
     assert (pure.shapes, pure.factor, pure.stems(only), pure.infiles(only, 0)) == ([[4, 3]], 1, ["pure_infer_data"], [])
     assert np.array_equal(pure.feeds(only)[0], onnx_utils.seeded_feeds({"x": [4, 3]}, 3)["x"])

@@ -40,7 +40,7 @@ import GAN_pth2onnx
 import gen_dataset_info
 import pix2pixhd_data
 import pix2pixhd_preprocess
-from common import cli, errors, fileio, infer, staging
+from common import cli, errors, fileio, infer, records, runner, staging, tool_outputs
 from cyclegan_data import write_synthetic_maps
 from pix2pixhd_synthetic import write_cityscapes
 
@@ -71,7 +71,7 @@ def leftovers(parts):
     """Hidden entries beside the parts other than their run records: what a dead run left."""
     folders = {part.parent for part in parts}
     return sorted(str(p) for folder in folders for p in folder.iterdir()
-                  if p.name.startswith(".") and not p.name.endswith(staging.RECORD_SUFFIX))
+                  if p.name.startswith(".") and not p.name.endswith(records.RECORD_SUFFIX))
 
 
 def tree(folder):
@@ -91,7 +91,7 @@ def biggan_case(data):
 
     def next_step(work):  # what the runner and biggan_eval_acc.py read
         fileio.pair_by_position([work / "prep_noise", work / "prep_label"])
-        staging.check_same_run(work / "gen_y.npz")
+        records.check_same_run(work / "gen_y.npz")
     return biggan_preprocess.main, argv, ("prep_noise", "prep_label", "gen_y.npz"), next_step
 
 
@@ -105,7 +105,7 @@ def gan_case(data):
 
     def next_step(work):
         fileio.pair_by_position([work / "vectors"])
-        staging.check_same_run(work / "images")
+        records.check_same_run(work / "images")
     return GAN_preprocess.main, argv, ("vectors", "images"), next_step
 
 
@@ -130,7 +130,7 @@ def gen_dataset_info_case(data):
                                            "--dataTestB_infoName", str(work / "testB_prep.info")]
 
     def next_step(work):
-        staging.check_same_run(work / "testA", work / "testB_prep.info")
+        records.check_same_run(work / "testA", work / "testB_prep.info")
     return gen_dataset_info.main, argv, ("testA", "testB", "testA_prep.info", "testB_prep.info"), next_step
 
 
@@ -180,7 +180,7 @@ def infer_case(data):
                 "--output_dirname", "bs2"]
 
     def next_step(work):  # what a postprocess reads: the folder and, through it, the summary's shapes
-        fileio.read_output(fileio.resolve_result_dir(work / "bs2") / "0_0.bin", GAN_facts.IMAGE_SHAPE)
+        tool_outputs.read_output(tool_outputs.resolve_result_dir(work / "bs2") / "0_0.bin", GAN_facts.IMAGE_SHAPE)
     return infer.main, argv, ("bs2", "bs2_summary.json"), next_step
 
 
@@ -196,7 +196,7 @@ def biggan_postprocess_case(data):
                 "--save-npz", "--gen-img", str(work / "gen_img_bs1.npz")]
 
     def next_step(work):  # what biggan_eval_acc.py reads
-        staging.check_same_run(work / "gen_img_bs1.npz")
+        records.check_same_run(work / "gen_img_bs1.npz")
     return biggan_postprocess.main, argv, ("img_bs1", "grid_bs1.png", "gen_img_bs1.npz"), next_step
 
 
@@ -353,7 +353,7 @@ def test_run_records_check_in_another_process(tmp_path):
         for i in range(7):
             fileio.write_array(folder / f"x_{i}.bin", np.full(3, i, np.float32), atomic=False)
         outputs.file(tmp_path / "b.npz").write_bytes(b"b")
-    check = f"from common import staging; staging.check_same_run({str(tmp_path / 'a')!r}, {str(tmp_path / 'b.npz')!r})"
+    check = f"from common import records; records.check_same_run({str(tmp_path / 'a')!r}, {str(tmp_path / 'b.npz')!r})"
     for seed in ("1", "2"):
         subprocess.run([sys.executable, "-c", check], cwd=ROOT, check=True,
                        env={**os.environ, "PYTHONHASHSEED": seed})
@@ -534,13 +534,13 @@ def test_inputs_rewritten_during_the_run_are_refused(how, tmp_path, monkeypatch,
     old = snapshot([work / n for n in part_names])
     vectors, model = data / "vectors1", data / "gan.onnx"
     rewrite, expected = REWRITES[how]
-    real_store, done = infer.store_batch, []
+    real_store, done = runner.store_batch, []
 
     def store_batch(*args, **kwargs):
         if not done:
             done.append(rewrite(data, vectors, model))
         return real_store(*args, **kwargs)
-    monkeypatch.setattr(infer, "store_batch", store_batch)
+    monkeypatch.setattr(runner, "store_batch", store_batch)
     capsys.readouterr()
     status = cli.run(main, argv(work, 1))
     err = capsys.readouterr().err

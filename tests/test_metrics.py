@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from common import metrics
+from common import cache, inception, metrics, npz
 from common.errors import UserError
 
 
@@ -208,28 +208,28 @@ def test_moments_files_round_trip_and_bad_files(tmp_path):
 
 @pytest.fixture(scope="module")
 def inception_file(tmp_path_factory):
-    return metrics.write_random_inception_weights(tmp_path_factory.mktemp("inception") / "inception_v3_google.pth")
+    return inception.write_random_inception_weights(tmp_path_factory.mktemp("inception") / "inception_v3_google.pth")
 
 
 @pytest.fixture(scope="module")
 def inception_nets(inception_file):
     """The ONNX Runtime and OpenVINO paths (on the file exported once into the fixture's folder) and the eager
     torchvision path."""
-    return {backend: metrics.InceptionFeatures(inception_file, backend=backend)
-            for backend in metrics.INCEPTION_BACKENDS}
+    return {backend: inception.InceptionFeatures(inception_file, backend=backend)
+            for backend in inception.INCEPTION_BACKENDS}
 
 
-@pytest.mark.parametrize("backend", metrics.INCEPTION_BACKENDS)
+@pytest.mark.parametrize("backend", inception.INCEPTION_BACKENDS)
 def test_inception_features_match_torchvisions_forward(inception_file, inception_nets, backend):
     rng = np.random.default_rng(8)
     images = np.tanh(rng.standard_normal((2, 3, 128, 128))).astype(np.float32)
     net = inception_nets[backend]
-    pool, logits = metrics.inception_features(net, [images[:1], images[1:]], total=2, progress=False)
+    pool, logits = inception.inception_features(net, [images[:1], images[1:]], total=2, progress=False)
     assert pool.shape == (2, 2048) and logits.shape == (2, 1000)
     assert np.all(np.isfinite(pool)) and 0.05 < float(pool.std()) < 20  # O(1): calibrated random weights
 
     # BigGAN's preprocessing, then torchvision's own eval forward (NCHW, its avgpool, dropout and fc).
-    reference = metrics.load_inception(inception_file)
+    reference = inception.load_inception(inception_file)
     pooled = {}
     reference.avgpool.register_forward_hook(lambda m, i, o: pooled.setdefault("x", o.flatten(1)))
     x = (torch.from_numpy(images) + 1) / 2
@@ -250,10 +250,10 @@ def test_inception_input_does_not_depend_on_torch_threads():
         results = []
         for count in (1, 2, 3):
             torch.set_num_threads(count)
-            results.append(metrics.inception_input(images).numpy())
+            results.append(inception.inception_input(images).numpy())
     finally:
         torch.set_num_threads(threads)
-    assert results[0].shape == (3, 3, metrics.INCEPTION_SIZE, metrics.INCEPTION_SIZE)
+    assert results[0].shape == (3, 3, inception.INCEPTION_SIZE, inception.INCEPTION_SIZE)
     assert all(np.array_equal(results[0], other) for other in results[1:])
 
 
@@ -264,44 +264,44 @@ def test_inception_weight_file_variants_load(inception_file, tmp_path):
     no_aux = {"module." + k: v for k, v in state.items() if not k.startswith("AuxLogits.")}
     for name, variant in (("legacy.pth", legacy), ("no_aux.pth", no_aux)):
         torch.save(variant, tmp_path / name)
-        net = metrics.load_inception(tmp_path / name)
+        net = inception.load_inception(tmp_path / name)
         assert not net.training
         torch.testing.assert_close(net.fc.weight, state["fc.weight"], rtol=0, atol=0)
 
 
 def test_inception_bad_weight_files(inception_file, tmp_path):
     with pytest.raises(UserError, match="no such checkpoint file"):
-        metrics.InceptionFeatures(tmp_path / "missing.pth")
+        inception.InceptionFeatures(tmp_path / "missing.pth")
     torch.save({"linear.weight": torch.zeros(2, 2)}, tmp_path / "other.pth")
     with pytest.raises(UserError, match="other.pth: not Inception v3 weights"):
-        metrics.load_inception(tmp_path / "other.pth")
+        inception.load_inception(tmp_path / "other.pth")
     state = torch.load(inception_file, weights_only=True)
     del state["Mixed_6a.branch3x3.conv.weight"]
     torch.save(state, tmp_path / "broken.pth")
     with pytest.raises(UserError, match=r"broken.pth: does not match Inception3: missing 1 key\(s\): Mixed_6a"):
-        metrics.load_inception(tmp_path / "broken.pth")
+        inception.load_inception(tmp_path / "broken.pth")
 
 
 def test_the_exported_inception_is_cached_by_hash_and_leaves_is_and_fid_unchanged(inception_file, inception_nets):
     onnx_net, eager = inception_nets["onnxruntime"], inception_nets["torch"]
     cached = onnx_net.onnx_path
-    assert cached.parent == metrics.cache_folder() / "inception" and cached.suffix == ".onnx"
-    assert cached == metrics.inception_onnx_path(inception_file)
+    assert cached.parent == cache.cache_folder() / "inception" and cached.suffix == ".onnx"
+    assert cached == inception.inception_onnx_path(inception_file)
     stamp = cached.stat().st_mtime_ns
-    assert metrics.InceptionFeatures(inception_file).onnx_path == cached and cached.stat().st_mtime_ns == stamp
+    assert inception.InceptionFeatures(inception_file).onnx_path == cached and cached.stat().st_mtime_ns == stamp
     assert [p.name for p in inception_file.parent.iterdir()] == [inception_file.name]  # nothing beside the weights
     assert not [p for p in cached.parent.iterdir() if p.name.startswith(".")]  # no temporary left
 
     rng = np.random.default_rng(9)
     images = np.tanh(rng.standard_normal((8, 3, 64, 64)) * 1.5).astype(np.float32)
     batches = [images[:3], images[3:]]
-    pool_pt, logits_pt = metrics.inception_features(eager, batches, progress=False)
+    pool_pt, logits_pt = inception.inception_features(eager, batches, progress=False)
     is_pt = metrics.inception_score(logits_pt, 2)
     ref = rng.uniform(0, 1, (300, 2048)) * float(pool_pt.mean())
     mu, sigma = metrics.feature_moments(ref)
     fid_pt = metrics.fid_from_features(pool_pt, mu, sigma)
     for backend in ("onnxruntime", "openvino"):  # both run the cached ONNX file
-        pool, logits = metrics.inception_features(inception_nets[backend], batches, progress=False)
+        pool, logits = inception.inception_features(inception_nets[backend], batches, progress=False)
         is_ = metrics.inception_score(logits, 2)
         # The score to 1e-6 relative; its spread over splits (a difference of nearly equal scores) to 1e-6 of it.
         assert is_[0] == pytest.approx(is_pt[0], rel=1e-6) and is_[1] == pytest.approx(is_pt[1], abs=1e-6 * is_pt[0])
@@ -322,29 +322,29 @@ def test_a_cached_inception_model_that_disagrees_with_the_weights_is_refused(inc
     for k, init in enumerate(model.graph.initializer):
         if tuple(init.dims) == (1000,):  # fc's bias
             model.graph.initializer[k].CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) + 1.0, init.name))
-    metrics.inception_onnx_path(weights, cache).parent.mkdir(parents=True)
-    onnx.save(model, str(metrics.inception_onnx_path(weights, cache)))
+    inception.inception_onnx_path(weights, cache).parent.mkdir(parents=True)
+    onnx.save(model, str(inception.inception_onnx_path(weights, cache)))
     for backend in ("onnxruntime", "openvino"):
         with pytest.raises(CheckFailed, match=rf"Inception logits differs from torchvision's forward .*backend {backend}"):
-            metrics.InceptionFeatures(weights, backend=backend, cache=cache)
+            inception.InceptionFeatures(weights, backend=backend, cache=cache)
     with pytest.raises(UserError, match="Inception backend 'tf'"):
-        metrics.InceptionFeatures(weights, backend="tf")
+        inception.InceptionFeatures(weights, backend="tf")
 
 
 # ------------------------------------------------------------------------------------------ the project's cache
 
 def test_cache_folder_follows_the_option_then_the_variable_then_xdg_then_home(tmp_path, monkeypatch):
-    monkeypatch.delenv(metrics.CACHE_VARIABLE, raising=False)
+    monkeypatch.delenv(cache.CACHE_VARIABLE, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
-    assert metrics.cache_folder() == tmp_path / "home" / ".cache" / "ganzoo"
+    assert cache.cache_folder() == tmp_path / "home" / ".cache" / "ganzoo"
     monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # the XDG spec: a relative path is ignored
-    assert metrics.cache_folder() == tmp_path / "home" / ".cache" / "ganzoo"
+    assert cache.cache_folder() == tmp_path / "home" / ".cache" / "ganzoo"
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert metrics.cache_folder() == tmp_path / "xdg" / "ganzoo"
-    monkeypatch.setenv(metrics.CACHE_VARIABLE, str(tmp_path / "variable"))
-    assert metrics.cache_folder() == tmp_path / "variable"
-    assert metrics.cache_folder(tmp_path / "option") == tmp_path / "option"
+    assert cache.cache_folder() == tmp_path / "xdg" / "ganzoo"
+    monkeypatch.setenv(cache.CACHE_VARIABLE, str(tmp_path / "variable"))
+    assert cache.cache_folder() == tmp_path / "variable"
+    assert cache.cache_folder(tmp_path / "option") == tmp_path / "option"
 
 
 def test_a_reader_of_inception_weights_leaves_nothing_beside_them_or_in_tmp(inception_file, tmp_path, monkeypatch,
@@ -355,7 +355,7 @@ def test_a_reader_of_inception_weights_leaves_nothing_beside_them_or_in_tmp(ince
     import hashlib
     import tempfile
 
-    from common import cli, fileio
+    from common import cli
 
     import biggan_eval_acc
 
@@ -367,8 +367,8 @@ def test_a_reader_of_inception_weights_leaves_nothing_beside_them_or_in_tmp(ince
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     monkeypatch.setenv("TMPDIR", str(scratch))
     rng = np.random.default_rng(0)
-    fileio.write_npz(tmp_path / "gen.npz", x=np.tanh(rng.standard_normal((4, 3, 32, 32))).astype(np.float32))
-    fileio.write_npz(tmp_path / "y.npz", y=np.arange(4))
+    npz.write_npz(tmp_path / "gen.npz", x=np.tanh(rng.standard_normal((4, 3, 32, 32))).astype(np.float32))
+    npz.write_npz(tmp_path / "y.npz", y=np.arange(4))
     metrics.save_moments(tmp_path / "m.npz", np.zeros(2048), np.eye(2048))
     argv = ["--gen-img", str(tmp_path / "gen.npz"), "--gen-y", str(tmp_path / "y.npz"), "--moments",
             str(tmp_path / "m.npz"), "--inception-weights", str(weights), "--num-inception-images", "4",

@@ -4,7 +4,7 @@ import pytest
 import torch
 from onnx import TensorProto, helper
 
-from common import onnx_utils
+from common import graph_edits, onnx_utils
 from common.errors import CheckFailed, UserError
 
 
@@ -98,12 +98,12 @@ def clip_model(max_input=None):
 @pytest.mark.parametrize("max_input", [None, ""])
 def test_fill_clip_max(tmp_path, max_input):
     model = clip_model(max_input)
-    assert onnx_utils.fill_clip_max(model, 5.0) == ["Clip_0"]
-    assert onnx_utils.constant_value(model, model.graph.node[0].input[2]) == np.float32(5.0)
+    assert graph_edits.fill_clip_max(model, 5.0) == ["Clip_0"]
+    assert graph_edits.constant_value(model, model.graph.node[0].input[2]) == np.float32(5.0)
     onnx_utils.save(model, tmp_path / "c.onnx")
     out = onnx_utils.run(tmp_path / "c.onnx", {"x": np.array([-1, 0.5, 4, 9], np.float32)})[0]
     assert np.array_equal(out, np.array([1e-6, 0.5, 4, 5], np.float32))
-    assert onnx_utils.fill_clip_max(model, 5.0) == []  # already filled: nothing to do
+    assert graph_edits.fill_clip_max(model, 5.0) == []  # already filled: nothing to do
 
 
 def test_save_verified_edit(tmp_path):
@@ -120,16 +120,16 @@ def test_save_verified_edit(tmp_path):
 
     exact = onnx.ModelProto()
     exact.CopyFrom(model)
-    onnx_utils.fill_clip_max(exact, 1e30)  # never bites: the same outputs
+    graph_edits.fill_clip_max(exact, 1e30)  # never bites: the same outputs
     result = onnx_utils.save_verified_edit(tmp_path / "c.onnx", exact, tmp_path / "c.onnx", 0.0, shapes={"x": [64]})
     assert result.diffs == {"y": 0.0} and result.reference[0].shape == (64,)
-    assert onnx_utils.fill_clip_max(onnx_utils.load(tmp_path / "c.onnx"), 5.0) == []  # written in place
+    assert graph_edits.fill_clip_max(onnx_utils.load(tmp_path / "c.onnx"), 5.0) == []  # written in place
 
     onnx.save(model, tmp_path / "c.onnx")
     before = (tmp_path / "c.onnx").read_bytes()
     biting = onnx.ModelProto()
     biting.CopyFrom(model)
-    onnx_utils.fill_clip_max(biting, 0.0)  # clips every positive value: a drift
+    graph_edits.fill_clip_max(biting, 0.0)  # clips every positive value: a drift
     with pytest.raises(CheckFailed, match=r"^\S*d\.onnx vs \S*c\.onnx: output 'y' differs from the reference by "
                                           r"[0-9.e+-]+ \(max abs\), tolerance 1e-06$"):
         onnx_utils.save_verified_edit(tmp_path / "c.onnx", biting, tmp_path / "d.onnx", 1e-6, shapes={"x": [64]})
@@ -141,7 +141,7 @@ def test_save_verified_edit(tmp_path):
 
 def test_fill_clip_max_leaves_explicit_max_alone():
     model = clip_model("hi")
-    assert onnx_utils.fill_clip_max(model, 5.0) == []
+    assert graph_edits.fill_clip_max(model, 5.0) == []
     assert model.graph.node[0].input[2] == "hi"
 
 
@@ -156,8 +156,8 @@ def export_padded(tmp_path, pad, name="p.onnx"):
 def test_reflect_pad_to_slices_is_exact(tmp_path, pad):
     model, sim = export_padded(tmp_path, pad)
     edited = onnx_utils.load(sim)
-    assert len(onnx_utils.reflect_pads(edited)) == 2
-    changed = onnx_utils.reflect_pad_to_slices(edited)
+    assert len(graph_edits.reflect_pads(edited)) == 2
+    changed = graph_edits.reflect_pad_to_slices(edited)
     assert len(changed) == 2
     ops = onnx_utils.count_ops(edited)
     assert ops["Pad"] == 0 and ops["Slice"] > 0 and ops["Concat"] > 0
@@ -173,8 +173,8 @@ def test_reflect_pad_to_slices_is_exact(tmp_path, pad):
 def test_reflect_pad_to_constant_changes_the_output(tmp_path):
     model, sim = export_padded(tmp_path, 2)
     edited = onnx_utils.load(sim)
-    assert len(onnx_utils.reflect_pad_to_constant(edited)) == 2
-    assert onnx_utils.reflect_pads(edited) == [] and onnx_utils.count_ops(edited)["Pad"] == 2
+    assert len(graph_edits.reflect_pad_to_constant(edited)) == 2
+    assert graph_edits.reflect_pads(edited) == [] and onnx_utils.count_ops(edited)["Pad"] == 2
     onnx_utils.save(edited, tmp_path / "zero.onnx")
     x = np.random.default_rng(0).standard_normal((2, 2, 9, 7)).astype(np.float32)
     with torch.no_grad():
@@ -187,7 +187,7 @@ def test_reflect_pad_with_run_time_pads_asks_for_simplification(tmp_path):
     computed from a graph input cannot be folded: that asks for a fixed-shape simplification."""
     onnx_utils.export(Padded(1), (torch.zeros(1, 2, 9, 7),), tmp_path / "raw.onnx", ["x"], ["y"])
     raw = onnx_utils.load(tmp_path / "raw.onnx")
-    assert onnx_utils.reflect_pad_to_slices(raw) and not onnx_utils.reflect_pads(raw)
+    assert graph_edits.reflect_pad_to_slices(raw) and not graph_edits.reflect_pads(raw)
     onnx_utils.save(raw, tmp_path / "exact.onnx")
     x = np.random.default_rng(0).standard_normal((3, 2, 9, 7)).astype(np.float32)  # another batch: still dynamic
     assert np.array_equal(onnx_utils.run(tmp_path / "exact.onnx", {"x": x})[0],
@@ -199,7 +199,7 @@ def test_reflect_pad_with_run_time_pads_asks_for_simplification(tmp_path):
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
     with pytest.raises(UserError, match=r"Pad node 'Pad_0': its pads are computed at run time from the graph's "
                                         r"inputs; simplify the graph for a fixed shape first"):
-        onnx_utils.reflect_pad_to_slices(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)]))
+        graph_edits.reflect_pad_to_slices(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)]))
 
 
 def test_make_session_never_falls_back_silently(tmp_path):

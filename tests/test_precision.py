@@ -11,7 +11,7 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from common import cli, fileio, infer, precision, report, similarity
+from common import backends, cli, fileio, infer, precision, report, similarity
 from test_report import check_report_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -279,7 +279,7 @@ def test_rounding_triage_without_overflow_finds_the_cancellation(tmp_path):
 def test_intermediates_exposed_in_runs_give_the_same_per_node_errors(collapsing, monkeypatch):
     """A generator's intermediates do not fit in memory at once: under a tiny budget every tensor gets a run
     of its own, and the per-node errors (and the overflow triage's peaks) are the same as in one run."""
-    groups, _ = precision.input_batches(infer.open_backend(str(collapsing)), None, 4)
+    groups, _ = precision.input_batches(backends.open_backend(str(collapsing)), None, 4)
     evaluator = precision.Evaluator(onnx.load(collapsing), groups, ["out"], progress=False)
     configs = [("force_fp16", precision.KeepSet()), ("force_fp16", precision.KeepSet(["norm2", "scale_up"]))]
     nodes, together = precision.node_drift(evaluator, configs)
@@ -311,7 +311,7 @@ def test_report_of_image_outputs_shows_the_worst_samples_and_no_html_skips_it(tm
     parsed = check_precision_report(tmp_path / "p_report.html", r, path)
     text = (tmp_path / "p_report.html").read_text()
     assert "fp32 (ONNX Runtime)" in text and "predicted fp16 build" in text
-    groups, _ = precision.input_batches(infer.open_backend(str(path)), None, 6)
+    groups, _ = precision.input_batches(backends.open_backend(str(path)), None, 6)
     evaluator = precision.Evaluator(onnx.load(path), groups, ["image"], progress=False)
     emulated = np.concatenate([b[0] for b in evaluator.outputs("force_fp16", None)])
     fp32 = np.concatenate([b[0] for b in evaluator.reference])

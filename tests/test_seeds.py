@@ -7,7 +7,8 @@ random weights in the official format and small synthetic data, and every later 
 ones wrote. The only changes to a seed's commands:
 
 - NPU-only commands: `python3 -m ais_bench` and `./msame` are replaced by the `common/infer.py` command the
-  model's README gives for them (asserted to be in that README, under "The original README's commands");
+  model's README gives for them (asserted to be in that README, beside the NPU command or in its list of
+  differences from the original);
   `atc`, `npu-smi info` and `source .../set_env.sh` have no CPU counterpart (the .onnx is the model there)
   and are skipped, as are the steps that need a network (git clone of upstream, pip install) or a GPU
   (trtexec), and upstream's own test script, which needs that clone (SKIPPED).
@@ -35,7 +36,7 @@ import numpy as np
 import pytest
 
 from chainrun import call_script, working_directory
-from common import fileio, metrics
+from common import fileio, inception, metrics, tool_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 ASCEND_ENV = "source /usr/local/Ascend/ascend-toolkit/set_env.sh"
@@ -276,8 +277,8 @@ def test_dcgan_seed(tmp_path, capsys):
     folder, log = replay("DCGAN", tmp_path, capsys,
                            lambda f: dcgan_model.random_checkpoint(f / "checkpoint-amp-epoch_200.pth"))
     runs = sorted(p for p in (folder / "result").iterdir() if p.is_dir())
-    assert runs and all(fileio.AIS_TIMESTAMP.match(p.name) for p in runs)  # no --output_dirname in the seed
-    assert len(fileio.output_files(runs[0])) == 24
+    assert runs and all(tool_outputs.AIS_TIMESTAMP.match(p.name) for p in runs)  # no --output_dirname in the seed
+    assert len(tool_outputs.output_files(runs[0])) == 24
     # The accuracy step was pointed at result/dumpOutput_device0/, which no step created: it said what it used.
     notes = output_of(log, "python3 dcgan_acc_eval.py").splitlines()
     fallback = [n for n in notes if "dumpOutput_device0 does not exist" in n]
@@ -300,7 +301,7 @@ def test_gan_seed_reads_txt_outputs(tmp_path, capsys):
                        lambda f: GAN_model.random_checkpoint(f / "generator_8p_0.0008_128.pth"))
     assert sorted(p.name for p in (folder / "images").iterdir()) == ["0.png", "1.png", "2.png"]  # online pictures
     (run,) = [p for p in (folder / "out").iterdir() if p.is_dir()]
-    outputs = fileio.output_files(run)
+    outputs = tool_outputs.output_files(run)
     assert [p.name for p in outputs.values()] == ["0_0.txt", "1_0.txt", "2_0.txt"]
     assert fileio.read_array(outputs["2"], shape=(-1, 1, 28, 28)).shape == (64, 1, 28, 28)
     pictures = sorted(p.name for p in (folder / "genimg").iterdir())
@@ -322,7 +323,7 @@ def test_biggan_seed(tmp_path, capsys):
 
     def downloads(folder):
         biggan_model.random_checkpoint(folder / "G_ema.pth", 8, seed=0)
-        metrics.write_random_inception_weights(folder / "inception_v3_google.pth", seed=1)
+        inception.write_random_inception_weights(folder / "inception_v3_google.pth", seed=1)
         rng = np.random.default_rng(0)
         metrics.save_moments(folder / "I128_inception_moments.npz",
                              *metrics.feature_moments(rng.uniform(0, 1, (300, 2048))))
@@ -330,7 +331,7 @@ def test_biggan_seed(tmp_path, capsys):
     folder, log = replay("BigGAN", tmp_path, capsys, downloads)
     with np.load(folder / "gen_y.npz") as npz:  # the seed calls it gen_y.npy
         assert npz["y"].shape == (10,)
-    assert len(fileio.output_files(folder / "result" / "bs1")) == 10
+    assert len(tool_outputs.output_files(folder / "result" / "bs1")) == 10
     assert len(list((folder / "postprocess_img" / "img_bs1").glob("*.jpg"))) == 10
     with np.load(folder / "gen_img_bs1.npz") as npz:
         np.testing.assert_array_equal(npz["x"][9], fileio.read_array(folder / "result" / "bs1" / "input_00009_0.bin",
@@ -357,7 +358,7 @@ def test_pix2pixhd_seed(tmp_path, capsys):
     labels = sorted(p.name for p in (folder / "pix2pixHD" / "datasets" / "cityscapes" / "test_label").iterdir())
     stems = [name[:-len(".png")] for name in labels]
     assert stems and sorted(p.stem for p in (folder / "prep_datasets").iterdir()) == stems
-    assert sorted(fileio.output_files(folder / "result" / "bs1")) == stems
+    assert sorted(tool_outputs.output_files(folder / "result" / "bs1")) == stems
     pictures = sorted(p.name for p in (folder / "result" / "bs1generated").iterdir())
     assert pictures == sorted([f"{s}_0.jpg" for s in stems] + ["grid.jpg"])
     assert "throughput 1000*batchsize.mean(1)" in output_of(log, "python3 ../common/infer.py --model=./pix2pixhd.onnx --loop")

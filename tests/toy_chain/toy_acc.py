@@ -4,7 +4,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
-from common import accuracy, cli, fileio, images
+from common import accuracy, cli, images, tool_outputs
 from toy_facts import FACTS, IMAGE_SHAPE
 
 CHECK = accuracy.AccuracyCheck(IMAGE_SHAPE, threshold=FACTS.threshold)  # the rest as most models check
@@ -20,7 +20,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    offline = fileio.resolve_result_dir(args.offline)  # once: the folder the user named may hold timestamped runs
+    offline = tool_outputs.resolve_result_dir(args.offline)  # once: the folder the user named may hold timestamped runs
     accuracy.check_against_reference(CHECK, args.reference, offline, threshold=args.threshold,
                                      log_path="toy_acc.log", json_path="toy_acc.json", pictures_dir="compare",
                                      report_path="toy_acc_report.html")
