@@ -8,7 +8,7 @@ From them:
 - hint(path) is what an error about a missing input adds: the folder it was looked for in and the step that
   makes it, e.g. `(looked for in /x/DCGAN; made by dcgan_preprocess.py, README 5.2 Prepare the data)`;
   common.fileio's "no such file/folder" errors carry it.
-- Stand-in weights carry a record beside them, `<file>.standin.json` ({"weights": "random stand-in", "sha256":
+- Stand-in weights carry a record beside them, `.<file>.standin.json` ({"weights": "random stand-in", "sha256":
   ...}), written by whatever writes them (common/make_standin.py, the driver) through mark_standin. The file
   itself stays in the official format, so upstream's own code still loads it strictly. weights() is what a
   run's reports say first: the stand-in kind when one of the folder's downloads is a stand-in that still
@@ -103,7 +103,9 @@ def hint(path):
 # ------------------------------------------------------------------------------------------ stand-in records
 
 def record_path(path):
-    return Path(f"{path}{RECORD_SUFFIX}")
+    """The record beside a stand-in, hidden (`.<name>.standin.json`) as the run records are: no tool lists it."""
+    path = Path(path)
+    return path.with_name(f".{path.name}{RECORD_SUFFIX}")
 
 
 def _digest(path):

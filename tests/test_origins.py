@@ -1,6 +1,6 @@
 """Results carry their provenance: a step run on stand-in weights says so first in each of its outputs.
 
-The stand-in record (`<checkpoint>.standin.json`, common/origins.py) is written beside the checkpoint; the
+The stand-in record (`.<checkpoint>.standin.json`, common/origins.py) is written beside the checkpoint; the
 accuracy step, run as the README writes it from a ModelZoo copy of the model folder, reads it and says so in the
 title line of its HTML and PNG report, the first line of its log and the first key of its JSON. The official
 checkpoint (no record, or one that no longer matches the file) leaves every output as it was.
