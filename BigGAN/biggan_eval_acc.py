@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 import numpy as np
 
-from common import cache, cli, cluster_options, fileio, images, metrics, npz, records, report, staging
+from common import cache, cli, cluster_options, fileio, images, metrics, npz, origins, records, report, staging
 from common.errors import UserError
 
 
@@ -62,26 +62,27 @@ def check_images(path, labels_path, wanted):
     return shape[0]
 
 
-def write_report(path, args, count, is_mean, is_std, fid, split_scores, images_path, notes):
+def write_report(path, args, scores, images_path, notes, weights):
     """Scores, their spread over the splits and a grid of the first images (no threshold: IS/FID are read
-    against the paper's figures, not judged here)."""
+    against the paper's figures, not judged here). scores: (count, IS mean, IS std, FID, per-split IS)."""
+    count, is_mean, is_std, fid, split_scores = scores
     size = count // args.num_splits
     grid = [images.to_uint8(x) for batch in npz.iter_npz_batches(images_path, "x", 64, limit=min(count, 64))
             for x in batch]
-    report.write_report(
-        path, "BigGAN: Inception Score and FID",
-        f"IS {report.format_figure('is', is_mean)} +/- {report.format_figure('is', is_std)}, "
-        f"FID {report.format_figure('fid', fid)} over {count} images (PYTORCH UNOFFICIAL; no threshold)",
-        headline=[("Inception Score", f"{report.format_figure('is', is_mean)} +/- {report.format_figure('is', is_std)}"),
-                  ("FID", report.format_figure("fid", fid)), ("images", str(count)),
-                  ("splits", f"{args.num_splits} of about {size} images")],
+    inception_score = f"{report.format_figure('is', is_mean)} +/- {report.format_figure('is', is_std)}"
+    report.write_report(path, report.Report(
+        "BigGAN: Inception Score and FID",
+        f"IS {inception_score}, FID {report.format_figure('fid', fid)} over {count} images "
+        f"(PYTORCH UNOFFICIAL; no threshold)",
+        headline=[("Inception Score", inception_score), ("FID", report.format_figure("fid", fid)),
+                  ("images", str(count)), ("splits", f"{args.num_splits} of about {size} images")],
         histogram=report.Histogram(split_scores, f"Inception Score per split ({args.num_splits} splits)",
                                    heading="Per-split figure", ylabel="splits"),
         sample=grid, sample_caption=f"The first {len(grid)} generated images, mapped [-1, 1] -> [0, 255].",
         tables=[report.Table(["split", "Inception Score"],
                              [[str(k), report.format_figure("is", s)] for k, s in enumerate(split_scores)],
                              caption="Inception Score per split", id="splits")],
-        notes=notes)
+        notes=notes, weights=weights))
 
 
 def finite_batches(path, batches):
@@ -139,12 +140,15 @@ def main(argv=None):
     line = (f"Noise variance {1.0:3.3f}, over {count} images, PYTORCH UNOFFICIAL Inception Score is "
             f"{is_mean:3.3f} +/- {is_std:3.3f}, PYTORCH UNOFFICIAL FID is {fid['fid']:5.4f}")
     print(line)
+    weights = origins.weights()  # stand-in generator or Inception weights are said first in every output
     if report_path is not None:
-        write_report(report_path, args, count, is_mean, is_std, fid["fid"], split_scores, images_path,
+        write_report(report_path, args, (count, is_mean, is_std, fid["fid"], split_scores), images_path,
                      [f"images:  {images_path}", f"moments: {moments_path}",
-                      f"Inception weights: {args.inception_weights}", f"log: {log_path}", f"JSON: {json_path}"])
-    staging.write_text(log_path, line + "\n")
+                      f"Inception weights: {args.inception_weights}", f"log: {log_path}", f"JSON: {json_path}"],
+                     weights)
+    staging.write_text(log_path, "\n".join([*origins.log_lines(weights), line]) + "\n")
     fileio.write_json(json_path, {
+        **origins.json_fields(weights),
         "is_mean": is_mean, "is_std": is_std, "fid": fid["fid"], "num_images": count, "images_available": available,
         "num_splits": args.num_splits, "images": images_path, "labels": args.gen_y, "moments": moments_path,
         "inception_weights": args.inception_weights, "fid_details": fid, "seconds": seconds,

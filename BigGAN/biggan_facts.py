@@ -23,3 +23,17 @@ FACTS = ModelFacts(
     metric="IS and FID (biggan_eval_acc.py; read against published figures), cosine vs PyTorch (biggan_cosine_acc.py)",
     backends=BACKENDS,
 )
+
+# Where the README's steps find their inputs (common/origins.py: missing-input errors, stand-in records): the
+# official files a person downloads (README 5.1; python3 ../common/make_standin.py writes stand-ins there), and
+# for each other input (a path in this folder, a glob) the command that makes it and its README section.
+DOWNLOADS = ("G_ema.pth", "inception_v3_google.pth", "I128_inception_moments.npz")
+MADE_BY = (("prep_noise", "biggan_preprocess.py", "5.2"),
+           ("prep_label", "biggan_preprocess.py", "5.2"),
+           ("gen_y.npz", "biggan_preprocess.py", "5.2"),
+           ("biggan.onnx", "biggan_pth2onnx.py", "5.3"),
+           ("new_biggan.onnx", "clip_edit.py", "5.3"),
+           ("biggan_sim_bs*.onnx", "../common/simplify.py", "5.3"),
+           ("result*", "../common/infer.py", "5.4"),
+           ("gen_img_bs*.npz", "biggan_postprocess.py --save-npz", "5.5"),
+           ("pth_result", "biggan_pth_result.py", "6"))

@@ -13,7 +13,7 @@ import numpy as np
 
 import biggan_model
 from biggan_facts import FACTS
-from common import driver, inception, metrics
+from common import driver, inception, metrics, origins
 
 (CHECKPOINT,) = FACTS.checkpoints
 INCEPTION = "inception_v3_google.pth"
@@ -62,6 +62,8 @@ def prepare(folder, params, checkpoint):
         inception.write_random_inception_weights(folder / INCEPTION, seed=0)
         synthetic_moments(folder / MOMENTS)
         (folder / RANDOM_METRICS_MARKER).write_text("IS/FID use random Inception weights and synthetic moments\n")
+        for path in (folder / INCEPTION, folder / MOMENTS):  # the IS/FID reports say so first
+            origins.mark_standin(path, "random stand-in")
         notes += ["!" * 78,
                   f"! {INCEPTION} is SEEDED RANDOM and {MOMENTS} is SYNTHETIC: the IS and FID",
                   "! printed by this run are MEANINGLESS (put the official files beside --checkpoint).",

@@ -30,3 +30,15 @@ FACTS = ModelFacts(
 Direction = namedtuple("Direction", "net input output onnx_file")
 DIRECTIONS = {side: Direction(net, graph.input.name, graph.output.name, graph.onnx_file)
               for side, net, graph in (("A", "G_A", GRAPH_A), ("B", "G_B", GRAPH_B))}
+
+# Where the README's steps find their inputs (common/origins.py: missing-input errors, stand-in records): the
+# official files a person downloads (README 5.1; python3 ../common/make_standin.py writes stand-ins there), and
+# for each other input (a path in this folder, a glob) the command that makes it and its README section.
+DOWNLOADS = ("checkpoints/maps_cycle_gan/latest_net_G_A.pth", "checkpoints/maps_cycle_gan/latest_net_G_B.pth")
+MADE_BY = (("datasets/maps*", "the maps dataset download", "5.2"),
+           ("datasetsDst/maps*", "CycleGAN_preprocess.py", "5.2"),
+           ("onnxmodel/model_G?.onnx", "CycleGAN_pth2onnx.py", "5.3"),
+           ("onnxmodel/model_G?_bs*_exact.onnx", "CycleGAN_ReflectpadDeal.py", "5.3"),
+           ("onnxmodel/model_G?_bs*.onnx", "../common/simplify.py", "5.3"),
+           ("result*", "../common/infer.py", "5.4"),
+           ("pth_result*", "CycleGAN_pth_result.py", "6"))

@@ -22,7 +22,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 import numpy as np
 from tqdm import tqdm
 
-from common import accuracy, cli, fileio, onnx_utils, report, similarity, staging, tool_outputs
+from common import (accuracy, cli, fileio, onnx_utils, origins, report, report_draw, similarity, staging,
+                    tool_outputs)
 from common.errors import CheckFailed
 from cyclegan_data import list_images, load_image, outputs_of_images
 from cyclegan_facts import DIRECTIONS, FACTS, SAMPLE_SHAPE
@@ -32,7 +33,7 @@ SIDES = {"AtoB": ("A", "testA"), "BtoA": ("B", "testB")}
 
 def plot(values, labels, path, title):
     """Per-image cosine as a line plot (matplotlib, Agg backend) to `path` (a staged OutputSet part)."""
-    plt = report.pyplot()
+    plt = report_draw.pyplot()
     fig, ax = plt.subplots(figsize=(8, 4))
     ax.plot(range(len(values)), values, marker="." if len(values) <= 200 else None)
     ax.set_xlabel("image (natural order)")
@@ -87,6 +88,7 @@ def main(argv=None):
     average = float(np.mean(values))
     passed, verdict = accuracy.verdict("average cosine_similarity", average, args.threshold)
 
+    summary, weights = similarity.summarize(per_image), origins.weights()  # stand-ins are said first
     out = Path(args.out_dir)
     report_path = report.target(args, out / "cosine_similarity.log")
     # The plot, the log, the JSON and the report appear together, or none of them does.
@@ -97,15 +99,18 @@ def main(argv=None):
                 reference = session.run([names.output], {names.input: load_image(figures["image_path"])})[0]
                 return reference, fileio.read_array(figures["path"], shape=(1, *SAMPLE_SHAPE))
 
-            report.accuracy_report(report_path, f"{names.net} ({model.name}, ONNX Runtime) vs {offline_dir}",
-                                   per_image, similarity.summarize(per_image), metric="mean_pixel_cosine",
-                                   threshold=args.threshold, passed=passed, verdict=verdict, read_pair=read_pair,
-                                   label=report.offline_label(offline_dir), staged=report.report_parts(outputs, report_path),
-                                   notes=[f"dataroot: {args.dataroot}", f"offline:  {offline_dir}"])
+            base = report.Report(f"{names.net} ({model.name}, ONNX Runtime) vs {offline_dir}", verdict, passed=passed,
+                                 headline=accuracy.headline_figures(summary), weights=weights,
+                                 notes=[f"dataroot: {args.dataroot}", f"offline:  {offline_dir}"])
+            content = accuracy.paired_report(base, per_image, "mean_pixel_cosine", args.threshold, read_pair,
+                                             accuracy.offline_label(offline_dir))
+            report.write_report(report_path, content, report.report_parts(outputs, report_path))
         plot(values, stems, staged["jpg"], f"{names.net} ({model.name}) vs {offline_dir}: average {average:.6f}")
-        staged["log"].write_text("\n".join([*lines, f"average cosine_similarity: {average}", verdict]) + "\n")
+        staged["log"].write_text("\n".join([*origins.log_lines(weights), *lines,
+                                            f"average cosine_similarity: {average}", verdict]) + "\n")
         fileio.write_json(staged["json"], {
-            "dataroot": str(args.dataroot), "direction": args.direction, "onnx": str(model),
+            **origins.json_fields(weights), "dataroot": str(args.dataroot), "direction": args.direction,
+            "onnx": str(model),
             "offline": str(offline_dir), "metric": "average per-pixel channel cosine", "threshold": args.threshold,
             "passed": passed, "average_cosine_similarity": average, "min_cosine_similarity": float(np.min(values)),
             "count": len(values), "report": None if report_path is None else str(report_path), "images": per_image},

@@ -20,3 +20,13 @@ FACTS = ModelFacts(
     metric="cosine vs PyTorch (dcgan_acc_eval.py)",
     backends=BACKENDS,
 )
+
+# Where the README's steps find their inputs (common/origins.py: missing-input errors, stand-in records): the
+# official files a person downloads (README 5.1; python3 ../common/make_standin.py writes stand-ins there), and
+# for each other input (a path in this folder, a glob) the command that makes it and its README section.
+DOWNLOADS = ("checkpoint-amp-epoch_200.pth",)
+MADE_BY = (("prep_dataset", "dcgan_preprocess.py", "5.2"),
+           ("dcgan.onnx", "dcgan_pth2onnx.py", "5.3"),
+           ("dcgan_sim_bs*.onnx", "../common/simplify.py", "5.3"),
+           ("result*", "../common/infer.py", "5.4"),
+           ("pth_result", "dcgan_pth_result.py", "6"))

@@ -18,3 +18,14 @@ FACTS = ModelFacts(
     metric="cosine vs PyTorch (GAN_eval_acc.py)",
     backends=BACKENDS,
 )
+
+# Where the README's steps find their inputs (common/origins.py: missing-input errors, stand-in records): the
+# official files a person downloads (README 5.1; python3 ../common/make_standin.py writes stand-ins there), and
+# for each other input (a path in this folder, a glob) the command that makes it and its README section.
+DOWNLOADS = ("generator_8p_0.0008_128.pth",)
+MADE_BY = (("vectors", "GAN_preprocess.py", "5.2"),
+           ("images", "GAN_preprocess.py", "5.2"),
+           ("GAN.onnx", "GAN_pth2onnx.py", "5.3"),
+           ("GAN_sim_bs*.onnx", "../common/simplify.py", "5.3"),
+           ("result*", "../common/infer.py", "5.4"),
+           ("pth_result", "GAN_pth_result.py", "6"))

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from common import fileio, images
+from common import fileio, images, origins
 from common.errors import UserError
 from pix2pixhd_facts import LABEL_NC, SIZE_MULTIPLE
 
@@ -45,7 +45,7 @@ def paired_maps(dataset_dir):
     for folder in (label_dir, inst_dir):
         if not folder.is_dir():
             raise UserError(f"{folder}: no such folder; expected {LABEL_DIR}/ and {INST_DIR}/ in {dataset_dir} "
-                            f"(datasets_deal.py makes them from gtFine/<split>)")
+                            f"{origins.hint(folder) or ' (datasets_deal.py makes them from gtFine/<split>)'}")
     return fileio.pair_by_name(label_dir, inst_dir, exts=(".png",), partner_name=inst_partner)
 
 

@@ -33,3 +33,13 @@ FACTS = ModelFacts(
     metric="cosine vs PyTorch (pix2pixhd_eval_acc.py)",
     backends=BACKENDS,
 )
+
+# Where the README's steps find their inputs (common/origins.py: missing-input errors, stand-in records): the
+# official files a person downloads (README 5.1; python3 ../common/make_standin.py writes stand-ins there), and
+# for each other input (a path in this folder, a glob) the command that makes it and its README section.
+DOWNLOADS = ("pix2pixHD/checkpoints/label2city_1024p/latest_net_G.pth",)
+MADE_BY = (("datasets/gtFine*", "the Cityscapes download", "5.2"),
+           ("pix2pixHD/datasets/cityscapes*", "datasets_deal.py", "5.2"),
+           ("prep_datasets", "pix2pixhd_preprocess.py", "5.2"),
+           ("pix2pixhd.onnx", "pix2pixhd_pth2onnx.py", "5.3"),
+           ("result*", "../common/infer.py", "5.4"))

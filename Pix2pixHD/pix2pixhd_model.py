@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from common import checkpoint
+from common import checkpoint, origins
 from common.errors import UserError
 
 from pix2pixhd_facts import CHECKPOINT_NAME, INPUT_NC, LABEL_NC, OUTPUT_NC
@@ -106,7 +106,8 @@ def checkpoint_path(load_pretrain, which_epoch="latest"):
         path = path / CHECKPOINT_NAME.format(epoch=which_epoch)
         if not path.is_file():
             raise UserError(f"{path}: no such checkpoint file (--load_pretrain names a folder holding "
-                            f"{CHECKPOINT_NAME.format(epoch=which_epoch)}, or the .pth file itself)")
+                            f"{CHECKPOINT_NAME.format(epoch=which_epoch)}, or the .pth file itself)"
+                            f"{origins.hint(path)}")
     return path
 
 

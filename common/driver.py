@@ -41,7 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
-from common import cli, fileio, staging
+from common import cli, fileio, origins, staging
 from common.errors import CheckFailed, UserError
 from common.report import default_path as readable_report_path
 
@@ -404,6 +404,8 @@ def _run_chain(chain, folder, params, steps, given, workdir, model_dir):
         print("=" * 78)
     for note in chain.prepare(model_dir, params, checkpoint) or []:
         print(f"  {note}")
+    if weights != "given":  # the steps' reports say so first (common/origins.py)
+        origins.mark_folder(model_dir, weights, facts_from=folder)
 
     records = []
     with open(workdir / "driver.log", "w", encoding="utf-8") as log:
@@ -418,7 +420,7 @@ def _run_chain(chain, folder, params, steps, given, workdir, model_dir):
                 raise CheckFailed(f"step {name!r} failed with exit status {status}; full output in "
                                   f"{workdir / 'driver.log'}")
     results = chain.summarize(model_dir, params)
-    summary = {"model": folder.name, "weights": weights, "random_weights": weights == "random stand-in",
+    summary = {"weights": weights, "model": folder.name, "random_weights": weights == "random stand-in",
                "params": params,
                "steps": records, "results": results}
     fileio.write_json(workdir / "driver_summary.json", summary)

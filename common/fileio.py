@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from numpy.lib import format as npformat
 
-from common import records, room, staging
+from common import origins, records, room, staging
 from common.errors import UserError
 from common.staging import DATA_EXTS  # the tensor files: .bin and .npy
 
@@ -31,7 +31,7 @@ def list_data_files(directory, exts=DATA_EXTS, require=True):
     regular file (a FIFO, a device, a folder) or whose name is not UTF-8 is an error, never skipped."""
     directory = Path(directory)
     if not directory.is_dir():
-        raise UserError(f"{directory}: no such folder")
+        raise UserError(f"{directory}: no such folder{origins.hint(directory)}")
     files = [p for p in directory.iterdir() if p.suffix.lower() in exts and not p.name.startswith(".")]
     for path in files:  # a FIFO, a device or a folder named like data would block, never end, or be skipped
         check_name(path)
@@ -49,7 +49,7 @@ def require_file(path, what="file"):
     never end) is one line saying which."""
     path = Path(path)
     if not path.exists():
-        raise UserError(f"{path}: no such {what}")
+        raise UserError(f"{path}: no such {what}{origins.hint(path)}")
     if not path.is_file():
         kind = "a folder" if path.is_dir() else "not a regular file (a FIFO, a device or a socket)"
         raise UserError(f"{path}: {kind}; expected a {what}")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
-from common import cli, driver, records, staging  # noqa: E402
+from common import cli, driver, origins, records, staging  # noqa: E402
 from common.errors import UserError  # noqa: E402
 
 STEP = "make_standin.py"  # the step its run records name: how a later run knows a stand-in as its own
@@ -63,6 +63,7 @@ def main(argv=None):
     checkpoint, weights = driver.stand_in(chain, params, args.standin)
     with tempfile.TemporaryDirectory(prefix="ganzoo-standin-") as scratch:
         chain.prepare(scratch, params, checkpoint)
+        origins.mark_folder(scratch, weights, facts_from=folder)  # what the steps' reports say first
         made = sorted(Path(scratch).iterdir())
         with staging.OutputSet(STEP) as outputs:
             for path in made:

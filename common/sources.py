@@ -8,7 +8,7 @@ from typing import NamedTuple, Tuple
 
 import numpy as np
 
-from common import fileio, onnx_utils, room
+from common import fileio, onnx_utils, origins, room
 from common.errors import UserError
 
 PURE_INFER_STEM = "pure_infer_data"
@@ -63,7 +63,7 @@ def collect_inputs(text, inputs):
         return fileio.pair_by_position(entries)
     missing = next((e for e in entries if not e.exists()), None)
     if missing is not None:
-        raise UserError(f"{missing}: no such file or folder (from --input)")
+        raise UserError(f"{missing}: no such file or folder (from --input){origins.hint(missing)}")
     odd = next((e for e in entries if not e.is_file() and not e.is_dir()), None)
     if odd is not None:
         raise UserError(f"{odd}: not a regular file or folder (from --input)")

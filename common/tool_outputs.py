@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import records
+from common import origins, records
 from common.errors import UserError
 from common.fileio import list_data_files, natural_key, read_array, read_json, stem
 
@@ -212,10 +212,11 @@ def resolve_result_dir(path, exts=OUTPUT_EXTS):
         try:
             chosen, why = _resolve_below(path.parent, exts)
         except UserError:
-            raise UserError(f"{path}: no such folder, and no run folder with outputs beside it") from None
+            raise UserError(f"{path}: no such folder, and no run folder with outputs beside it"
+                            f"{origins.hint(path)}") from None
         _note(f"{path} does not exist (the old benchmark tool's folder); using {chosen} ({why})")
     elif not path.is_dir():
-        raise UserError(f"{path}: no such folder")
+        raise UserError(f"{path}: no such folder{origins.hint(path)}")
     elif list_data_files(path, exts, require=False):
         chosen = path
     else:

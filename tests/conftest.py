@@ -43,7 +43,8 @@ TIERS = {
                "test_images", "test_infer", "test_interruption", "test_metrics", "test_onnx_utils", "test_precision",
                "test_report", "test_similarity", "test_structure"),
     "models": ("test_bad_input", "test_biggan", "test_bootstrap", "test_cyclegan", "test_dcgan", "test_facts",
-               "test_gan", "test_make_standin", "test_pix2pixhd", "test_pix2pixhd_data", "test_seeds", "test_upstream"),
+               "test_gan", "test_make_standin", "test_origins", "test_pix2pixhd", "test_pix2pixhd_data", "test_seeds",
+               "test_upstream"),
     "chains": ("test_benchmarks", "test_biggan_chain", "test_cluster", "test_cyclegan_chain", "test_cyclegan_seed",
                "test_driver", "test_readme_walk"),
 }

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
 import stat
 import struct
@@ -28,6 +29,7 @@ import biggan_model
 import biggan_postprocess
 import biggan_preprocess
 import clip_edit
+import cyclegan_model
 import biggan_pth2onnx
 import biggan_pth_result
 import CycleGAN_aipp_preprocess
@@ -1421,3 +1423,82 @@ def test_a_full_file_system_names_the_output_and_leaves_nothing(case, world, sma
     assert re.match(rf"error: {re.escape(str(small))}/({named}): (cannot|.* needs .* of output)", errors[0]), errors[0]
     assert re.search(r"no space left on the device|needs .* of output", errors[0]), errors[0]
     assert os.listdir(small) == []
+
+
+# --- A missing input names the step that makes it, its README section and the folder it was looked for in.
+# Each case runs a README command (the chain's, with the README's values) as `python3 ...` from a fresh ModelZoo
+# copy of the model folder (`<Model>/` beside `common/`, as the driver makes it), after writing `standins`
+# (random checkpoints at the official paths) so that the step gets as far as the input under test.
+DOWNLOAD = (r"\(looked for in {folder}; download it, README 5\.1 Get the source and weights, or make a stand-in: "
+            r"python3 \.\./common/make_standin\.py\)")
+MADE = r"\(looked for in {folder}; made by {command}, README {section}\)"
+STANDINS = {"DCGAN": lambda f: dcgan_model.random_checkpoint(f / "checkpoint-amp-epoch_200.pth"),
+            "GAN": lambda f: GAN_model.random_checkpoint(f / "generator_8p_0.0008_128.pth"),
+            "BigGAN": lambda f: biggan_model.random_checkpoint(f / "G_ema.pth", 8),
+            "CycleGAN": lambda f: (f / "checkpoints" / "maps_cycle_gan").mkdir(parents=True) or
+                                  cyclegan_model.random_checkpoint(f / "checkpoints/maps_cycle_gan/latest_net_G_A.pth")}
+# (model, README step run, stand-ins first?, the error line after "error: " (a regex; {folder}: where it looked))
+MISSING = [
+    ("DCGAN", "pth2onnx", False, r"checkpoint-amp-epoch_200\.pth: no such checkpoint file " + DOWNLOAD),
+    ("DCGAN", "pth_result", True, r"prep_dataset: no such folder "
+     + MADE.format(folder="{folder}", command=r"dcgan_preprocess\.py", section=r"5\.2 Prepare the data")),
+    ("GAN", "pth2onnx", False, r"generator_8p_0\.0008_128\.pth: no such checkpoint file " + DOWNLOAD),
+    ("GAN", "pth_result", True, r"vectors: no such folder "
+     + MADE.format(folder="{folder}", command=r"GAN_preprocess\.py", section=r"5\.2 Prepare the data")),
+    ("BigGAN", "pth2onnx", False, r"G_ema\.pth: no such checkpoint file " + DOWNLOAD),
+    ("BigGAN", "pth_result", True, r"prep_noise: no such folder "
+     + MADE.format(folder="{folder}", command=r"biggan_preprocess\.py", section=r"5\.2 Prepare the data")),
+    ("CycleGAN", "pth2onnx", False,
+     r"checkpoints/maps_cycle_gan/latest_net_G_A\.pth: no such checkpoint file " + DOWNLOAD),
+    ("CycleGAN", "pth_result_A", True, r"datasetsDst/maps/testA: no such folder "
+     + MADE.format(folder="{folder}", command=r"CycleGAN_preprocess\.py", section=r"5\.2 Prepare the data")),
+    ("Pix2pixHD", "pth2onnx", False, r"pix2pixHD/checkpoints/label2city_1024p: no such checkpoint file " + DOWNLOAD),
+    ("Pix2pixHD", "preprocess", False, r"pix2pixHD/datasets/cityscapes/test_\w+: no such folder.* "
+     + MADE.format(folder="{folder}", command=r"datasets_deal\.py", section=r"5\.2 Prepare the data")),
+]
+
+
+def zoo_copy(tmp_path, model):
+    """A fresh ModelZoo copy of `model`'s folder beside common/, as the driver makes it; returns its folder."""
+    return driver.prepare_workdir(tmp_path / "zoo", driver.find_model_folder(model))
+
+
+def run_readme_step(folder, model, step):
+    """The README's command of chain step `step` of `model`, run as written from `folder`."""
+    chain = driver.load_chain(driver.find_model_folder(model))
+    command = dict(driver.render(chain, chain.README_PARAMS))[step]
+    argv = [sys.executable, *shlex.split(command)[1:]]
+    return subprocess.run(argv, cwd=folder, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("model, step, standins, expected", MISSING, ids=[f"{c[0]} {c[1]}" for c in MISSING])
+def test_a_missing_input_names_the_step_that_makes_it(model, step, standins, expected, tmp_path):
+    folder = zoo_copy(tmp_path, model)
+    if standins:
+        STANDINS[model](folder)
+    before = sorted(p.relative_to(folder) for p in folder.rglob("*"))
+    run = run_readme_step(folder, model, step)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.count("\n") == 1 and "Traceback" not in run.stderr, run.stderr
+    where = re.escape(str(folder.resolve()))
+    assert re.fullmatch(rf"error: (\./)?{expected.format(folder=where + '[^;]*')}\n", run.stderr), run.stderr
+    assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before  # the step wrote nothing
+
+
+def test_the_moments_file_names_its_download(tmp_path):
+    """BigGAN's IS/FID reads the reference moments, one of the downloads (or stand-ins)."""
+    folder = zoo_copy(tmp_path, "BigGAN")
+    code = ("import sys; sys.path.insert(0, '..'); from common import cli, metrics; "
+            "sys.exit(cli.run(lambda argv: metrics.load_moments('./I128_inception_moments.npz'), []))")
+    run = subprocess.run([sys.executable, "-c", code], cwd=folder, capture_output=True, text=True, timeout=300)
+    expected = r"I128_inception_moments\.npz: no such moments file " + DOWNLOAD
+    assert run.returncode == 2
+    assert re.fullmatch(rf"error: {expected.format(folder=re.escape(str(folder.resolve())))}\n", run.stderr), run.stderr
+
+
+def test_an_input_outside_the_model_folder_keeps_the_plain_message(tmp_path):
+    """Only the model folder's own inputs get a hint: elsewhere the facts say nothing of a path."""
+    folder = zoo_copy(tmp_path, "DCGAN")
+    run = subprocess.run([sys.executable, "dcgan_pth2onnx.py", str(tmp_path / "elsewhere.pth"), "./d.onnx"],
+                         cwd=folder, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2 and run.stderr == f"error: {tmp_path / 'elsewhere.pth'}: no such checkpoint file\n"

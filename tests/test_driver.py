@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from chainrun import run_steps, working_directory
-from common import cli, driver
+from common import cli, driver, origins, report
 from common.errors import CheckFailed, UserError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -208,6 +208,14 @@ def test_model_chain_runs_as_the_readme_says(model, tmp_path, capsys):
     assert len(reports) == {"BigGAN": 3, "CycleGAN": 4}.get(model, 2)  # accuracy (+ IS/FID) and precision
     assert sum("precision_" in Path(p).name for p in reports) == (2 if model == "CycleGAN" else 1)
     assert all(Path(p).is_file() and Path(p).with_suffix(".png").is_file() for p in reports)
+    assert next(iter(summary)) == "weights"  # the summary, and every report, say first what the weights are
+    for path in map(Path, reports):
+        assert f"<h1>{origins.banner(summary['weights'])} | " in path.read_text(encoding="utf-8"), path
+        log = path.with_name(path.name[:-len(report.SUFFIX)] + ".log")
+        assert not log.is_file() or log.read_text().startswith(origins.banner(summary["weights"])), log
+        saved = path.with_name(path.name[:-len(report.SUFFIX)] + ".json")
+        if not path.name.startswith("precision_"):  # the precision preview's JSON is its own (common/precision.py)
+            assert next(iter(json.loads(saved.read_text()))) == "weights", saved
 
 
 # --- Rule 2: the driver removes only what it made ------------------------------------------------------------

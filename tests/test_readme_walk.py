@@ -88,3 +88,6 @@ def test_the_gan_readme_walks_by_hand_from_a_fresh_folder(tmp_path):
     # what the README says the walk gives: the pictures and the accuracy verdict of the offline run
     assert len(list((folder / "genimg").glob("*_0_grid.png"))) == 3
     assert "PASS: mean_cosine" in (folder / "GAN_eval_acc_bs64.log").read_text()
+    # walked on the stand-in, every report says so first (common/origins.py)
+    assert (folder / "GAN_eval_acc_bs64.log").read_text().startswith("TRAINED STAND-IN WEIGHTS: not the official")
+    assert "<h1>TRAINED STAND-IN WEIGHTS | " in (folder / "GAN_eval_acc_bs64_report.html").read_text()

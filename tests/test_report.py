@@ -20,7 +20,7 @@ import dcgan_acc_eval
 import dcgan_facts
 import GAN_eval_acc
 import GAN_facts
-from common import accuracy, cli, fileio, report, tool_outputs
+from common import accuracy, cli, fileio, report, report_draw, tool_outputs
 from common.errors import UserError
 
 
@@ -84,12 +84,12 @@ def check_accuracy_report(html_path, json_path):
     saved = json.loads(Path(json_path).read_text())
     assert saved["report"] == str(html_path)
     headline = dict(parsed.tables["headline"])
-    shown = [key for key in report.HEADLINE if key in saved["aggregate"] and report.HEADLINE[key] in headline]
+    shown = [key for key in accuracy.HEADLINE if key in saved["aggregate"] and accuracy.HEADLINE[key] in headline]
     assert {"mean_cosine", "min_cosine", "max_abs", "psnr", "count"} <= set(shown)
     for key in shown:
-        assert headline[report.HEADLINE[key]] == report.format_figure(key, saved["aggregate"][key])
+        assert headline[accuracy.HEADLINE[key]] == report.format_figure(key, saved["aggregate"][key])
     assert str(saved["threshold"]) in "".join(parsed.text)
-    key = report.per_file_key(saved["metric"], saved["files"][0])
+    key = accuracy.per_file_key(saved["metric"], saved["files"][0])
     lowest = sorted(saved["files"], key=lambda f: f[key])[:report.MAX_WORST]
     rows = parsed.tables["worst"][1:]
     assert [row[0] for row in rows] == [f["file"] for f in lowest]
@@ -177,10 +177,11 @@ def test_format_figure_rule():
 def test_write_report_writes_both_or_neither(tmp_path):
     target = tmp_path / "x_report.html"
     with pytest.raises(ValueError):  # a sample of unequal pictures fails while drawing: nothing is written
-        report.write_report(target, "t", "v", sample=[np.zeros((4, 4), np.uint8), np.zeros((5, 4), np.uint8)])
+        report.write_report(target, report.Report("t", "v", sample=[np.zeros((4, 4), np.uint8),
+                                                                    np.zeros((5, 4), np.uint8)]))
     assert not list(tmp_path.iterdir())
-    html_path, png = report.write_report(target, "t", "v", headline=[("a", "1")],
-                                         sample=[np.zeros((4, 4), np.uint8)] * 3)
+    html_path, png = report.write_report(target, report.Report("t", "v", headline=[("a", "1")],
+                                                               sample=[np.zeros((4, 4), np.uint8)] * 3))
     assert (html_path, png) == (target, tmp_path / "x_report.png")
     check_report_file(target)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x_report.html", "x_report.png"]
@@ -193,7 +194,7 @@ def test_a_batched_file_shows_its_worst_samples():
     offline = reference.copy()
     for k, size in ((7, 0.3), (2, 0.2), (9, 0.1), (0, 0.05), (4, 0.01)):
         offline[k] += size * rng.standard_normal((1, 6, 6)).astype(np.float32)
-    ref, off, diff, shown, total = report._panels(reference, offline)
+    ref, off, diff, shown, total = report_draw.panels(reference, offline)
     assert shown == [0, 2, 7, 9] and total == 10
     assert ref.shape == off.shape == diff.shape == (18, 18)  # 2 x 2 tiles of 6 x 6, 2 pixels around each
     assert np.nanmax(diff) == pytest.approx(np.abs(offline[[0, 2, 7, 9]] - reference[[0, 2, 7, 9]]).max())

@@ -18,8 +18,8 @@ PARAMETERS = 7  # not counting self/cls
 LONG_FUNCTIONS = {("accuracy", "check_against_reference")}
 MANY_PARAMETERS = {("accuracy", "check_against_reference"), ("cluster", "run"), ("images", "outputs_to_images"),
                    ("onnx_utils", "export"), ("onnx_utils", "export_verified"),
-                   ("reference", "write_reference_outputs"), ("report", "write_report"),
-                   ("report", "accuracy_report"), ("runner", "save_outputs"), ("similarity", "compare_dirs")}
+                   ("reference", "write_reference_outputs"), ("runner", "save_outputs"),
+                   ("similarity", "compare_dirs")}
 
 
 def modules():

@@ -6,7 +6,7 @@ from typing import Any, List, Optional
 
 import numpy as np
 
-from common import report, similarity
+from common import origins, report, similarity
 from common.fp16.graph import emulate, float_tensors
 from common.fp16.intermediates import chunks, tensor_errors
 from common.fp16.keeplist import TYPE_PREFIX, KeepSet
@@ -164,10 +164,10 @@ def write_html_report(path, preview, title, verdict_text, passed, notes, staged=
                                    caption="The triage's trials", id="triage"))
     worst, worst_rows = _worst(preview)
     build = "predicted fp16 build" + (" (with the keep list)" if found is not None else "")
-    return report.write_report(
-        path, title, verdict_text, passed=passed, headline=_headline(result, found), charts=[_drift_chart(preview)],
-        worst=worst, reference_label="fp32 (ONNX Runtime)", offline_label=build,
-        worst_heading=f"The worst samples of the {build}, worst first",
-        worst_table=report.Table(["sample", "1 - cosine", "max |diff|", "PSNR"], worst_rows,
-                                 caption="Their figures (1 - cosine largest first)", id="worst"),
-        tables=tables, notes=notes, staged=staged)
+    return report.write_report(path, report.Report(
+        title, verdict_text, passed=passed, headline=_headline(result, found), charts=[_drift_chart(preview)],
+        worst=report.Worst(worst, f"The worst samples of the {build}, worst first",
+                           report.Table(["sample", "1 - cosine", "max |diff|", "PSNR"], worst_rows,
+                                        caption="Their figures (1 - cosine largest first)", id="worst"),
+                           reference_label="fp32 (ONNX Runtime)", offline_label=build),
+        tables=tables, notes=notes, weights=origins.weights()), staged)
