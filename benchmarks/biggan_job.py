@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
-from common import driver  # noqa: E402
+from common import driver, work_folder  # noqa: E402
 
 driver.put_model_folders_on_path()
 
@@ -105,7 +105,7 @@ def setup(work, ch, log):
     """The work folder, the weights, the ONNX model (pth2onnx, clip_edit) and the cached Inception export."""
     import biggan_model
 
-    model_dir = driver.prepare_workdir(work, driver.ROOT / "BigGAN")
+    model_dir = work_folder.prepare_workdir(work, driver.ROOT / "BigGAN")
     chain = driver.load_chain(driver.ROOT / "BigGAN")
     biggan_model.random_checkpoint(model_dir / "G_ema.pth", ch, seed=0)
     weights = inception.write_random_inception_weights(model_dir / chain.INCEPTION, seed=0)

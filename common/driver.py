@@ -10,10 +10,9 @@ seeded random weights; --standin random asks for those), then runs the README's 
 written, from the model folder, printing each command, its time, its peak memory and its result, and ends with
 a summary (accuracy, images written, throughput) also saved as driver_summary.json.
 
-The work folder is the driver's: it records there (.driver-workdir) every entry it made, its copies and what the
-steps wrote, after the copy and after each step. A rerun removes only recorded entries that are unchanged; a
-person's file at any depth, or a copied file they edited, is refused before anything is removed. A file saved
-into the work folder while a step runs is recorded with that step's outputs: keep notes outside it.
+The work folder (default work/<Model> beside common/) is the driver's (common/work_folder.py): it records there
+every entry it made and removes only those on a rerun. A file saved into the work folder while a step runs is
+recorded with that step's outputs: keep notes outside it.
 
 A model registers its chain in `<Model>/chain.py`:
     CHECKPOINT        where the README expects the weights, relative to the model folder
@@ -33,7 +32,6 @@ import os
 import re
 import shlex
 import shutil
-import stat
 import subprocess
 import sys
 import time
@@ -41,23 +39,12 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the folder holding common/
 
-from common import cli, fileio, origins, staging
+from common import cli, fileio, origins, staging, work_folder
 from common.errors import CheckFailed, UserError
 from common.report import default_path as readable_report_path
 
 ROOT = Path(__file__).resolve().parents[1]
-# The driver's record in its work folder: every entry it made there (its copies, the weights, what the steps
-# wrote), each with the identity it had when recorded. A rerun removes only those, and only unchanged.
-MARKER = ".driver-workdir"
-MADE_BY = "common/driver.py"
 _PROGRESS = re.compile(r"\d+%\|")  # tqdm bar lines, left out of the step's printed tail
-# What a model folder ships (scripts, READMEs, patches, requirements): generated files are not copied.
-_SHIPPED = (".py", ".md", ".patch", ".diff", ".txt", ".cfg", ".config", ".sh")
-
-
-def _copy_ignore(directory, names):
-    return [n for n in names if n == "__pycache__"
-            or ((Path(directory) / n).is_file() and Path(n).suffix.lower() not in _SHIPPED)]
 
 
 def model_folders():
@@ -173,107 +160,6 @@ def parse_params(items, defaults):
     return params
 
 
-def _identity(info):
-    """What an entry of the work folder was when recorded: its type, device and inode, and for anything but a
-    folder (whose content is recorded entry by entry) its size and modification time."""
-    kind = stat.S_IFMT(info.st_mode)
-    if kind == stat.S_IFDIR:
-        return [kind, info.st_dev, info.st_ino]
-    return [kind, info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns]
-
-
-def _entries(workdir):
-    """{path relative to `workdir`: identity} of every entry below it (the record left out), at any depth. Links
-    are not followed, nor folders of another file system (a mount point is an entry; its content is not)."""
-    found = {}
-    device = os.lstat(workdir).st_dev
-    for folder, dirs, files in os.walk(workdir):
-        below = os.path.relpath(folder, workdir)
-        for name in dirs + files:
-            try:
-                found[os.path.normpath(os.path.join(below, name))] = _identity(os.lstat(os.path.join(folder, name)))
-            except FileNotFoundError:  # gone since it was listed
-                continue
-        dirs[:] = [d for d in dirs if found.get(os.path.normpath(os.path.join(below, d)), [0, device])[1] == device]
-    found.pop(MARKER, None)
-    return found
-
-
-def record_workdir(workdir):
-    """Record everything below `workdir` as made by the driver (after it copies, and after each step)."""
-    fileio.write_json(Path(workdir) / MARKER, {"made_by": MADE_BY, "entries": _entries(workdir)})
-
-
-def _recorded(workdir):
-    """The driver's record in `workdir` ({relative path: identity}), or None where the marker is not one."""
-    try:
-        record = fileio.read_json(Path(workdir) / MARKER, "driver record")
-    except UserError:
-        return None
-    entries = record.get("entries") if isinstance(record, dict) and record.get("made_by") == MADE_BY else None
-    if not isinstance(entries, dict) or not all(isinstance(v, list) for v in entries.values()):
-        return None
-    return entries
-
-
-def clear_workdir(workdir):
-    """Empty a work folder of an earlier run, removing only what the driver recorded making, and only where it is
-    unchanged. Anything else (a person's notes or weights at any depth, a file of the copy they edited) is
-    refused before anything is removed; what appears while the folder is cleared stays, and is named."""
-    marker = workdir / MARKER
-    if marker.is_symlink() or not marker.is_file():
-        raise UserError(f"{workdir}: exists and was not made by the driver; choose a new --workdir")
-    recorded = _recorded(workdir)
-    found = _entries(workdir)
-    for rel in sorted(found):
-        if recorded is None or rel not in recorded:
-            raise UserError(f"{workdir}: holds {rel!r}, which the driver did not make (or a run stopped before "
-                            f"recording it); move it out or choose a new --workdir")
-        if found[rel] != recorded[rel]:
-            raise UserError(f"{workdir}: {rel!r} changed since the driver made it; move it out or choose a new "
-                            f"--workdir")
-    if recorded is None:
-        raise UserError(f"{workdir}: {MARKER} is not the driver's record; choose a new --workdir")
-    kept = []
-    for rel in sorted(found, key=lambda r: r.count(os.sep), reverse=True):  # a folder after its content
-        path = workdir / rel
-        try:
-            info = os.lstat(path)
-            if _identity(info) != recorded[rel]:  # re-checked at the moment of removing
-                kept.append(rel)
-            elif stat.S_ISDIR(info.st_mode):
-                os.rmdir(path)  # refused when something appeared inside: it stays
-            else:
-                os.unlink(path)
-        except FileNotFoundError:
-            continue
-        except OSError:
-            kept.append(rel)
-    left = sorted(set(os.listdir(workdir)) - {MARKER})
-    if kept or left:
-        raise UserError(f"{workdir}: {(kept or left)[0]!r} appeared while the driver cleared its earlier run, and "
-                        f"was kept; move it out or choose a new --workdir")
-
-
-def prepare_workdir(workdir, model_folder):
-    """Fresh copies of the model folder and common/ under `workdir` (a folder the driver made before, or new),
-    recorded as the driver's. A work folder of an earlier run is cleared first (clear_workdir)."""
-    workdir = Path(workdir)
-    if workdir.is_symlink() or (workdir.exists() and not workdir.is_dir()):
-        raise UserError(f"{workdir}: exists and is not a folder; --workdir names a folder for the driver")
-    if workdir.exists() and any(workdir.iterdir()):
-        clear_workdir(workdir)
-    try:
-        workdir.mkdir(parents=True, exist_ok=True)
-        record_workdir(workdir)  # a run stopped while copying leaves unrecorded copies: the next run refuses them
-        shutil.copytree(model_folder, workdir / model_folder.name, ignore=_copy_ignore)
-        shutil.copytree(ROOT / "common", workdir / "common", ignore=_copy_ignore)
-    except OSError as err:
-        raise UserError(f"{workdir}: cannot prepare the work folder ({err.strerror or err})") from None
-    record_workdir(workdir)
-    return workdir / model_folder.name
-
-
 # Runs a step as its child and writes the step's peak memory (wait4's ru_maxrss, KB on Linux) to a pipe. A step
 # forked from the driver itself would report the driver's peak as its own (Linux carries the larger over the
 # exec); forked from this small process it reports its own. A step killed by a signal ends it the same way.
@@ -334,7 +220,9 @@ def report_paths(results):
 def build_parser():
     p = cli.parser(__doc__.split("\n\n")[0], prog="driver.py")
     p.add_argument("model", nargs="?", default="DCGAN", help="model folder name (or path to a folder with chain.py)")
-    p.add_argument("--workdir", type=cli.writes, default=None, help="work folder (default: ./work/<model>)")
+    p.add_argument("--workdir", type=cli.writes, default=None,
+                   help="work folder (default: work/<model> in the folder holding common/, wherever the driver is "
+                        "run from)")
     p.add_argument("--checkpoint", type=cli.reads, default=None,
                    help="official weights to use; without it a stand-in (--standin) is made")
     p.add_argument("--standin", choices=("trained", "random"), default=None,
@@ -376,16 +264,16 @@ def main(argv=None):
             raise UserError("--standin: the stand-in replaces missing weights; it cannot go with --checkpoint")
     else:
         checkpoint, weights = stand_in(chain, params, args.standin)
-    workdir = Path(args.workdir or Path("work") / folder.name)
+    workdir = Path(args.workdir) if args.workdir else ROOT / "work" / folder.name  # beside common/, from anywhere
     # the work folder is cleared and rebuilt: what the driver reads (the weights, the model folder and common/ it
     # copies) must lie elsewhere, or clearing it would remove them
     staging.check_apart(reads=[("--checkpoint", checkpoint), ("the model folder", folder),
                                ("common/", ROOT / "common")], writes=[("--workdir", workdir)])
-    model_dir = prepare_workdir(workdir, folder)
+    model_dir = work_folder.prepare_workdir(workdir, folder)
     try:
         return _run_chain(chain, folder, params, steps, (checkpoint, weights), workdir, model_dir)
     finally:  # whatever the chain wrote before it ended is the driver's, for the next run to clear
-        record_workdir(workdir)
+        work_folder.record_workdir(workdir)
 
 
 def _run_chain(chain, folder, params, steps, given, workdir, model_dir):
@@ -411,7 +299,7 @@ def _run_chain(chain, folder, params, steps, given, workdir, model_dir):
     with open(workdir / "driver.log", "w", encoding="utf-8") as log:
         for i, (name, command) in enumerate(steps, 1):
             status, seconds, peak_mb = run_step(i, len(steps), name, command, model_dir, log)
-            record_workdir(workdir)
+            work_folder.record_workdir(workdir)
             records.append({"step": name, "command": command, "seconds": round(seconds, 3), "exit": status,
                             "peak_memory_mb": peak_mb})
             if status != 0:

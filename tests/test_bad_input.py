@@ -62,7 +62,7 @@ import GAN_txt2jpg
 import gen_dataset_info
 import pix2pixhd_postprocess
 import pix2pixhd_preprocess
-from common import cli, driver, fileio, infer, precision, simplify
+from common import cli, driver, fileio, infer, precision, simplify, work_folder
 from cyclegan_data import write_synthetic_maps
 from pix2pixhd_synthetic import write_cityscapes
 
@@ -593,7 +593,7 @@ DERIVED = [
                    ["--gen-img", "biggan_acc_eval_bs1.log", "--gen-y", w.biggan / "gen_y.npz"])[-1],
      r"biggan_acc_eval_bs1.log: --log is also the input"),
     ("driver checkpoint inside the work folder it rebuilds", driver.main,
-     lambda w, t: (driver.prepare_workdir(t / "work", driver.find_model_folder("DCGAN")),
+     lambda w, t: (work_folder.prepare_workdir(t / "work", driver.find_model_folder("DCGAN")),
                    shutil.copy(w.dcgan_pth, t / "work" / "DCGAN" / "my_weights.pth"),
                    ["DCGAN", "--workdir", t / "work", "--checkpoint", t / "work" / "DCGAN" / "my_weights.pth"])[-1],
      r"work: --workdir holds the input .*my_weights.pth \(--checkpoint\)"),
@@ -1104,8 +1104,8 @@ HUGE_FILES = [
      lambda w, t: ["--info", aipp_info(t), "--aipp_config", sparse(t / "aipp.config"), "--save_path", t / "res"],
      rf"aipp.config \(config file for ATC's AIPP, 1099511627776 bytes\) {SIZE_IN}"),
     ("driver 1 TiB record in its work folder", driver.main,
-     lambda w, t: (driver.prepare_workdir(t / "res", driver.find_model_folder("DCGAN")),
-                   sparse(t / "res" / driver.MARKER), ["DCGAN", "--workdir", t / "res"])[-1],
+     lambda w, t: (work_folder.prepare_workdir(t / "res", driver.find_model_folder("DCGAN")),
+                   sparse(t / "res" / work_folder.MARKER), ["DCGAN", "--workdir", t / "res"])[-1],
      r"res: holds 'DCGAN', which the driver did not make"),
 ]
 
@@ -1460,7 +1460,7 @@ MISSING = [
 
 def zoo_copy(tmp_path, model):
     """A fresh ModelZoo copy of `model`'s folder beside common/, as the driver makes it; returns its folder."""
-    return driver.prepare_workdir(tmp_path / "zoo", driver.find_model_folder(model))
+    return work_folder.prepare_workdir(tmp_path / "zoo", driver.find_model_folder(model))
 
 
 def run_readme_step(folder, model, step):

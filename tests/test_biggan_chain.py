@@ -111,7 +111,7 @@ def test_chain_end_to_end(models, tmp_path, capsys):
     assert headline["FID"] == f"{scores['fid']:.4f}"
     assert [row[1] for row in parsed.tables["splits"][1:]] == [f"{s:.3f}" for s in scores["is_splits"]]
     assert np.mean(scores["is_splits"]) == pytest.approx(scores["is_mean"], rel=1e-12)
-    pool, logits = inception.inception_features(inception.InceptionFeatures(inception), [images[:4]], progress=False)
+    pool, logits = inception.inception_features(inception.InceptionFeatures(weights), [images[:4]], progress=False)
     assert scores["is_mean"] == pytest.approx(metrics.inception_score(logits, 2)[0], rel=1e-6)
     assert scores["fid"] == pytest.approx(metrics.fid_from_features(pool, *metrics.load_moments(w / "moments.npz")),
                                           rel=1e-6)

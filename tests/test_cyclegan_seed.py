@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 
 from chainrun import working_directory
-from common import cli, driver, fileio, graph_edits, onnx_utils, tool_outputs
+from common import cli, driver, fileio, graph_edits, onnx_utils, tool_outputs, work_folder
 from cyclegan_aipp import aipp_input, read_config, read_info
 from cyclegan_data import load_image, write_synthetic_maps
 from cyclegan_model import random_checkpoint
@@ -89,7 +89,7 @@ def run_python(command, capsys=None):
 @pytest.fixture(scope="module")
 def seed(tmp_path_factory):
     gan = tmp_path_factory.mktemp("seed") / "ACL_PyTorch" / "contrib" / "cv" / "gan"
-    folder = driver.prepare_workdir(gan, driver.find_model_folder("CycleGAN"))
+    folder = work_folder.prepare_workdir(gan, driver.find_model_folder("CycleGAN"))
     assert (folder.parent / "common" / "fileio.py").is_file()
     random_checkpoint(folder / "checkpoints" / "maps_cycle_gan" / "latest_net_G_A.pth", seed=0)
     random_checkpoint(folder / "checkpoints" / "maps_cycle_gan" / "latest_net_G_B.pth", seed=1, legacy=True)

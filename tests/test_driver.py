@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from chainrun import run_steps, working_directory
-from common import cli, driver, origins, report
+from common import cli, driver, origins, report, work_folder
 from common.errors import CheckFailed, UserError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -223,13 +223,13 @@ def test_model_chain_runs_as_the_readme_says(model, tmp_path, capsys):
 # the driver records after each step), without running the chain.
 
 def made_workdir(workdir, model=TOY):
-    model_dir = driver.prepare_workdir(workdir, driver.find_model_folder(str(model)))
+    model_dir = work_folder.prepare_workdir(workdir, driver.find_model_folder(str(model)))
     (model_dir / "prep").mkdir()
     (model_dir / "prep" / "z_0.bin").write_bytes(b"\0" * 32)
     (model_dir / "result" / "bs4").mkdir(parents=True)
     (model_dir / "result" / "bs4" / "z_0_0.bin").write_bytes(b"\0" * 16)
     (workdir / "driver.log").write_text("$ python3 toy_preprocess.py\n")
-    driver.record_workdir(workdir)
+    work_folder.record_workdir(workdir)
     return model_dir
 
 
@@ -240,7 +240,7 @@ def tree(folder):
 
 def test_a_rerun_removes_what_the_driver_recorded_and_rebuilds(tmp_path):
     model_dir = made_workdir(tmp_path / "work")
-    driver.prepare_workdir(tmp_path / "work", TOY)
+    work_folder.prepare_workdir(tmp_path / "work", TOY)
     assert not (model_dir / "prep").exists() and not (model_dir / "result").exists()
     assert not (tmp_path / "work" / "driver.log").exists()
     assert (model_dir / "chain.py").read_bytes() == (TOY / "chain.py").read_bytes()
@@ -296,9 +296,9 @@ def test_a_file_that_appears_while_clearing_stays(tmp_path, monkeypatch):
         if not (model_dir / "result" / "late.txt").exists():
             (model_dir / "result" / "late.txt").write_text("saved while the driver cleared")
         return unlink(path, *args, **kwargs)
-    monkeypatch.setattr(driver.os, "unlink", saving_meanwhile)
+    monkeypatch.setattr(work_folder.os, "unlink", saving_meanwhile)
     with pytest.raises(UserError, match=r"work: 'toy_chain/result' appeared while the driver cleared its earlier run"):
-        driver.prepare_workdir(tmp_path / "work", TOY)
+        work_folder.prepare_workdir(tmp_path / "work", TOY)
     assert (model_dir / "result" / "late.txt").read_text() == "saved while the driver cleared"
 
 
@@ -306,8 +306,8 @@ def test_the_model_name_resolves_beside_common_never_in_the_work_folder(tmp_path
     """`cd work && python3 ../common/driver.py DCGAN --workdir .`: DCGAN is the project's folder, not ./DCGAN
     (the work folder's copy, perhaps edited), and the edited copy is refused, not emptied."""
     work = tmp_path / "work"
-    model_dir = driver.prepare_workdir(work, driver.find_model_folder("DCGAN"))
-    driver.record_workdir(work)
+    model_dir = work_folder.prepare_workdir(work, driver.find_model_folder("DCGAN"))
+    work_folder.record_workdir(work)
     monkeypatch.chdir(work)
     assert driver.find_model_folder("DCGAN") == ROOT / "DCGAN"
     (model_dir / "dcgan_preprocess.py").write_text("# the person's edited copy\n")

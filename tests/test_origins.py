@@ -19,7 +19,7 @@ from PIL import Image
 import dcgan_facts
 import dcgan_model
 from chainrun import working_directory
-from common import driver, fileio, origins
+from common import driver, fileio, origins, work_folder
 from test_report import write_pair
 
 CHECKPOINT = dcgan_facts.DOWNLOADS[0]
@@ -31,7 +31,7 @@ ACCURACY = ["dcgan_acc_eval.py", "--pth_result_path=./pth_result/", "--om_result
 def zoo(tmp_path):
     """A ModelZoo copy of DCGAN (the folder beside common/) holding a random checkpoint where the README puts
     it, and the reference and offline outputs of 5 samples (the accuracy step's inputs)."""
-    folder = driver.prepare_workdir(tmp_path / "zoo", driver.find_model_folder("DCGAN"))
+    folder = work_folder.prepare_workdir(tmp_path / "zoo", driver.find_model_folder("DCGAN"))
     dcgan_model.random_checkpoint(folder / CHECKPOINT)
     write_pair(folder, dcgan_facts.IMAGE_SHAPE, 5)
     return folder
