@@ -61,8 +61,8 @@ from distributed.scheduler import KilledWorker
 from tqdm import tqdm
 
 from common import cluster_code
-from common.cluster_code import check_versions, code_plugin, code_zip, code_zip_name, cpu_description, describe_worker, \
-    version_text, versions
+from common.cluster_code import (check_versions, code_plugin, code_zip, code_zip_name, cpu_description,
+                                 describe_worker, version_text, versions)
 from common.cluster_link import TLS_SETTINGS, close_client, local_cluster, open_client, quiet_dask, reason, within
 from common.cluster_options import DEFAULT_TIMEOUT, parse_address
 from common.cluster_worker import BACKENDS_KEPT, Model, Runner, holds, install, model_files

@@ -1,4 +1,5 @@
-"""The model side of common/cluster.py, what runs in a Dask worker process once it has the code (common/cluster_code.py):
+"""The model side of common/cluster.py, what runs in a Dask worker process once it has the code
+(common/cluster_code.py):
 
 - the model: its files (model_files) sent to a worker process once and its backend (common.backends) built from
   them and kept between runs (BACKENDS_KEPT, least recently used dropped first), keyed by their sha256;

@@ -109,7 +109,7 @@ def summary_names(dirname, devices):
     return [f"{dirname}_summary.json"] + [f"{dirname}_device_{d}_summary.json" for d in per_device]
 
 
-def summary(args, argv, times, filesinfo, backend, batchsize, throughput):
+def summary(argv, times, filesinfo, backend, batchsize, throughput):
     """A summary file's content, as ais_bench writes it."""
     return {"filesinfo": filesinfo, "args": sys.argv if argv is None else ["infer.py", *argv],
             "NPU_compute_time": runner.statistics(times), "throughput": throughput, "npu_compute_time_list": times,
@@ -121,7 +121,7 @@ def summaries(args, argv, result, backend, batchsize, dirname):
     files = {}
     for device in result.devices:
         files[f"{dirname}_device_{device['device']}_summary.json"] = {
-            **summary(args, argv, device["times"], device["filesinfo"], backend, batchsize, device["throughput"]),
+            **summary(argv, device["times"], device["filesinfo"], backend, batchsize, device["throughput"]),
             "pid": device["pid"], "device": device["device"], "start_time": device["start_time"],
             "end_time": device["end_time"]}
     extra = {}
@@ -132,7 +132,7 @@ def summaries(args, argv, result, backend, batchsize, dirname):
         extra = {"devices": [{key: device[key] for key in ("device", "throughput", "start_time", "end_time")}
                              for device in result.devices], "precision": args.precision}
     files[f"{dirname}_summary.json"] = {
-        **summary(args, argv, result.times, result.filesinfo, backend, batchsize, result.throughput), **extra,
+        **summary(argv, result.times, result.filesinfo, backend, batchsize, result.throughput), **extra,
         "non_finite_batches": result.non_finite}
     return files
 
@@ -152,7 +152,7 @@ def run(args, devices, backend, source, target):
 
 def open_source(args, devices):
     """The backend (on the first device) and the input source, checked and ready (prepared for a run here)."""
-    threads = max(1, (os.cpu_count() or 1) // len(devices)) if len(devices) > 1 and args.provider == "cpu" else 0
+    threads = runner.device_threads(args.provider, len(devices)) if len(devices) > 1 else 0
     backend = backends.open_backend(args.model, args.provider, devices[0], args.backend, args.precision, threads)
     source = sources.input_source(args, backend.inputs)
     if len(devices) == 1 and not args.cluster:  # the workers prepare their own
@@ -165,8 +165,7 @@ def open_source(args, devices):
         raise UserError(f"--divide_input over {len(devices)} devices needs at least {len(devices)} batches; "
                         f"the input makes {len(source.batches)}")
     # every timed run keeps its time (a Python float in a list: about 32 bytes)
-    room.check_memory(32 * len(source.batches) * args.loop,
-                         f"--loop {args.loop} over {len(source.batches)} batch(es)")
+    room.check_memory(32 * len(source.batches) * args.loop, f"--loop {args.loop} over {len(source.batches)} batch(es)")
     print(f"[INFO] backend {backend.label}, precision {backend.precision or args.precision}")
     return backend, source
 

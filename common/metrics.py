@@ -10,7 +10,7 @@ Conventions:
   square roots of the eigenvalues of the symmetric matrix L^T S2 L, where S1 = L L^T (Cholesky), which has the
   eigenvalues of S1 S2: no matrix square root, no complex arithmetic, and as exact as scipy's sqrtm formula;
   its speed against that formula on 2048-d statistics is measured by `python3 benchmarks/fid_benchmark.py`
-  (and by run_all.py), and the measured ratio is stated once, in README.md's "FID speed" section.
+  (and by run_all.py), and benchmarks/RESULTS.md gives the measured ratio (docs/metrics.md).
   Covariances from fewer samples than dimensions are singular; from features, such a case uses the exact
   low-rank form instead (eigenvalues of the n x n matrix A S2 A^T for the centred features A).
 """

@@ -192,11 +192,16 @@ def shards(groups, count):
     return parts
 
 
+def device_threads(provider, count):
+    """Each device worker's share of a CPU's cores (0, the runtime's default, for an accelerator)."""
+    return max(1, (os.cpu_count() or 1) // count) if provider == "cpu" else 0
+
+
 def run_devices(engine, devices, source, target, schedule, batchsize, divide):
     """ais_bench's multidevice mode: one worker process per device (each with its share of the CPU's cores), every
     batch on every device or, with `divide`, disjoint shards; per-device and total throughput printed as ais_bench
     prints them. RunResult.devices holds each device's times, files, figures and throughput."""
-    threads = max(1, (os.cpu_count() or 1) // len(devices)) if engine.provider == "cpu" else 0
+    threads = device_threads(engine.provider, len(devices))
     groups = source.batches
     parts = shards(groups, len(devices)) if divide else [groups] * len(devices)
     print(f"[INFO] multidevice:{devices} run begin ({len(groups)} batch(es)"
