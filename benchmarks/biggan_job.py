@@ -122,8 +122,8 @@ def setup(work, ch, log):
 
 def fastest_batch(model_dir, engine, sizes, runs):
     """The batch size whose bare generator call costs least per image (the dynamic-batch new_biggan.onnx)."""
-    backends = {bs: backends.open_backend(str(model_dir / "new_biggan.onnx"), backend=engine) for bs in sizes}
-    ms = alternating_ms({bs: generator_call(backends[bs], bs) for bs in sizes}, runs)
+    opened = {bs: backends.open_backend(str(model_dir / "new_biggan.onnx"), backend=engine) for bs in sizes}
+    ms = alternating_ms({bs: generator_call(opened[bs], bs) for bs in sizes}, runs)
     per_image = {bs: ms[bs] / bs for bs in sizes}
     return min(sizes, key=lambda bs: (per_image[bs], bs)), per_image
 

@@ -9,9 +9,9 @@ ROOT = driver.ROOT
 BOOTSTRAP = ("sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))"
              "  # the folder holding common/")
 # Imports from a folder that is not the script's own: a chain folder (the driver), an upstream checkout, the
-# benchmarks' neighbours, the zip of the client's common/ on a Dask worker (cluster). Each is one call, in these
+# benchmarks' neighbours, the zip of the client's common/ on a Dask worker (cluster_code). Each is one call, in these
 # files only.
-PATH_CHANGES_ALLOWED = {"common/driver.py", "common/upstream.py", "common/cluster.py",
+PATH_CHANGES_ALLOWED = {"common/driver.py", "common/upstream.py", "common/cluster_code.py",
                         "benchmarks/precision_benchmark.py", "benchmarks/run_all.py"}
 SOURCES = sorted(p for folder in [*driver.model_folders(), ROOT / "common", ROOT / "benchmarks", ROOT / "tests" / "toy_chain"]
                  for p in folder.glob("*.py"))
