@@ -9,7 +9,6 @@ and checked against torchvision's forward each time it is opened (`backend="open
 OpenVINO f32, `backend="torch"` keeps the eager path; `python3 benchmarks/run_all.py --only inception` measures
 them). With `cluster`, the batches run on a Dask cluster's workers (common/cluster.py).
 """
-import hashlib
 import io
 import math
 from pathlib import Path
@@ -23,6 +22,7 @@ from tqdm import tqdm
 
 from common import backends, checkpoint, onnx_utils, optional, staging
 from common.cache import cache_folder
+from common.records import file_sha256
 from common.errors import CheckFailed, UserError
 
 POOL_DIM = 2048
@@ -93,18 +93,10 @@ VERIFY_RELATIVE = 1e-4
 VERIFY_BATCH = 2
 
 
-def _weights_digest(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()[:32]
-
-
 def inception_onnx_path(weights_path, cache=None):
     """Where the ONNX export of `weights_path` is cached: in the project's cache folder (cache_folder(cache)), named
     after the sha256 of the weights file (the same weights under any name share one export)."""
-    return cache_folder(cache) / "inception" / f"inception_v3.{_weights_digest(weights_path)}.onnx"
+    return cache_folder(cache) / "inception" / f"inception_v3.{file_sha256(weights_path)[:32]}.onnx"
 
 
 class InceptionFeatures:

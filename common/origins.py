@@ -18,7 +18,6 @@ Only the facts of this project's own model folders are read (beside this common/
 found elsewhere is run.
 """
 import functools
-import hashlib
 import importlib.util
 import json
 import os
@@ -26,6 +25,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 from common import staging
+from common.records import file_sha256
 
 ROOT = Path(__file__).resolve().parents[1]
 # The model README's sections a step is found in (the skeleton every model README follows).
@@ -108,21 +108,13 @@ def record_path(path):
     return path.with_name(f".{path.name}{RECORD_SUFFIX}")
 
 
-def _digest(path):
-    sha = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            sha.update(block)
-    return sha.hexdigest()
-
-
 def mark_standin(path, weights):
     """Record beside the file `path` that it is a stand-in (`weights`: one of KINDS), with its digest, so that a
     file later put in its place is not taken for it. Written atomically after the file."""
     if weights not in KINDS:
         raise ValueError(f"weights {weights!r}: one of {', '.join(KINDS)}")
     record = {"made_by": RECORD_MADE_BY, "weights": weights, "file": Path(path).name, "size": os.path.getsize(path),
-              "sha256": _digest(path)}
+              "sha256": file_sha256(path)}
     staging.write_text(record_path(path), json.dumps(record, indent=1) + "\n")
 
 
@@ -136,7 +128,7 @@ def standin(path):
         if not (isinstance(record, dict) and record.get("made_by") == RECORD_MADE_BY
                 and record.get("weights") in KINDS):
             return None
-        if os.path.getsize(path) != record.get("size") or _digest(path) != record.get("sha256"):
+        if os.path.getsize(path) != record.get("size") or file_sha256(path) != record.get("sha256"):
             return None  # another file in its place (the official one copied over it)
         return record["weights"]
     except (OSError, ValueError):

@@ -84,7 +84,7 @@ def entries_of(path, known=None, racy_ns=0):
         if stat.S_ISREG(info.st_mode):
             old = known.get(relative)
             trusted = isinstance(old, list) and old[:5] == row[:5] and info.st_mtime_ns < racy_ns
-            row[5] = old[5] if trusted else _sha256(file)
+            row[5] = old[5] if trusted else file_sha256(file)
         found[relative] = row
 
     def walk(folder, prefix):
@@ -103,7 +103,8 @@ def entries_of(path, known=None, racy_ns=0):
     return found
 
 
-def _sha256(file):
+def file_sha256(file):
+    """The sha-256 of a file's bytes (hex), read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(file, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
