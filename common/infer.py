@@ -103,10 +103,14 @@ def check_args(args, devices):
                         f"their outputs would overwrite each other; add --divide_input, or drop --output")
 
 
+def device_summary_name(dirname, device):
+    return f"{dirname}_device_{device}_summary.json"
+
+
 def summary_names(dirname, devices):
     """The summary files a run writes beside its output folder (a multi-device run's per-device ones too)."""
     per_device = devices if len(devices) > 1 else []
-    return [f"{dirname}_summary.json"] + [f"{dirname}_device_{d}_summary.json" for d in per_device]
+    return [f"{dirname}_summary.json"] + [device_summary_name(dirname, d) for d in per_device]
 
 
 def summary(argv, times, filesinfo, backend, batchsize, throughput):
@@ -120,7 +124,7 @@ def summaries(args, argv, result, backend, batchsize, dirname):
     """{file name: content} of the run's summaries: the merged one, and each device's for several devices."""
     files = {}
     for device in result.devices:
-        files[f"{dirname}_device_{device['device']}_summary.json"] = {
+        files[device_summary_name(dirname, device["device"])] = {
             **summary(argv, device["times"], device["filesinfo"], backend, batchsize, device["throughput"]),
             "pid": device["pid"], "device": device["device"], "start_time": device["start_time"],
             "end_time": device["end_time"]}
