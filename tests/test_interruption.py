@@ -184,12 +184,16 @@ def infer_case(data):
     return infer.main, argv, ("bs2", "bs2_summary.json"), next_step
 
 
-def biggan_postprocess_case(data):
+def synthetic_outputs(data, names, shape):
+    """Two runs' outputs, result0/ and result1/ under `data`: the files `names`, seeded tanh noise of `shape`."""
     for variant in (0, 1):
         rng = np.random.default_rng(variant)
-        for i in range(3):
-            fileio.write_array(data / f"result{variant}" / f"input_{i:05d}_0.bin",
-                              np.tanh(rng.standard_normal((1, 3, 128, 128))).astype(np.float32))
+        for name in names:
+            fileio.write_array(data / f"result{variant}" / name, np.tanh(rng.standard_normal(shape)).astype(np.float32))
+
+
+def biggan_postprocess_case(data):
+    synthetic_outputs(data, [f"input_{i:05d}_0.bin" for i in range(3)], (1, 3, 128, 128))
 
     def argv(work, variant):
         return ["--result-path", str(data / f"result{variant}"), "--save-path", str(work), "--save-img",
@@ -417,11 +421,7 @@ def dcgan_preprocess_case(data):
 def dcgan_postprocess_case(data):
     import dcgan_postprocess
 
-    for variant in (0, 1):
-        rng = np.random.default_rng(variant)
-        for i in range(2):
-            fileio.write_array(data / f"result{variant}" / f"noise_{i:04d}_0.bin",
-                               np.tanh(rng.standard_normal((1, 3, 64, 64))).astype(np.float32))
+    synthetic_outputs(data, [f"noise_{i:04d}_0.bin" for i in range(2)], (1, 3, 64, 64))
 
     def argv(work, variant):
         return ["--benchmark_result_path", str(data / f"result{variant}"), "--save_path", str(work / "img")]
