@@ -50,6 +50,9 @@ from common import backends, cli, errors, facts, fileio, inception, infer, metri
 sys.path.insert(0, str(ROOT / "tests"))
 import loopback  # noqa: E402  (the tests' loopback Dask cluster)
 
+sys.path.insert(0, str(ROOT / "benchmarks"))  # this folder, also when run_all is imported by the tests
+import cpu_clock  # noqa: E402
+
 ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile",
              "amx_bf16", "amx_int8")
 BAR_OVERHEAD = 0.05  # runner compute time over bare session.run
@@ -81,6 +84,7 @@ def machine():
     except (OSError, ValueError):
         pass
     info["feature_set"] = facts.cpu_feature_set()
+    cpu["measured_ghz"] = cpu_clock.measured_ghz()
     info["isa_peak"] = isa_peak(cpu)
     import onnxruntime
     import openvino
@@ -145,16 +149,18 @@ def _matmul_onnx(path, n):
 
 def isa_peak(info):
     """The float32 peak the ISA allows: cores x FMA units x vector lanes x 2 (an FMA is two FLOPs) x clock, from
-    /proc/cpuinfo's flags and MHz. FMA units per core are not reported by the CPU: 2 is assumed (every x86 core
-    with AVX2 since Haswell and Zen 2), 1 for 512-bit FMAs on AMD family 25 (Zen 4 splits them over its two
-    256-bit pipes). The clock is the one the kernel reports (the nominal one under a hypervisor; turbo may pass it)."""
+    /proc/cpuinfo's flags. FMA units per core are not reported by the CPU: 2 is assumed (every x86 core with AVX2
+    since Haswell and Zen 2), 1 for 512-bit FMAs on AMD family 25 (Zen 4 splits them over its two 256-bit pipes).
+    The clock is the higher of the measured one (benchmarks/cpu_clock.py: a hypervisor reports the nominal clock
+    while the cores boost past it) and the reported one, so the peak bounds every measurement."""
     flags = set(info.get("all_flags", ()))
     lanes = 16 if "avx512f" in flags else 8 if "avx" in flags else 4
     units = 1 if lanes == 16 and info.get("vendor") == "AuthenticAMD" and info.get("family") == 25 else 2
     flops_per_fma = 2 if "fma" in flags or lanes == 16 else 1  # without FMA a multiply and an add, one each
-    ghz = info.get("mhz", 0.0) / 1000.0
-    return {"cores": info["cores"], "fma_units": units, "lanes": lanes, "ghz": ghz,
-            "gflops": info["cores"] * units * lanes * flops_per_fma * ghz}
+    reported, measured = info.get("mhz", 0.0) / 1000.0, info.get("measured_ghz")
+    ghz, source = (measured, "measured") if measured and measured > reported else (reported, "reported")
+    return {"cores": info["cores"], "fma_units": units, "lanes": lanes, "ghz": ghz, "clock": source,
+            "reported_ghz": reported, "gflops": info["cores"] * units * lanes * flops_per_fma * ghz}
 
 
 def gemm_ceiling(tmp, runs, n=2048, budget=2.0, previous=None):
@@ -274,9 +280,11 @@ def _export(model, args, path, graph, label):
         onnx_utils.export(model, args, path, [t.name for t in graph.inputs], [t.name for t in graph.outputs])
 
 
-def faster_engine(onnxruntime_ms, openvino_ms):
-    """The exact engine a model's backend table names: OpenVINO f32 where it beats ONNX Runtime by the margin."""
-    return "openvino" if openvino_ms < (1.0 - BACKEND_MARGIN) * onnxruntime_ms else "onnxruntime"
+def faster_engine(onnxruntime_ms, openvino_ms, exact=facts.EXACT_BACKENDS):
+    """The engine a model's backend table names: OpenVINO f32 where it beats ONNX Runtime by the margin and is
+    one of the model's `exact` engines (its facts' exact_backends), else ONNX Runtime."""
+    faster = "openvino" in exact and openvino_ms < (1.0 - BACKEND_MARGIN) * onnxruntime_ms
+    return "openvino" if faster else "onnxruntime"
 
 
 def write_backend_table(path, feature_set, engine):
@@ -305,7 +313,7 @@ def flop_count(model, args):
     return counter.get_total_flops()
 
 
-def bench_generator(build, tmp, runs, files, ceiling):
+def bench_generator(build, tmp, runs, files, ceiling, exact=facts.EXACT_BACKENDS):
     import torch
 
     model, args, graph, label, checkpoint = build(tmp, False)
@@ -337,7 +345,8 @@ def bench_generator(build, tmp, runs, files, ceiling):
     row["runner_overhead"] = statistics.median(wrapped[1:]) / row["session_run_ms"] - 1.0
     row["openvino_f32_ms"] = statistics.median(ov[1:])
     row["openvino_max_abs_diff"] = float(np.max(np.abs(openvino.run(ordered)[0][0] - session.run(None, feeds)[0])))
-    row["faster_engine"] = faster_engine(statistics.median(wrapped[1:]), row["openvino_f32_ms"])
+    row["exact_backends"] = list(exact)
+    row["faster_engine"] = faster_engine(statistics.median(wrapped[1:]), row["openvino_f32_ms"], exact)
     del openvino
     # The runner from its command line, pure inference: its own compute-time median over --loop runs.
     out = tmp / "runner"
@@ -568,6 +577,20 @@ def bench_cluster(tmp, runs, inputs, ch):
 
 # ------------------------------------------------------------------------------------------ report
 
+def engine_cell(row):
+    """The faster-engine cell: the engine, and why when OpenVINO was faster but is not exact for the model."""
+    if "openvino" not in row.get("exact_backends", facts.EXACT_BACKENDS):
+        return f"{row['faster_engine']} (the only exact one here)"
+    return row["faster_engine"]
+
+
+def clock_note(peak):
+    """How the ISA peak's clock was found, for its line in the report."""
+    if peak.get("clock") == "measured":
+        return f" measured, the kernel reports {peak['reported_ghz']:.2f}"
+    return " as the kernel reports it" if "clock" in peak else ""
+
+
 def markdown(report):
     m = report["machine"]
     g, peak = report["gemm"], m["isa_peak"]
@@ -581,7 +604,7 @@ def markdown(report):
              + ", ".join(f"{GEMM_LABELS.get(name, name)} {g[name]:.0f}" for name in GEMM_ENGINES) + " GFLOP/s"
              + (f"; numpy without {', '.join(g['lifted_overrides'])}" if g["lifted_overrides"] else "") + "). "
              f"ISA peak {peak['gflops']:.0f} GFLOP/s ({peak['cores']} cores x {peak['fma_units']} FMA units x "
-             f"{peak['lanes']} float32 lanes x 2 x {peak['ghz']:.2f} GHz): the ceiling is "
+             f"{peak['lanes']} float32 lanes x 2 x {peak['ghz']:.2f} GHz{clock_note(peak)}): the ceiling is "
              f"{100 * g['ceiling'] / peak['gflops']:.0f}% of it."]
     if report["generators"]:
         lines += ["", "| model | PyTorch eager | session.run | runner (compute) | runner overhead on session.run "
@@ -591,7 +614,7 @@ def markdown(report):
     for r in report["generators"]:
         lines.append(f"| {r['model']} | {r['eager_ms']:.1f} ms | {r['session_run_ms']:.1f} ms | {r['runner_ms']:.1f} ms "
                      f"| {100 * r['runner_overhead']:+.1f}% | {r['runner_files_ms_per_batch']:.1f} ms ({r['files']} files) "
-                     f"| {r['openvino_f32_ms']:.1f} ms | {r['faster_engine']} | {r['gflop']:.2f} | {r['gflops_per_s']:.0f} "
+                     f"| {r['openvino_f32_ms']:.1f} ms | {engine_cell(r)} | {r['gflop']:.2f} | {r['gflops_per_s']:.0f} "
                      f"| {100 * r['share_of_gemm_ceiling']:.0f}% |")
     if "inception" in report:
         inc = report["inception"]
@@ -646,7 +669,8 @@ def markdown(report):
         lines.append(f"Runner overhead bar (<= {100 * BAR_OVERHEAD:.0f}% over session.run): "
                      f"{'met' if report['overhead_bar_met'] else 'NOT met'} (worst {100 * report['worst_overhead']:+.1f}%).")
         lines.append(f"Faster engine: OpenVINO f32 where its median beats the runner on ONNX Runtime by "
-                     f"{100 * BACKEND_MARGIN:.0f}% (alternating runs), else ONNX Runtime.")
+                     f"{100 * BACKEND_MARGIN:.0f}% (alternating runs) and is exact for the model (its facts' "
+                     f"exact_backends), else ONNX Runtime.")
     if report.get("backend_table"):
         lines.append(f"Backend table written for feature set {m['feature_set']} (the runner's default engine): "
                      + ", ".join(f"{path} {engine}" for path, engine in sorted(report["backend_table"].items())) + ".")
@@ -659,6 +683,16 @@ GENERATORS = ("biggan", "dcgan", "gan", "cyclegan", "pix2pixhd")
 FACTS_FILES = {"biggan": "BigGAN/biggan_facts.py", "dcgan": "DCGAN/dcgan_facts.py", "gan": "GAN/GAN_facts.py",
                "cyclegan": "CycleGAN/cyclegan_facts.py", "pix2pixhd": "Pix2pixHD/pix2pixhd_facts.py",
                "pix2pixhd_full": "Pix2pixHD/pix2pixhd_facts.py"}
+
+
+def model_facts(name):
+    """The FACTS of a generator benchmarked under `name` (its facts module is importable: the model folders are on
+    sys.path)."""
+    import importlib
+
+    return importlib.import_module(Path(FACTS_FILES[name]).stem).FACTS
+
+
 STEPS = ("fid", "inception", "preprocess", "cluster", "job")  # after the generators; the GEMM ceiling always runs
 
 
@@ -725,7 +759,7 @@ def main(argv=None):
             bar.set_postfix_str(name)
             folder = tmp / name
             folder.mkdir()
-            row = bench_generator(build, folder, runs, files, report["gemm"]["ceiling"])
+            row = bench_generator(build, folder, runs, files, report["gemm"]["ceiling"], model_facts(name).exact_backends)
             row["name"] = name
             checkpoint = row.pop("_checkpoint")
             if checkpoint:  # BigGAN's, reused by the preprocessing benchmark
@@ -767,7 +801,6 @@ def main(argv=None):
             bar.update()
         if "job" in steps:  # BigGAN's README chain end to end (writes biggan_job.json and .md into --out too)
             bar.set_postfix_str("job")
-            sys.path.insert(0, str(ROOT / "benchmarks"))
             import biggan_job
 
             biggan_job.main(["--images", str(args.job_images or (12 if args.quick else 2000)), "--runs", str(runs),

@@ -102,11 +102,13 @@ class ModelFacts:
     # (CPU feature set, exact engine) pairs: the engine benchmarks/run_all.py --write-backend-table measured
     # faster for this model on that feature set; the runner's default backend (--backend overrides it).
     backends: Tuple[Tuple[str, str], ...] = ()
+    # The engines exact enough for this model's own checks: the only ones its backend table may name.
+    exact_backends: Tuple[str, ...] = EXACT_BACKENDS
 
     def default_backend(self, feature_set=None):
         """The runner's default engine for this model on `feature_set` (this CPU's when None)."""
-        feature_set = feature_set or cpu_feature_set()
-        return dict(self.backends).get(feature_set, EXACT_BACKENDS[0])
+        engine = dict(self.backends).get(feature_set or cpu_feature_set())
+        return engine if engine in self.exact_backends else self.exact_backends[0]
 
     @property
     def graph(self):

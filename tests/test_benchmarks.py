@@ -1,5 +1,6 @@
 """benchmarks/: run_all.py's --quick mode on tiny sizes (what it writes is what it printed), and every
 benchmark's counts must be positive. No timed assertions: the figures are checked for consistency only."""
+import dataclasses
 import importlib.util
 import json
 import re
@@ -43,6 +44,7 @@ def test_run_all_quick_writes_the_rows_and_ratios_it_printed(tmp_path, capsys):
     # arithmetic would be wrong). The measured GEMM ceiling is held to the same only by run_all itself: two timings
     # compared inside a loaded test run are a timed assert, which the suite does not make.
     assert all(0 < r["gflops_per_s"] <= peak["gflops"] for r in report["generators"]), report["generators"]
+    assert all(0 < gemm[name] <= peak["gflops"] for name in run_all.GEMM_ENGINES), (gemm, peak)
     assert all(r["share_of_gemm_ceiling"] == pytest.approx(r["gflops_per_s"] / gemm["ceiling"])
                for r in report["generators"])
 
@@ -82,6 +84,9 @@ def test_run_all_ceiling_line_names_its_source_and_the_isa_peak():
             "matmul, before and between the models: onnxruntime 3, openvino 2, torch 1, numpy 2, ONNX Runtime on 1 thread x cores 4 GFLOP/s). ISA "
             "peak 160 GFLOP/s (2 cores x 2 FMA units x 8 float32 lanes x 2 x 2.50 GHz): the ceiling is 2% of it."
             ) in text
+    measured = {**MACHINE, "isa_peak": {**MACHINE["isa_peak"], "clock": "measured", "reported_ghz": 2.0}}
+    assert "x 2.50 GHz measured, the kernel reports 2.00): the ceiling" in run_all.markdown(
+        {"command": "x", "generators": [], "gemm": GEMM, "machine": measured})
     lifted = run_all.markdown({"command": "x", "generators": [], "machine": MACHINE,
                                "gemm": {**GEMM, "lifted_overrides": ["OPENBLAS_CORETYPE"]}})
     assert "4 GFLOP/s; numpy without OPENBLAS_CORETYPE)." in lifted
@@ -91,10 +96,23 @@ def test_isa_peak_from_what_the_cpu_reports():
     run_all = _script("run_all")
     avx2 = {"cores": 2, "vendor": "AuthenticAMD", "family": 25, "mhz": 2445.0, "all_flags": ["avx", "avx2", "fma"]}
     assert run_all.isa_peak(avx2)["gflops"] == pytest.approx(2 * 2 * 8 * 2 * 2.445)
+    boosted = run_all.isa_peak({**avx2, "measured_ghz": 3.24})  # a hypervisor reports the nominal clock
+    assert boosted["gflops"] == pytest.approx(2 * 2 * 8 * 2 * 3.24) and boosted["clock"] == "measured"
+    assert run_all.isa_peak({**avx2, "measured_ghz": 1.2})["ghz"] == 2.445  # the higher clock: a bound
+    assert run_all.isa_peak({**avx2, "measured_ghz": None})["clock"] == "reported"
     zen4 = {**avx2, "all_flags": ["avx", "avx2", "fma", "avx512f"]}  # 512-bit FMAs over two 256-bit pipes
     assert run_all.isa_peak(zen4)["gflops"] == pytest.approx(2 * 1 * 16 * 2 * 2.445)
     xeon = {**zen4, "vendor": "GenuineIntel", "family": 6}
     assert run_all.isa_peak(xeon)["gflops"] == pytest.approx(2 * 2 * 16 * 2 * 2.445)
+
+
+def test_cpu_clock_counts_the_cycles_of_its_add_chain():
+    cpu_clock = _script("cpu_clock")
+    ghz = cpu_clock.measured_ghz(runs=5)
+    if ghz is None:
+        pytest.skip("no executable memory or not Linux on x86-64: the reported clock is used")
+    # one add per cycle: a clock any x86-64 core of the last two decades runs at, however loaded the machine
+    assert 0.3 < ghz < 7.0
 
 
 def test_run_all_inception_table(capsys):
@@ -228,3 +246,16 @@ def test_biggan_job_tiny_times_every_stage_against_its_compute(tmp_path):
                                                                   + (job.BIG_JOB - job.TINY) * slope)
         assert f"bs{row['bs']}: whole job {row['ratio']:.2f}x its compute" in text
     assert f"| **whole job** | {report['jobs'][0]['job_s']:.1f} | 100% |" in text
+
+
+def test_the_backend_table_names_only_an_engine_exact_for_the_model():
+    run_all = _script("run_all")
+    assert run_all.faster_engine(100.0, 50.0) == "openvino"
+    assert run_all.faster_engine(100.0, 97.0) == "onnxruntime"  # within the margin: the default stays
+    pix2pixhd = run_all.model_facts("pix2pixhd")  # OpenVINO's compact and 36-channel graphs differ by 7.7e-5
+    assert pix2pixhd.exact_backends == ("onnxruntime",)
+    assert run_all.faster_engine(100.0, 50.0, pix2pixhd.exact_backends) == "onnxruntime"
+    assert dataclasses.replace(pix2pixhd, backends=(("avx2", "openvino"),)).default_backend("avx2") == "onnxruntime"
+    row = {"faster_engine": "onnxruntime", "exact_backends": ["onnxruntime"]}
+    assert run_all.engine_cell(row) == "onnxruntime (the only exact one here)"
+    assert run_all.engine_cell({**row, "exact_backends": ["onnxruntime", "openvino"]}) == "onnxruntime"
