@@ -60,7 +60,3 @@ def measured_ghz(runs=300, seconds_per_run=0.001):
         except BufferError:
             pass
 
-
-if __name__ == "__main__":
-    ghz = measured_ghz()
-    print("not measurable here" if ghz is None else f"{ghz:.2f} GHz")
