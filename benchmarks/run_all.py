@@ -9,7 +9,7 @@
 
 First the float32 GEMM ceiling: the best of the GEMMs at hand (ONNX Runtime's and OpenVINO's MatMul, torch's,
 numpy's without the OpenBLAS core-type override, ONNX Runtime's on one thread times the cores), beside the ISA's
-theoretical peak from /proc/cpuinfo. Per generator (seeded random weights of the official shapes: BigGAN G_ch 96
+theoretical peak from /proc/cpuinfo's flags at the clock a core measurably runs at (cpu_clock.py). Per generator (seeded random weights of the official shapes: BigGAN G_ch 96
 bs1, DCGAN bs64, GAN bs64, CycleGAN 256x256 bs1, Pix2pixHD at 256x512 bs1, and 1024x2048 with --full): PyTorch
 eager, a bare ONNX Runtime session.run, our runner (common/infer.py) in pure-inference mode (its compute time),
 the runner over input files (wall time per batch, reading and writing files included), OpenVINO f32 (alternating
@@ -20,8 +20,9 @@ OpenVINO f32, alternating), BigGAN preprocessing (biggan_preprocess.py vs the or
 cost of --cluster on the same cores (a BigGAN job in one process and on a 2-worker loopback Dask cluster,
 alternating, with the bytes a batch moves and what that means for 8 machines), and BigGAN's README chain end to
 end (benchmarks/biggan_job.py). Every figure is a median of several runs; ratios within this run are what carry
-over to another machine. Writes run_all.json and run_all.md into --out (and, with --write-results,
-benchmarks/RESULTS.md), prints the table and the machine's description.
+over to another machine. Writes run_all.json and run_all.md into --out (and, with --write-results, the sections
+of benchmarks/RESULTS.md this run measured, each stamped with the machine and the command; the others are kept),
+prints the table and the machine's description.
 """
 import ast
 import json
@@ -591,21 +592,30 @@ def clock_note(peak):
     return " as the kernel reports it" if "clock" in peak else ""
 
 
-def markdown(report):
+def machine_line(report):
+    """What a figure was measured on, and with which command."""
     m = report["machine"]
-    g, peak = report["gemm"], m["isa_peak"]
-    lines = [f"Machine: {m['cpu']}, {m['cores']} cores, ISA flags {' '.join(m['flags'])} (feature set "
-             f"{m['feature_set']}); OpenVINO CPU capabilities {', '.join(m['openvino_capabilities'])}; onnxruntime "
-             f"{m['onnxruntime']}, openvino {m['openvino']}, torch {m['torch']}, numpy {m['numpy']}, Python "
-             f"{m['python']}; {m['date']}; load average {m['load_average_at_start'][0]:.2f} at start, "
-             f"{m['load_average_at_end'][0]:.2f} at end. Command: `{report['command']}`.", "",
-             f"float32 GEMM ceiling: {g['ceiling']:.0f} GFLOP/s, set by {GEMM_LABELS.get(g['source'], g['source'])} "
-             f"(best of {g['rounds']} runs of a {g['n']}² matmul, before and between the models: "
-             + ", ".join(f"{GEMM_LABELS.get(name, name)} {g[name]:.0f}" for name in GEMM_ENGINES) + " GFLOP/s"
-             + (f"; numpy without {', '.join(g['lifted_overrides'])}" if g["lifted_overrides"] else "") + "). "
-             f"ISA peak {peak['gflops']:.0f} GFLOP/s ({peak['cores']} cores x {peak['fma_units']} FMA units x "
-             f"{peak['lanes']} float32 lanes x 2 x {peak['ghz']:.2f} GHz{clock_note(peak)}): the ceiling is "
-             f"{100 * g['ceiling'] / peak['gflops']:.0f}% of it."]
+    return (f"Machine: {m['cpu']}, {m['cores']} cores, ISA flags {' '.join(m['flags'])} (feature set "
+            f"{m['feature_set']}); OpenVINO CPU capabilities {', '.join(m['openvino_capabilities'])}; onnxruntime "
+            f"{m['onnxruntime']}, openvino {m['openvino']}, torch {m['torch']}, numpy {m['numpy']}, Python "
+            f"{m['python']}; {m['date']}; load average {m['load_average_at_start'][0]:.2f} at start, "
+            f"{m['load_average_at_end'][0]:.2f} at end. Command: `{report['command']}`.")
+
+
+def ceiling_line(report):
+    g, peak = report["gemm"], report["machine"]["isa_peak"]
+    return (f"float32 GEMM ceiling: {g['ceiling']:.0f} GFLOP/s, set by {GEMM_LABELS.get(g['source'], g['source'])} "
+            f"(best of {g['rounds']} runs of a {g['n']}² matmul, before and between the models: "
+            + ", ".join(f"{GEMM_LABELS.get(name, name)} {g[name]:.0f}" for name in GEMM_ENGINES) + " GFLOP/s"
+            + (f"; numpy without {', '.join(g['lifted_overrides'])}" if g["lifted_overrides"] else "") + "). "
+            f"ISA peak {peak['gflops']:.0f} GFLOP/s ({peak['cores']} cores x {peak['fma_units']} FMA units x "
+            f"{peak['lanes']} float32 lanes x 2 x {peak['ghz']:.2f} GHz{clock_note(peak)}): the ceiling is "
+            f"{100 * g['ceiling'] / peak['gflops']:.0f}% of it.")
+
+
+def generators_section(report):
+    m = report["machine"]
+    lines = [ceiling_line(report)]
     if report["generators"]:
         lines += ["", "| model | PyTorch eager | session.run | runner (compute) | runner overhead on session.run "
                       "| runner with files (per batch) | OpenVINO f32 | faster engine | GFLOP/batch | GFLOP/s "
@@ -616,56 +626,8 @@ def markdown(report):
                      f"| {100 * r['runner_overhead']:+.1f}% | {r['runner_files_ms_per_batch']:.1f} ms ({r['files']} files) "
                      f"| {r['openvino_f32_ms']:.1f} ms | {engine_cell(r)} | {r['gflop']:.2f} | {r['gflops_per_s']:.0f} "
                      f"| {100 * r['share_of_gemm_ceiling']:.0f}% |")
-    if "inception" in report:
-        inc = report["inception"]
-        lines += ["", f"Inception v3, batches of {inc['batch']} {inc['image_size']}² images resized to 299² "
-                      f"({inc['gflop_per_image']:.2f} GFLOP per image), variants alternating:", "",
-                  "| backend | images/s | GFLOP/s | share of GEMM ceiling |", "|---|---|---|---|"]
-        lines += [f"| {r['backend']} | {r['images_per_s']:.2f} | {r['gflops_per_s']:.0f} "
-                  f"| {100 * r['share_of_gemm_ceiling']:.0f}% |" for r in inc["rows"]]
-        lines += ["", f"ONNX Runtime over torch eager: {inc['onnxruntime_over_torch']:.2f}x channels_last, "
-                      f"{inc['onnxruntime_over_torch_nchw']:.2f}x NCHW; fastest exact backend: {inc['best_exact']} "
-                      f"({inc['best_over_torch']:.2f}x eager channels_last)."]
-    lines.append("")
-    if "fid" in report:
-        f = report["fid"]
-        lines.append(f"FID on {f['dim']}-d statistics: common.metrics {f['ours_s']:.2f} s, scipy sqrtm "
-                     f"{f['scipy_sqrtm_s']:.2f} s ({f['ratio']:.1f}x), relative difference {f['relative_difference']:.1e}.")
-    if "preprocess" in report:
-        pre = report["preprocess"]
-        lines.append(f"BigGAN preprocessing of {pre['inputs']:,} inputs: original algorithm {pre['original_s']:.1f} s, "
-                     f"biggan_preprocess.py {pre['ours_s']:.1f} s ({pre['ratio']:.1f}x).")
-    if "cluster" in report:
-        c = report["cluster"]
-        first, second = c["first"], c["second"]
-
-        def sent(runs):
-            return "/".join(str(count) for count in runs)
-
-        lines.append(
-            f"Cluster ({c['model']}, {c['inputs']} inputs, files in and out; medians of {report['runs']} rounds, each "
-            f"on a fresh cluster): one process {c['one_process_s']:.2f} s ({c['one_process_per_s']:.2f} inputs/s, "
-            f"{c['one_process_compute_ms']:.1f} ms per batch on all cores); --cluster on {c['workers']} loopback "
-            f"workers of {c['threads_per_worker']} thread ({c['worker_compute_ms']:.1f} ms per batch on a worker): "
-            f"first run {first['s']:.2f} s ({first['per_s']:.2f} inputs/s, {first['ratio']:.2f}x; the model sent to "
-            f"{sent(first['model_sent_to'])} workers; {first['fixed_s']:.1f} s outside the workers' batches: "
-            f"connecting, sending the code and the model), second run {second['s']:.2f} s ({second['per_s']:.2f} "
-            f"inputs/s, {second['ratio']:.2f}x, {'meets' if second['ratio'] >= c['bar'] else 'below'} the "
-            f"{c['bar']:.2f} bar; the model sent to {sent(second['model_sent_to'])} workers, kept from the first; "
-            f"{second['fixed_s']:.1f} s outside the batches). A {c['big_job']:,}-input job on a fresh cluster pays "
-            f"the first run's fixed cost once: {c['big_job_ratio']:.2f}x. A batch moves "
-            f"{c['input_bytes_per_batch']:,} bytes in and {c['output_bytes_per_batch']:,} out (the model, "
-            f"{c['model_bytes'] / 1e6:.0f} MB, once per worker process that lacks it); the client spent "
-            f"{c['client_cpu_ms_per_batch']:.1f} ms of CPU per batch. {c['machines']} machines of this kind at "
-            f"{c['one_process_compute_ms']:.0f} ms a batch: {c['machines_batches_per_s']:.1f} batches/s, "
-            f"{c['machines_mb_per_s']:.1f} MB/s through the scheduler and the client, "
-            f"{100 * c['machines_client_cpu_share']:.0f}% of one client core.")
-    if "job" in report:
-        sys.path.insert(0, str(ROOT / "benchmarks"))
-        import biggan_job
-
-        lines += ["", biggan_job.markdown(report["job"]).rstrip("\n"), ""]
     if report["generators"]:
+        lines.append("")
         lines.append(f"Runner overhead bar (<= {100 * BAR_OVERHEAD:.0f}% over session.run): "
                      f"{'met' if report['overhead_bar_met'] else 'NOT met'} (worst {100 * report['worst_overhead']:+.1f}%).")
         lines.append(f"Faster engine: OpenVINO f32 where its median beats the runner on ONNX Runtime by "
@@ -674,7 +636,108 @@ def markdown(report):
     if report.get("backend_table"):
         lines.append(f"Backend table written for feature set {m['feature_set']} (the runner's default engine): "
                      + ", ".join(f"{path} {engine}" for path, engine in sorted(report["backend_table"].items())) + ".")
-    return "\n".join(lines).rstrip("\n") + "\n"
+    return lines
+
+
+def inception_section(report):
+    inc = report["inception"]
+    return [ceiling_line(report), "",
+            f"Inception v3, batches of {inc['batch']} {inc['image_size']}² images resized to 299² "
+            f"({inc['gflop_per_image']:.2f} GFLOP per image), variants alternating:", "",
+            "| backend | images/s | GFLOP/s | share of GEMM ceiling |", "|---|---|---|---|",
+            *[f"| {r['backend']} | {r['images_per_s']:.2f} | {r['gflops_per_s']:.0f} "
+              f"| {100 * r['share_of_gemm_ceiling']:.0f}% |" for r in inc["rows"]], "",
+            f"ONNX Runtime over torch eager: {inc['onnxruntime_over_torch']:.2f}x channels_last, "
+            f"{inc['onnxruntime_over_torch_nchw']:.2f}x NCHW; fastest exact backend: {inc['best_exact']} "
+            f"({inc['best_over_torch']:.2f}x eager channels_last)."]
+
+
+def fid_section(report):
+    f = report["fid"]
+    return [f"FID on {f['dim']}-d statistics: common.metrics {f['ours_s']:.2f} s, scipy sqrtm "
+            f"{f['scipy_sqrtm_s']:.2f} s ({f['ratio']:.1f}x), relative difference {f['relative_difference']:.1e}."]
+
+
+def preprocess_section(report):
+    pre = report["preprocess"]
+    return [f"BigGAN preprocessing of {pre['inputs']:,} inputs: original algorithm {pre['original_s']:.1f} s, "
+            f"biggan_preprocess.py {pre['ours_s']:.1f} s ({pre['ratio']:.1f}x)."]
+
+
+def cluster_section(report):
+    c = report["cluster"]
+    first, second = c["first"], c["second"]
+
+    def sent(runs):
+        return "/".join(str(count) for count in runs)
+
+    return [
+        f"Cluster ({c['model']}, {c['inputs']} inputs, files in and out; medians of {report['runs']} rounds, each "
+        f"on a fresh cluster): one process {c['one_process_s']:.2f} s ({c['one_process_per_s']:.2f} inputs/s, "
+        f"{c['one_process_compute_ms']:.1f} ms per batch on all cores); --cluster on {c['workers']} loopback "
+        f"workers of {c['threads_per_worker']} thread ({c['worker_compute_ms']:.1f} ms per batch on a worker): "
+        f"first run {first['s']:.2f} s ({first['per_s']:.2f} inputs/s, {first['ratio']:.2f}x; the model sent to "
+        f"{sent(first['model_sent_to'])} workers; {first['fixed_s']:.1f} s outside the workers' batches: "
+        f"connecting, sending the code and the model), second run {second['s']:.2f} s ({second['per_s']:.2f} "
+        f"inputs/s, {second['ratio']:.2f}x, {'meets' if second['ratio'] >= c['bar'] else 'below'} the "
+        f"{c['bar']:.2f} bar; the model sent to {sent(second['model_sent_to'])} workers, kept from the first; "
+        f"{second['fixed_s']:.1f} s outside the batches). A {c['big_job']:,}-input job on a fresh cluster pays "
+        f"the first run's fixed cost once: {c['big_job_ratio']:.2f}x. A batch moves "
+        f"{c['input_bytes_per_batch']:,} bytes in and {c['output_bytes_per_batch']:,} out (the model, "
+        f"{c['model_bytes'] / 1e6:.0f} MB, once per worker process that lacks it); the client spent "
+        f"{c['client_cpu_ms_per_batch']:.1f} ms of CPU per batch. {c['machines']} machines of this kind at "
+        f"{c['one_process_compute_ms']:.0f} ms a batch: {c['machines_batches_per_s']:.1f} batches/s, "
+        f"{c['machines_mb_per_s']:.1f} MB/s through the scheduler and the client, "
+        f"{100 * c['machines_client_cpu_share']:.0f}% of one client core."]
+
+
+def job_section(report):
+    import biggan_job
+
+    return [biggan_job.markdown(report["job"]).rstrip("\n")]
+
+
+# RESULTS.md's sections in their order: (key, title, the report key that holds it, its Markdown lines).
+SECTIONS = (("generators", "The generators", "generators", generators_section),
+            ("inception", "Inception v3 (IS/FID)", "inception", inception_section),
+            ("fid", "FID arithmetic", "fid", fid_section),
+            ("preprocess", "BigGAN preprocessing", "preprocess", preprocess_section),
+            ("cluster", "A Dask cluster on one machine", "cluster", cluster_section),
+            ("job", "BigGAN's whole job, end to end", "job", job_section))
+
+
+def sections(report):
+    """{key: Markdown} of the sections this run measured."""
+    return {key: "\n".join(build(report)).rstrip("\n") + "\n" for key, _, field, build in SECTIONS
+            if report.get(field)}
+
+
+def markdown(report):
+    """The run's report: what it ran on, the GEMM ceiling, and each section it measured."""
+    parts = [machine_line(report)]
+    if not report.get("generators") and not report.get("inception"):
+        parts.append(ceiling_line(report))  # measured every run; the two sections that use it carry it
+    parts += sections(report).values()
+    return "\n\n".join(part.rstrip("\n") for part in parts) + "\n"
+
+
+SECTION_MARK = "<!-- run_all section: {} -->"
+
+
+def results_text(report, previous=""):
+    """RESULTS.md with this run's sections replaced and the others kept from `previous` (its earlier text): each
+    section says what it was measured on and with which command, so sections of different runs stand together."""
+    kept = {}
+    marks = [(m.start(), m.group(1)) for m in re.finditer(r"^<!-- run_all section: (\w+) -->$", previous, re.M)]
+    for (start, key), (end, _) in zip(marks, marks[1:] + [(len(previous), None)]):
+        kept[key] = previous[start:end].rstrip("\n") + "\n"
+    for key, text in sections(report).items():
+        title = next(t for k, t, _, _ in SECTIONS if k == key)
+        kept[key] = f"{SECTION_MARK.format(key)}\n## {title}\n\n{machine_line(report)}\n\n{text}"
+    body = "\n".join(kept[key] for key, *_ in SECTIONS if key in kept)
+    return ("# Benchmark results\n\nWritten by `benchmarks/run_all.py --write-results`, one section per step it "
+            "ran (the others kept); ratios within one run carry over to another machine, absolute figures do "
+            "not.\n\n" + body)
 
 
 GENERATORS = ("biggan", "dcgan", "gan", "cyclegan", "pix2pixhd")
@@ -719,8 +782,9 @@ def build_parser():
                    help="images of the whole-job step (benchmarks/biggan_job.py; default 2000 at G_ch 96, 12 at "
                         "G_ch 8 with --quick)")
     p.add_argument("--out", default="./run_all_results", help="folder for run_all.json and run_all.md")
-    p.add_argument("--write-results", action="store_true", help=f"also write the Markdown to {RESULTS.name} beside "
-                                                                f"this script (the figures the READMEs quote)")
+    p.add_argument("--write-results", action="store_true", help=f"also write the sections this run measured into "
+                                                                f"{RESULTS.name} beside this script, keeping the "
+                                                                f"others (the figures the READMEs quote)")
     p.add_argument("--write-backend-table", action="store_true",
                    help="write each measured generator's faster exact engine for this CPU's feature set into its "
                         "<model>_facts.py (BACKENDS): the engine the runner takes without --backend")
@@ -826,9 +890,8 @@ def main(argv=None):
     print(text)
     print(f"written: {out / 'run_all.json'}, {out / 'run_all.md'}")
     if args.write_results:
-        staging.write_text(RESULTS, "# Benchmark results\n\nWritten by `benchmarks/run_all.py --write-results`; "
-                                    "ratios within one run carry over to another machine, absolute figures do "
-                                    "not.\n\n" + text)
+        previous = RESULTS.read_text(encoding="utf-8") if RESULTS.is_file() else ""
+        staging.write_text(RESULTS, results_text(report, previous))
         print(f"written: {RESULTS}")
     return 0
 

@@ -154,6 +154,25 @@ def test_run_all_cluster_line():
     assert run_all.markdown({**report, "cluster": slow}).count("below the 0.90 bar") == 1
 
 
+def test_results_md_replaces_the_sections_a_run_measured_and_keeps_the_others():
+    """run_all --write-results --only job must not wipe the generators' table another run measured."""
+    run_all = _script("run_all")
+    fid = {"dim": 8, "ours_s": 1.0, "scipy_sqrtm_s": 3.0, "ratio": 3.0, "relative_difference": 1e-12}
+    pre = {"inputs": 10, "original_s": 4.0, "ours_s": 1.0, "ratio": 4.0}
+    first = run_all.results_text({"command": "first", "generators": [], "gemm": GEMM, "machine": MACHINE,
+                                  "fid": fid, "preprocess": pre})
+    assert first.count("Command: `first`") == 2 and "## FID arithmetic" in first and "## BigGAN preprocessing" in first
+    again = {**MACHINE, "date": "later"}
+    second = run_all.results_text({"command": "second", "generators": [], "gemm": GEMM, "machine": again,
+                                   "fid": {**fid, "ours_s": 0.5, "ratio": 6.0}}, first)
+    fid_part, pre_part = second.split("## BigGAN preprocessing")
+    assert "Command: `second`" in fid_part and "common.metrics 0.50 s" in fid_part and "1.00 s" not in fid_part
+    assert "Command: `first`" in pre_part and "biggan_preprocess.py 1.0 s (4.0x)" in pre_part  # kept as it was
+    assert second.index("## FID arithmetic") < second.index("## BigGAN preprocessing")  # the sections' order
+    assert run_all.results_text({"command": "second", "generators": [], "gemm": GEMM, "machine": again,
+                                 "fid": {**fid, "ours_s": 0.5, "ratio": 6.0}}, second) == second
+
+
 @pytest.mark.parametrize("script, argv", [
     ("run_all", ["--runs", "0"]), ("run_all", ["--files", "0"]), ("run_all", ["--preprocess-inputs", "-1"]),
     ("run_all", ["--inception-batch", "0"]), ("run_all", ["--cluster-inputs", "0"]),
