@@ -214,8 +214,7 @@ def test_model_chain_runs_as_the_readme_says(model, tmp_path, capsys):
         log = path.with_name(path.name[:-len(report.SUFFIX)] + ".log")
         assert not log.is_file() or log.read_text().startswith(origins.banner(summary["weights"])), log
         saved = path.with_name(path.name[:-len(report.SUFFIX)] + ".json")
-        if not path.name.startswith("precision_"):  # the precision preview's JSON is its own (common/precision.py)
-            assert next(iter(json.loads(saved.read_text()))) == "weights", saved
+        assert next(iter(json.loads(saved.read_text()))) == "weights", saved
 
 
 # --- Rule 2: the driver removes only what it made ------------------------------------------------------------

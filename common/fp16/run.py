@@ -4,7 +4,7 @@ import contextlib
 import time
 from pathlib import Path
 
-from common import backends, fileio, onnx_utils, report, staging
+from common import backends, fileio, onnx_utils, origins, report, staging
 from common.errors import UserError
 from common.fp16.evaluation import Evaluator, check_finite_reference, input_batches, passes, print_table, verdict
 from common.fp16.graph import emulate, name_nodes
@@ -127,7 +127,8 @@ def _write(state):
         if state.added is not None:
             Path(outputs.file(args.keep_dtype_out)).write_text("\n".join(state.result["keep"]) + "\n")
         if args.report:
-            fileio.write_json(outputs.file(args.report), state.result, atomic=False)
+            result = {**origins.json_fields(origins.weights()), **state.result}  # stand-in weights said first
+            fileio.write_json(outputs.file(args.report), result, atomic=False)
         if state.html is not None:
             _write_readable(state, report.report_parts(outputs, state.html))
         if args.save_emulated:
