@@ -11,14 +11,22 @@ from common import driver  # noqa: E402
 driver.put_model_folders_on_path()
 
 # The project's caches (cache.cache_folder: the trained stand-ins, the digit classifier, the Inception ONNX export):
-# the tests keep theirs in a folder of their own process (scripts run as subprocesses inherit it), never in the
-# user's ~/.cache/ganzoo, and remove it at the end.
-_CACHE = tempfile.mkdtemp(prefix="ganzoo-test-cache-")
+# the tests keep theirs in a folder of this test run's own (scripts run as subprocesses inherit it), never in the
+# user's ~/.cache/ganzoo, and its creator removes it at the end. The xdist workers inherit the controller's
+# environment: they share its folder, so that each cached file is made once per run, not once per worker (every
+# cache file is written atomically; the tests of a cache itself use a folder of their own).
+_SHARED = "GANZOO_TEST_CACHE"  # the folder of the process that made it, for its xdist workers
+if os.environ.get("PYTEST_XDIST_WORKER") and os.path.isdir(os.environ.get(_SHARED, "")):
+    _CACHE, _OWNED = os.environ[_SHARED], False
+else:
+    _CACHE, _OWNED = tempfile.mkdtemp(prefix="ganzoo-test-cache-"), True
+    os.environ[_SHARED] = _CACHE
 os.environ["GANZOO_CACHE"] = _CACHE
 
 
 def pytest_unconfigure(config):
-    shutil.rmtree(_CACHE, ignore_errors=True)
+    if _OWNED:
+        shutil.rmtree(_CACHE, ignore_errors=True)
 
 
 # The five driver chains are the longest tests (a minute or two each, every README step a subprocess): start

@@ -348,7 +348,11 @@ def test_inception_scores_on_the_cluster_equal_one_process(dask_cluster, tmp_pat
               str(tmp_path / "m.npz"), "--inception-weights", str(tmp_path / "inception.pth"),
               "--num-inception-images", "10", "--num-splits", "2", "--inception-batch", "4", "--no_report"]
     scores = {}
-    for how, extra in (("one", []), ("cluster", ["--cluster", dask_cluster])):
+    # The code-shipping deadline covers each worker's version check, which for Inception imports torch on the
+    # worker (cluster_code.describe_worker): a first import takes far longer than the default 10 s on a loaded
+    # 2-core machine. 120 s fits that work; a worker that never answers still fails the test.
+    on_cluster = ["--cluster", dask_cluster, "--cluster-timeout", "120"]
+    for how, extra in (("one", []), ("cluster", on_cluster)):
         assert biggan_eval_acc.main([*common, *extra, "--log", str(tmp_path / f"{how}.log"),
                                      "--json", str(tmp_path / f"{how}.json")]) == 0
         scores[how] = json.loads((tmp_path / f"{how}.json").read_text())
