@@ -364,3 +364,26 @@ def test_weights_on_disk_give_the_same_runs_and_leave_no_copy_in_memory(tmp_path
     assert not np.array_equal(evaluator.outputs("force_fp16", None)[0][1], evaluator.reference[0][1])  # w rounded
     evaluator.files.close()
     assert not folder.exists()
+
+
+def test_exposed_runs_are_sized_by_the_shapes_the_exporter_computes(tmp_path, monkeypatch):
+    """The exporter computes a ReflectionPad's amounts in the graph (ConstantOfShape, Concat, Slice...), where ONNX's
+    own shape inference stops, which once made every later tensor count 4 bytes: Pix2pixHD's 8.3 GB of
+    intermediates at 1024x2048 went into one run and the preview was killed for memory. Every tensor here has its
+    true size, so a budget of two tensors gives runs of at most two."""
+    from common import onnx_utils
+
+    net = torch.nn.Sequential(torch.nn.ReflectionPad2d(3), torch.nn.Conv2d(4, 8, 7), torch.nn.ReLU(),
+                              torch.nn.ReflectionPad2d(1), torch.nn.Conv2d(8, 8, 3), torch.nn.Tanh())
+    path = tmp_path / "pad.onnx"
+    onnx_utils.export(net, (torch.zeros(1, 4, 32, 32),), path, ["x"], ["y"])
+    model = onnx.load(path)
+    nodes, names, _ = precision.drift_tensors(model)
+    sizes = intermediates.tensor_sizes(model)
+    by_op = {node.op_type: sizes[name] for node, name in zip(nodes, names)}  # the last of each type
+    assert by_op["Pad"] == 4 * 8 * 34 * 34 and by_op["Conv"] == 4 * 8 * 32 * 32  # batch (symbolic) counted 1
+    assert sizes[names[0]] == 4 * 4 * 38 * 38
+    monkeypatch.setattr(intermediates, "EXPOSED_BYTES", 2 * 4 * 8 * 34 * 34)
+    runs = intermediates.chunks(model, names)
+    assert len(runs) > 1 and all(sum(sizes[n] for n in run) <= intermediates.EXPOSED_BYTES or len(run) == 1
+                                 for run in runs)

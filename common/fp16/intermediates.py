@@ -4,6 +4,7 @@ every intermediate: a generator's would not fit in memory."""
 import math
 
 import numpy as np
+from onnx import helper
 
 from common.fp16.evaluation import first_sample
 from common.fp16.graph import expose_intermediates, inferred_graph
@@ -11,16 +12,39 @@ from common.fp16.graph import expose_intermediates, inferred_graph
 EXPOSED_BYTES = 2 << 30  # at most this much of exposed intermediates per run (by the inferred shapes)
 
 
-def chunks(model, names):
-    """`names` in runs whose exposed tensors (sizes from shape inference; unknown dims count 1) fit in
-    EXPOSED_BYTES (a single larger tensor makes a run of its own)."""
+def tensor_sizes(model):
+    """{tensor name: bytes} of the graph's tensors as float32 (a symbolic batch, the first dim, counts 1).
+
+    ONNX Runtime's symbolic shape inference first: it follows the shapes an exporter computes in the graph (the
+    Pad amounts of a ReflectionPad), where ONNX's own inference leaves every tensor after the first Pad without
+    dims; at 1024x2048 that made Pix2pixHD's 139 intermediates (tens of GB) look like 75 MB and the preview was
+    killed for memory. Where that fails, ONNX's inference (inferred_graph)."""
+    from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+
+    graph = inferred_graph(model)
+    try:
+        light = helper.make_model(graph, opset_imports=model.opset_import)
+        light.ir_version = model.ir_version
+        graph = SymbolicShapeInference.infer_shapes(light, auto_merge=True).graph
+    except Exception:  # noqa: BLE001 (any failure of the helper leaves ONNX's shapes)
+        pass
     sizes = {}
-    for info in inferred_graph(model).value_info:
-        dims = info.type.tensor_type.shape.dim
-        sizes[info.name] = 4 * math.prod(d.dim_value if d.dim_value > 0 else 1 for d in dims)
+    for info in graph.value_info:
+        dims = [d.dim_value for d in info.type.tensor_type.shape.dim]
+        batch, rest = (max(dims[0], 1), dims[1:]) if dims else (1, [])
+        sizes[info.name] = 4 * batch * math.prod(rest) if all(v > 0 for v in rest) else None
+    largest = max((v for v in sizes.values() if v), default=0)
+    return {name: largest if size is None else size for name, size in sizes.items()}  # unknown: the largest
+
+
+def chunks(model, names):
+    """`names` in runs whose exposed tensors (tensor_sizes; a tensor of unknown size counts as the largest
+    known) fit in EXPOSED_BYTES (a single larger tensor makes a run of its own)."""
+    sizes = tensor_sizes(model)
+    largest = max(sizes.values(), default=0)
     runs, current, used = [], [], 0
     for name in names:
-        size = sizes.get(name, 0)
+        size = sizes.get(name, largest)
         if current and used + size > EXPOSED_BYTES:
             runs.append(current)
             current, used = [], 0
