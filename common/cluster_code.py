@@ -54,16 +54,13 @@ def cpu_description():
 
 
 def versions(packages):
-    """{package: __version__} of this process, None for one that is not installed."""
-    import importlib
+    """{package: version} of the installed distributions that provide these importable packages, None for one that
+    is not installed. Read from their metadata, not by importing them: a worker answers within the code-shipping
+    deadline, and a first `import torch` on a loaded machine takes longer than that."""
+    from importlib import metadata
 
-    found = {}
-    for name in packages:
-        try:
-            found[name] = importlib.import_module(name).__version__
-        except ImportError:
-            found[name] = None
-    return found
+    providers = metadata.packages_distributions()
+    return {name: next((metadata.version(d) for d in sorted(providers.get(name, ()))), None) for name in packages}
 
 
 def store_code(directory, zip_name, data, kept):
