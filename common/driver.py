@@ -256,6 +256,13 @@ def main(argv=None):
             print(f"  {i}. {name}: {command}")
         return 0
 
+    workdir = Path(args.workdir) if args.workdir else ROOT / "work" / folder.name  # beside common/, from anywhere
+    # the work folder is cleared and rebuilt: what the driver reads (the weights, the model folder and common/ it
+    # copies) must lie elsewhere, or clearing it would remove them; all checked before any work (a stand-in's
+    # training takes minutes)
+    sources = [("the model folder", folder), ("common/", ROOT / "common")]
+    staging.check_apart(reads=sources, writes=[("--workdir", workdir)])
+    work_folder.check_workdir(workdir)
     checkpoint = Path(args.checkpoint).resolve() if args.checkpoint else None
     weights = "given"
     if checkpoint is not None:
@@ -264,11 +271,7 @@ def main(argv=None):
             raise UserError("--standin: the stand-in replaces missing weights; it cannot go with --checkpoint")
     else:
         checkpoint, weights = stand_in(chain, params, args.standin)
-    workdir = Path(args.workdir) if args.workdir else ROOT / "work" / folder.name  # beside common/, from anywhere
-    # the work folder is cleared and rebuilt: what the driver reads (the weights, the model folder and common/ it
-    # copies) must lie elsewhere, or clearing it would remove them
-    staging.check_apart(reads=[("--checkpoint", checkpoint), ("the model folder", folder),
-                               ("common/", ROOT / "common")], writes=[("--workdir", workdir)])
+    staging.check_apart(reads=[("--checkpoint", checkpoint), *sources], writes=[("--workdir", workdir)])
     model_dir = work_folder.prepare_workdir(workdir, folder)
     try:
         return _run_chain(chain, folder, params, steps, (checkpoint, weights), workdir, model_dir)

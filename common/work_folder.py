@@ -68,10 +68,20 @@ def _recorded(workdir):
     return entries
 
 
-def clear_workdir(workdir):
-    """Empty a work folder of an earlier run, removing only what the driver recorded making, and only where it is
-    unchanged. Anything else (a person's notes or weights at any depth, a file of the copy they edited) is
-    refused before anything is removed; what appears while the folder is cleared stays, and is named."""
+def check_workdir(workdir):
+    """Refuse (UserError) a --workdir the driver may not use: not a folder, or a folder holding anything the driver
+    did not record making or that changed since. Removes nothing: the driver checks before any work (a stand-in's
+    training takes minutes), and prepare_workdir checks again as it clears."""
+    workdir = Path(workdir)
+    if workdir.is_symlink() or (workdir.exists() and not workdir.is_dir()):
+        raise UserError(f"{workdir}: exists and is not a folder; --workdir names a folder for the driver")
+    if workdir.exists() and any(workdir.iterdir()):
+        _check_recorded(workdir)
+
+
+def _check_recorded(workdir):
+    """({relative path: identity} recorded, found) of a work folder of an earlier run whose every entry the driver
+    recorded making, unchanged; UserError otherwise."""
     marker = workdir / MARKER
     if marker.is_symlink() or not marker.is_file():
         raise UserError(f"{workdir}: exists and was not made by the driver; choose a new --workdir")
@@ -86,6 +96,14 @@ def clear_workdir(workdir):
                             f"--workdir")
     if recorded is None:
         raise UserError(f"{workdir}: {MARKER} is not the driver's record; choose a new --workdir")
+    return recorded, found
+
+
+def clear_workdir(workdir):
+    """Empty a work folder of an earlier run, removing only what the driver recorded making, and only where it is
+    unchanged. Anything else (a person's notes or weights at any depth, a file of the copy they edited) is
+    refused before anything is removed; what appears while the folder is cleared stays, and is named."""
+    recorded, found = _check_recorded(workdir)
     kept = []
     for rel in sorted(found, key=lambda r: r.count(os.sep), reverse=True):  # a folder after its content
         path = workdir / rel
@@ -111,8 +129,7 @@ def prepare_workdir(workdir, model_folder):
     """Fresh copies of the model folder and common/ under `workdir` (a folder the driver made before, or new),
     recorded as the driver's. A work folder of an earlier run is cleared first (clear_workdir)."""
     workdir = Path(workdir)
-    if workdir.is_symlink() or (workdir.exists() and not workdir.is_dir()):
-        raise UserError(f"{workdir}: exists and is not a folder; --workdir names a folder for the driver")
+    check_workdir(workdir)
     if workdir.exists() and any(workdir.iterdir()):
         clear_workdir(workdir)
     try:

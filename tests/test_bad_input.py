@@ -63,6 +63,7 @@ import gen_dataset_info
 import pix2pixhd_postprocess
 import pix2pixhd_preprocess
 from common import cli, driver, fileio, infer, precision, simplify, work_folder
+from common.errors import UserError
 from cyclegan_data import write_synthetic_maps
 from pix2pixhd_synthetic import write_cityscapes
 
@@ -180,10 +181,6 @@ def readonly(tmp_path):
     yield folder
     subprocess.run(["umount", str(folder)], check=True)
 
-
-# The driver trains DCGAN's stand-in before it looks at --workdir: on its default schedule that is minutes (longer
-# than the rest of this file); on the one-epoch schedule the chain test uses (and caches) it is the same code path.
-QUICK_STANDIN = ("--param", "standin_epochs=1")
 
 # (id, main, argv(world, tmp), what the error line must say (regex), the paths that must stay as they were)
 CASES = [
@@ -401,7 +398,7 @@ CASES = [
     ("driver --param num=abc", driver.main,
      lambda w, t: ["DCGAN", "--workdir", str(t / "work"), "--param", "num=abc"], r"--param 'num=abc': num takes int values", lambda w, t: [t / "work"]),
     ("driver --workdir is a file", driver.main,
-     lambda w, t: ["DCGAN", "--workdir", str(w.file), *QUICK_STANDIN], r"a_file.txt", lambda w, t: [w.file]),
+     lambda w, t: ["DCGAN", "--workdir", str(w.file)], r"a_file.txt", lambda w, t: [w.file]),
 ]
 
 
@@ -847,7 +844,7 @@ ABSURD = [
     ("driver work folder holding a person's file", driver.main,
      lambda w, t: ((t / "mine").mkdir(), (t / "mine" / ".driver-workdir").write_text(""),
                    (t / "mine" / "thesis.tex").write_text("chapter 1"),
-                   ["DCGAN", "--workdir", t / "mine", *QUICK_STANDIN])[-1],
+                   ["DCGAN", "--workdir", t / "mine"])[-1],
      r"mine: holds 'thesis.tex', which the driver did not make"),
 ]
 
@@ -1507,3 +1504,17 @@ def test_an_input_outside_the_model_folder_keeps_the_plain_message(tmp_path):
     run = subprocess.run([sys.executable, "dcgan_pth2onnx.py", str(tmp_path / "elsewhere.pth"), "./d.onnx"],
                          cwd=folder, capture_output=True, text=True, timeout=300)
     assert run.returncode == 2 and run.stderr == f"error: {tmp_path / 'elsewhere.pth'}: no such checkpoint file\n"
+
+
+@pytest.mark.parametrize("make", [lambda t: (t / "w").write_text("a file"),
+                                  lambda t: ((t / "w").mkdir(), (t / "w" / "notes.txt").write_text("mine"))])
+def test_the_driver_refuses_a_work_folder_before_making_a_stand_in(tmp_path, monkeypatch, make):
+    """A stand-in's training takes minutes: a --workdir the driver may not use is refused first."""
+    def no_training(*args):
+        raise AssertionError("the stand-in was made before the work folder was checked")
+
+    make(tmp_path)
+    monkeypatch.setattr(driver, "stand_in", no_training)
+    with pytest.raises(UserError, match=r"w: (exists and is not a folder|exists and was not made by the driver)"):
+        driver.main(["DCGAN", "--workdir", str(tmp_path / "w")])
+    assert (tmp_path / "w").exists()
