@@ -11,7 +11,7 @@ import CycleGAN_compare_upstream as compare_upstream
 import CycleGAN_preprocess as preprocess
 import CycleGAN_pth2onnx as pth2onnx
 import CycleGAN_ReflectpadDeal as reflectpad
-from common import checkpoint, cli, driver
+from common import checkpoint, cli, driver, onnx_utils
 from common.errors import UserError
 from cyclegan_data import load_image, write_synthetic_maps
 from cyclegan_model import ResnetGenerator, load_generator, random_checkpoint, random_state_dict
@@ -70,6 +70,25 @@ def test_outputs_are_not_degenerate():
         y = model.eval()(torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1)
     assert y.shape == (1, 3, 64, 64)
     assert 0.2 < float(y.std()) < 0.9 and float(y.abs().max()) < 1.0
+
+
+def test_narrow_checkpoints_are_read_at_their_own_width(tmp_path, capsys):
+    """The driver's stand-ins: upstream's --ngf 8 layout (G_B with the legacy InstanceNorm keys), 0.7 MB a
+    direction instead of 45 MB. The README's export reads the width from each file and verifies the graph
+    against PyTorch; the reference step's loader gives the same network."""
+    ga = random_checkpoint(tmp_path / "latest_net_G_A.pth", seed=0, ngf=8)
+    gb = random_checkpoint(tmp_path / "latest_net_G_B.pth", seed=1, legacy=True, ngf=8)
+    assert ga.stat().st_size < 1e6
+    status, out, _ = run_cli(pth2onnx.main, ["--model_ga_path", ga, "--model_gb_path", gb,
+                                             "--onnx_path", tmp_path / "onnx"], capsys)
+    assert status == 0 and out.count("ONNX Runtime vs PyTorch max abs diff") == 2
+    for path, onnx_name, input_name in ((ga, "model_Ga.onnx", "img_sat_maps"), (gb, "model_Gb.onnx", "img_maps_sat")):
+        model = load_generator(path)
+        assert model.model[1].out_channels == 8
+        exported = onnx.load(tmp_path / "onnx" / onnx_name)
+        assert {tuple(t.dims) for t in exported.graph.initializer} >= {(8, 3, 7, 7), (32, 32, 3, 3)}
+        feeds = {input_name: np.tanh(np.random.default_rng(2).standard_normal((1, 3, 256, 256))).astype(np.float32)}
+        assert max(onnx_utils.verify_against_torch(tmp_path / "onnx" / onnx_name, model, feeds).values()) < 1e-4
 
 
 def test_pth2onnx_checks_both_checkpoints_before_writing(tmp_path, capsys):
