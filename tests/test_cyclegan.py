@@ -113,18 +113,23 @@ def test_synthetic_maps_layout_and_determinism(tmp_path):
 
 
 def test_input_is_upstreams_bicubic_transform(tmp_path):
-    """Resize([256, 256], BICUBIC) on the PIL image, ToTensor, Normalize(0.5): checked against PIL directly."""
+    """Upstream's test transform, torchvision's Resize([256, 256], BICUBIC) on the PIL image, ToTensor,
+    Normalize(0.5): load_image computes it in PIL and NumPy, bit for bit."""
+    from torchvision import transforms
+
     write_synthetic_maps(tmp_path, 1, seed=0)
     path = tmp_path / "testA" / "1_A.jpg"
     x = load_image(path)
     assert x.shape == (1, 3, 256, 256) and x.dtype == np.float32
 
-    def by_hand(method):
-        pixels = np.asarray(Image.open(path).convert("RGB").resize((256, 256), method), dtype=np.float32)
-        return ((pixels / np.float32(255) - np.float32(0.5)) / np.float32(0.5)).transpose(2, 0, 1)[None]
+    def upstream(method):
+        return transforms.Compose([transforms.Resize([256, 256], method), transforms.ToTensor(),
+                                   transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))])(
+            Image.open(path).convert("RGB")).unsqueeze(0).numpy()
 
-    assert np.max(np.abs(x - by_hand(Image.BICUBIC))) <= 1e-7
-    assert np.max(np.abs(x - by_hand(Image.BILINEAR))) > 1e-3  # the interpolation matters, and is bicubic
+    assert np.array_equal(x, upstream(transforms.InterpolationMode.BICUBIC))
+    # the interpolation matters, and is bicubic
+    assert np.max(np.abs(x - upstream(transforms.InterpolationMode.BILINEAR))) > 1e-3
 
 
 @pytest.fixture
