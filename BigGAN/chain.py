@@ -1,9 +1,10 @@
 """The BigGAN README chain for common/driver.py (contract in common/driver.py's docstring).
 
 Without --checkpoint the driver gets a seeded random G_ema.pth of reduced width (G_ch standin_width, 8; the
-released file's 96 with --param standin_width=96) in the official format. IS/FID also need Inception weights and reference moments: when the given checkpoint has
-inception_v3_google.pth and I128_inception_moments.npz beside it they are used; otherwise seeded random
-Inception weights (torchvision format) and synthetic moments are made, and the IS/FID figures are meaningless.
+released file's 96 with --param standin_width=96) in the official format. IS/FID also need Inception weights and
+reference moments: when the given checkpoint has inception_v3_google.pth and I128_inception_moments.npz beside it
+they are used; otherwise seeded random Inception weights (torchvision format) and synthetic moments are made, and
+the IS/FID figures are meaningless.
 """
 import json
 import shutil

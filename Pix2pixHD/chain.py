@@ -1,8 +1,9 @@
 """The Pix2pixHD README chain for common/driver.py (contract in its docstring).
 
 Without official weights the driver gets a seeded random latest_net_G.pth (the official plain state_dict) of
-reduced width (ngf standin_width, 4: 11 MB; the released file's 32, 731 MB, with --param standin_width=32) and, without Cityscapes, a seeded synthetic gtFine/val split (label and 16-bit instance maps) at the chain's
-size: 64x128 by default, since one 1024x2048 image costs about 1.5 TFLOPs per pass.
+reduced width (ngf standin_width, 4: 11 MB; the released file's 32, 731 MB, with --param standin_width=32) and,
+without Cityscapes, a seeded synthetic gtFine/val split (label and 16-bit instance maps) at the chain's size: 64x128
+by default, since one 1024x2048 image costs about 1.5 TFLOPs per pass.
 """
 import json
 from pathlib import Path

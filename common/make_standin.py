@@ -9,9 +9,9 @@ It writes what the driver puts in its work folder when no --checkpoint is given 
 driver.stand_in's weights): the checkpoint in the official container, and for BigGAN the Inception weights and
 reference moments the IS/FID step reads. A random BigGAN, Pix2pixHD or CycleGAN generator is as narrow as the
 driver's (the chain's standin_width; every script reads the width from the checkpoint's tensors), so the README's
-commands run in seconds; --width gives another, the released one included. All appear together or none does. A file already there is replaced only
-if this command wrote it and nobody changed it since (the run record beside it says so); anything else, such as
-the official weights, stays and the command refuses.
+commands run in seconds; --width gives another, the released one included. All appear together or none does. A
+file already there is replaced only if this command wrote it and nobody changed it since (the run record beside it
+says so); anything else, such as the official weights, stays and the command refuses.
 """
 import os
 import shutil
