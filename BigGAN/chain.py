@@ -1,9 +1,10 @@
 """The BigGAN README chain for common/driver.py (contract in common/driver.py's docstring).
 
-Without --checkpoint the driver gets a seeded random G_ema.pth of reduced width (G_ch RANDOM_G_CH) in the
-official format. IS/FID also need Inception weights and reference moments: when the given checkpoint has
-inception_v3_google.pth and I128_inception_moments.npz beside it they are used; otherwise seeded random
-Inception weights (torchvision format) and synthetic moments are made, and the IS/FID figures are meaningless.
+Without --checkpoint the driver gets a seeded random G_ema.pth of reduced width (G_ch standin_width, 8; the
+released file's 96 with --param standin_width=96) in the official format. IS/FID also need Inception weights and
+reference moments: when the given checkpoint has inception_v3_google.pth and I128_inception_moments.npz beside it
+they are used; otherwise seeded random Inception weights (torchvision format) and synthetic moments are made, and
+the IS/FID figures are meaningless.
 """
 import json
 import shutil
@@ -18,10 +19,10 @@ from common import driver, inception, metrics, origins
 (CHECKPOINT,) = FACTS.checkpoints
 INCEPTION = "inception_v3_google.pth"
 MOMENTS = "I128_inception_moments.npz"
-RANDOM_G_CH = 8
 RANDOM_METRICS_MARKER = ".random_inception_weights"
 README_PARAMS = {"num": 50000, "bs": 1, "check": 64}
-DRIVER_PARAMS = {"num": 20, "bs": 4, "check": 8}
+# standin_width: the random stand-in's G_ch (driver.standin_width), not a README command's
+DRIVER_PARAMS = {"num": 20, "bs": 4, "check": 4, "standin_width": 8}
 STEPS = [
     ("preprocess", "python3 biggan_preprocess.py --num-inputs {num}"),
     ("pth2onnx", "python3 biggan_pth2onnx.py --source ./G_ema.pth --target ./biggan.onnx"),
@@ -51,8 +52,9 @@ def synthetic_moments(path, seed=0):
 
 def prepare(folder, params, checkpoint):
     folder = Path(folder)
+    width = driver.standin_width(params, multiple=4)  # attention takes 2 * G_ch / 8 channels
     notes = [driver.place_weights(folder / CHECKPOINT, checkpoint,
-                                  lambda path: biggan_model.random_checkpoint(path, RANDOM_G_CH, seed=0))]
+                                  lambda path: biggan_model.random_checkpoint(path, width, seed=0))]
     siblings = [Path(checkpoint).parent / name for name in (INCEPTION, MOMENTS)] if checkpoint else []
     if siblings and all(p.is_file() for p in siblings):
         for path in siblings:

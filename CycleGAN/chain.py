@@ -1,4 +1,7 @@
-"""The CycleGAN (maps) README chain, both directions, for common/driver.py (contract in its docstring)."""
+"""The CycleGAN (maps) README chain, both directions, for common/driver.py (contract in its docstring).
+
+Without --checkpoint the driver gets seeded random G_A and G_B (official plain state_dicts) of reduced width
+(ngf standin_width, 8; the released files' 64 with --param standin_width=64)."""
 import json
 from pathlib import Path
 
@@ -10,7 +13,9 @@ from cyclegan_model import random_checkpoint
 
 CHECKPOINT = "checkpoints/maps_cycle_gan/" + FACTS.checkpoints[0]  # G_A, with G_B beside it
 README_PARAMS = {"bs": 1, "num": 4}
-DRIVER_PARAMS = {"bs": 1, "num": 1}  # num: synthetic 600x600 image pairs the driver writes
+# num: synthetic 600x600 image pairs the driver writes; standin_width: the random stand-in's ngf
+# (driver.standin_width), not a README command's
+DRIVER_PARAMS = {"bs": 1, "num": 1, "standin_width": 8}
 # side -> (the tag of its ONNX file names, model_<tag>.onnx, and its input name)
 _SIDES = {side: (Path(d.onnx_file).stem.split("_", 1)[1], d.input) for side, d in DIRECTIONS.items()}
 
@@ -58,8 +63,10 @@ def prepare(folder, params, checkpoint):
         if partner == checkpoint or not partner.is_file():
             raise UserError(f"{checkpoint}: give the G_A checkpoint ({name_a}) with its {name_b} beside it")
     # Without weights, G_B is written in the legacy InstanceNorm layout, so the run exercises that loader too.
-    notes = [driver.place_weights(target_a, checkpoint, lambda path: random_checkpoint(path, seed=0)),
-             driver.place_weights(target_b, partner, lambda path: random_checkpoint(path, seed=1, legacy=True))]
+    width = driver.standin_width(params)
+    notes = [driver.place_weights(target_a, checkpoint, lambda path: random_checkpoint(path, seed=0, ngf=width)),
+             driver.place_weights(target_b, partner,
+                                  lambda path: random_checkpoint(path, seed=1, legacy=True, ngf=width))]
     write_synthetic_maps(folder / "datasets" / "maps", params["num"], seed=0)
     notes.append(f"synthetic maps test split: {params['num']} pairs of 600x600 JPEGs in datasets/maps/testA, testB")
     return notes

@@ -73,16 +73,14 @@ def load_image(path):
     data/base_dataset.py get_transform at test time (preprocess resize_and_crop, load_size = crop_size = 256,
     no_flip): Image.open().convert('RGB') -> transforms.Resize([256, 256], bicubic), which on a PIL image is
     PIL's antialiased bicubic resize -> the 256 crop (a no-op) -> ToTensor -> Normalize((0.5,)*3, (0.5,)*3).
+    The same float32 operations here in PIL and NumPy, bit for bit (tests/test_cyclegan.py holds them to
+    torchvision's): importing torchvision for them cost the preprocess 5 s of start-up.
     """
-    from torchvision import transforms
+    from PIL import Image
 
-    image = open_image(path)
-    transform = transforms.Compose([
-        transforms.Resize([SIZE, SIZE], transforms.InterpolationMode.BICUBIC),
-        transforms.ToTensor(),
-        transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
-    ])
-    return transform(image).unsqueeze(0).numpy()
+    pixels = np.asarray(open_image(path).resize((SIZE, SIZE), Image.BICUBIC), dtype=np.uint8)
+    x = pixels.transpose(2, 0, 1).astype(np.float32) / np.float32(255)  # ToTensor
+    return ((x - np.float32(0.5)) / np.float32(0.5))[None]  # Normalize
 
 
 # ------------------------------------------------------------------------------------ synthetic dataset

@@ -5,6 +5,8 @@ InstanceNorm2d without affine parameters or running statistics, ReflectionPad2d,
 The module tree and therefore every state_dict key (`model.1.weight`, `model.10.conv_block.5.bias`, ...) is
 upstream's, so the official files load strictly. Old files that still carry InstanceNorm running_mean /
 running_var / num_batches_tracked keys load too: those keys are dropped, as upstream's loader does.
+The width (ngf) is read from the checkpoint's first convolution, as upstream's `--ngf` builds it, so a narrow
+stand-in (the driver's, ngf 8: 0.7 MB instead of 45 MB a direction) goes through the same code and commands.
 
 For the maps dataset, A is the aerial photo and B the map: G_A turns a photo into a map, G_B a map into a
 photo (ONNX names and files in cyclegan_facts.py).
@@ -15,6 +17,9 @@ import torch
 from torch import nn
 
 from common import checkpoint
+
+NGF = 64  # the released maps_cycle_gan generators' --ngf
+_FIRST_CONV = "model.1.weight"  # (ngf, 3, 7, 7)
 
 
 def _norm(channels):
@@ -37,7 +42,7 @@ class ResnetBlock(nn.Module):
 class ResnetGenerator(nn.Module):
     """Upstream's ResnetGenerator(3, 3, ngf=64, norm='instance', use_dropout=False, n_blocks=9) in eval form."""
 
-    def __init__(self, input_nc=3, output_nc=3, ngf=64, n_blocks=9):
+    def __init__(self, input_nc=3, output_nc=3, ngf=NGF, n_blocks=9):
         super().__init__()
         layers = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, kernel_size=7, bias=True), _norm(ngf),
                   nn.ReLU(True)]
@@ -56,21 +61,31 @@ class ResnetGenerator(nn.Module):
         return self.model(x)
 
 
+def ngf_of(state_dict):
+    """The --ngf a ResnetGenerator state_dict was built with, read from its first convolution; NGF when the file
+    has none (another architecture: the strict load then lists what differs)."""
+    weight = state_dict.get(_FIRST_CONV)
+    return int(weight.shape[0]) if weight is not None and weight.dim() == 4 else NGF
+
+
 def load_generator(path):
-    """A generator with the weights of `path` (a plain state_dict, optionally with legacy IN keys), eval mode."""
-    model = ResnetGenerator()
-    checkpoint.load_into(model, path, legacy_keys=checkpoint.instance_norm_legacy_keys(model))
+    """A generator with the weights of `path` (a plain state_dict, optionally with legacy IN keys), at the width
+    its tensors have, eval mode."""
+    state = checkpoint.read_state_dict(path)
+    model = ResnetGenerator(ngf=ngf_of(state))
+    checkpoint.load_strict(model, state, path, legacy_keys=checkpoint.instance_norm_legacy_keys(model))
     return model.eval()
 
 
-def random_state_dict(seed=0, legacy=False):
-    """Seeded random weights in upstream's layout: N(0, 0.02) weights (upstream's init) and non-zero biases.
+def random_state_dict(seed=0, legacy=False, ngf=NGF):
+    """Seeded random weights in upstream's layout, at width `ngf` (the released files' by default): N(0, 0.02)
+    weights (upstream's init) and non-zero biases.
 
     With `legacy`, the 23 InstanceNorm layers also get the running_mean / running_var / num_batches_tracked
     entries that pre-0.4 files (and the single-direction downloads) carry.
     """
     generator = torch.Generator().manual_seed(seed)
-    model = ResnetGenerator()
+    model = ResnetGenerator(ngf=ngf)
     state = {}
     for name, tensor in model.state_dict().items():
         if name.endswith("weight"):
@@ -82,9 +97,9 @@ def random_state_dict(seed=0, legacy=False):
     return state
 
 
-def random_checkpoint(path, seed=0, legacy=False):
-    """Write a seeded random checkpoint as upstream saves it: torch.save of a plain state_dict."""
+def random_checkpoint(path, seed=0, legacy=False, ngf=NGF):
+    """Write a seeded random checkpoint of width `ngf` as upstream saves it: torch.save of a plain state_dict."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(random_state_dict(seed, legacy), path)
+    torch.save(random_state_dict(seed, legacy, ngf), path)
     return path

@@ -1,8 +1,9 @@
 """The Pix2pixHD README chain for common/driver.py (contract in its docstring).
 
-Without official weights the driver gets a seeded random latest_net_G.pth (the official plain state_dict)
-and, without Cityscapes, a seeded synthetic gtFine/val split (label and 16-bit instance maps) at the chain's
-size: 64x128 by default, since one 1024x2048 image costs about 1.5 TFLOPs per pass.
+Without official weights the driver gets a seeded random latest_net_G.pth (the official plain state_dict) of
+reduced width (ngf standin_width, 4: 11 MB; the released file's 32, 731 MB, with --param standin_width=32) and,
+without Cityscapes, a seeded synthetic gtFine/val split (label and 16-bit instance maps) at the chain's size: 64x128
+by default, since one 1024x2048 image costs about 1.5 TFLOPs per pass.
 """
 import json
 from pathlib import Path
@@ -15,7 +16,8 @@ from pix2pixhd_synthetic import write_cityscapes
 CHECKPOINT = "pix2pixHD/checkpoints/label2city_1024p/" + FACTS.checkpoints[0]
 SPLIT_DIR = "datasets/gtFine/val"
 README_PARAMS = {"height": 1024, "width": 2048}
-DRIVER_PARAMS = {"height": 64, "width": 128}
+# standin_width: the random stand-in's ngf (driver.standin_width), not a README command's
+DRIVER_PARAMS = {"height": 64, "width": 128, "standin_width": 4}
 STEPS = [
     ("datasets_deal", "python3 datasets_deal.py ./pix2pixHD/datasets/cityscapes/test_inst "
                       "./pix2pixHD/datasets/cityscapes/test_label ./datasets/gtFine/val"),
@@ -35,7 +37,8 @@ STEPS = [
 
 def prepare(folder, params, checkpoint):
     folder = Path(folder)
-    notes = [driver.place_weights(folder / CHECKPOINT, checkpoint, random_checkpoint)]
+    width = driver.standin_width(params)
+    notes = [driver.place_weights(folder / CHECKPOINT, checkpoint, lambda path: random_checkpoint(path, ngf=width))]
     frames = write_cityscapes(folder / "datasets", split="val", height=params["height"], width=params["width"])
     notes.append(f"synthetic Cityscapes: {len(frames)} label/instance pairs of {params['height']}x{params['width']} "
                  f"in {folder / SPLIT_DIR}")

@@ -4,7 +4,9 @@ The released `latest_net_G.pth` is a plain state_dict of NVIDIA/pix2pixHD's `net
 `--netG local --ngf 32` (models/networks.py at 5a2c872): a global trunk (GlobalGenerator with ngf 64, 4
 downsamplings and 9 residual blocks, minus its last three layers) run on the input average-pooled to half
 size, then one local enhancer (ngf 32, 3 residual blocks) at full size. Module indices here are upstream's,
-so the keys (`model.*`, `model1_1.*`, `model1_2.*`) match the file one for one and it loads strictly.
+so the keys (`model.*`, `model1_1.*`, `model1_2.*`) match the file one for one and it loads strictly. The width
+(ngf) is read from the checkpoint's own tensors, as upstream's `--ngf` builds it (the trunk twice as wide), so a
+narrow stand-in (the driver's, ngf 4: 11 MB instead of 731 MB) goes through the same code and commands.
 """
 from pathlib import Path
 
@@ -15,6 +17,8 @@ from common import checkpoint, origins
 from common.errors import UserError
 
 from pix2pixhd_facts import CHECKPOINT_NAME, INPUT_NC, LABEL_NC, OUTPUT_NC
+
+NGF = 32  # the released label2city_1024p generator's --ngf (its global trunk: 64)
 
 
 def _norm(channels):
@@ -40,7 +44,7 @@ class LocalEnhancer(nn.Module):
     forward(input_concat (B, 36, H, W) float32 one-hot + edges) -> fake_image (B, 3, H, W) in [-1, 1].
     """
 
-    def __init__(self, input_nc=INPUT_NC, output_nc=OUTPUT_NC, ngf=32, n_downsample_global=4,
+    def __init__(self, input_nc=INPUT_NC, output_nc=OUTPUT_NC, ngf=NGF, n_downsample_global=4,
                  n_blocks_global=9, n_blocks_local=3):
         super().__init__()
         relu = nn.ReLU(True)  # upstream shares one ReLU instance across the trunk
@@ -111,33 +115,44 @@ def checkpoint_path(load_pretrain, which_epoch="latest"):
     return path
 
 
-def empty_generator():
+_FIRST_LOCAL_CONV = "model1_1.1.weight"  # (ngf, 36, 7, 7): the local enhancer's first convolution
+
+
+def ngf_of(state_dict):
+    """The --ngf a LocalEnhancer state_dict was built with, read from its first local convolution; NGF when the
+    file has none (another architecture: the strict load then lists what differs)."""
+    weight = state_dict.get(_FIRST_LOCAL_CONV)
+    return int(weight.shape[0]) if weight is not None and weight.dim() == 4 else NGF
+
+
+def empty_generator(ngf=NGF):
     """A LocalEnhancer with uninitialised storage, for loading: skips the default init of 183 M parameters."""
     with torch.device("meta"):
-        model = LocalEnhancer()
+        model = LocalEnhancer(ngf=ngf)
     return model.to_empty(device="cpu")
 
 
 def load_generator(load_pretrain, which_epoch="latest", compact=False):
-    """The generator in eval mode with the checkpoint loaded strictly.
+    """The generator in eval mode with the checkpoint loaded strictly, at the width its tensors have.
 
     Only the InstanceNorm running-stat keys of pre-0.4 files are tolerated (and dropped); anything else that
-    differs (a GlobalGenerator or 512p file, another ngf, a truncated file) is an error listing the keys,
-    where upstream's lenient loader would leave layers random with a printed warning.
+    differs (a GlobalGenerator or 512p file, a trunk not twice the local width, a truncated file) is an error
+    listing the keys, where upstream's lenient loader would leave layers random with a printed warning.
     """
-    model = empty_generator()
     path = checkpoint_path(load_pretrain, which_epoch)
-    checkpoint.load_into(model, path, legacy_keys=checkpoint.instance_norm_legacy_keys(model))
+    state = checkpoint.read_state_dict(path)
+    model = empty_generator(ngf_of(state))
+    checkpoint.load_strict(model, state, path, legacy_keys=checkpoint.instance_norm_legacy_keys(model))
     model.eval()
     return CompactInputGenerator(model).eval() if compact else model
 
 
-def random_state_dict(seed=0):
-    """Seeded random weights with the official keys: fan-in scaled conv weights and non-zero biases, so the
-    outputs are far from constant and a wrong layer shows."""
+def random_state_dict(seed=0, ngf=NGF):
+    """Seeded random weights with the official keys, at width `ngf` (the released file's by default): fan-in
+    scaled conv weights and non-zero biases, so the outputs are far from constant and a wrong layer shows."""
     generator = torch.Generator().manual_seed(seed)
     with torch.device("meta"):
-        shapes = {name: t.shape for name, t in LocalEnhancer().state_dict().items()}
+        shapes = {name: t.shape for name, t in LocalEnhancer(ngf=ngf).state_dict().items()}
     state = {}
     for name, shape in shapes.items():
         if name.endswith(".weight"):
@@ -147,13 +162,13 @@ def random_state_dict(seed=0):
     return state
 
 
-def random_checkpoint(path, seed=0, legacy_instance_norm=False):
-    """Write seeded random weights as upstream's save_network does: a plain state_dict; optionally with the
-    InstanceNorm running-stat keys that files saved before PyTorch 0.4 carry."""
-    state = random_state_dict(seed)
+def random_checkpoint(path, seed=0, legacy_instance_norm=False, ngf=NGF):
+    """Write seeded random weights of width `ngf` as upstream's save_network does: a plain state_dict; optionally
+    with the InstanceNorm running-stat keys that files saved before PyTorch 0.4 carry."""
+    state = random_state_dict(seed, ngf)
     if legacy_instance_norm:
         with torch.device("meta"):
-            skeleton = LocalEnhancer()
+            skeleton = LocalEnhancer(ngf=ngf)
         state.update(checkpoint.instance_norm_legacy_entries(skeleton))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,8 @@ A model registers its chain in `<Model>/chain.py`:
     README_PARAMS     the values the README's commands are written with
     DRIVER_PARAMS     the values the driver uses by default (cheaper where the README's are slow)
     STEPS             [(name, command template)], templates formatted with the params
-    prepare(folder, params, checkpoint)  -> notes: weights (random if checkpoint is None), data
+    prepare(folder, params, checkpoint)  -> notes: weights (random if checkpoint is None, as narrow as
+                                            DRIVER_PARAMS' standin_width where the chain has one), data
     summarize(folder, params)            -> {figure: value} read from the files the steps wrote; the paths
                                             of the accuracy reports under keys ending in "report"
     trained_standin(params)  (optional)  -> path of a trained stand-in checkpoint (cached), the default weights
@@ -92,6 +93,16 @@ def place_weights(target, checkpoint, make_random):
         return f"random checkpoint: {target}"
     shutil.copyfile(checkpoint, target)
     return f"weights: {checkpoint} -> {target}"
+
+
+def standin_width(params, multiple=1):
+    """The random stand-in's width that a chain's prepare() writes (its DRIVER_PARAMS' standin_width: BigGAN's G_ch,
+    the others' ngf; --param standin_width, make_standin.py --width), checked before anything is written."""
+    width = params["standin_width"]
+    if width < multiple or width % multiple:
+        raise UserError(f"stand-in width {width} (--param standin_width, make_standin.py --width): expected a "
+                        f"multiple of {multiple}, at least {multiple}")
+    return width
 
 
 def stand_in(chain, params, choice=None):

@@ -3,12 +3,15 @@
     cd DCGAN && python3 ../common/make_standin.py                  # DCGAN, GAN: trained on digit scans
     cd BigGAN && python3 ../common/make_standin.py                 # others: seeded random weights
     python3 ../common/make_standin.py --standin random             # no training, seconds
+    cd Pix2pixHD && python3 ../common/make_standin.py --width 32   # the released file's width (731 MB)
 
 It writes what the driver puts in its work folder when no --checkpoint is given (the chain's prepare() with
 driver.stand_in's weights): the checkpoint in the official container, and for BigGAN the Inception weights and
-reference moments the IS/FID step reads. All appear together or none does. A file already there is replaced only
-if this command wrote it and nobody changed it since (the run record beside it says so); anything else, such as
-the official weights, stays and the command refuses.
+reference moments the IS/FID step reads. A random BigGAN, Pix2pixHD or CycleGAN generator is as narrow as the
+driver's (the chain's standin_width; every script reads the width from the checkpoint's tensors), so the README's
+commands run in seconds; --width gives another, the released one included. All appear together or none does. A
+file already there is replaced only if this command wrote it and nobody changed it since (the run record beside it
+says so); anything else, such as the official weights, stays and the command refuses.
 """
 import os
 import shutil
@@ -41,6 +44,9 @@ def build_parser():
     p.add_argument("--epochs", type=cli.positive_int, default=None,
                    help="a trained stand-in's passes over the digit scans (default: the driver's; fewer train faster "
                         "and draw worse digits)")
+    p.add_argument("--width", type=cli.positive_int, default=None,
+                   help="a random stand-in's width: BigGAN's G_ch, Pix2pixHD's and CycleGAN's ngf (the released "
+                        "files have 96, 32 and 64); default: the driver's narrow one (8, 4 and 8)")
     return p
 
 
@@ -56,8 +62,13 @@ def main(argv=None):
         raise UserError(f"--standin trained: {folder.name} has no trained stand-in; use --standin random")
     if args.epochs is not None and not trained:
         raise UserError(f"--epochs: only for a trained stand-in, and {folder.name}'s is random here")
-    check_replaceable(folder / chain.CHECKPOINT)  # before any training
     params = dict(chain.DRIVER_PARAMS)
+    if args.width is not None:
+        if trained or "standin_width" not in params:
+            raise UserError(f"--width: {folder.name}'s {'trained' if trained else 'random'} stand-in has the "
+                            f"official width only (--width is for BigGAN, Pix2pixHD and CycleGAN)")
+        params["standin_width"] = args.width
+    check_replaceable(folder / chain.CHECKPOINT)  # before any training
     if args.epochs is not None:
         params["standin_epochs"] = args.epochs
     checkpoint, weights = driver.stand_in(chain, params, args.standin)

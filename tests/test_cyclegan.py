@@ -11,7 +11,7 @@ import CycleGAN_compare_upstream as compare_upstream
 import CycleGAN_preprocess as preprocess
 import CycleGAN_pth2onnx as pth2onnx
 import CycleGAN_ReflectpadDeal as reflectpad
-from common import checkpoint, cli, driver
+from common import checkpoint, cli, driver, onnx_utils
 from common.errors import UserError
 from cyclegan_data import load_image, write_synthetic_maps
 from cyclegan_model import ResnetGenerator, load_generator, random_checkpoint, random_state_dict
@@ -72,6 +72,25 @@ def test_outputs_are_not_degenerate():
     assert 0.2 < float(y.std()) < 0.9 and float(y.abs().max()) < 1.0
 
 
+def test_narrow_checkpoints_are_read_at_their_own_width(tmp_path, capsys):
+    """The driver's stand-ins: upstream's --ngf 8 layout (G_B with the legacy InstanceNorm keys), 0.7 MB a
+    direction instead of 45 MB. The README's export reads the width from each file and verifies the graph
+    against PyTorch; the reference step's loader gives the same network."""
+    ga = random_checkpoint(tmp_path / "latest_net_G_A.pth", seed=0, ngf=8)
+    gb = random_checkpoint(tmp_path / "latest_net_G_B.pth", seed=1, legacy=True, ngf=8)
+    assert ga.stat().st_size < 1e6
+    status, out, _ = run_cli(pth2onnx.main, ["--model_ga_path", ga, "--model_gb_path", gb,
+                                             "--onnx_path", tmp_path / "onnx"], capsys)
+    assert status == 0 and out.count("ONNX Runtime vs PyTorch max abs diff") == 2
+    for path, onnx_name, input_name in ((ga, "model_Ga.onnx", "img_sat_maps"), (gb, "model_Gb.onnx", "img_maps_sat")):
+        model = load_generator(path)
+        assert model.model[1].out_channels == 8
+        exported = onnx.load(tmp_path / "onnx" / onnx_name)
+        assert {tuple(t.dims) for t in exported.graph.initializer} >= {(8, 3, 7, 7), (32, 32, 3, 3)}
+        feeds = {input_name: np.tanh(np.random.default_rng(2).standard_normal((1, 3, 256, 256))).astype(np.float32)}
+        assert max(onnx_utils.verify_against_torch(tmp_path / "onnx" / onnx_name, model, feeds).values()) < 1e-4
+
+
 def test_pth2onnx_checks_both_checkpoints_before_writing(tmp_path, capsys):
     ga = random_checkpoint(tmp_path / "latest_net_G_A.pth", seed=0)
     status, _, err = run_cli(pth2onnx.main, ["--model_ga_path", ga, "--model_gb_path", tmp_path / "nope.pth",
@@ -94,18 +113,23 @@ def test_synthetic_maps_layout_and_determinism(tmp_path):
 
 
 def test_input_is_upstreams_bicubic_transform(tmp_path):
-    """Resize([256, 256], BICUBIC) on the PIL image, ToTensor, Normalize(0.5): checked against PIL directly."""
+    """Upstream's test transform, torchvision's Resize([256, 256], BICUBIC) on the PIL image, ToTensor,
+    Normalize(0.5): load_image computes it in PIL and NumPy, bit for bit."""
+    from torchvision import transforms
+
     write_synthetic_maps(tmp_path, 1, seed=0)
     path = tmp_path / "testA" / "1_A.jpg"
     x = load_image(path)
     assert x.shape == (1, 3, 256, 256) and x.dtype == np.float32
 
-    def by_hand(method):
-        pixels = np.asarray(Image.open(path).convert("RGB").resize((256, 256), method), dtype=np.float32)
-        return ((pixels / np.float32(255) - np.float32(0.5)) / np.float32(0.5)).transpose(2, 0, 1)[None]
+    def upstream(method):
+        return transforms.Compose([transforms.Resize([256, 256], method), transforms.ToTensor(),
+                                   transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))])(
+            Image.open(path).convert("RGB")).unsqueeze(0).numpy()
 
-    assert np.max(np.abs(x - by_hand(Image.BICUBIC))) <= 1e-7
-    assert np.max(np.abs(x - by_hand(Image.BILINEAR))) > 1e-3  # the interpolation matters, and is bicubic
+    assert np.array_equal(x, upstream(transforms.InterpolationMode.BICUBIC))
+    # the interpolation matters, and is bicubic
+    assert np.max(np.abs(x - upstream(transforms.InterpolationMode.BILINEAR))) > 1e-3
 
 
 @pytest.fixture

@@ -74,6 +74,23 @@ def test_biggan_from_a_modelzoo_copy_without_pythonpath(tmp_path):
     assert np.isfinite(sigma).all()
 
 
+def test_random_generators_are_the_drivers_narrow_ones_unless_width_says(tmp_path):
+    """BigGAN, Pix2pixHD and CycleGAN: the chain's standin_width by default (the quick start's), --width for
+    another, the released one included; the model's own loader reads the width from the file."""
+    import cyclegan_model
+
+    name_a = "checkpoints/maps_cycle_gan/latest_net_G_A.pth"
+    folder = model_copy(tmp_path / "narrow", "CycleGAN")
+    assert make_standin.main([str(folder)]) == 0
+    assert cyclegan_model.load_generator(folder / name_a).model[1].out_channels == 8
+    folder = model_copy(tmp_path / "released", "CycleGAN")
+    assert make_standin.main([str(folder), "--width", "64"]) == 0
+    for name in (name_a, name_a.replace("G_A", "G_B")):
+        generator = cyclegan_model.load_generator(folder / name)
+        assert generator.model[1].out_channels == 64
+        assert generator.state_dict().keys() == cyclegan_model.ResnetGenerator().state_dict().keys()
+
+
 def test_a_file_it_did_not_write_stays_and_nothing_is_written(tmp_path, capsys):
     """A person's checkpoint is refused before any work; a person's moments file (found only once the stand-ins
     are made) makes the whole set refused: the generator is not written either."""
@@ -117,6 +134,9 @@ def test_a_rerun_replaces_its_own_standin_unless_it_was_changed(tmp_path, capsys
     (["{tmp}"], "{tmp}: not a model folder (no chain.py); run this from one"),
     (["{tmp}/BigGAN", "--standin", "trained"], "--standin trained: BigGAN has no trained stand-in; use --standin random"),
     (["{tmp}/GAN", "--standin", "random", "--epochs", "3"], "--epochs: only for a trained stand-in"),
+    (["{tmp}/GAN", "--width", "8"], "--width: GAN's trained stand-in has the official width only"),
+    (["{tmp}/BigGAN", "--width", "6"], "stand-in width 6 (--param standin_width, make_standin.py --width): "
+                                       "expected a multiple of 4, at least 4"),
 ])
 def test_bad_command_lines_are_one_line_and_exit_2(tmp_path, capsys, argv, message):
     for model in ("BigGAN", "GAN"):

@@ -152,6 +152,29 @@ def test_wrong_architecture_is_an_error(work, tmp_path, capsys):
     assert "unexpected 2 key(s): model.38.bias, model.38.weight" in err
 
 
+def test_a_narrow_checkpoint_is_read_at_its_own_width(tmp_path, capsys):
+    """The driver's stand-in: upstream's --ngf 4 layout (the trunk twice as wide, 11 MB instead of 731 MB). Every
+    script takes the width from the file's tensors: the README's export, verified there against PyTorch, and the
+    graph at another size than the trace's against the generator the accuracy step loads."""
+    folder = tmp_path / "checkpoints"
+    p2p.random_checkpoint(folder / "latest_net_G.pth", seed=0, ngf=4)
+    state = torch.load(folder / "latest_net_G.pth", weights_only=True)
+    assert p2p.ngf_of(state) == 4 and tuple(state["model.1.weight"].shape) == (8, 36, 7, 7)
+    assert (folder / "latest_net_G.pth").stat().st_size < 12e6
+    onnx_file = tmp_path / "narrow.onnx"
+    assert pix2pixhd_pth2onnx.main(["--load_pretrain", str(folder), "--output_file", str(onnx_file), *SIZE]) == 0
+    assert "ONNX Runtime vs PyTorch max abs diff" in capsys.readouterr().out
+    model = p2p.load_generator(folder)
+    assert model.model1_1[1].out_channels == 4
+    feeds = onnx_utils.seeded_feeds({"input_concat": [1, 36, H, W]}, seed=1)
+    assert max(onnx_utils.verify_against_torch(onnx_file, model, feeds).values()) < 1e-4
+    # a trunk that is not twice the local width is no pix2pixHD generator: the strict load says what differs
+    state["model1_1.1.weight"] = torch.zeros(8, 36, 7, 7)
+    torch.save(state, folder / "latest_net_G.pth")
+    with pytest.raises(UserError, match=r"does not match LocalEnhancer: \d+ shape mismatch"):
+        p2p.load_generator(folder)
+
+
 def test_pth2onnx_refuses_bad_arguments(tmp_path):
     with pytest.raises(UserError, match="height and width must be multiples of 32, at least 64"):
         pix2pixhd_pth2onnx.main(["--load_pretrain", str(tmp_path), "--height", "100"])
