@@ -1,6 +1,7 @@
 """Node outputs (intermediates) exposed as extra outputs, in runs of bounded size, and reduced as they stream by:
 peaks over every batch, or the first sample's errors of a rewritten graph against the fp32 one. Nothing keeps
 every intermediate: a generator's would not fit in memory."""
+import hashlib
 import math
 
 import numpy as np
@@ -12,29 +13,54 @@ from common.fp16.graph import expose_intermediates, inferred_graph
 EXPOSED_BYTES = 2 << 30  # at most this much of exposed intermediates per run (by the inferred shapes)
 
 
+_SIZES = {}  # digest of a weightless graph -> its tensor_sizes (a preview asks up to three times)
+
+
 def tensor_sizes(model):
     """{tensor name: bytes} of the graph's tensors as float32 (a symbolic batch, the first dim, counts 1).
 
-    ONNX Runtime's symbolic shape inference first: it follows the shapes an exporter computes in the graph (the
-    Pad amounts of a ReflectionPad), where ONNX's own inference leaves every tensor after the first Pad without
-    dims; at 1024x2048 that made Pix2pixHD's 139 intermediates (tens of GB) look like 75 MB and the preview was
-    killed for memory. Where that fails, ONNX's inference (inferred_graph)."""
-    from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
-
+    ONNX's shape inference first; where it leaves a size unknown, ONNX Runtime's symbolic shape inference, which
+    follows the shapes an exporter computes in the graph (the Pad amounts of a ReflectionPad): ONNX's own leaves
+    every tensor after the first such Pad without dims, and at 1024x2048 that made Pix2pixHD's 8.3 GB of
+    intermediates look like 75 MB, so the preview was killed for memory. A size neither finds counts as the
+    largest found."""
     graph = inferred_graph(model)
-    try:
-        light = helper.make_model(graph, opset_imports=model.opset_import)
-        light.ir_version = model.ir_version
-        graph = SymbolicShapeInference.infer_shapes(light, auto_merge=True).graph
-    except Exception:  # noqa: BLE001 (any failure of the helper leaves ONNX's shapes)
-        pass
-    sizes = {}
+    key = hashlib.sha256(graph.SerializeToString()).hexdigest()
+    if key not in _SIZES:
+        sizes = _sizes(graph)
+        if None in sizes.values():
+            sizes = _sizes(_symbolic(graph, model), fallback=sizes)
+        largest = max((v for v in sizes.values() if v), default=0)
+        _SIZES[key] = {name: largest if size is None else size for name, size in sizes.items()}
+    return _SIZES[key]
+
+
+def _sizes(graph, fallback=None):
+    sizes = dict(fallback or {})
     for info in graph.value_info:
         dims = [d.dim_value for d in info.type.tensor_type.shape.dim]
         batch, rest = (max(dims[0], 1), dims[1:]) if dims else (1, [])
-        sizes[info.name] = 4 * batch * math.prod(rest) if all(v > 0 for v in rest) else None
-    largest = max((v for v in sizes.values() if v), default=0)
-    return {name: largest if size is None else size for name, size in sizes.items()}  # unknown: the largest
+        if all(v > 0 for v in rest):
+            sizes[info.name] = 4 * batch * math.prod(rest)
+        else:
+            sizes.setdefault(info.name, None)
+    return sizes
+
+
+def _symbolic(graph, model):
+    """The graph with ONNX Runtime's symbolic shape inference (the graph as it was when that fails)."""
+    from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+
+    light = helper.make_model(graph, opset_imports=model.opset_import)
+    light.ir_version = model.ir_version
+    for value in light.graph.input:  # a symbolic batch set to 1: plain integers are fast, sympy is not
+        dims = value.type.tensor_type.shape.dim
+        if dims and not dims[0].dim_value:
+            dims[0].dim_value = 1
+    try:
+        return SymbolicShapeInference.infer_shapes(light, auto_merge=True).graph
+    except Exception:  # noqa: BLE001 (any failure of the helper leaves ONNX's shapes)
+        return graph
 
 
 def chunks(model, names):
