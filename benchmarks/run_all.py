@@ -579,7 +579,8 @@ def bench_cluster(tmp, runs, inputs, ch):
 # ------------------------------------------------------------------------------------------ report
 
 def engine_cell(row):
-    """The faster-engine cell: the engine, and why when OpenVINO was faster but is not exact for the model."""
+    """The faster-engine cell: the engine, and that it was the only candidate where OpenVINO is not exact for the
+    model."""
     if "openvino" not in row.get("exact_backends", facts.EXACT_BACKENDS):
         return f"{row['faster_engine']} (the only exact one here)"
     return row["faster_engine"]
@@ -614,25 +615,24 @@ def ceiling_line(report):
 
 
 def generators_section(report):
+    """The generators' table, its GEMM ceiling and bars (sections() calls it only when generators ran)."""
     m = report["machine"]
-    lines = [ceiling_line(report)]
-    if report["generators"]:
-        lines += ["", "| model | PyTorch eager | session.run | runner (compute) | runner overhead on session.run "
-                      "| runner with files (per batch) | OpenVINO f32 | faster engine | GFLOP/batch | GFLOP/s "
-                      "| share of GEMM ceiling |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [ceiling_line(report), "",
+             "| model | PyTorch eager | session.run | runner (compute) | runner overhead on session.run "
+             "| runner with files (per batch) | OpenVINO f32 | faster engine | GFLOP/batch | GFLOP/s "
+             "| share of GEMM ceiling |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in report["generators"]:
         lines.append(f"| {r['model']} | {r['eager_ms']:.1f} ms | {r['session_run_ms']:.1f} ms | {r['runner_ms']:.1f} ms "
                      f"| {100 * r['runner_overhead']:+.1f}% | {r['runner_files_ms_per_batch']:.1f} ms ({r['files']} files) "
                      f"| {r['openvino_f32_ms']:.1f} ms | {engine_cell(r)} | {r['gflop']:.2f} | {r['gflops_per_s']:.0f} "
                      f"| {100 * r['share_of_gemm_ceiling']:.0f}% |")
-    if report["generators"]:
-        lines.append("")
-        lines.append(f"Runner overhead bar (<= {100 * BAR_OVERHEAD:.0f}% over session.run): "
-                     f"{'met' if report['overhead_bar_met'] else 'NOT met'} (worst {100 * report['worst_overhead']:+.1f}%).")
-        lines.append(f"Faster engine: OpenVINO f32 where its median beats the runner on ONNX Runtime by "
-                     f"{100 * BACKEND_MARGIN:.0f}% (alternating runs) and is exact for the model (its facts' "
-                     f"exact_backends), else ONNX Runtime.")
+    lines += ["",
+              f"Runner overhead bar (<= {100 * BAR_OVERHEAD:.0f}% over session.run): "
+              f"{'met' if report['overhead_bar_met'] else 'NOT met'} (worst {100 * report['worst_overhead']:+.1f}%).",
+              f"Faster engine: OpenVINO f32 where its median beats the runner on ONNX Runtime by "
+              f"{100 * BACKEND_MARGIN:.0f}% (alternating runs) and is exact for the model (its facts' "
+              f"exact_backends), else ONNX Runtime."]
     if report.get("backend_table"):
         lines.append(f"Backend table written for feature set {m['feature_set']} (the runner's default engine): "
                      + ", ".join(f"{path} {engine}" for path, engine in sorted(report["backend_table"].items())) + ".")
@@ -697,19 +697,18 @@ def job_section(report):
     return [biggan_job.markdown(report["job"]).rstrip("\n")]
 
 
-# RESULTS.md's sections in their order: (key, title, the report key that holds it, its Markdown lines).
-SECTIONS = (("generators", "The generators", "generators", generators_section),
-            ("inception", "Inception v3 (IS/FID)", "inception", inception_section),
-            ("fid", "FID arithmetic", "fid", fid_section),
-            ("preprocess", "BigGAN preprocessing", "preprocess", preprocess_section),
-            ("cluster", "A Dask cluster on one machine", "cluster", cluster_section),
-            ("job", "BigGAN's whole job, end to end", "job", job_section))
+# RESULTS.md's sections in their order: (the report key that holds it, its title, its Markdown lines).
+SECTIONS = (("generators", "The generators", generators_section),
+            ("inception", "Inception v3 (IS/FID)", inception_section),
+            ("fid", "FID arithmetic", fid_section),
+            ("preprocess", "BigGAN preprocessing", preprocess_section),
+            ("cluster", "A Dask cluster on one machine", cluster_section),
+            ("job", "BigGAN's whole job, end to end", job_section))
 
 
 def sections(report):
     """{key: Markdown} of the sections this run measured."""
-    return {key: "\n".join(build(report)).rstrip("\n") + "\n" for key, _, field, build in SECTIONS
-            if report.get(field)}
+    return {key: "\n".join(build(report)).rstrip("\n") + "\n" for key, _, build in SECTIONS if report.get(key)}
 
 
 def markdown(report):
@@ -732,7 +731,7 @@ def results_text(report, previous=""):
     for (start, key), (end, _) in zip(marks, marks[1:] + [(len(previous), None)]):
         kept[key] = previous[start:end].rstrip("\n") + "\n"
     for key, text in sections(report).items():
-        title = next(t for k, t, _, _ in SECTIONS if k == key)
+        title = next(t for k, t, _ in SECTIONS if k == key)
         kept[key] = f"{SECTION_MARK.format(key)}\n## {title}\n\n{machine_line(report)}\n\n{text}"
     body = "\n".join(kept[key] for key, *_ in SECTIONS if key in kept)
     return ("# Benchmark results\n\nWritten by `benchmarks/run_all.py --write-results`, one section per step it "
